@@ -1,0 +1,299 @@
+"""The ``feblam`` command line (DESIGN section 7)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from feblam import logs
+from feblam.config import ENV_KEYS, Settings, load_settings
+from feblam.errors import FeblamError
+
+EXIT_USAGE = 2
+
+
+def _err(message: str) -> int:
+    print(f"feblam: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = load_settings(getattr(args, "config", None))
+    logs.configure(settings.logging.level if not getattr(args, "quiet", False) else "warning", settings.logging.format)
+    logs.set_hash_key(settings.privacy.hash_key)
+    return settings
+
+
+# ---------------------------------------------------------------- normalize
+
+
+def cmd_normalize(args: argparse.Namespace) -> int:
+    from matchers.normalize import country_code, fuzzy_key, plate_key
+
+    key = plate_key(args.plate)
+    doc = {
+        "key": key,
+        "fuzzy": fuzzy_key(key),
+        "country": country_code(args.country),
+    }
+    if args.json:
+        print(orjson.dumps(doc).decode())
+    else:
+        for name, value in doc.items():
+            print(f"{name:<8} {value if value is not None else '-'}")
+    if not key:
+        return _err(f"plate {args.plate!r} has no letter or digit")
+    return 0
+
+
+# ---------------------------------------------------------------- replay
+
+
+def _parse_inputs(values: Sequence[str]) -> list[tuple[str, str]]:
+    from sources.vendors import VENDORS
+
+    inputs = []
+    for value in values:
+        vendor, sep, path = value.partition("=")
+        if not sep or not path:
+            msg = f"--input {value!r}: expected VENDOR=PATH"
+            raise FeblamError(msg)
+        if vendor not in VENDORS:
+            msg = f"--input {value!r}: unknown vendor {vendor!r} (one of {', '.join(VENDORS)})"
+            raise FeblamError(msg)
+        inputs.append((vendor, path))
+    return inputs
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from bytewax.testing import run_main
+
+    from flows.pipeline import FlowStats, build_flow
+    from matchers.index import IndexHolder
+    from matchers.service import load_index
+    from sinks.files import JsonlSink
+    from sources.files import FilesSource
+
+    settings = _settings(args)
+    hot = replace(settings.hotlists, dir=args.hotlists)
+    dedup = settings.dedup if args.dedup_window is None else replace(settings.dedup, window_seconds=args.dedup_window)
+    settings = replace(settings, hotlists=hot, dedup=dedup)
+    inputs = _parse_inputs(args.input)
+    source = FilesSource(inputs)
+    holder = IndexHolder(load_index(hot))
+    dlq_path = args.dlq or str(Path(args.out).with_name(Path(args.out).stem + ".deadletter.jsonl"))
+    stats = FlowStats()
+    flow = build_flow(
+        settings,
+        source,
+        JsonlSink(args.out),
+        deadletter=JsonlSink(dlq_path),
+        holder=holder,
+        stats=stats,
+        flow_id="feblam_replay",
+    )
+    run_main(flow)
+    print(
+        f"reads={stats.reads} hits={stats.hits} deadletter={stats.deadletters} "
+        f"suppressed={stats.suppressed} index_version={holder.current.version}"
+    )
+    return 0
+
+
+# ---------------------------------------------------------------- index
+
+
+def _progress_bar(label: str) -> Any:
+    if not sys.stderr.isatty():
+        return None
+    from rich.progress import Progress
+
+    bar = Progress(transient=True)
+    task = bar.add_task(label, total=1.0)
+    bar.start()
+
+    def update(step: str, frac: float) -> None:
+        bar.update(task, completed=frac, description=f"{label}: {step}")
+        if frac >= 1.0:
+            bar.stop()
+
+    return update
+
+
+def _load_any_index(args: argparse.Namespace, settings: Settings) -> Any:
+    from matchers.service import load_index
+
+    if getattr(args, "index", None):
+        from matchers.store import open_index
+
+        return open_index(args.index)
+    hot = replace(settings.hotlists, dir=args.hotlists or settings.hotlists.dir)
+    if getattr(args, "shards", None):
+        hot = replace(hot, shards=args.shards)
+    if getattr(args, "bloom", None):
+        hot = replace(hot, bloom_backend=args.bloom)
+    return load_index(hot, progress=_progress_bar("building index"))
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if args.index_cmd == "build":
+        from matchers.store import save_index
+
+        index = _load_any_index(args, settings)
+        if args.out:
+            save_index(index, args.out)
+        print(orjson.dumps(index.stats(), option=orjson.OPT_INDENT_2).decode())
+        return 0
+    index = _load_any_index(args, settings)
+    if args.index_cmd == "stats":
+        print(orjson.dumps(index.stats(), option=orjson.OPT_INDENT_2).decode())
+        return 0
+    # probe
+    from datetime import UTC, datetime
+
+    from feblam.serde import format_ts, match_to_dict, parse_ts
+    from matchers.normalize import country_code, fuzzy_key, plate_key
+
+    key = plate_key(args.plate)
+    if not key:
+        return _err(f"plate {args.plate!r} has no letter or digit")
+    at = parse_ts(args.at) if args.at else datetime.now(UTC)
+    country = country_code(args.country)
+    matches = index.probe(key, country, at)
+    doc = {
+        "key": key,
+        "fuzzy": fuzzy_key(key),
+        "country": country,
+        "at": format_ts(at),
+        "index_version": index.version,
+        "matches": [match_to_dict(m) for m in matches],
+    }
+    print(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
+    return 0
+
+
+# ---------------------------------------------------------------- run, demo, bench
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from flows.run import run_job
+
+    settings = _settings(args)
+    return run_job(settings, workers=args.workers, process_id=args.process_id, addresses=args.addresses)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from flows.demo import run_demo
+
+    settings = _settings(args)
+    return run_demo(settings, seconds=args.seconds, out_dir=Path(args.out_dir), rate=args.rate, hotlists=args.hotlists)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from bench.suite import main as bench_main
+
+    return bench_main(args)
+
+
+def cmd_config_env(args: argparse.Namespace) -> int:
+    for var, (section, key, typ) in ENV_KEYS.items():
+        print(f"{var:<40} [{section}] {key} ({typ.__name__})")
+    return 0
+
+
+# ---------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="feblam", description="FEBLAM: the ANPR hit generator.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    n = sub.add_parser("normalize", help="plate key, fuzzy key and country of a plate")
+    n.add_argument("plate")
+    n.add_argument("--country", default=None)
+    n.add_argument("--json", action="store_true")
+    n.set_defaults(func=cmd_normalize)
+
+    r = sub.add_parser("replay", help="the dataflow over files; ends when input is exhausted")
+    r.add_argument("--hotlists", required=True, help="hotlist directory (DESIGN section 5)")
+    r.add_argument("--input", action="append", required=True, metavar="VENDOR=PATH",
+                   help="canonical, vendor-a, vendor-b or vendor-c; repeatable, read in order")
+    r.add_argument("--out", required=True, help="hits JSONL file")
+    r.add_argument("--dlq", default=None, help="dead-letter JSONL file (default: next to --out)")
+    r.add_argument("--dedup-window", type=float, default=None, metavar="SECONDS")
+    r.add_argument("--config", default=None, help="TOML settings (routing rules, privacy key)")
+    r.add_argument("--quiet", action="store_true")
+    r.set_defaults(func=cmd_replay)
+
+    i = sub.add_parser("index", help="build, inspect and probe the hotlist index")
+    isub = i.add_subparsers(dest="index_cmd", required=True)
+    for name, helptext in (("build", "build an index from snapshots"), ("stats", "size, shards, Bloom figures"),
+                           ("probe", "which entries a plate matches")):
+        c = isub.add_parser(name, help=helptext)
+        c.add_argument("--hotlists", default=None, help="hotlist directory (default: [hotlists] dir)")
+        c.add_argument("--config", default=None)
+        c.add_argument("--quiet", action="store_true")
+        if name == "build":
+            c.add_argument("--out", default=None, help="write the built index to this directory")
+            c.add_argument("--shards", type=int, default=None)
+            c.add_argument("--bloom", choices=("rbloom", "pybloom"), default=None)
+        else:
+            c.add_argument("--index", default=None, help="a directory written by 'index build --out'")
+        if name == "probe":
+            c.add_argument("plate")
+            c.add_argument("--country", default=None)
+            c.add_argument("--at", default=None, help="capture time (ISO 8601); default now")
+        c.set_defaults(func=cmd_index)
+
+    run = sub.add_parser("run", help="the long-running job: Kafka in, gateway sinks out")
+    run.add_argument("--config", default=None)
+    run.add_argument("-w", "--workers", type=int, default=1, help="worker threads per process")
+    run.add_argument("-i", "--process-id", type=int, default=None, help="this process's index in --addresses")
+    run.add_argument("-a", "--addresses", default=None, help="host:port;host:port of every process")
+    run.set_defaults(func=cmd_run)
+
+    d = sub.add_parser("demo", help="the job on an embedded broker with a camera simulator")
+    d.add_argument("--seconds", type=float, default=None, help="stop after N seconds (default: Ctrl-C)")
+    d.add_argument("--out-dir", default="demo-out/")
+    d.add_argument("--rate", type=float, default=2000.0, help="simulated reads per second")
+    d.add_argument("--hotlists", default=None, help="default: the shipped sample hotlists")
+    d.add_argument("--config", default=None)
+    d.set_defaults(func=cmd_demo)
+
+    b = sub.add_parser("bench", help="the benchmark suite (reads/s, CPU, latency, index)")
+    b.add_argument("--reads", type=int, default=200_000)
+    b.add_argument("--hotlist-size", type=int, default=1_000_000)
+    b.add_argument("--only", default=None, help="comma-separated row names")
+    b.add_argument("--json", action="store_true")
+    b.add_argument("--rate", type=float, default=20_000.0, help="offered reads/s for the latency rows")
+    b.add_argument("--hit-rate", type=float, default=0.005)
+    b.add_argument("--plot", default=None, metavar="FILE.png")
+    b.add_argument("--seed", type=int, default=7)
+    b.set_defaults(func=cmd_bench)
+
+    e = sub.add_parser("config-env", help="list the FEBLAM_* environment overrides")
+    e.set_defaults(func=cmd_config_env)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except FeblamError as exc:
+        return _err(str(exc))
+    except FileNotFoundError as exc:
+        return _err(str(exc))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""Model types that cross module boundaries: frozen, slotted dataclasses.
+
+On the hot path a read travels as a plain tuple (see ``sources.vendors``);
+a :class:`Read` is built only for reads that matched something, because a
+frozen dataclass with twelve fields costs microseconds to construct.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+MatchKind = Literal["exact", "ocr_equivalent", "pattern"]
+Action = Literal["intercept", "observe", "inform"]
+ACTIONS: frozenset[str] = frozenset({"intercept", "observe", "inform"})
+MATCH_KINDS: tuple[str, ...] = ("exact", "ocr_equivalent", "pattern")
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """A canonical plate read (DESIGN section 2)."""
+
+    read_id: str
+    camera_id: str
+    vendor: str
+    ts: datetime
+    plate_raw: str
+    country_raw: str | None = None
+    confidence: float | None = None
+    lat: float | None = None
+    lon: float | None = None
+    lane: str | int | None = None
+    direction: str | int | None = None
+    image_ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HotlistEntry:
+    """One entry of one hotlist, after normalisation."""
+
+    list_id: str
+    entry_id: str
+    plate: str
+    key: str
+    country: str | None
+    category: str
+    priority: int
+    action: str
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+    owner: str | None = None
+    note: str | None = None
+
+    @property
+    def is_pattern(self) -> bool:
+        return "?" in self.key or "*" in self.key
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One hotlist entry that a read matched, with its effective priority."""
+
+    list_id: str
+    entry_id: str
+    category: str
+    priority: int
+    action: str
+    match_kind: str
+    owner: str | None = None
+    note: str | None = None
+
+    @property
+    def sort_key(self) -> tuple[int, str, str]:
+        return (self.priority, self.list_id, self.entry_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A prioritised hit for the Hit Gateway (DESIGN section 6)."""
+
+    hit_id: str
+    index_version: str
+    priority: int
+    emitted_at: datetime
+    read: Read
+    plate: str
+    country: str | None
+    matches: tuple[Match, ...]
+    routes: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """Input that could not become a read, with where it came from and why."""
+
+    source: str
+    error: str
+    payload: bytes
+    vendor: str | None = None
+    line: int | None = None
+    partition: int | None = None
+    offset: int | None = None

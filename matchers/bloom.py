@@ -1,0 +1,54 @@
+"""Bloom filter back-ends for the index pre-check.
+
+``rbloom`` (Rust, ~60 ns a probe) is the default; ``pybloom-live`` (pure
+Python, ~1.3 us a probe) is kept so the benchmark can compare them. Both hold
+the 64-bit key codes of :mod:`matchers.keycode`; Python's ``hash`` of an int is
+not randomised, so an rbloom filter of codes is the same in every process.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+import rbloom
+
+BACKENDS = ("rbloom", "pybloom")
+
+
+class BloomFilter(Protocol):
+    def __contains__(self, item: object) -> bool: ...
+
+
+def build_bloom(codes: npt.NDArray[np.int64], fp_rate: float, backend: str = "rbloom") -> BloomFilter:
+    """A filter holding ``codes`` with the given false-positive rate."""
+    capacity = max(int(codes.shape[0]), 1)
+    if backend == "rbloom":
+        bf = rbloom.Bloom(capacity, fp_rate)
+        bf.update(codes.tolist())
+        return bf
+    if backend == "pybloom":
+        from pybloom_live import BloomFilter as PyBloom
+
+        pbf = PyBloom(capacity=capacity + 1, error_rate=fp_rate)
+        for code in codes.tolist():
+            pbf.add(code)
+        return pbf  # type: ignore[no-any-return]
+    msg = f"unknown Bloom backend {backend!r} (one of {', '.join(BACKENDS)})"
+    raise ValueError(msg)
+
+
+def bloom_bytes(bf: object) -> int:
+    """Size of a filter's bit array in bytes."""
+    if isinstance(bf, rbloom.Bloom):
+        return int(bf.size_in_bits // 8)
+    bits = getattr(bf, "num_bits", 0)
+    return int(bits // 8)
+
+
+def bloom_fill(bf: object) -> float | None:
+    """Estimated number of items / capacity (rbloom), for the stats report."""
+    if isinstance(bf, rbloom.Bloom):
+        return float(bf.approx_items)
+    return float(len(bf)) if hasattr(bf, "__len__") else None  # type: ignore[arg-type]

@@ -1,0 +1,452 @@
+"""The sharded hotlist index: Bloom pre-check, exact structure, patterns; match semantics.
+
+Layout (built by :func:`build_index`, never mutated afterwards):
+
+* every plain (non-pattern) entry is filed under the 64-bit code of its
+  **fuzzy** key (:mod:`matchers.keycode`), in shard ``fcode % n_shards``;
+  per shard, a Bloom filter of those codes and two flat numpy arrays: the codes
+  sorted, and the entry row of each. One probe of the read's fuzzy code finds
+  exact and OCR-equivalent candidates at once; the entry's own key code then
+  tells ``exact`` from ``ocr_equivalent`` (the latter only on fuzzy lists).
+* entry attributes live in columns (numpy arrays, Arrow strings for ids and
+  notes), not in Python objects: about 70 bytes an entry in all.
+* pattern entries (``?``, ``*``) are filed under a 3-character literal run
+  they must contain, so a read only tries the patterns whose anchor occurs in
+  its key.
+
+A read is always matched against one :class:`HotlistIndex` object; a new
+version is a new object, swapped in by :class:`IndexHolder`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from feblam.model import HotlistEntry, Match
+from matchers.bloom import BloomFilter, bloom_bytes, build_bloom
+from matchers.keycode import PACKED_MAX_LEN, decode_code, key_code, key_codes_arrow
+from matchers.normalize import country_code, fuzzy_key
+from matchers.snapshot import ListSnapshot
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+TS_MIN = np.iinfo(np.int64).min
+TS_MAX = np.iinfo(np.int64).max
+DEFAULT_SHARDS = 31  # coprime with 36, so fcode % n spreads well
+DEFAULT_FP_RATE = 0.001
+KIND_EXACT, KIND_OCR, KIND_PATTERN = "exact", "ocr_equivalent", "pattern"
+
+Progress = Callable[[str, float], None]
+
+
+def ts_to_us(ts: datetime) -> int:
+    return (ts - EPOCH) // _US
+
+
+@dataclass(frozen=True, slots=True)
+class ListInfo:
+    list_id: str
+    name: str
+    fuzzy: bool
+    entries: int
+    patterns: int
+    digest: str
+
+
+class PatternIndex:
+    """Pattern entries, filed by a 3-character literal anchor each must contain."""
+
+    __slots__ = ("anchored", "grams", "short", "count")
+
+    def __init__(self, patterns: Sequence[tuple[int, str]]) -> None:
+        self.anchored: dict[str, list[tuple[re.Pattern[str], int]]] = {}
+        self.short: list[tuple[re.Pattern[str], int]] = []
+        for row, pattern in patterns:
+            regex = re.compile("".join("." if c == "?" else ".*" if c == "*" else c for c in pattern))
+            runs = [r for r in re.split(r"[?*]", pattern) if r]
+            longest = max(runs, key=len, default="")
+            if len(longest) >= 3:
+                self.anchored.setdefault(longest[:3], []).append((regex, row))
+            else:
+                self.short.append((regex, row))
+        self.grams = frozenset(self.anchored)
+        self.count = len(patterns)
+
+    def rows(self, key: str) -> list[int]:
+        """Rows of the pattern entries that ``key`` matches."""
+        found: list[int] = []
+        if self.anchored:
+            grams = self.grams
+            seen: set[str] = set()
+            for i in range(len(key) - 2):
+                gram = key[i : i + 3]
+                if gram in grams and gram not in seen:
+                    seen.add(gram)
+                    found.extend(row for regex, row in self.anchored[gram] if regex.fullmatch(key))
+        for regex, row in self.short:
+            if regex.fullmatch(key):
+                found.append(row)
+        return found
+
+
+class HotlistIndex:
+    """One immutable version of the index over all lists."""
+
+    def __init__(
+        self,
+        *,
+        version: str,
+        lists: tuple[ListInfo, ...],
+        n_shards: int,
+        backend: str,
+        fp_rate: float,
+        blooms: list[BloomFilter],
+        shard_codes: list[npt.NDArray[np.int64]],
+        shard_rows: list[npt.NDArray[np.int32]],
+        columns: dict[str, Any],
+        patterns: PatternIndex,
+        build_seconds: float,
+    ) -> None:
+        self.version = version
+        self.lists = lists
+        self.n_shards = n_shards
+        self.backend = backend
+        self.fp_rate = fp_rate
+        self.blooms = blooms
+        self.shard_codes = shard_codes
+        self.shard_rows = shard_rows
+        self.patterns = patterns
+        self.build_seconds = build_seconds
+        c = columns
+        self.list_idx: npt.NDArray[np.int16] = c["list_idx"]
+        self.key_code: npt.NDArray[np.int64] = c["key_code"]
+        self.country: npt.NDArray[np.int16] = c["country"]
+        self.priority: npt.NDArray[np.int8] = c["priority"]
+        self.category: npt.NDArray[np.int16] = c["category"]
+        self.action: npt.NDArray[np.int8] = c["action"]
+        self.owner: npt.NDArray[np.int32] = c["owner"]
+        self.valid_from: npt.NDArray[np.int64] = c["valid_from"]
+        self.valid_until: npt.NDArray[np.int64] = c["valid_until"]
+        self.entry_id: pa.StringArray = c["entry_id"]
+        self.note: pa.StringArray = c["note"]
+        self.plate: pa.StringArray = c["plate"]
+        self.long_keys: dict[int, str] = c["long_keys"]
+        self.pattern_keys: dict[int, str] = c["pattern_keys"]
+        self.countries: list[str | None] = c["countries"]
+        self.country_idx: dict[str, int] = {cc: i for i, cc in enumerate(self.countries) if cc}
+        self.categories: list[str] = c["categories"]
+        self.actions: list[str] = c["actions"]
+        self.owners: list[str] = c["owners"]
+        self.list_fuzzy: list[bool] = [info.fuzzy for info in lists]
+        self.list_ids: list[str] = [info.list_id for info in lists]
+        self.has_patterns = patterns.count > 0
+
+    # ------------------------------------------------------------ probing
+
+    def __len__(self) -> int:
+        return int(self.list_idx.shape[0])
+
+    def maybe(self, fcode: int) -> bool:
+        """Bloom pre-check for a fuzzy code (no false negatives)."""
+        return fcode in self.blooms[fcode % self.n_shards]
+
+    def probe(self, key: str, country: str | None, ts: datetime) -> list[Match]:
+        """Every entry that a read with plate key ``key`` matches (DESIGN section 4)."""
+        fcode = key_code(fuzzy_key(key))
+        rows: list[tuple[int, str]] = []
+        if fcode in self.blooms[fcode % self.n_shards]:
+            rows = self._plain_rows(key, fcode)
+        if self.has_patterns:
+            rows.extend((row, KIND_PATTERN) for row in self.patterns.rows(key))
+        if not rows:
+            return []
+        return self._matches(rows, country, ts)
+
+    def _plain_rows(self, key: str, fcode: int) -> list[tuple[int, str]]:
+        shard = fcode % self.n_shards
+        codes = self.shard_codes[shard]
+        lo = int(np.searchsorted(codes, fcode, side="left"))
+        if lo >= codes.shape[0] or int(codes[lo]) != fcode:
+            return []
+        hi = int(np.searchsorted(codes, fcode, side="right"))
+        code = key_code(key)
+        out: list[tuple[int, str]] = []
+        for row in self.shard_rows[shard][lo:hi].tolist():
+            same = int(self.key_code[row]) == code
+            if same and len(key) > PACKED_MAX_LEN:
+                same = self.long_keys.get(row) == key
+            if same:
+                out.append((row, KIND_EXACT))
+            elif self.list_fuzzy[self.list_idx[row]] and self._fuzzy_confirmed(row, key):
+                out.append((row, KIND_OCR))
+        return out
+
+    def _fuzzy_confirmed(self, row: int, key: str) -> bool:
+        if len(key) <= PACKED_MAX_LEN:
+            return True  # packed fuzzy codes are exact
+        entry_key = self.long_keys.get(row)
+        return entry_key is not None and fuzzy_key(entry_key) == fuzzy_key(key)
+
+    def _matches(self, rows: list[tuple[int, str]], country: str | None, ts: datetime) -> list[Match]:
+        ts_us = ts_to_us(ts)
+        read_cc = self.country_idx.get(country, 0) if country else 0
+        if country and read_cc == 0:
+            read_cc = -1  # a country no entry names: agrees only with "any country" entries
+        out: list[Match] = []
+        for row, kind in rows:
+            cc = int(self.country[row])
+            if cc and read_cc and cc != read_cc:
+                continue
+            if not (int(self.valid_from[row]) <= ts_us < int(self.valid_until[row])):
+                continue
+            prio = int(self.priority[row])
+            if kind == KIND_OCR:
+                prio = min(prio + 1, 5)
+            owner = int(self.owner[row])
+            out.append(
+                Match(
+                    list_id=self.list_ids[self.list_idx[row]],
+                    entry_id=self.entry_id[row].as_py(),
+                    category=self.categories[self.category[row]],
+                    priority=prio,
+                    action=self.actions[self.action[row]],
+                    match_kind=kind,
+                    owner=self.owners[owner] if owner >= 0 else None,
+                    note=self.note[row].as_py(),
+                )
+            )
+        out.sort(key=lambda m: (m.priority, m.list_id, m.entry_id))
+        return out
+
+    # ------------------------------------------------------------ inspection
+
+    def entry(self, row: int) -> HotlistEntry:
+        """One entry as a :class:`HotlistEntry` (for reports and tests, not the hot path)."""
+        code = int(self.key_code[row])
+        key = self.pattern_keys.get(row) or self.long_keys.get(row) or decode_code(code) or ""
+        vf, vu = int(self.valid_from[row]), int(self.valid_until[row])
+        owner = int(self.owner[row])
+        return HotlistEntry(
+            list_id=self.list_ids[self.list_idx[row]],
+            entry_id=self.entry_id[row].as_py(),
+            plate=self.plate[row].as_py(),
+            key=key,
+            country=self.countries[self.country[row]],
+            category=self.categories[self.category[row]],
+            priority=int(self.priority[row]),
+            action=self.actions[self.action[row]],
+            valid_from=None if vf == TS_MIN else EPOCH + vf * _US,
+            valid_until=None if vu == TS_MAX else EPOCH + vu * _US,
+            owner=self.owners[owner] if owner >= 0 else None,
+            note=self.note[row].as_py(),
+        )
+
+    def nbytes(self) -> int:
+        """Bytes held by the index structures (arrays, Arrow buffers, Bloom bits)."""
+        total = sum(a.nbytes for a in self.shard_codes) + sum(a.nbytes for a in self.shard_rows)
+        for arr in (self.list_idx, self.key_code, self.country, self.priority, self.category,
+                    self.action, self.owner, self.valid_from, self.valid_until):
+            total += arr.nbytes
+        total += self.entry_id.nbytes + self.note.nbytes + self.plate.nbytes
+        total += sum(bloom_bytes(b) for b in self.blooms)
+        return total
+
+    def stats(self) -> dict[str, Any]:
+        sizes = [int(a.shape[0]) for a in self.shard_codes]
+        bits = [bloom_bytes(b) * 8 for b in self.blooms]
+        k = max(1, round(np.log(2) * (sum(bits) / max(sum(sizes), 1))))
+        fills = [1 - np.exp(-k * n / b) if b else 0.0 for n, b in zip(sizes, bits, strict=True)]
+        est_fp = float(np.mean([f**k for f in fills])) if fills else 0.0
+        return {
+            "version": self.version,
+            "entries": len(self),
+            "lists": [
+                {"list_id": i.list_id, "name": i.name, "fuzzy": i.fuzzy, "entries": i.entries, "patterns": i.patterns}
+                for i in self.lists
+            ],
+            "shards": {"count": self.n_shards, "entries": sizes, "min": min(sizes, default=0), "max": max(sizes, default=0)},
+            "bloom": {
+                "backend": self.backend,
+                "target_fp_rate": self.fp_rate,
+                "bytes": sum(bits) // 8,
+                "bits_per_entry": (sum(bits) / max(sum(sizes), 1)),
+                "fill_ratio": float(np.mean(fills)) if fills else 0.0,
+                "estimated_fp_rate": est_fp,
+            },
+            "patterns": self.patterns.count,
+            "memory_bytes": self.nbytes(),
+            "bytes_per_entry": self.nbytes() / max(len(self), 1),
+            "build_seconds": round(self.build_seconds, 3),
+        }
+
+
+def _dict_column(col: pa.Array) -> tuple[npt.NDArray[Any], list[Any]]:
+    enc = pc.dictionary_encode(col).combine_chunks() if isinstance(col, pa.ChunkedArray) else pc.dictionary_encode(col)
+    idx = enc.indices.to_numpy(zero_copy_only=False)
+    return idx, enc.dictionary.to_pylist()
+
+
+def build_index(
+    lists: Sequence[ListSnapshot],
+    *,
+    n_shards: int = DEFAULT_SHARDS,
+    fp_rate: float = DEFAULT_FP_RATE,
+    backend: str = "rbloom",
+    progress: Progress | None = None,
+) -> HotlistIndex:
+    """Build one index version from loaded lists (vectorised; a few Python loops per shard)."""
+    started = time.perf_counter()
+
+    def step(name: str, frac: float) -> None:
+        if progress is not None:
+            progress(name, frac)
+
+    step("concat", 0.0)
+    tables = []
+    infos = []
+    for i, snap in enumerate(lists):
+        t = snap.table
+        tables.append(t.append_column("list_idx", pa.array(np.full(t.num_rows, i, dtype=np.int16))))
+        n_pat = int(pc.sum(pc.match_substring_regex(t.column("key"), r"[?*]")).as_py() or 0) if t.num_rows else 0
+        infos.append(ListInfo(snap.list_id, snap.name, snap.fuzzy, t.num_rows, n_pat, snap.digest))
+    if tables:
+        table = pa.concat_tables(tables).combine_chunks()
+    else:
+        from matchers.snapshot import SCHEMA
+
+        table = SCHEMA.empty_table().append_column("list_idx", pa.array([], pa.int16()))
+    n = table.num_rows
+    keys = table.column("key").combine_chunks()
+    is_pat = pc.fill_null(pc.match_substring_regex(keys, r"[?*]"), False).to_numpy(zero_copy_only=False)
+    plain_keys = pc.if_else(pa.array(is_pat), "", keys) if is_pat.any() else keys
+
+    step("key codes", 0.1)
+    key_codes = key_codes_arrow(plain_keys)
+    fcodes = key_codes_arrow(plain_keys, fuzzy=True)
+    key_codes[is_pat] = -1
+    lengths = pc.utf8_length(keys).to_numpy(zero_copy_only=False)
+    long_rows = np.nonzero((lengths > PACKED_MAX_LEN) & ~is_pat)[0]
+    long_keys = {int(r): keys[int(r)].as_py() for r in long_rows}
+    pat_rows = np.nonzero(is_pat)[0]
+    pattern_keys = {int(r): keys[int(r)].as_py() for r in pat_rows}
+
+    step("columns", 0.3)
+    countries: list[str | None] = [None]
+    cc_idx, cc_values = _dict_column(pc.fill_null(table.column("country").combine_chunks(), ""))
+    cc_map = np.array([0] + [0] * len(cc_values), dtype=np.int16)
+    for i, v in enumerate(cc_values):
+        if v:
+            countries.append(v)
+            cc_map[i] = len(countries) - 1
+    country = cc_map[cc_idx] if n else np.zeros(0, dtype=np.int16)
+    cat_idx, categories = _dict_column(table.column("category").combine_chunks())
+    act_idx, actions = _dict_column(table.column("action").combine_chunks())
+    own_idx, owners = _dict_column(pc.fill_null(table.column("owner").combine_chunks(), ""))
+    owner = own_idx.astype(np.int32)
+    if "" in owners:
+        owner[owner == owners.index("")] = -1
+
+    def ts_col(name: str, fill: int) -> npt.NDArray[np.int64]:
+        col = pc.cast(table.column(name).combine_chunks(), pa.int64())
+        return pc.fill_null(col, fill).to_numpy(zero_copy_only=False).astype(np.int64)
+
+    columns: dict[str, Any] = {
+        "list_idx": table.column("list_idx").to_numpy().astype(np.int16),
+        "key_code": key_codes,
+        "country": country.astype(np.int16),
+        "priority": table.column("priority").to_numpy().astype(np.int8),
+        "category": cat_idx.astype(np.int16),
+        "action": act_idx.astype(np.int8),
+        "owner": owner,
+        "valid_from": ts_col("valid_from", int(TS_MIN)),
+        "valid_until": ts_col("valid_until", int(TS_MAX)),
+        "entry_id": table.column("entry_id").combine_chunks(),
+        "note": table.column("note").combine_chunks(),
+        "plate": table.column("plate").combine_chunks(),
+        "long_keys": long_keys,
+        "pattern_keys": pattern_keys,
+        "countries": countries,
+        "categories": categories,
+        "actions": actions,
+        "owners": owners,
+    }
+    del table, keys, plain_keys
+
+    step("shards", 0.4)
+    plain = np.nonzero(~is_pat)[0].astype(np.int32)
+    pf = fcodes[plain]
+    shard_of = pf % n_shards
+    order = np.lexsort((pf, shard_of))
+    sorted_codes = pf[order]
+    sorted_rows = plain[order]
+    bounds = np.searchsorted(shard_of[order], np.arange(n_shards + 1), side="left")
+    blooms: list[BloomFilter] = []
+    shard_codes: list[npt.NDArray[np.int64]] = []
+    shard_rows: list[npt.NDArray[np.int32]] = []
+    for s in range(n_shards):
+        a, b = int(bounds[s]), int(bounds[s + 1])
+        codes_s = np.ascontiguousarray(sorted_codes[a:b])
+        shard_codes.append(codes_s)
+        shard_rows.append(np.ascontiguousarray(sorted_rows[a:b]))
+        blooms.append(build_bloom(codes_s, fp_rate, backend))
+        step("bloom", 0.4 + 0.55 * (s + 1) / n_shards)
+    del sorted_codes, sorted_rows, order, shard_of, pf, fcodes
+
+    patterns = PatternIndex([(int(r), pattern_keys[int(r)]) for r in pat_rows])
+    h = hashlib.blake2b(digest_size=8)
+    for info in infos:
+        h.update(f"{info.list_id}\x1f{info.digest}\x1e".encode())
+    version = h.hexdigest()
+    step("done", 1.0)
+    return HotlistIndex(
+        version=version,
+        lists=tuple(infos),
+        n_shards=n_shards,
+        backend=backend,
+        fp_rate=fp_rate,
+        blooms=blooms,
+        shard_codes=shard_codes,
+        shard_rows=shard_rows,
+        columns=columns,
+        patterns=patterns,
+        build_seconds=time.perf_counter() - started,
+    )
+
+
+def empty_index() -> HotlistIndex:
+    return build_index([])
+
+
+class IndexHolder:
+    """Holds the live index version; a swap is one reference assignment.
+
+    Readers take :attr:`current` once per batch, so every read of a batch is
+    matched against exactly one version.
+    """
+
+    def __init__(self, index: HotlistIndex) -> None:
+        self._lock = threading.Lock()
+        self.current = index
+        self.swaps = 0
+
+    def swap(self, index: HotlistIndex) -> HotlistIndex:
+        with self._lock:
+            old, self.current = self.current, index
+            self.swaps += 1
+        return old
+
+
+def normalise_country(raw: str | None) -> str | None:
+    return country_code(raw)

@@ -1,0 +1,106 @@
+"""Plate keys as 64-bit integers, so the index can hold them in flat numpy arrays.
+
+A key of at most :data:`PACKED_MAX_LEN` characters (every real plate) is packed
+exactly: ``int("1" + key, 36)``; the leading ``1`` keeps lengths apart, so the
+packing is injective and collision free. Longer keys get a 62-bit BLAKE2b hash
+with bit 62 set, a range disjoint from packed codes; the index confirms those by
+comparing the key strings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import numpy.typing as npt
+
+PACKED_MAX_LEN = 11
+_LONG_FLAG = 1 << 62
+_LONG_MASK = _LONG_FLAG - 1
+
+
+def key_code(key: str) -> int:
+    """64-bit code of a plate key (or fuzzy key); exact for keys up to 11 characters."""
+    if len(key) <= PACKED_MAX_LEN:
+        return int("1" + key, 36)
+    digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+    return (int.from_bytes(digest, "little") & _LONG_MASK) | _LONG_FLAG
+
+
+def is_exact_code(code: int) -> bool:
+    """True when the code packs the key itself (not a hash of a long key)."""
+    return code < _LONG_FLAG
+
+
+_DIGIT = np.full(256, 255, dtype=np.uint8)
+for _i, _ch in enumerate("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"):
+    _DIGIT[ord(_ch)] = _i
+
+
+def key_codes(keys: list[str] | npt.NDArray[np.bytes_]) -> npt.NDArray[np.int64]:
+    """Vectorised :func:`key_code` over many keys (A-Z0-9 only)."""
+    arr = np.asarray(keys, dtype="S")
+    n = arr.shape[0]
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    width = arr.dtype.itemsize
+    lengths = np.char.str_len(arr).astype(np.int64)
+    mat = np.frombuffer(arr.tobytes(), dtype=np.uint8).reshape(n, width)
+    codes = np.ones(n, dtype=np.int64)
+    for col in range(min(width, PACKED_MAX_LEN)):
+        present = lengths > col
+        digit = _DIGIT[mat[:, col]].astype(np.int64)
+        codes = np.where(present, codes * 36 + digit, codes)
+    long_rows = np.nonzero(lengths > PACKED_MAX_LEN)[0]
+    for row in long_rows:
+        codes[row] = key_code(arr[row].decode())
+    return codes
+
+
+_FUZZY_LUT = np.arange(256, dtype=np.uint8)
+for _src, _dst in zip("OQDIZSBG", "00012586", strict=True):
+    _FUZZY_LUT[ord(_src)] = ord(_dst)
+
+
+def key_codes_arrow(keys: object, *, fuzzy: bool = False) -> npt.NDArray[np.int64]:
+    """Vectorised :func:`key_code` over an Arrow string array of A-Z0-9 keys.
+
+    With ``fuzzy=True`` the codes are those of the fuzzy keys. Only keys longer
+    than :data:`PACKED_MAX_LEN` (rare) are handled one by one in Python.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from matchers.normalize import fuzzy_key
+
+    arr = keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys
+    assert isinstance(arr, pa.Array)
+    n = len(arr)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    arr = pc.fill_null(arr, "")
+    lengths = pc.utf8_length(arr).to_numpy(zero_copy_only=False).astype(np.int64)
+    too_long = lengths > PACKED_MAX_LEN
+    short = pc.if_else(pa.array(too_long), "", arr) if too_long.any() else arr
+    padded = pc.utf8_rpad(short, width=PACKED_MAX_LEN, padding=" ")
+    offsets = np.frombuffer(padded.buffers()[1], dtype=np.int32, count=n + 1, offset=padded.offset * 4)
+    start = int(offsets[0])
+    mat = np.frombuffer(padded.buffers()[2], dtype=np.uint8, count=n * PACKED_MAX_LEN, offset=start)
+    mat = mat.reshape(n, PACKED_MAX_LEN)
+    if fuzzy:
+        mat = _FUZZY_LUT[mat]
+    codes = np.ones(n, dtype=np.int64)
+    for col in range(PACKED_MAX_LEN):
+        present = lengths > col
+        codes = np.where(present, codes * 36 + _DIGIT[mat[:, col]].astype(np.int64), codes)
+    for row in np.nonzero(too_long)[0]:
+        key = arr[int(row)].as_py()
+        codes[row] = key_code(fuzzy_key(key) if fuzzy else key)
+    return codes
+
+
+def decode_code(code: int) -> str | None:
+    """The key a packed code stands for (None for a hashed long key)."""
+    if not is_exact_code(code):
+        return None
+    return np.base_repr(code, 36)[1:]

@@ -1,0 +1,514 @@
+"""Hotlist snapshot loader (DESIGN section 5), with pyarrow.
+
+A hotlist directory holds one folder per list. In it, ``<seq>-full.<ext>`` and
+``<seq>-delta.<ext>`` files (``parquet``, ``csv``, ``jsonl``) and optionally a
+``list.toml``. A list is its latest full snapshot plus every later delta in
+sequence order.
+
+Validation is vectorised: the common path touches no row in Python; when a
+check fails, the offending row is located and reported with file, row (1-based
+data row, and the file line for text formats) and column.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from feblam.errors import SnapshotError
+from feblam.model import ACTIONS
+from matchers.normalize import country_code, is_pattern, pattern_key, plate_key
+
+SNAPSHOT_NAME = re.compile(r"^(?P<seq>\d+)-(?P<kind>full|delta)\.(?P<ext>parquet|csv|jsonl)$")
+REQUIRED = ("entry_id", "plate", "category", "priority", "action")
+OPTIONAL = ("country", "valid_from", "valid_until", "owner", "note")
+
+#: Schema of a validated, normalised snapshot table (one per list).
+SCHEMA = pa.schema(
+    [
+        ("entry_id", pa.string()),
+        ("plate", pa.string()),
+        ("key", pa.string()),
+        ("country", pa.string()),
+        ("category", pa.string()),
+        ("priority", pa.int8()),
+        ("action", pa.string()),
+        ("valid_from", pa.timestamp("us", tz="UTC")),
+        ("valid_until", pa.timestamp("us", tz="UTC")),
+        ("owner", pa.string()),
+        ("note", pa.string()),
+    ]
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotFile:
+    path: Path
+    seq: int
+    kind: str  # "full" | "delta"
+    ext: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListSnapshot:
+    """One hotlist after loading: its settings, the files used and the validated entries."""
+
+    list_id: str
+    name: str
+    fuzzy: bool
+    files: tuple[SnapshotFile, ...]
+    table: pa.Table  # SCHEMA
+    digest: str
+
+
+# ---------------------------------------------------------------- discovery
+
+
+def list_files(list_dir: Path) -> tuple[SnapshotFile, ...]:
+    """The files that make up a list: the latest full and every later delta, in order."""
+    found: dict[int, dict[str, SnapshotFile]] = {}
+    for path in sorted(list_dir.iterdir()):
+        m = SNAPSHOT_NAME.match(path.name)
+        if not m or not path.is_file():
+            continue
+        snap = SnapshotFile(path, int(m["seq"]), m["kind"], m["ext"])
+        slot = found.setdefault(snap.seq, {})
+        if snap.kind in slot:
+            msg = f"{path}: sequence {snap.seq} has two {snap.kind} snapshots ({slot[snap.kind].path.name})"
+            raise SnapshotError(msg)
+        slot[snap.kind] = snap
+    fulls = [s for seq in found.values() for s in seq.values() if s.kind == "full"]
+    base = max(fulls, key=lambda s: s.seq) if fulls else None
+    start = base.seq if base else -1
+    deltas = sorted(
+        (s for seq in found.values() for s in seq.values() if s.kind == "delta" and s.seq > start),
+        key=lambda s: s.seq,
+    )
+    return ((base,) if base else ()) + tuple(deltas)
+
+
+def read_list_toml(list_dir: Path) -> tuple[str, bool]:
+    path = list_dir / "list.toml"
+    if not path.exists():
+        return list_dir.name, True
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        msg = f"{path}: not valid TOML: {exc}"
+        raise SnapshotError(msg) from None
+    fuzzy = doc.get("fuzzy", True)
+    if not isinstance(fuzzy, bool):
+        msg = f"{path}: fuzzy {fuzzy!r} is not true or false"
+        raise SnapshotError(msg)
+    name = doc.get("name", doc.get("display_name", list_dir.name))
+    if not isinstance(name, str):
+        msg = f"{path}: name {name!r} is not a string"
+        raise SnapshotError(msg)
+    return name, fuzzy
+
+
+# ---------------------------------------------------------------- reading
+
+
+class _RawFile:
+    """A snapshot file as an Arrow table of its source columns, with row -> line mapping."""
+
+    def __init__(self, path: Path, table: pa.Table, line_of: Callable[[int], int | None]) -> None:
+        self.path = path
+        self.table = table
+        self.line_of = line_of
+
+    def where(self, row: int, column: str | None = None) -> str:
+        line = self.line_of(row)
+        text = f"{self.path}: row {row + 1}"
+        if line is not None:
+            text += f" (line {line})"
+        if column is not None:
+            text += f": column {column!r}"
+        return text
+
+
+def _read_parquet(path: Path) -> _RawFile:
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowException) as exc:
+        msg = f"{path}: unreadable Parquet file: {exc}"
+        raise SnapshotError(msg) from None
+    return _RawFile(path, table, lambda row: None)
+
+
+def _read_csv(path: Path) -> _RawFile:
+    try:
+        with path.open("rb") as fh:
+            header = fh.readline().decode("utf-8-sig").strip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        msg = f"{path}: unreadable CSV file: {exc}"
+        raise SnapshotError(msg) from None
+    names = [n.strip() for n in header.split(",")]
+    if not header or any(not n for n in names):
+        msg = f"{path}: line 1: the CSV header {header!r} has an empty column name"
+        raise SnapshotError(msg)
+    try:
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in names},
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (OSError, pa.ArrowException) as exc:
+        msg = f"{path}: unreadable CSV file: {exc}"
+        raise SnapshotError(msg) from None
+    # pyarrow skips blank lines; rows map to lines 2.. when there are none, which
+    # is what a snapshot writer produces. Quoted newlines would shift this.
+    return _RawFile(path, table, lambda row: row + 2)
+
+
+def _read_jsonl(path: Path) -> _RawFile:
+    rows: list[dict[str, Any]] = []
+    lines: list[int] = []
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        msg = f"{path}: unreadable file: {exc}"
+        raise SnapshotError(msg) from None
+    for number, line in enumerate(data.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            doc = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            msg = f"{path}: row {len(rows) + 1} (line {number}): not valid JSON: {exc}"
+            raise SnapshotError(msg) from None
+        if not isinstance(doc, dict):
+            msg = f"{path}: row {len(rows) + 1} (line {number}): not a JSON object"
+            raise SnapshotError(msg)
+        rows.append(doc)
+        lines.append(number)
+    names: dict[str, None] = {}
+    for doc in rows:
+        names.update(dict.fromkeys(doc))
+    columns = {
+        name: pa.array(
+            [None if (v := doc.get(name)) is None else v if isinstance(v, str) else _jsonl_text(v) for doc in rows],
+            type=pa.string(),
+        )
+        for name in names
+    }
+    return _RawFile(path, pa.table(columns) if columns else pa.table({}), lambda row: lines[row])
+
+
+def _jsonl_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return orjson.dumps(value).decode()
+
+
+_READERS = {"parquet": _read_parquet, "csv": _read_csv, "jsonl": _read_jsonl}
+
+
+# ---------------------------------------------------------------- validation
+
+
+def _first_true(mask: pa.Array | pa.ChunkedArray) -> int | None:
+    idx = pc.index(mask, True).as_py()
+    return None if idx is None or idx < 0 else int(idx)
+
+
+def _as_string(raw: _RawFile, name: str) -> pa.Array:
+    col = raw.table.column(name).combine_chunks()
+    if pa.types.is_string(col.type):
+        return col
+    if pa.types.is_large_string(col.type) or pa.types.is_dictionary(col.type):
+        return pc.cast(col, pa.string())
+    if pa.types.is_integer(col.type) or pa.types.is_floating(col.type):
+        return pc.cast(col, pa.string())
+    msg = f"{raw.path}: column {name!r}: type {col.type} is not text"
+    raise SnapshotError(msg)
+
+
+def _required_text(raw: _RawFile, name: str, mask: pa.Array | None) -> pa.Array:
+    """A text column that must be non-empty on the rows in ``mask`` (all rows when None)."""
+    col = _as_string(raw, name)
+    bad = pc.or_kleene(pc.is_null(col), pc.equal(pc.utf8_trim_whitespace(col), ""))
+    bad = pc.fill_null(bad, True)
+    if mask is not None:
+        bad = pc.and_(bad, mask)
+    row = _first_true(bad)
+    if row is not None:
+        msg = f"{raw.where(row, name)}: value is missing"
+        raise SnapshotError(msg)
+    return pc.utf8_trim_whitespace(col)
+
+
+def _optional_text(raw: _RawFile, name: str, n: int) -> pa.Array:
+    if name not in raw.table.column_names:
+        return pa.nulls(n, pa.string())
+    col = pc.utf8_trim_whitespace(_as_string(raw, name))
+    return pc.if_else(pc.equal(col, ""), pa.scalar(None, pa.string()), col)
+
+
+def _priority(raw: _RawFile, mask: pa.Array | None) -> pa.Array:
+    col = raw.table.column("priority").combine_chunks()
+    n = len(col)
+    if pa.types.is_integer(col.type):
+        values = pc.cast(col, pa.int64())
+    else:
+        text = pc.utf8_trim_whitespace(_as_string(raw, "priority"))
+        ok = pc.fill_null(pc.match_substring_regex(text, r"^[0-9]+(\.0*)?$"), False)
+        bad = pc.invert(ok) if mask is None else pc.and_(pc.invert(ok), mask)
+        row = _first_true(bad)
+        if row is not None:
+            msg = f"{raw.where(row, 'priority')}: value {text[row].as_py()!r} is not an integer 1..5"
+            raise SnapshotError(msg)
+        digits = pc.replace_substring_regex(pc.fill_null(text, "0"), r"\.0*$", "")
+        values = pc.cast(pc.if_else(pc.greater(pc.utf8_length(digits), 3), "9", digits), pa.int64())
+    out_of_range = pc.fill_null(pc.or_(pc.less(values, 1), pc.greater(values, 5)), True)
+    if mask is not None:
+        out_of_range = pc.and_(out_of_range, mask)
+    row = _first_true(out_of_range)
+    if row is not None:
+        value = raw.table.column("priority")[row].as_py()
+        msg = f"{raw.where(row, 'priority')}: value {value!r} is not an integer 1..5"
+        raise SnapshotError(msg)
+    return pc.cast(pc.if_else(pc.is_valid(values), values, pa.scalar(5, pa.int64())), pa.int8()) if n else pa.array([], pa.int8())
+
+
+def _timestamps(raw: _RawFile, name: str, n: int) -> pa.Array:
+    target = pa.timestamp("us", tz="UTC")
+    if name not in raw.table.column_names:
+        return pa.nulls(n, target)
+    col = raw.table.column(name).combine_chunks()
+    if pa.types.is_timestamp(col.type):
+        if col.type.tz is None:
+            col = pc.assume_timezone(col, "UTC")
+        return pc.cast(col, target)
+    text = _optional_text(raw, name, n)
+    try:
+        return pc.cast(text, target)
+    except pa.ArrowInvalid:
+        pass
+    values: list[datetime | None] = []
+    for row, value in enumerate(text.to_pylist()):
+        if value is None:
+            values.append(None)
+            continue
+        try:
+            ts = datetime.fromisoformat(value)
+        except ValueError:
+            msg = f"{raw.where(row, name)}: value {value!r} is not an ISO 8601 time"
+            raise SnapshotError(msg) from None
+        values.append(ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC))
+    return pa.array(values, type=target)
+
+
+def _keys(raw: _RawFile, plates: pa.Array, mask: pa.Array | None) -> pa.Array:
+    """Normalised keys (patterns keep ``?`` and ``*``); vectorised for plain ASCII plates."""
+    upper = pc.utf8_upper(pc.fill_null(plates, ""))
+    keys = pc.replace_substring_regex(upper, r"[^A-Z0-9]+", "")
+    special = pc.or_(
+        pc.invert(pc.string_is_ascii(pc.fill_null(plates, ""))),
+        pc.match_substring_regex(upper, r"[?*]"),
+    )
+    rows = pc.indices_nonzero(special).to_pylist()
+    if rows:
+        fixed = keys.to_pylist()
+        for row in rows:
+            plate = plates[row].as_py() or ""
+            fixed[row] = pattern_key(plate) if is_pattern(plate) else plate_key(plate)
+        keys = pa.array(fixed, type=pa.string())
+    literal = pc.replace_substring(keys, "*", "")
+    literal = pc.replace_substring(literal, "?", "")
+    empty = pc.equal(pc.utf8_length(literal), 0)
+    if mask is not None:
+        empty = pc.and_(empty, mask)
+    row = _first_true(empty)
+    if row is not None:
+        msg = f"{raw.where(row, 'plate')}: value {plates[row].as_py()!r} has no letter or digit"
+        raise SnapshotError(msg)
+    return keys
+
+
+def _countries(raw: _RawFile, n: int) -> pa.Array:
+    text = _optional_text(raw, "country", n)
+    encoded = pc.dictionary_encode(text)
+    mapped: list[str | None] = []
+    for value in encoded.dictionary.to_pylist():
+        code = country_code(value)
+        if code is None:
+            row = _first_true(pc.equal(text, value))
+            msg = f"{raw.where(row or 0, 'country')}: value {value!r} is not a known country code"
+            raise SnapshotError(msg)
+        mapped.append(code)
+    return pc.take(pa.array(mapped, type=pa.string()), encoded.indices)
+
+
+def _unique_ids(raw: _RawFile, ids: pa.Array) -> None:
+    if pc.count_distinct(ids).as_py() == len(ids):
+        return
+    seen: dict[str, int] = {}
+    for row, value in enumerate(ids.to_pylist()):
+        if value in seen:
+            msg = f"{raw.where(row, 'entry_id')}: value {value!r} already appears on row {seen[value] + 1}"
+            raise SnapshotError(msg)
+        seen[value] = row
+
+
+def validate(raw: _RawFile, kind: str) -> tuple[pa.Table, pa.Array | None]:
+    """Validate one file; returns the normalised table and, for deltas, the ``delete`` mask."""
+    names = set(raw.table.column_names)
+    n = raw.table.num_rows
+    delete: pa.Array | None = None
+    upsert_mask: pa.Array | None = None
+    if kind == "delta":
+        if "op" not in names:
+            msg = f"{raw.path}: column 'op' is missing (a delta needs op = upsert or delete)"
+            raise SnapshotError(msg)
+        if "entry_id" not in names:
+            msg = f"{raw.path}: column 'entry_id' is missing"
+            raise SnapshotError(msg)
+        op = pc.utf8_lower(pc.utf8_trim_whitespace(_as_string(raw, "op")))
+        bad = pc.fill_null(pc.invert(pc.is_in(op, pa.array(["upsert", "delete"]))), True)
+        row = _first_true(bad)
+        if row is not None:
+            msg = f"{raw.where(row, 'op')}: value {raw.table.column('op')[row].as_py()!r} is not upsert or delete"
+            raise SnapshotError(msg)
+        delete = pc.equal(op, "delete")
+        upsert_mask = pc.invert(delete)
+        if not pc.any(upsert_mask).as_py():
+            ids = _required_text(raw, "entry_id", None)
+            _unique_ids(raw, ids)
+            empty = pa.table({f.name: pa.nulls(n, f.type) for f in SCHEMA}).set_column(0, "entry_id", ids)
+            return empty.cast(SCHEMA), delete
+    for name in REQUIRED:
+        if name not in names:
+            msg = f"{raw.path}: column {name!r} is missing"
+            raise SnapshotError(msg)
+    ids = _required_text(raw, "entry_id", None)
+    _unique_ids(raw, ids)
+    plates = _required_text(raw, "plate", upsert_mask)
+    category = _required_text(raw, "category", upsert_mask)
+    action = pc.utf8_lower(_required_text(raw, "action", upsert_mask))
+    bad_action = pc.fill_null(pc.invert(pc.is_in(action, pa.array(sorted(ACTIONS)))), True)
+    if upsert_mask is not None:
+        bad_action = pc.and_(bad_action, upsert_mask)
+    row = _first_true(bad_action)
+    if row is not None:
+        value = raw.table.column("action")[row].as_py()
+        msg = f"{raw.where(row, 'action')}: value {value!r} is not one of {', '.join(sorted(ACTIONS))}"
+        raise SnapshotError(msg)
+    priority = _priority(raw, upsert_mask)
+    valid_from = _timestamps(raw, "valid_from", n)
+    valid_until = _timestamps(raw, "valid_until", n)
+    inverted = pc.fill_null(pc.greater_equal(valid_from, valid_until), False)
+    row = _first_true(inverted)
+    if row is not None:
+        msg = f"{raw.where(row, 'valid_until')}: value {valid_until[row].as_py()} is not after valid_from {valid_from[row].as_py()}"
+        raise SnapshotError(msg)
+    table = pa.table(
+        [
+            ids,
+            plates,
+            _keys(raw, plates, upsert_mask),
+            _countries(raw, n),
+            category,
+            priority,
+            action,
+            valid_from,
+            valid_until,
+            _optional_text(raw, "owner", n),
+            _optional_text(raw, "note", n),
+        ],
+        schema=SCHEMA,
+    )
+    return table, delete
+
+
+# ---------------------------------------------------------------- lists
+
+
+def _digest(files: Iterable[SnapshotFile], name: str, fuzzy: bool) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{name}\x1f{fuzzy}".encode())
+    for f in files:
+        h.update(f"\x1e{f.path.name}\x1f".encode())
+        with f.path.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def load_file(path: Path, kind: str | None = None) -> tuple[pa.Table, pa.Array | None]:
+    """Read and validate one snapshot file."""
+    m = SNAPSHOT_NAME.match(path.name)
+    ext = m["ext"] if m else path.suffix.lstrip(".")
+    kind = kind or (m["kind"] if m else "full")
+    if ext not in _READERS:
+        msg = f"{path}: unknown snapshot format {ext!r} (parquet, csv or jsonl)"
+        raise SnapshotError(msg)
+    if not path.is_file():
+        msg = f"{path}: no such file"
+        raise SnapshotError(msg)
+    return validate(_READERS[ext](path), kind)
+
+
+def load_list(list_dir: Path) -> ListSnapshot:
+    """Load one list: latest full plus later deltas, merged by ``entry_id``."""
+    name, fuzzy = read_list_toml(list_dir)
+    files = list_files(list_dir)
+    current = SCHEMA.empty_table()
+    for snap in files:
+        table, delete = load_file(snap.path, snap.kind)
+        if snap.kind == "full":
+            current = table
+            continue
+        assert delete is not None
+        touched = pc.is_in(current.column("entry_id"), value_set=table.column("entry_id"))
+        current = pa.concat_tables([current.filter(pc.invert(touched)), table.filter(pc.invert(delete))])
+    return ListSnapshot(
+        list_id=list_dir.name,
+        name=name,
+        fuzzy=fuzzy,
+        files=files,
+        table=current.combine_chunks(),
+        digest=_digest(files, name, fuzzy),
+    )
+
+
+def load_hotlists(directory: str | Path) -> list[ListSnapshot]:
+    """Load every list folder of a hotlist directory (sorted by list id)."""
+    root = Path(directory)
+    if not root.is_dir():
+        msg = f"{root}: hotlist directory does not exist"
+        raise SnapshotError(msg)
+    return [load_list(d) for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")]
+
+
+def hotlists_fingerprint(directory: str | Path) -> tuple[tuple[str, str, int, int], ...]:
+    """A cheap fingerprint (names, sizes, mtimes) to notice that a directory changed."""
+    root = Path(directory)
+    out: list[tuple[str, str, int, int]] = []
+    for d in sorted(root.iterdir()) if root.is_dir() else ():
+        if not d.is_dir():
+            continue
+        for f in sorted(d.iterdir()):
+            if SNAPSHOT_NAME.match(f.name) or f.name == "list.toml":
+                st = f.stat()
+                out.append((d.name, f.name, st.st_size, st.st_mtime_ns))
+    return tuple(out)

@@ -1,0 +1,30 @@
+"""Gateway sinks from the settings: a Kafka topic or a JSONL file per sink."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bytewax.outputs import Sink
+
+from feblam.config import Settings
+from sinks.files import JsonlSink
+
+
+def build_sinks(settings: Settings) -> dict[str, Sink[Any]]:
+    out: dict[str, Sink[Any]] = {}
+    for s in settings.sinks:
+        if s.path:
+            out[s.name] = JsonlSink(s.path)
+        else:
+            from sinks.kafka import KafkaHitSink
+
+            out[s.name] = KafkaHitSink(settings.kafka, s.topic, settings.privacy.hash_key)
+    return out
+
+
+def build_deadletter_sink(settings: Settings) -> Sink[Any]:
+    if settings.deadletter.path:
+        return JsonlSink(settings.deadletter.path)
+    from sinks.kafka import KafkaDeadletterSink
+
+    return KafkaDeadletterSink(settings.kafka, settings.deadletter.topic)

@@ -1,0 +1,42 @@
+"""Vendor decoders, one module per camera vendor, listed in :data:`PARSERS`.
+
+Each module has ``decode(payload: bytes) -> Read`` (raising
+:class:`~feblam.errors.DecodeError`) and ``parse(payload) -> ReadTuple``, the
+same without building the frozen dataclass, for the hot path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from feblam.errors import DecodeError
+from feblam.model import Read
+from sources.vendors import canonical, vendor_a, vendor_b, vendor_c
+from sources.vendors._fields import ReadTuple, make_read
+
+PARSERS: dict[str, Callable[[bytes], ReadTuple]] = {
+    canonical.VENDOR: canonical.parse,
+    vendor_a.VENDOR: vendor_a.parse,
+    vendor_b.VENDOR: vendor_b.parse,
+    vendor_c.VENDOR: vendor_c.parse,
+}
+DECODERS: dict[str, Callable[[bytes], Read]] = {
+    canonical.VENDOR: canonical.decode,
+    vendor_a.VENDOR: vendor_a.decode,
+    vendor_b.VENDOR: vendor_b.decode,
+    vendor_c.VENDOR: vendor_c.decode,
+}
+VENDORS: tuple[str, ...] = tuple(PARSERS)
+
+
+def decode(vendor: str, payload: bytes) -> Read:
+    """Decode one payload of ``vendor``; unknown vendors are a :class:`DecodeError`."""
+    try:
+        decoder = DECODERS[vendor]
+    except KeyError:
+        msg = f"unknown vendor {vendor!r} (known: {', '.join(VENDORS)})"
+        raise DecodeError(msg) from None
+    return decoder(payload)
+
+
+__all__ = ["DECODERS", "PARSERS", "VENDORS", "ReadTuple", "decode", "make_read"]

@@ -1,0 +1,131 @@
+"""Field checks shared by the vendor decoders. Each raises :class:`DecodeError`."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from feblam.errors import DecodeError
+from feblam.model import Read
+
+MAX_PAYLOAD_BYTES = 16 * 1024
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+#: A decoded read on the hot path: the fields of :class:`Read`, in order.
+#: ``read_id`` may be ``None`` when the vendor gives none (see :func:`make_read`).
+ReadTuple = tuple[
+    str | None, str, str, datetime, str, str | None,
+    float | None, float | None, float | None, str | int | None, str | int | None, str | None,
+]
+
+
+def check_size(payload: bytes) -> None:
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        msg = f"payload of {len(payload)} bytes is over the {MAX_PAYLOAD_BYTES}-byte limit"
+        raise DecodeError(msg)
+
+
+def req_str(value: Any, name: str) -> str:
+    if value is None or value == "":
+        msg = f"{name} is missing"
+        raise DecodeError(msg)
+    if not isinstance(value, str):
+        msg = f"{name} {value!r} is not a string"
+        raise DecodeError(msg)
+    return value
+
+
+def opt_str(value: Any, name: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        msg = f"{name} {value!r} is not a string"
+        raise DecodeError(msg)
+    return value
+
+
+def opt_float(value: Any, name: str, lo: float, hi: float) -> float | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        msg = f"{name} {value!r} is not a number"
+        raise DecodeError(msg)
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            msg = f"{name} {value!r} is not a number"
+            raise DecodeError(msg) from None
+    if not isinstance(value, int | float):
+        msg = f"{name} {value!r} is not a number"
+        raise DecodeError(msg)
+    number = float(value)
+    if not (lo <= number <= hi) or math.isnan(number):
+        msg = f"{name} {value!r} is outside {lo:g}..{hi:g}"
+        raise DecodeError(msg)
+    return number
+
+
+def opt_lane(value: Any, name: str) -> str | int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        msg = f"{name} {value!r} is not a string or an integer"
+        raise DecodeError(msg)
+    return value
+
+
+def iso_time(value: Any, name: str, *, naive_is_utc: bool) -> datetime:
+    text = req_str(value, name)
+    try:
+        ts = datetime.fromisoformat(text)
+    except ValueError:
+        msg = f"{name} {text!r} is not a valid ISO 8601 time"
+        raise DecodeError(msg) from None
+    if ts.tzinfo is None:
+        if not naive_is_utc:
+            msg = f"{name} {text!r} has no UTC offset"
+            raise DecodeError(msg)
+        return ts.replace(tzinfo=UTC)
+    try:
+        return ts.astimezone(UTC)
+    except OverflowError:
+        msg = f"{name} {text!r} is out of range"
+        raise DecodeError(msg) from None
+
+
+def epoch_ms(value: Any, name: str) -> datetime:
+    if value is None or value == "":
+        msg = f"{name} is missing"
+        raise DecodeError(msg)
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        msg = f"{name} {value!r} is not a number of milliseconds"
+        raise DecodeError(msg)
+    try:
+        ms = int(value) if not isinstance(value, float) else int(value)
+        if isinstance(value, float) and (math.isnan(value) or value != ms):
+            raise ValueError
+    except (ValueError, OverflowError):
+        msg = f"{name} {value!r} is not a whole number of milliseconds"
+        raise DecodeError(msg) from None
+    try:
+        return EPOCH + timedelta(milliseconds=ms)
+    except OverflowError:
+        msg = f"{name} {value!r} is not a possible time"
+        raise DecodeError(msg) from None
+
+
+def derived_read_id(camera_id: str, ts: datetime, plate_raw: str) -> str:
+    """Deterministic id for a read whose vendor gives none."""
+    text = f"{camera_id}\x1f{ts.isoformat()}\x1f{plate_raw}".encode()
+    return "h-" + hashlib.blake2b(text, digest_size=12).hexdigest()
+
+
+def make_read(t: ReadTuple) -> Read:
+    """Build the frozen :class:`Read` of a hot-path tuple (deriving the id when missing)."""
+    read_id = t[0]
+    if read_id is None:
+        read_id = derived_read_id(t[1], t[3], t[4])
+    return Read(read_id, t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11])

@@ -1,0 +1,97 @@
+"""vendor-c: one semicolon-separated text line in Europe/Brussels local time.
+
+``CAM-LIE-0042;20261128130000123;AB-123-CD;FR;0.71``
+(camera_id; yyyyMMddHHmmssfff local time; plate; country ISO alpha-2 or empty;
+confidence). No read id: one is derived from camera, time and plate.
+
+Local time is converted with the IANA rules for Europe/Brussels. A time inside
+the spring-forward gap (02:00-03:00 on the last Sunday of March) does not exist
+and is rejected; a time in the repeated autumn hour is taken as its first
+occurrence (summer time, UTC+2), since the camera gives no offset to tell.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from feblam.errors import DecodeError
+from feblam.model import Read
+from sources.vendors._fields import (
+    ReadTuple,
+    check_size,
+    make_read,
+    opt_float,
+    opt_str,
+    req_str,
+)
+
+VENDOR = "vendor-c"
+LOCAL_ZONE = ZoneInfo("Europe/Brussels")
+
+
+@lru_cache(maxsize=4096)
+def _hour_offset(y: int, mo: int, d: int, h: int) -> timedelta | None:
+    """UTC offset of a local hour in Brussels, or None when that hour does not exist.
+
+    Brussels changes offset only on whole hours, so the offset of an hour holds
+    for each of its minutes.
+    """
+    local = datetime(y, mo, d, h, 30, tzinfo=LOCAL_ZONE)  # fold=0: first occurrence
+    back = local.astimezone(UTC).astimezone(LOCAL_ZONE)
+    if (back.year, back.month, back.day, back.hour) != (y, mo, d, h):
+        return None
+    return local.utcoffset()
+
+
+def local_to_utc(text: str) -> datetime:
+    """``yyyyMMddHHmmssfff`` in Brussels local time -> aware UTC datetime."""
+    if len(text) != 17 or not text.isdigit() or not text.isascii():
+        msg = f"time {text!r} is not yyyyMMddHHmmssfff"
+        raise DecodeError(msg)
+    y, mo, d, h = int(text[0:4]), int(text[4:6]), int(text[6:8]), int(text[8:10])
+    mi, s, ms = int(text[10:12]), int(text[12:14]), int(text[14:17])
+    try:
+        naive = datetime(y, mo, d, h, mi, s, ms * 1000, tzinfo=UTC)
+        offset = _hour_offset(y, mo, d, h)
+    except (ValueError, OverflowError):
+        msg = f"time {text!r} is not a possible time"
+        raise DecodeError(msg) from None
+    if offset is None:
+        msg = f"time {text!r} does not exist in Europe/Brussels (daylight-saving gap)"
+        raise DecodeError(msg)
+    try:
+        return naive - offset
+    except OverflowError:
+        msg = f"time {text!r} is out of range"
+        raise DecodeError(msg) from None
+
+
+def parse(payload: bytes) -> ReadTuple:
+    check_size(payload)
+    try:
+        line = payload.decode("utf-8").strip("\r\n")
+    except UnicodeDecodeError:
+        msg = "line is not valid UTF-8"
+        raise DecodeError(msg) from None
+    parts = line.split(";")
+    if not 3 <= len(parts) <= 5:
+        msg = f"expected 5 fields separated by ';', got {len(parts)}"
+        raise DecodeError(msg)
+    parts += [""] * (5 - len(parts))
+    camera, when, plate, country, conf = (p.strip() for p in parts)
+    return (
+        None,
+        req_str(camera, "camera_id"),
+        VENDOR,
+        local_to_utc(req_str(when, "time")),
+        req_str(plate, "plate"),
+        opt_str(country, "country"),
+        opt_float(conf, "confidence", 0.0, 1.0),
+        None, None, None, None, None,
+    )
+
+
+def decode(payload: bytes) -> Read:
+    return make_read(parse(payload))
