@@ -358,7 +358,7 @@ def build_index(
     if "" in owners:
         owner[owner == owners.index("")] = -1
 
-    def ts_col(name: str, fill: int) -> npt.NDArray[np.int64]:
+    def ts_col(name: str, fill: int, table: pa.Table = table) -> npt.NDArray[np.int64]:
         col = pc.cast(table.column(name).combine_chunks(), pa.int64())
         return pc.fill_null(col, fill).to_numpy(zero_copy_only=False).astype(np.int64)
 

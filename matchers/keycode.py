@@ -74,7 +74,9 @@ def key_codes_arrow(keys: object, *, fuzzy: bool = False) -> npt.NDArray[np.int6
     from matchers.normalize import fuzzy_key
 
     arr = keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys
-    assert isinstance(arr, pa.Array)
+    if not isinstance(arr, pa.Array):
+        msg = f"expected an Arrow string array, got {type(keys).__name__}"
+        raise TypeError(msg)
     n = len(arr)
     if n == 0:
         return np.zeros(0, dtype=np.int64)

@@ -478,7 +478,8 @@ def load_list(list_dir: Path) -> ListSnapshot:
         if snap.kind == "full":
             current = table
             continue
-        assert delete is not None
+        if delete is None:  # pragma: no cover - validate() always returns a mask for deltas
+            delete = pa.array([False] * table.num_rows)
         touched = pc.is_in(current.column("entry_id"), value_set=table.column("entry_id"))
         current = pa.concat_tables([current.filter(pc.invert(touched)), table.filter(pc.invert(delete))])
     return ListSnapshot(
