@@ -26,6 +26,7 @@ def test_plate_ref_is_keyed_and_stable() -> None:
 def test_replay_logs_no_plate(tmp_path: Path, monkeypatch) -> None:
     import feblam.logs
 
+    structlog.reset_defaults()  # an earlier test may have configured a warning-level filter
     monkeypatch.setattr(feblam.logs, "configure", lambda *a, **k: None)  # keep capture_logs in place
     with capture_logs() as logs:
         rc = main(["replay", "--hotlists", str(EXAMPLES / "hotlists"),
