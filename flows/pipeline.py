@@ -27,7 +27,7 @@ from bytewax.outputs import FixedPartitionedSink, Sink
 
 from feblam.config import Settings
 from feblam.errors import DecodeError
-from feblam.logs import get_logger, plate_ref
+from feblam.logs import get_logger, plate_ref, set_hash_key
 from feblam.model import DeadLetter, Hit, Match
 from flows.dedup import Candidate, DedupState, suppress
 from matchers.index import HotlistIndex, IndexHolder, ts_to_us
@@ -61,37 +61,65 @@ def hit_id(read_id: str, matches: Iterable[Match]) -> str:
     return h.hexdigest()
 
 
-def make_processor(holder: IndexHolder, stats: FlowStats) -> Callable[[list[RawRead]], list[Any]]:
-    """The hot loop: payloads -> dead letters and candidates, against one index version per batch."""
-    parsers = PARSERS
+def make_processor(holder: IndexHolder, stats: FlowStats) -> Callable[[list[Any]], list[Any]]:
+    """The hot loop: payloads -> dead letters and candidates, against one index version per batch.
 
-    def process(batch: list[RawRead]) -> list[Any]:
-        index: HotlistIndex = holder.current
+    Items are :data:`RawRead` (files, tests), Kafka polls ``(vendor, topic,
+    partition, [Message])`` or in-memory batches ``(vendor, source, partition,
+    first_offset, [bytes])``. Where a payload came from is worked out only for
+    dead letters.
+    """
+
+    def payloads_of(
+        vendor: str, payloads: list[bytes], where: Callable[[int], tuple[str, int | None, int | None, int | None]],
+        index: HotlistIndex, out: list[Any],
+    ) -> None:
+        parser = PARSERS.get(vendor)
         probe = index.probe
         version = index.version
-        out: list[Any] = []
-        for raw in batch:
-            vendor, payload = raw[0], raw[1]
+        for i, payload in enumerate(payloads):
             try:
-                t = parsers[vendor](payload)
+                if parser is None:
+                    msg = f"unknown vendor {vendor!r}"
+                    raise DecodeError(msg)
+                t = parser(payload)
                 key = plate_key(t[4])
                 if not key:
                     msg = f"plate {t[4]!r} has no letter or digit"
                     raise DecodeError(msg)
                 country = country_code(t[5])
                 matches = probe(key, country, t[3])
-            except (DecodeError, KeyError) as exc:
-                error = str(exc) if isinstance(exc, DecodeError) else f"unknown vendor {vendor!r}"
-                out.append(DeadLetter(raw[2], f"{vendor}: {error}", payload, vendor, raw[3], raw[4], raw[5]))
-                continue
-            except Exception as exc:  # noqa: BLE001 - a bug must not stop the flow or lose the read
-                log.error("decode_failed_unexpectedly", vendor=vendor, error=repr(exc))
-                out.append(DeadLetter(raw[2], f"{vendor}: internal error: {exc!r}", payload, vendor, raw[3], raw[4], raw[5]))
+            except Exception as exc:  # noqa: BLE001 - bad input (or a bug) must not stop the flow or lose the read
+                if isinstance(exc, DecodeError):
+                    error = f"{vendor}: {exc}"
+                else:
+                    log.error("decode_failed_unexpectedly", vendor=vendor, error=repr(exc))
+                    error = f"{vendor}: internal error: {exc!r}"
+                source, line, partition, offset = where(i)
+                out.append(DeadLetter(source, error, payload if payload is not None else b"", vendor, line, partition, offset))
                 continue
             if matches:
                 read = make_read(t)
                 out.append(Candidate(read, key, country, tuple(matches), version, ts_to_us(read.ts)))
-        stats.reads += len(batch)
+
+    def process(batch: list[Any]) -> list[Any]:
+        index: HotlistIndex = holder.current
+        out: list[Any] = []
+        n = 0
+        for item in batch:
+            if len(item) == 4:  # a Kafka poll
+                vendor, topic, partition, msgs = item
+                payloads_of(vendor, [m.value() for m in msgs],
+                            lambda i, msgs=msgs, t=topic, p=partition: (t, None, p, msgs[i].offset()), index, out)
+                n += len(msgs)
+            elif len(item) == 5:  # an in-memory batch
+                vendor, source, partition, first, payloads = item
+                payloads_of(vendor, payloads, lambda i, s=source, p=partition, f=first: (s, None, p, f + i), index, out)
+                n += len(payloads)
+            else:  # one RawRead
+                payloads_of(item[0], [item[1]], lambda _i, r=item: (r[2], r[3], r[4], r[5]), index, out)
+                n += 1
+        stats.reads += n
         return out
 
     return process
@@ -140,6 +168,7 @@ def build_flow(
     ``settings.hotlists.dir``.
     """
     stats = stats if stats is not None else FlowStats()
+    set_hash_key(settings.privacy.hash_key)
     if holder is None:
         from matchers.service import load_index
 
@@ -190,5 +219,6 @@ def build_flow(
 def _output(step_id: str, stream: Any, sink: Sink[Any]) -> None:
     """Write bare items; a fixed-partitioned sink gets them keyed by its step id."""
     if isinstance(sink, FixedPartitionedSink):
-        stream = op.key_on(f"key_{step_id}", stream, lambda _item: step_id)
+        item_key = getattr(sink, "item_key", None) or (lambda _item: "")
+        stream = op.key_on(f"key_{step_id}", stream, item_key)
     op.output(step_id, stream, sink)

@@ -1,0 +1,67 @@
+"""Hotlist refresh while the flow runs: poll the directory, build, swap.
+
+A changed directory (file names, sizes, modification times) is loaded and a new
+index version is swapped in at once; readers pick it up at their next batch.
+A snapshot that fails validation is logged and the live index stays.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from feblam.config import HotlistSettings
+from feblam.errors import FeblamError
+from feblam.logs import get_logger
+from matchers.index import HotlistIndex, IndexHolder
+from matchers.service import load_index
+from matchers.snapshot import hotlists_fingerprint
+
+log = get_logger(__name__)
+
+
+class HotlistWatcher(threading.Thread):
+    def __init__(
+        self, settings: HotlistSettings, holder: IndexHolder,
+        builder: Callable[[HotlistSettings], HotlistIndex] = load_index,
+    ) -> None:
+        super().__init__(name="hotlist-watcher", daemon=True)
+        self.settings = settings
+        self.holder = holder
+        self.builder = builder
+        self.stop_event = threading.Event()
+        self.fingerprint = hotlists_fingerprint(settings.dir)
+        self.rejected = 0
+        self.last_error: str | None = None
+
+    def check(self) -> bool:
+        """Load and swap if the directory changed; True when a new version went live."""
+        fp = hotlists_fingerprint(self.settings.dir)
+        if fp == self.fingerprint:
+            return False
+        self.fingerprint = fp
+        started = time.perf_counter()
+        try:
+            index = self.builder(self.settings)
+        except (FeblamError, OSError) as exc:
+            self.rejected += 1
+            self.last_error = str(exc)
+            log.error("snapshot_rejected", error=str(exc), live_version=self.holder.current.version)
+            return False
+        if index.version == self.holder.current.version:
+            return False
+        old = self.holder.swap(index)
+        log.info("index_swapped", old_version=old.version, version=index.version, entries=len(index),
+                 seconds=round(time.perf_counter() - started, 3))
+        return True
+
+    def run(self) -> None:
+        while not self.stop_event.wait(self.settings.poll_seconds):
+            try:
+                self.check()
+            except Exception as exc:  # noqa: BLE001 - the watcher must outlive any surprise
+                log.error("hotlist_watch_failed", error=repr(exc))
+
+    def stop(self) -> None:
+        self.stop_event.set()

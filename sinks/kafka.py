@@ -1,0 +1,157 @@
+"""Kafka gateway sinks: hits and dead letters.
+
+One sink partition per topic partition: a hit's item key is the keyed hash of
+its plate key, Bytewax routes it to the worker that owns that partition, and
+the message is produced **to that partition** with that key — so one vehicle's
+hits stay in order and never carry the clear plate.
+
+The producer is idempotent (``enable.idempotence``, ``acks=all``). It is not
+flushed after every batch: it is flushed when Bytewax snapshots (the end of
+each epoch) and at close, and a delivery failure raises there, so the job stops
+and restarts from the last snapshot instead of losing a hit.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
+from confluent_kafka import KafkaError, Producer
+
+from feblam.config import KafkaSettings
+from feblam.errors import FeblamError
+from feblam.logs import get_logger, plate_ref
+from feblam.model import DeadLetter, Hit
+from feblam.serde import deadletter_to_json, hit_to_json
+
+log = get_logger(__name__)
+
+
+class DeliveryError(FeblamError, RuntimeError):
+    """The broker did not confirm a message."""
+
+
+def producer_config(settings: KafkaSettings) -> dict[str, Any]:
+    return {
+        **settings.client_config(),
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": settings.linger_ms,
+        "compression.type": "lz4",
+    }
+
+
+def topic_partitions(settings: KafkaSettings, topic: str) -> list[int]:
+    from confluent_kafka.admin import AdminClient
+
+    md = AdminClient(settings.client_config()).list_topics(topic, timeout=10.0)
+    t = md.topics.get(topic)
+    if t is None or t.error is not None or not t.partitions:
+        msg = f"topic {topic!r} is not available on {settings.brokers}: {t.error if t else 'no metadata'}"
+        raise FeblamError(msg)
+    return sorted(t.partitions)
+
+
+class _ProducerPartition(StatefulSinkPartition[Any, None]):
+    def __init__(self, producer: Producer, topic: str, partition: int, kind: str) -> None:
+        self._producer = producer
+        self._topic = topic
+        self._partition = partition
+        self._kind = kind
+        self._errors: list[KafkaError] = []
+        self._lock = threading.Lock()
+        self.delivered = 0
+
+    def _on_delivery(self, err: KafkaError | None, _msg: Any) -> None:
+        if err is not None:
+            with self._lock:
+                self._errors.append(err)
+        else:
+            self.delivered += 1
+
+    def _raise_errors(self) -> None:
+        if self._errors:
+            err = self._errors[0]
+            log.error("kafka_delivery_failed", topic=self._topic, partition=self._partition, error=str(err), count=len(self._errors))
+            msg = f"{self._topic}[{self._partition}]: {len(self._errors)} message(s) not delivered: {err}"
+            raise DeliveryError(msg)
+
+    def write_batch(self, values: list[Any]) -> None:
+        self._raise_errors()
+        produce = self._producer.produce
+        for item in values:
+            if self._kind == "hit":
+                value, key = hit_to_json(item), plate_ref(item.plate).encode()
+            else:
+                value, key = deadletter_to_json(item, datetime.now(UTC)), item.source.encode()
+            while True:
+                try:
+                    produce(self._topic, value=value, key=key, partition=self._partition, on_delivery=self._on_delivery)
+                    break
+                except BufferError:  # local queue full: let it drain, never drop
+                    self._producer.poll(0.1)
+        self._producer.poll(0)
+
+    def snapshot(self) -> None:
+        remaining = self._producer.flush(30.0)
+        if remaining:
+            msg = f"{self._topic}[{self._partition}]: {remaining} message(s) still queued after 30 s"
+            raise DeliveryError(msg)
+        self._raise_errors()
+        return None
+
+    def close(self) -> None:
+        self._producer.flush(30.0)
+        self._raise_errors()
+
+
+class _TopicSink(FixedPartitionedSink[Any, None]):
+    kind = "hit"
+
+    def __init__(self, settings: KafkaSettings, topic: str) -> None:
+        self.settings = settings
+        self.topic = topic
+        self._producer: Producer | None = None
+        self._lock = threading.Lock()
+
+    def list_parts(self) -> list[str]:
+        return [str(p) for p in topic_partitions(self.settings, self.topic)]
+
+    def part_fn(self, item_key: str) -> int:
+        return int(item_key[:8], 16) if item_key else 0
+
+    def _shared_producer(self) -> Producer:
+        with self._lock:  # one producer per process for all partitions of this sink
+            if self._producer is None:
+                self._producer = Producer(producer_config(self.settings))
+            return self._producer
+
+    def build_part(self, step_id: str, for_part: str, resume_state: None) -> _ProducerPartition:
+        return _ProducerPartition(self._shared_producer(), self.topic, int(for_part), self.kind)
+
+
+class KafkaHitSink(_TopicSink):
+    """Hits as DESIGN section 6 JSON, keyed by the keyed hash of the plate key."""
+
+    kind = "hit"
+
+    def __init__(self, settings: KafkaSettings, topic: str, hash_key: str | None = None) -> None:
+        super().__init__(settings, topic)
+
+    @staticmethod
+    def item_key(hit: Hit) -> str:
+        return plate_ref(hit.plate)
+
+
+class KafkaDeadletterSink(_TopicSink):
+    """Dead letters as JSON (source, partition, offset or line, error, payload)."""
+
+    kind = "deadletter"
+
+    @staticmethod
+    def item_key(dl: DeadLetter) -> str:
+        import hashlib
+
+        return hashlib.blake2b(f"{dl.source}/{dl.partition}".encode(), digest_size=4).hexdigest()
