@@ -16,8 +16,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+# DEMO_SECONDS=0 runs until Ctrl-C.
+DEMO_SECONDS ?= 30
 demo: install
-	$(VENV)/bin/feblam demo --seconds $${SECONDS_TO_RUN:-20}
+	$(VENV)/bin/feblam demo $(if $(filter 0,$(DEMO_SECONDS)),,--seconds $(DEMO_SECONDS))
 
 test: install
 	$(PY) -m pytest -q

@@ -40,6 +40,7 @@ class KafkaSettings:
             "bootstrap.servers": self.brokers,
             "security.protocol": self.security_protocol,
             "client.id": self.client_id,
+            "log.connection.close": False,
         }
         if self.sasl_mechanism:
             conf["sasl.mechanism"] = self.sasl_mechanism
