@@ -36,7 +36,7 @@ import pyarrow.compute as pc
 
 from feblam.model import HotlistEntry, Match
 from matchers.bloom import BloomFilter, bloom_bytes, build_bloom
-from matchers.keycode import PACKED_MAX_LEN, decode_code, key_code, key_codes_arrow
+from matchers.keycode import PACKED_MAX_LEN, decode_code, key_and_fuzzy_codes, key_code
 from matchers.normalize import country_code, fuzzy_key
 from matchers.snapshot import ListSnapshot
 
@@ -319,7 +319,8 @@ def build_index(
     for i, snap in enumerate(lists):
         t = snap.table
         tables.append(t.append_column("list_idx", pa.array(np.full(t.num_rows, i, dtype=np.int16))))
-        n_pat = int(pc.sum(pc.match_substring_regex(t.column("key"), r"[?*]")).as_py() or 0) if t.num_rows else 0
+        k = t.column("key")
+        n_pat = int(pc.sum(pc.or_(pc.match_substring(k, "?"), pc.match_substring(k, "*"))).as_py() or 0) if t.num_rows else 0
         infos.append(ListInfo(snap.list_id, snap.name, snap.fuzzy, t.num_rows, n_pat, snap.digest))
     if tables:
         table = pa.concat_tables(tables).combine_chunks()
@@ -329,12 +330,13 @@ def build_index(
         table = SCHEMA.empty_table().append_column("list_idx", pa.array([], pa.int16()))
     n = table.num_rows
     keys = table.column("key").combine_chunks()
-    is_pat = pc.fill_null(pc.match_substring_regex(keys, r"[?*]"), False).to_numpy(zero_copy_only=False)
+    is_pat = pc.fill_null(pc.or_(pc.match_substring(keys, "?"), pc.match_substring(keys, "*")), False)
+    is_pat = is_pat.to_numpy(zero_copy_only=False)
     plain_keys = pc.if_else(pa.array(is_pat), "", keys) if is_pat.any() else keys
 
     step("key codes", 0.1)
-    key_codes = key_codes_arrow(plain_keys)
-    fcodes = key_codes_arrow(plain_keys, fuzzy=True)
+    key_codes, fcodes = key_and_fuzzy_codes(plain_keys)
+    assert key_codes is not None and fcodes is not None  # noqa: S101 - both were asked for
     key_codes[is_pat] = -1
     lengths = pc.utf8_length(keys).to_numpy(zero_copy_only=False)
     long_rows = np.nonzero((lengths > PACKED_MAX_LEN) & ~is_pat)[0]
@@ -387,11 +389,15 @@ def build_index(
     step("shards", 0.4)
     plain = np.nonzero(~is_pat)[0].astype(np.int32)
     pf = fcodes[plain]
-    shard_of = pf % n_shards
-    order = np.lexsort((pf, shard_of))
-    sorted_codes = pf[order]
-    sorted_rows = plain[order]
-    bounds = np.searchsorted(shard_of[order], np.arange(n_shards + 1), side="left")
+    order = np.argsort(pf)
+    by_code = pf[order]
+    shard_of = (by_code % n_shards).astype(np.int16)
+    # a stable sort by shard keeps codes sorted within each shard
+    order2 = np.argsort(shard_of, kind="stable")
+    sorted_codes = by_code[order2]
+    sorted_rows = plain[order][order2]
+    bounds = np.searchsorted(shard_of[order2], np.arange(n_shards + 1), side="left")
+    del by_code
     blooms: list[BloomFilter] = []
     shard_codes: list[npt.NDArray[np.int64]] = []
     shard_rows: list[npt.NDArray[np.int32]] = []

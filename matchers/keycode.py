@@ -57,16 +57,29 @@ def key_codes(keys: list[str] | npt.NDArray[np.bytes_]) -> npt.NDArray[np.int64]
     return codes
 
 
+_DIGIT_PAD = _DIGIT.copy()
+_DIGIT_PAD[ord(" ")] = 0
+_POW36 = np.array([36**i for i in range(PACKED_MAX_LEN + 1)], dtype=np.int64)
+
 _FUZZY_LUT = np.arange(256, dtype=np.uint8)
 for _src, _dst in zip("OQDIZSBG", "00012586", strict=True):
     _FUZZY_LUT[ord(_src)] = ord(_dst)
 
 
 def key_codes_arrow(keys: object, *, fuzzy: bool = False) -> npt.NDArray[np.int64]:
-    """Vectorised :func:`key_code` over an Arrow string array of A-Z0-9 keys.
+    """Vectorised :func:`key_code` over an Arrow string array of A-Z0-9 keys (fuzzy keys' codes with ``fuzzy``)."""
+    plain, fuzzy_codes = key_and_fuzzy_codes(keys, want_plain=not fuzzy, want_fuzzy=fuzzy)
+    out = fuzzy_codes if fuzzy else plain
+    assert out is not None  # noqa: S101 - one of the two was asked for
+    return out
 
-    With ``fuzzy=True`` the codes are those of the fuzzy keys. Only keys longer
-    than :data:`PACKED_MAX_LEN` (rare) are handled one by one in Python.
+
+def key_and_fuzzy_codes(
+    keys: object, *, want_plain: bool = True, want_fuzzy: bool = True
+) -> tuple[npt.NDArray[np.int64] | None, npt.NDArray[np.int64] | None]:
+    """Codes of the keys and of their fuzzy keys in one pass over the characters.
+
+    Only keys longer than :data:`PACKED_MAX_LEN` (rare) are handled one by one in Python.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -79,26 +92,39 @@ def key_codes_arrow(keys: object, *, fuzzy: bool = False) -> npt.NDArray[np.int6
         raise TypeError(msg)
     n = len(arr)
     if n == 0:
-        return np.zeros(0, dtype=np.int64)
+        empty = np.zeros(0, dtype=np.int64)
+        return (empty if want_plain else None), (empty.copy() if want_fuzzy else None)
     arr = pc.fill_null(arr, "")
     lengths = pc.utf8_length(arr).to_numpy(zero_copy_only=False).astype(np.int64)
     too_long = lengths > PACKED_MAX_LEN
     short = pc.if_else(pa.array(too_long), "", arr) if too_long.any() else arr
-    padded = pc.utf8_rpad(short, width=PACKED_MAX_LEN, padding=" ")
-    offsets = np.frombuffer(padded.buffers()[1], dtype=np.int32, count=n + 1, offset=padded.offset * 4)
-    start = int(offsets[0])
-    mat = np.frombuffer(padded.buffers()[2], dtype=np.uint8, count=n * PACKED_MAX_LEN, offset=start)
-    mat = mat.reshape(n, PACKED_MAX_LEN)
-    if fuzzy:
-        mat = _FUZZY_LUT[mat]
-    codes = np.ones(n, dtype=np.int64)
-    for col in range(PACKED_MAX_LEN):
-        present = lengths > col
-        codes = np.where(present, codes * 36 + _DIGIT[mat[:, col]].astype(np.int64), codes)
+    padded_text = pc.ascii_rpad(short, width=PACKED_MAX_LEN, padding=" ")
+    offsets = np.frombuffer(padded_text.buffers()[1], dtype=np.int32, count=n + 1, offset=padded_text.offset * 4)
+    mat = np.frombuffer(padded_text.buffers()[2], dtype=np.uint8, count=n * PACKED_MAX_LEN, offset=int(offsets[0]))
+    mat_t = np.ascontiguousarray(mat.reshape(n, PACKED_MAX_LEN).T)  # one row per character position
+    lengths_c = np.minimum(lengths, PACKED_MAX_LEN)
+    divisor = _POW36[PACKED_MAX_LEN - lengths_c]
+    marker = _POW36[lengths_c]
+
+    def pack(lut: npt.NDArray[np.uint8] | None) -> npt.NDArray[np.int64]:
+        # Horner over the padded width (padding is digit 0), then drop the padding
+        # and add the length marker: code = 36**len + value(key).
+        acc = np.zeros(n, dtype=np.int64)
+        for col in range(PACKED_MAX_LEN):
+            row = mat_t[col] if lut is None else lut[mat_t[col]]
+            acc *= 36
+            acc += _DIGIT_PAD[row]
+        return acc // divisor + marker
+
+    plain = pack(None) if want_plain else None
+    fuzzy_codes = pack(_FUZZY_LUT) if want_fuzzy else None
     for row in np.nonzero(too_long)[0]:
         key = arr[int(row)].as_py()
-        codes[row] = key_code(fuzzy_key(key) if fuzzy else key)
-    return codes
+        if plain is not None:
+            plain[row] = key_code(key)
+        if fuzzy_codes is not None:
+            fuzzy_codes[row] = key_code(fuzzy_key(key))
+    return plain, fuzzy_codes
 
 
 def decode_code(code: int) -> str | None:

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -319,23 +320,29 @@ def _timestamps(raw: _RawFile, name: str, n: int) -> pa.Array:
 
 
 def _keys(raw: _RawFile, plates: pa.Array, mask: pa.Array | None) -> pa.Array:
-    """Normalised keys (patterns keep ``?`` and ``*``); vectorised for plain ASCII plates."""
-    upper = pc.utf8_upper(pc.fill_null(plates, ""))
-    keys = pc.replace_substring_regex(upper, r"[^A-Z0-9]+", "")
-    special = pc.or_(
-        pc.invert(pc.string_is_ascii(pc.fill_null(plates, ""))),
-        pc.match_substring_regex(upper, r"[?*]"),
-    )
-    rows = pc.indices_nonzero(special).to_pylist()
+    """Normalised keys (patterns keep ``?`` and ``*``).
+
+    Vectorised for the usual plate (ASCII letters, digits, spaces, dashes and
+    dots): plain substring removal, no regular expression. Any other plate (a
+    pattern, a non-ASCII or unusual character) is normalised in Python.
+    """
+    text = pc.fill_null(plates, "")
+    ascii_ok = pc.string_is_ascii(text)
+    keys = pc.ascii_upper(text)
+    for sep in ("-", " ", "."):
+        keys = pc.replace_substring(keys, sep, "")
+    plain = pc.and_(ascii_ok, pc.utf8_is_alnum(keys))
+    rows = pc.indices_nonzero(pc.invert(plain)).to_pylist()
     if rows:
         fixed = keys.to_pylist()
         for row in rows:
-            plate = plates[row].as_py() or ""
+            plate = text[row].as_py()
             fixed[row] = pattern_key(plate) if is_pattern(plate) else plate_key(plate)
         keys = pa.array(fixed, type=pa.string())
-    literal = pc.replace_substring(keys, "*", "")
-    literal = pc.replace_substring(literal, "?", "")
-    empty = pc.equal(pc.utf8_length(literal), 0)
+    empty = pc.equal(pc.utf8_length(keys), 0)
+    if rows:
+        literal = pc.replace_substring(pc.replace_substring(keys, "*", ""), "?", "")
+        empty = pc.equal(pc.utf8_length(literal), 0)
     if mask is not None:
         empty = pc.and_(empty, mask)
     row = _first_true(empty)
@@ -359,8 +366,47 @@ def _countries(raw: _RawFile, n: int) -> pa.Array:
     return pc.take(pa.array(mapped, type=pa.string()), encoded.indices)
 
 
+def _string_hashes(values: pa.Array) -> np.ndarray | None:
+    """A 64-bit hash of each ASCII string, vectorised over the padded bytes; None if not all ASCII."""
+    n = len(values)
+    if not pc.all(pc.string_is_ascii(values)).as_py():
+        return None
+    width = int(pc.max(pc.binary_length(values)).as_py() or 0)
+    width8 = max(8, (width + 7) // 8 * 8)
+    padded = pc.ascii_rpad(values, width=width8, padding="\x00")
+    offsets = np.frombuffer(padded.buffers()[1], dtype=np.int32, count=n + 1, offset=padded.offset * 4)
+    data = np.frombuffer(padded.buffers()[2], dtype=np.uint8, count=n * width8, offset=int(offsets[0]))
+    words = data.reshape(n, width8).view(np.uint64)
+    h = np.full(n, 0x9E3779B97F4A7C15, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for k in range(words.shape[1]):
+            h ^= words[:, k]
+            h *= np.uint64(0xBF58476D1CE4E5B9)
+            h ^= h >> np.uint64(31)
+    return h
+
+
 def _unique_ids(raw: _RawFile, ids: pa.Array) -> None:
-    if pc.count_distinct(ids).as_py() == len(ids):
+    """Reject a repeated entry_id, naming both rows (hash-sort first; strings compared only on a hash tie)."""
+    h = _string_hashes(ids) if len(ids) >= 100_000 else None
+    if h is None:
+        if pc.count_distinct(ids).as_py() == len(ids):
+            return
+    else:
+        hs = np.sort(h)
+        tie = np.nonzero(hs[1:] == hs[:-1])[0]
+        if not tie.size:
+            return
+        suspects = set(hs[tie].tolist())
+        rows_of_interest = np.nonzero(np.isin(h, list(suspects)))[0]
+        values = {int(r): ids[int(r)].as_py() for r in rows_of_interest}
+        seen_small: dict[str, int] = {}
+        for row in sorted(values):
+            value = values[row]
+            if value in seen_small:
+                msg = f"{raw.where(row, 'entry_id')}: value {value!r} already appears on row {seen_small[value] + 1}"
+                raise SnapshotError(msg)
+            seen_small[value] = row
         return
     seen: dict[str, int] = {}
     for row, value in enumerate(ids.to_pylist()):

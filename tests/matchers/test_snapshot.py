@@ -140,3 +140,22 @@ def test_sample_hotlists_load() -> None:
     stolen = lists["BE-STOLEN"].table.column("entry_id").to_pylist()
     assert sorted(stolen) == ["S-1", "S-3", "S-4", "S-5"]
     assert lists["UNINSURED"].fuzzy is False
+
+
+def test_duplicate_entry_id_in_a_large_snapshot(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n = 150_000
+    ids = [f"E{i:07d}" for i in range(n)]
+    ids[140_001] = "E0000077"
+    d = tmp_path / "L"
+    d.mkdir()
+    pq.write_table(pa.table({"entry_id": ids, "plate": [f"AB{i}" for i in range(n)], "category": ["x"] * n,
+                             "priority": [1] * n, "action": ["inform"] * n}), d / "1-full.parquet")
+    with pytest.raises(SnapshotError, match=r"row 140002: column 'entry_id': value 'E0000077' already appears on row 78"):
+        load_list(d)
+    ids[140_001] = "E9999999"
+    pq.write_table(pa.table({"entry_id": ids, "plate": [f"AB{i}" for i in range(n)], "category": ["x"] * n,
+                             "priority": [1] * n, "action": ["inform"] * n}), d / "1-full.parquet")
+    assert load_list(d).table.num_rows == n
