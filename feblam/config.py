@@ -64,6 +64,11 @@ class HotlistSettings:
     shards: int = 31
     bloom_backend: str = "rbloom"
     bloom_fp_rate: float = 0.001
+    #: Build new versions in a child process into this directory and memory-map them
+    #: (shared by every process on the machine). Empty: a folder in the system temp dir.
+    cache_dir: str = ""
+    #: false: build in the job's own process (small lists, tests).
+    shared_build: bool = True
 
 
 @dataclass(frozen=True, slots=True)

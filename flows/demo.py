@@ -26,8 +26,7 @@ from feblam.errors import FeblamError
 from feblam.logs import get_logger, set_hash_key
 from flows.pipeline import FlowStats, build_flow
 from matchers.index import IndexHolder
-from matchers.refresh import HotlistWatcher
-from matchers.service import load_index
+from matchers.refresh import HotlistWatcher, default_builder
 from sinks.files import JsonlSink
 from sources.broker import EmbeddedBroker
 from sources.kafka import KafkaReadSource
@@ -103,7 +102,7 @@ def run_demo(settings: Settings, *, seconds: float | None, out_dir: Path, rate: 
             sinks=(SinkSettings("hits-topic", topic="hits"), SinkSettings("hits-file", path=str(out_dir / "hits.jsonl"))),
         )
         set_hash_key(settings.privacy.hash_key)
-        holder = IndexHolder(load_index(settings.hotlists))
+        holder = IndexHolder(default_builder(settings.hotlists)(settings.hotlists))
         watcher = HotlistWatcher(settings.hotlists, holder)
         watcher.start()
         generator = ReadGenerator(hot_plates(holder), hit_rate=0.01, bad_rate=0.002)

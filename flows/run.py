@@ -15,8 +15,7 @@ from feblam.config import Settings
 from feblam.logs import get_logger, set_hash_key
 from flows.pipeline import FlowStats, build_flow
 from matchers.index import IndexHolder
-from matchers.refresh import HotlistWatcher
-from matchers.service import load_index
+from matchers.refresh import HotlistWatcher, default_builder
 from sources.kafka import KafkaReadSource
 
 log = get_logger(__name__)
@@ -49,7 +48,7 @@ def run_job(
 ) -> int:
     set_hash_key(settings.privacy.hash_key)
     log.info("starting", settings=settings.redacted(), workers=workers, process_id=process_id)
-    holder = IndexHolder(load_index(settings.hotlists))
+    holder = IndexHolder(default_builder(settings.hotlists)(settings.hotlists))
     watcher = HotlistWatcher(settings.hotlists, holder)
     watcher.start()
     stop = stop or threading.Event()

@@ -7,9 +7,12 @@ A snapshot that fails validation is logged and the live index stays.
 
 from __future__ import annotations
 
+import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from feblam.config import HotlistSettings
 from feblam.errors import FeblamError
@@ -21,15 +24,37 @@ from matchers.snapshot import hotlists_fingerprint
 log = get_logger(__name__)
 
 
+def cache_dir(settings: HotlistSettings) -> Path:
+    return Path(settings.cache_dir) if settings.cache_dir else Path(tempfile.gettempdir()) / f"feblam-index-{os.getuid()}"
+
+
+def shared_load(settings: HotlistSettings) -> HotlistIndex:
+    """Build (once per machine, in a child process) and memory-map the current version.
+
+    The Bloom filters are rebuilt in slices with a short sleep between them, so a
+    flow in this process is never held up by more than one slice.
+    """
+    from matchers.store import build_shared, open_index
+
+    directory = build_shared(settings, cache_dir(settings))
+    index = open_index(directory, pause=lambda: time.sleep(0.002))
+    log.info("index_mapped", version=index.version, entries=len(index), dir=str(directory))
+    return index
+
+
+def default_builder(settings: HotlistSettings) -> Callable[[HotlistSettings], HotlistIndex]:
+    return shared_load if settings.shared_build else load_index
+
+
 class HotlistWatcher(threading.Thread):
     def __init__(
         self, settings: HotlistSettings, holder: IndexHolder,
-        builder: Callable[[HotlistSettings], HotlistIndex] = load_index,
+        builder: Callable[[HotlistSettings], HotlistIndex] | None = None,
     ) -> None:
         super().__init__(name="hotlist-watcher", daemon=True)
         self.settings = settings
         self.holder = holder
-        self.builder = builder
+        self.builder = builder or default_builder(settings)
         self.stop_event = threading.Event()
         self.fingerprint = hotlists_fingerprint(settings.dir)
         self.rejected = 0

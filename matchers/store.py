@@ -1,0 +1,219 @@
+"""An index version on disk, memory-mapped by every process that uses it.
+
+``save_index`` writes the arrays as ``.npy`` files and the strings as one Arrow
+IPC file; ``open_index`` maps them (no copy: the pages are shared by every
+process on the machine through the page cache) and rebuilds only the Bloom
+filters, in small slices so that a flow running in the same process is never
+held up for long. ``build_shared`` builds a version **in a separate process**
+(the CPU-heavy part never competes with the flow for the GIL) into a cache
+directory named by the snapshot fingerprint, so processes on one machine build
+each version once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.ipc as ipc
+
+from feblam.config import HotlistSettings
+from feblam.errors import IndexFormatError, SnapshotError
+from matchers.bloom import BloomFilter, build_bloom
+from matchers.index import HotlistIndex, ListInfo, PatternIndex
+from matchers.snapshot import SNAPSHOT_NAME
+
+FORMAT = 1
+ARRAYS = ("list_idx", "key_code", "country", "priority", "category", "action", "owner", "valid_from", "valid_until")
+STRINGS = ("entry_id", "note", "plate")
+DONE = "COMPLETE"
+BLOOM_SLICE = 16_384
+
+
+def save_index(index: HotlistIndex, directory: str | Path) -> Path:
+    """Write ``index`` to ``directory`` (atomically: a temporary folder renamed at the end)."""
+    final = Path(directory)
+    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for name in ARRAYS:
+        np.save(tmp / f"{name}.npy", getattr(index, name))
+    bounds = np.cumsum([0] + [a.shape[0] for a in index.shard_codes]).astype(np.int64)
+    np.save(tmp / "shard_bounds.npy", bounds)
+    np.save(tmp / "shard_codes.npy", np.concatenate(index.shard_codes) if index.shard_codes else np.zeros(0, np.int64))
+    np.save(tmp / "shard_rows.npy", np.concatenate(index.shard_rows) if index.shard_rows else np.zeros(0, np.int32))
+    table = pa.table({name: getattr(index, name) for name in STRINGS})
+    with pa.OSFile(str(tmp / "strings.arrow"), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    meta = {
+        "format": FORMAT,
+        "version": index.version,
+        "n_shards": index.n_shards,
+        "backend": index.backend,
+        "fp_rate": index.fp_rate,
+        "build_seconds": index.build_seconds,
+        "lists": [[i.list_id, i.name, i.fuzzy, i.entries, i.patterns, i.digest] for i in index.lists],
+        "countries": index.countries,
+        "categories": index.categories,
+        "actions": index.actions,
+        "owners": index.owners,
+        "long_keys": {str(k): v for k, v in index.long_keys.items()},
+        "pattern_keys": {str(k): v for k, v in index.pattern_keys.items()},
+    }
+    (tmp / "meta.json").write_bytes(orjson.dumps(meta))
+    (tmp / DONE).write_text(index.version)
+    if final.exists():
+        shutil.rmtree(final)
+    tmp.rename(final)
+    return final
+
+
+def open_index(directory: str | Path, *, pause: Callable[[], None] | None = None) -> HotlistIndex:
+    """Map an index written by :func:`save_index`; ``pause`` is called between Bloom slices."""
+    d = Path(directory)
+    if not (d / DONE).exists():
+        msg = f"{d}: not a complete index directory (no {DONE} marker)"
+        raise IndexFormatError(msg)
+    meta: dict[str, Any] = orjson.loads((d / "meta.json").read_bytes())
+    if meta.get("format") != FORMAT:
+        msg = f"{d}: index format {meta.get('format')!r}, expected {FORMAT}"
+        raise IndexFormatError(msg)
+    columns: dict[str, Any] = {name: np.load(d / f"{name}.npy", mmap_mode="r") for name in ARRAYS}
+    table = ipc.open_file(pa.memory_map(str(d / "strings.arrow"), "r")).read_all()
+    for name in STRINGS:
+        columns[name] = table.column(name).combine_chunks()
+    columns["long_keys"] = {int(k): v for k, v in meta["long_keys"].items()}
+    columns["pattern_keys"] = {int(k): v for k, v in meta["pattern_keys"].items()}
+    for name in ("countries", "categories", "actions", "owners"):
+        columns[name] = meta[name]
+    bounds = np.load(d / "shard_bounds.npy")
+    codes = np.load(d / "shard_codes.npy", mmap_mode="r")
+    rows = np.load(d / "shard_rows.npy", mmap_mode="r")
+    shard_codes = [codes[bounds[s] : bounds[s + 1]] for s in range(meta["n_shards"])]
+    shard_rows = [rows[bounds[s] : bounds[s + 1]] for s in range(meta["n_shards"])]
+    blooms: list[BloomFilter] = []
+    for sc in shard_codes:
+        blooms.append(_bloom_in_slices(sc, meta["fp_rate"], meta["backend"], pause))
+    patterns = PatternIndex(sorted(columns["pattern_keys"].items()))
+    return HotlistIndex(
+        version=meta["version"],
+        lists=tuple(ListInfo(*row) for row in meta["lists"]),
+        n_shards=meta["n_shards"],
+        backend=meta["backend"],
+        fp_rate=meta["fp_rate"],
+        blooms=blooms,
+        shard_codes=shard_codes,
+        shard_rows=shard_rows,
+        columns=columns,
+        patterns=patterns,
+        build_seconds=meta["build_seconds"],
+    )
+
+
+def _bloom_in_slices(codes: np.ndarray, fp_rate: float, backend: str, pause: Callable[[], None] | None) -> BloomFilter:
+    if backend != "rbloom" or pause is None:
+        return build_bloom(np.asarray(codes), fp_rate, backend)
+    import rbloom
+
+    bf = rbloom.Bloom(max(int(codes.shape[0]), 1), fp_rate)
+    for a in range(0, int(codes.shape[0]), BLOOM_SLICE):
+        bf.update(codes[a : a + BLOOM_SLICE].tolist())
+        pause()
+    return bf
+
+
+# ---------------------------------------------------------------- shared builds
+
+
+def snapshot_fingerprint(directory: str | Path) -> str:
+    """Content hash of every snapshot file and list.toml: the cache key of a built version."""
+    root = Path(directory)
+    h = hashlib.blake2b(digest_size=12)
+    if not root.is_dir():
+        msg = f"{root}: hotlist directory does not exist"
+        raise SnapshotError(msg)
+    for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for f in sorted(d.iterdir()):
+            if SNAPSHOT_NAME.match(f.name) or f.name == "list.toml":
+                h.update(f"\x1e{d.name}/{f.name}\x1f".encode())
+                with f.open("rb") as fh:
+                    while chunk := fh.read(1 << 20):
+                        h.update(chunk)
+    return h.hexdigest()
+
+
+def build_shared(settings: HotlistSettings, cache_dir: str | Path, timeout: float = 3600.0) -> Path:
+    """The directory of the built index for the current snapshots, building it in a child process if needed.
+
+    Raises :class:`SnapshotError` with the child's message when validation fails.
+    """
+    cache = Path(cache_dir)
+    cache.mkdir(parents=True, exist_ok=True)
+    key = snapshot_fingerprint(settings.dir)
+    target = cache / f"index-{key}"
+    if (target / DONE).exists():
+        return target
+    with (cache / f".lock-{key}").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one builder per machine; the others wait, then map
+        try:
+            if (target / DONE).exists():
+                return target
+            args = [sys.executable, "-m", "matchers.store", orjson.dumps(dataclasses.asdict(settings)).decode(), str(target)]
+            try:
+                # No transparent huge pages in the builder: their compaction stalls the whole machine.
+                env = {**os.environ, "NUMPY_MADVISE_HUGEPAGE": "0", "ARROW_DEFAULT_MEMORY_POOL": "system"}
+                proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False, env=env)  # noqa: S603
+            except subprocess.TimeoutExpired:
+                msg = f"index build of {settings.dir} took longer than {timeout} s"
+                raise SnapshotError(msg) from None
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    if proc.returncode != 0:
+        lines = [x for x in proc.stderr.strip().splitlines() if x.startswith("feblam-index-error: ")]
+        detail = lines[-1].removeprefix("feblam-index-error: ") if lines else proc.stderr.strip()[-2000:]
+        raise SnapshotError(detail)
+    _prune(cache, keep=target)
+    return target
+
+
+def _main(argv: list[str]) -> int:
+    """``python -m matchers.store SETTINGS_JSON OUT_DIR``: the builder process."""
+    from matchers.service import load_index
+
+    # A background job: lower priority and one Arrow thread, so the flow keeps its cores.
+    os.nice(19)
+    with contextlib.suppress(AttributeError, OSError):  # Linux: run only when a core is idle
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    pa.set_cpu_count(1)
+    pa.set_io_thread_count(1)
+    settings = HotlistSettings(**orjson.loads(argv[0]))
+    try:
+        save_index(load_index(settings), argv[1])
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which keeps the live index
+        print(f"feblam-index-error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _prune(cache: Path, keep: Path, retain: int = 3) -> None:
+    """Keep the newest few versions (a process may still map an older one)."""
+    versions = sorted((p for p in cache.glob("index-*") if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in versions[retain:]:
+        if old != keep:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import shutil
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from feblam.config import HotlistSettings
+from feblam.errors import IndexFormatError, SnapshotError
+from matchers.index import IndexHolder, build_index
+from matchers.refresh import HotlistWatcher
+from matchers.snapshot import load_hotlists
+from matchers.store import build_shared, open_index, save_index
+from tests.helpers import EXAMPLES, entry, write_snapshot
+from tests.reference import as_tuples
+
+NOON = datetime(2026, 11, 28, 12, tzinfo=UTC)
+PROBES = ["1ABC123", "1B0BO8O", "GZ123K", "1NEW001", "2KLM987", "1AZZ77", "1LIE042", "NOPE", "1GOS222", "1G0S222"]
+
+
+def test_saved_index_maps_back_to_the_same_answers(tmp_path: Path) -> None:
+    built = build_index(load_hotlists(EXAMPLES / "hotlists"))
+    save_index(built, tmp_path / "idx")
+    mapped = open_index(tmp_path / "idx", pause=lambda: None)
+    assert mapped.version == built.version
+    assert mapped.stats()["entries"] == built.stats()["entries"]
+    for key in PROBES:
+        for country in (None, "BE", "NL"):
+            assert as_tuples(mapped.probe(key, country, NOON)) == as_tuples(built.probe(key, country, NOON))
+    assert [mapped.entry(r) for r in range(len(mapped))] == [built.entry(r) for r in range(len(built))]
+
+
+def test_incomplete_directory_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "idx").mkdir()
+    with pytest.raises(IndexFormatError, match="not a complete index"):
+        open_index(tmp_path / "idx")
+
+
+def test_shared_build_runs_once_per_version(tmp_path: Path) -> None:
+    hot = tmp_path / "hot"
+    shutil.copytree(EXAMPLES / "hotlists", hot)
+    settings = HotlistSettings(dir=str(hot))
+    first = build_shared(settings, tmp_path / "cache")
+    stamp = (first / "COMPLETE").stat().st_mtime_ns
+    assert build_shared(settings, tmp_path / "cache") == first
+    assert (first / "COMPLETE").stat().st_mtime_ns == stamp
+    write_snapshot(hot, "WANTED", [entry("W-9", "9-NEW-999")], seq=2)
+    second = build_shared(settings, tmp_path / "cache")
+    assert second != first
+    assert open_index(second).probe("9NEW999", None, NOON)[0].entry_id == "W-9"
+
+
+def test_shared_build_reports_the_bad_row(tmp_path: Path) -> None:
+    hot = tmp_path / "hot"
+    bad = write_snapshot(hot, "L", [entry("E1", "AB12"), entry("E2", "CD34", action="shoot")])
+    with pytest.raises(SnapshotError) as exc:
+        build_shared(HotlistSettings(dir=str(hot)), tmp_path / "cache")
+    assert str(bad) in str(exc.value) and "row 2" in str(exc.value) and "'action'" in str(exc.value)
+
+
+def test_watcher_swaps_good_versions_and_keeps_the_live_one_on_a_bad_snapshot(tmp_path: Path) -> None:
+    hot = tmp_path / "hot"
+    write_snapshot(hot, "L", [entry("E1", "AB12")])
+    settings = HotlistSettings(dir=str(hot), cache_dir=str(tmp_path / "cache"), poll_seconds=0.05)
+    holder = IndexHolder(build_index(load_hotlists(hot)))
+    watcher = HotlistWatcher(settings, holder)
+    v1 = holder.current.version
+    assert watcher.check() is False  # nothing changed
+    time.sleep(0.01)
+    write_snapshot(hot, "L", [{"op": "upsert", **entry("E2", "CD34", priority="x")}], seq=2, kind="delta")
+    assert watcher.check() is False
+    assert holder.current.version == v1 and watcher.rejected == 1
+    assert "row 1" in (watcher.last_error or "") and "'priority'" in (watcher.last_error or "")
+    (hot / "L" / "000002-delta.csv").unlink()
+    write_snapshot(hot, "L", [{"op": "upsert", **entry("E2", "CD34")}], seq=3, kind="delta")
+    assert watcher.check() is True
+    assert holder.current.version != v1
+    assert [m.entry_id for m in holder.current.probe("CD34", None, NOON)] == ["E2"]
