@@ -276,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--hit-rate", type=float, default=0.005)
     b.add_argument("--plot", default=None, metavar="FILE.png")
     b.add_argument("--seed", type=int, default=7)
+    b.add_argument("--latency-seconds", type=float, default=8.0, help="how long to offer --rate for the latency row")
     b.set_defaults(func=cmd_bench)
 
     e = sub.add_parser("config-env", help="list the FEBLAM_* environment overrides")

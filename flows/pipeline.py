@@ -15,6 +15,7 @@ become objects and travel further.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -50,6 +51,18 @@ class FlowStats:
     deadletters: int = 0
     hits: int = 0
     suppressed: int = 0
+    batches: int = 0
+    last_batch_at: float = 0.0
+    max_batch_gap: float = 0.0  # seconds between the ends of two consecutive batches
+
+    def batch_done(self) -> None:
+        now = time.perf_counter()
+        if self.last_batch_at:
+            gap = now - self.last_batch_at
+            if gap > self.max_batch_gap:
+                self.max_batch_gap = gap
+        self.last_batch_at = now
+        self.batches += 1
 
 
 def hit_id(read_id: str, matches: Iterable[Match]) -> str:
@@ -120,6 +133,7 @@ def make_processor(holder: IndexHolder, stats: FlowStats) -> Callable[[list[Any]
                 payloads_of(item[0], [item[1]], lambda _i, r=item: (r[2], r[3], r[4], r[5]), index, out)
                 n += 1
         stats.reads += n
+        stats.batch_done()
         return out
 
     return process

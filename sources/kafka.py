@@ -48,7 +48,7 @@ def _consumer_config(settings: KafkaSettings) -> dict[str, Any]:
 class _PartitionReader(StatefulSourcePartition[KafkaBatch, int]):
     def __init__(
         self, settings: KafkaSettings, vendor: str, topic: str, partition: int, resume: int | None,
-        stop: threading.Event | None,
+        stop: threading.Event | None, exit_at_end: bool = False,
     ) -> None:
         self._vendor = vendor
         self._topic = topic
@@ -60,10 +60,16 @@ class _PartitionReader(StatefulSourcePartition[KafkaBatch, int]):
         self._next = resume
         self._consumer = Consumer(_consumer_config(settings))
         self._consumer.assign([TopicPartition(topic, partition, start)])
+        self._end: int | None = None
+        if exit_at_end:  # benchmarks and batch jobs: stop at the end the partition has now
+            low, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10.0)
+            self._end = high
         log.info("partition_assigned", topic=topic, partition=partition, resume_offset=resume)
 
     def next_batch(self) -> list[KafkaBatch]:
         if self._stop is not None and self._stop.is_set():
+            raise StopIteration
+        if self._end is not None and (self._next or 0) >= self._end:
             raise StopIteration
         msgs = self._consumer.consume(self._batch, self._timeout)
         if not msgs:
@@ -98,11 +104,13 @@ class KafkaReadSource(FixedPartitionedSource[KafkaBatch, int]):
     """Every partition of every configured vendor topic; Bytewax spreads them over the workers."""
 
     def __init__(
-        self, settings: KafkaSettings, sources: Sequence[SourceSettings], stop: threading.Event | None = None
+        self, settings: KafkaSettings, sources: Sequence[SourceSettings], stop: threading.Event | None = None,
+        *, exit_at_end: bool = False,
     ) -> None:
         self.settings = settings
         self.vendor_of = {s.topic: s.vendor for s in sources}
         self.stop = stop
+        self.exit_at_end = exit_at_end
 
     def list_parts(self) -> list[str]:
         consumer = Consumer(_consumer_config(self.settings))
@@ -122,4 +130,6 @@ class KafkaReadSource(FixedPartitionedSource[KafkaBatch, int]):
 
     def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _PartitionReader:
         topic, _, partition = for_part.rpartition("#")
-        return _PartitionReader(self.settings, self.vendor_of[topic], topic, int(partition), resume_state, self.stop)
+        return _PartitionReader(
+            self.settings, self.vendor_of[topic], topic, int(partition), resume_state, self.stop, self.exit_at_end
+        )

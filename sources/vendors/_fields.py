@@ -28,6 +28,8 @@ def check_size(payload: bytes) -> None:
 
 
 def req_str(value: Any, name: str) -> str:
+    if type(value) is str and value:
+        return value
     if value is None or value == "":
         msg = f"{name} is missing"
         raise DecodeError(msg)
@@ -38,7 +40,9 @@ def req_str(value: Any, name: str) -> str:
 
 
 def opt_str(value: Any, name: str) -> str | None:
-    if value is None or value == "":
+    if type(value) is str:
+        return value or None
+    if value is None:
         return None
     if not isinstance(value, str):
         msg = f"{name} {value!r} is not a string"
@@ -47,7 +51,11 @@ def opt_str(value: Any, name: str) -> str | None:
 
 
 def opt_float(value: Any, name: str, lo: float, hi: float) -> float | None:
-    if value is None or value == "":
+    if value is None:
+        return None
+    if (type(value) is float or type(value) is int) and lo <= value <= hi:
+        return float(value)  # the usual case; NaN and everything else take the checks below
+    if value == "":
         return None
     if isinstance(value, bool):
         msg = f"{name} {value!r} is not a number"
@@ -78,7 +86,7 @@ def opt_lane(value: Any, name: str) -> str | int | None:
 
 
 def iso_time(value: Any, name: str, *, naive_is_utc: bool) -> datetime:
-    text = req_str(value, name)
+    text = value if type(value) is str and value else req_str(value, name)
     try:
         ts = datetime.fromisoformat(text)
     except ValueError:
@@ -97,6 +105,8 @@ def iso_time(value: Any, name: str, *, naive_is_utc: bool) -> datetime:
 
 
 def epoch_ms(value: Any, name: str) -> datetime:
+    if type(value) is int and 0 <= value < 253_402_300_800_000:  # up to 9999-12-31
+        return datetime.fromtimestamp(value / 1000, UTC)  # exact to the millisecond
     if value is None or value == "":
         msg = f"{name} is missing"
         raise DecodeError(msg)

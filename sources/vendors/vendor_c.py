@@ -45,27 +45,56 @@ def _hour_offset(y: int, mo: int, d: int, h: int) -> timedelta | None:
     return local.utcoffset()
 
 
+_MINUTES: dict[str, datetime | None] = {}
+
+
+def _minute_start(prefix: str) -> datetime | None:
+    """UTC start of the local minute ``yyyyMMddHHmm``; None when it is impossible or in the DST gap."""
+    try:
+        y, mo, d = int(prefix[0:4]), int(prefix[4:6]), int(prefix[6:8])
+        h, mi = int(prefix[8:10]), int(prefix[10:12])
+        naive = datetime(y, mo, d, h, mi, tzinfo=UTC)
+        offset = _hour_offset(y, mo, d, h)
+    except (ValueError, OverflowError):
+        return None
+    if offset is None:
+        return None
+    try:
+        return naive - offset
+    except OverflowError:
+        return None
+
+
 def local_to_utc(text: str) -> datetime:
     """``yyyyMMddHHmmssfff`` in Brussels local time -> aware UTC datetime."""
     if len(text) != 17 or not text.isdigit() or not text.isascii():
         msg = f"time {text!r} is not yyyyMMddHHmmssfff"
         raise DecodeError(msg)
-    y, mo, d, h = int(text[0:4]), int(text[4:6]), int(text[6:8]), int(text[8:10])
-    mi, s, ms = int(text[10:12]), int(text[12:14]), int(text[14:17])
+    prefix = text[:12]
     try:
-        naive = datetime(y, mo, d, h, mi, s, ms * 1000, tzinfo=UTC)
-        offset = _hour_offset(y, mo, d, h)
-    except (ValueError, OverflowError):
-        msg = f"time {text!r} is not a possible time"
-        raise DecodeError(msg) from None
-    if offset is None:
-        msg = f"time {text!r} does not exist in Europe/Brussels (daylight-saving gap)"
-        raise DecodeError(msg)
-    try:
-        return naive - offset
-    except OverflowError:
-        msg = f"time {text!r} is out of range"
-        raise DecodeError(msg) from None
+        start = _MINUTES[prefix]
+    except KeyError:
+        if len(_MINUTES) > 100_000:
+            _MINUTES.clear()
+        start = _MINUTES[prefix] = _minute_start(prefix)
+    if start is not None:
+        try:
+            return start.replace(second=int(text[12:14]), microsecond=int(text[14:17]) * 1000)
+        except ValueError:
+            pass
+    else:
+        in_gap = False
+        try:
+            y, mo, d, h = int(text[0:4]), int(text[4:6]), int(text[6:8]), int(text[8:10])
+            datetime(y, mo, d, h, int(text[10:12]), tzinfo=UTC)
+            in_gap = _hour_offset(y, mo, d, h) is None
+        except (ValueError, OverflowError):
+            pass
+        if in_gap:
+            msg = f"time {text!r} does not exist in Europe/Brussels (daylight-saving gap)"
+            raise DecodeError(msg)
+    msg = f"time {text!r} is not a possible time"
+    raise DecodeError(msg)
 
 
 def parse(payload: bytes) -> ReadTuple:
@@ -76,21 +105,28 @@ def parse(payload: bytes) -> ReadTuple:
         msg = "line is not valid UTF-8"
         raise DecodeError(msg) from None
     parts = line.split(";")
-    if not 3 <= len(parts) <= 5:
-        msg = f"expected 5 fields separated by ';', got {len(parts)}"
-        raise DecodeError(msg)
-    parts += [""] * (5 - len(parts))
-    camera, when, plate, country, conf = (p.strip() for p in parts)
+    n = len(parts)
+    if n != 5:
+        if not 3 <= n <= 5:
+            msg = f"expected 5 fields separated by ';', got {n}"
+            raise DecodeError(msg)
+        parts += [""] * (5 - n)
+    camera, when, plate, country, conf = parts
+    conf = conf.strip()
     return (
         None,
-        req_str(camera, "camera_id"),
+        req_str(camera.strip(), "camera_id"),
         VENDOR,
-        local_to_utc(req_str(when, "time")),
-        req_str(plate, "plate"),
-        opt_str(country, "country"),
-        opt_float(conf, "confidence", 0.0, 1.0),
+        local_to_utc(req_str(when.strip(), "time")),
+        req_str(plate.strip(), "plate"),
+        country.strip() or None,
+        opt_float(float(conf), "confidence", 0.0, 1.0) if conf and _is_number(conf) else opt_float(conf, "confidence", 0.0, 1.0),
         None, None, None, None, None,
     )
+
+
+def _is_number(text: str) -> bool:
+    return text.replace(".", "", 1).isdigit()
 
 
 def decode(payload: bytes) -> Read:

@@ -1,0 +1,488 @@
+"""The benchmark rows (DESIGN section 9). Each returns a dict of figures.
+
+Every row works on the same generated reads and hotlist (see :class:`BenchData`).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import bytewax.operators as op
+import psutil
+import pyarrow as pa
+import pyarrow.parquet as pq
+from bytewax.dataflow import Dataflow
+from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+from bytewax.testing import TestingSink, TestingSource, run_main
+
+from bench.generate import sample_hot_plates, write_snapshot
+from feblam.config import HotlistSettings, KafkaSettings, Settings, SinkSettings, SourceSettings
+from flows.pipeline import FlowStats, build_flow
+from matchers.index import HotlistIndex, IndexHolder, build_index
+from matchers.normalize import country_code, plate_key
+from matchers.snapshot import load_hotlists
+from sources.simulator import VENDORS, ReadGenerator
+from sources.vendors import DECODERS, PARSERS, make_read
+
+BATCH = 2000
+Figures = dict[str, Any]
+
+
+@dataclass
+class BenchData:
+    """The generated hotlist and reads shared by every row of one run."""
+
+    hot_dir: Path
+    index: HotlistIndex
+    payloads: dict[str, list[bytes]]  # vendor -> payloads
+    expected_hot: int
+    hotlist_size: int
+    keys: list[tuple[str, int]]  # (entry key, row) of every plain entry, for the naive index
+
+    @property
+    def reads(self) -> int:
+        return sum(len(v) for v in self.payloads.values())
+
+    def interleaved(self) -> list[tuple[str, bytes]]:
+        out = []
+        lists = [(v, p) for v, p in self.payloads.items()]
+        for i in range(max(len(p) for _, p in lists)):
+            for v, p in lists:
+                if i < len(p):
+                    out.append((v, p[i]))
+        return out
+
+
+def prepare(cache: Path, reads: int, hotlist_size: int, hit_rate: float, seed: int) -> BenchData:
+    hot_dir = cache / f"hotlist-{hotlist_size}"
+    path = write_snapshot(hot_dir, hotlist_size, seed=seed)
+    table = pq.read_table(path, columns=["plate", "country"])
+    hot = sample_hot_plates(table, 2000, seed=seed)
+    del table
+    lists = load_hotlists(hot_dir)
+    index = build_index(lists)
+    keys: list[tuple[str, int]] = []
+    for snap in lists:
+        for key in snap.table.column("key").to_pylist():
+            keys.append((key, len(keys)))
+    del lists
+    gen = ReadGenerator(hot, hit_rate=hit_rate, seed=seed)
+    per = reads // len(VENDORS)
+    payloads: dict[str, list[bytes]] = {}
+    expected = 0
+    for v in VENDORS:
+        g = gen.batch(v, per + (1 if VENDORS.index(v) < reads % len(VENDORS) else 0))
+        payloads[v] = g.payloads
+        expected += g.hits
+    return BenchData(hot_dir, index, payloads, expected, hotlist_size, keys)
+
+
+def _figures(name: str, reads: int, wall: float, cpu: float, **extra: Any) -> Figures:
+    return {
+        "name": name,
+        "reads": reads,
+        "seconds": round(wall, 4),
+        "reads_per_s": round(reads / wall, 1) if wall > 0 else None,
+        "cpu_seconds": round(cpu, 4),
+        "reads_per_cpu_s": round(reads / cpu, 1) if cpu > 0 else None,
+        "p50_ms": None,
+        "p99_ms": None,
+        **extra,
+    }
+
+
+def _timed(fn: Callable[[], Any]) -> tuple[float, float, Any]:
+    gc.collect()
+    c0, t0 = time.process_time(), time.perf_counter()
+    result = fn()
+    return time.perf_counter() - t0, time.process_time() - c0, result
+
+
+# ---------------------------------------------------------------- in memory
+
+
+class _MemoryPartition(StatefulSourcePartition[Any, int]):
+    def __init__(self, items: list[tuple[str, str, int, int, list[bytes]]], repeat_until: threading.Event | None) -> None:
+        self._items = items
+        self._i = 0
+        self._repeat_until = repeat_until
+
+    def next_batch(self) -> list[Any]:
+        if self._i >= len(self._items):
+            if self._repeat_until is None or self._repeat_until.is_set():
+                raise StopIteration
+            self._i = 0
+        item = self._items[self._i]
+        self._i += 1
+        return [item]
+
+    def snapshot(self) -> int:
+        return self._i
+
+
+class MemorySource(FixedPartitionedSource[Any, int]):
+    """Vendor payloads from memory, one item per batch of :data:`BATCH` (like one Kafka poll)."""
+
+    def __init__(self, payloads: dict[str, list[bytes]], repeat_until: threading.Event | None = None) -> None:
+        self.items = []
+        chunks = {v: [p[i : i + BATCH] for i in range(0, len(p), BATCH)] for v, p in payloads.items()}
+        for i in range(max(len(c) for c in chunks.values())):
+            for v, c in chunks.items():
+                if i < len(c):
+                    self.items.append((v, "memory", 0, i * BATCH, c[i]))
+        self.repeat_until = repeat_until
+
+    def list_parts(self) -> list[str]:
+        return ["memory"]
+
+    def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _MemoryPartition:
+        return _MemoryPartition(self.items, self.repeat_until)
+
+
+def feblam_memory(data: BenchData, holder: IndexHolder | None = None) -> Figures:
+    holder = holder or IndexHolder(data.index)
+    hits: list[Any] = []
+    dead: list[Any] = []
+    stats = FlowStats()
+    settings = replace(Settings(), dedup=replace(Settings().dedup, window_seconds=0))
+    flow = build_flow(settings, MemorySource(data.payloads), TestingSink(hits), deadletter=TestingSink(dead),
+                      holder=holder, stats=stats, flow_id="bench_feblam")
+    wall, cpu, _ = _timed(lambda: run_main(flow))
+    return _figures("feblam-memory", stats.reads, wall, cpu, hits=len(hits), deadletter=len(dead))
+
+
+def ceiling_loop(index: HotlistIndex, payloads: dict[str, list[bytes]]) -> int:
+    """A bare Python loop: decode + normalise + probe, the same functions as the flow."""
+    hits = 0
+    for vendor, items in payloads.items():
+        parse = PARSERS[vendor]
+        probe = index.probe
+        for payload in items:
+            try:
+                t = parse(payload)
+            except ValueError:
+                continue
+            key = plate_key(t[4])
+            if not key:
+                continue
+            if probe(key, country_code(t[5]), t[3]):
+                make_read(t)
+                hits += 1
+    return hits
+
+
+def ceiling_memory(data: BenchData) -> Figures:
+    wall, cpu, hits = _timed(lambda: ceiling_loop(data.index, data.payloads))
+    return _figures("ceiling-memory", data.reads, wall, cpu, hits=hits)
+
+
+class NaiveIndex:
+    """What one would write first: pybloom-live, then a Python dict of exact keys."""
+
+    def __init__(self, entries: list[tuple[str, int]]) -> None:
+        from pybloom_live import BloomFilter
+
+        keys: dict[str, list[int]] = {}
+        for key, row in entries:
+            keys.setdefault(key, []).append(row)
+        self.keys = keys
+        self.bloom = BloomFilter(capacity=max(len(keys), 1) + 1, error_rate=0.001)
+        for key in keys:
+            self.bloom.add(key)
+
+
+def naive_steps(flow_input: Any, naive: NaiveIndex) -> Any:
+    def decode(item: tuple[str, bytes]) -> Any:
+        try:
+            return DECODERS[item[0]](item[1])
+        except ValueError:
+            return None
+
+    decoded = op.filter_map("decode", flow_input, decode)
+    normalised = op.map("normalize", decoded, lambda r: (r, plate_key(r.plate_raw), country_code(r.country_raw)))
+    maybe = op.filter("bloom", normalised, lambda x: x[1] in naive.bloom)
+    return op.filter_map("lookup", maybe, lambda x: (x[0], naive.keys[x[1]]) if x[1] in naive.keys else None)
+
+
+def naive_memory(data: BenchData, naive: NaiveIndex) -> Figures:
+    flow = Dataflow("bench_naive")
+    inp = op.input("inp", flow, TestingSource(data.interleaved()))
+    out: list[Any] = []
+    op.output("out", naive_steps(inp, naive), TestingSink(out))
+    wall, cpu, _ = _timed(lambda: run_main(flow))
+    return _figures("naive-memory", data.reads, wall, cpu, hits=len(out))
+
+
+# ---------------------------------------------------------------- index
+
+
+def rss() -> int:
+    return int(psutil.Process().memory_info().rss)
+
+
+def index_build(data: BenchData) -> Figures:
+    pa.default_memory_pool().release_unused()
+    gc.collect()
+    before = rss()
+    wall, cpu, index = _timed(lambda: build_index(load_hotlists(data.hot_dir)))
+    gc.collect()
+    pa.default_memory_pool().release_unused()
+    grown = rss() - before
+    entries = len(index)
+    fig = _figures("index-build", entries, wall, cpu, entries=entries,
+                   bytes_per_entry=round(grown / max(entries, 1), 1),
+                   index_bytes_per_entry=round(index.nbytes() / max(entries, 1), 1))
+    fig["reads"] = 0
+    fig["reads_per_s"] = None
+    del index
+    return fig
+
+
+def index_swap(data: BenchData, cache: Path) -> Figures:
+    """The feblam-memory flow runs while a new version of M entries is built (child process) and swapped in."""
+    import shutil
+
+    from matchers.refresh import shared_load
+
+    work = cache / "swap-hotlists"
+    if work.exists():
+        shutil.rmtree(work)
+    shutil.copytree(data.hot_dir, work, ignore=shutil.ignore_patterns(".*"))
+    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S%f")
+    (work / "SWAP").mkdir()
+    (work / "SWAP" / "1-full.csv").write_text(
+        f"entry_id,plate,category,priority,action\nSWAP-{stamp},9-SWP-{stamp[-3:]},wanted,2,intercept\n")
+    settings = HotlistSettings(dir=str(work), cache_dir=str(cache / "index-cache"))
+    holder = IndexHolder(data.index)
+    stop = threading.Event()
+    swapped: dict[str, Any] = {}
+
+    def refresh() -> None:
+        time.sleep(0.5)
+        t0 = time.perf_counter()
+        try:
+            new = shared_load(settings)
+            swapped["gap_start"] = time.perf_counter()
+            holder.swap(new)
+            swapped["version"] = new.version
+            swapped["seconds"] = time.perf_counter() - t0
+        except Exception as exc:  # noqa: BLE001 - reported in the figures
+            swapped["error"] = repr(exc)
+        finally:
+            time.sleep(0.5)
+            stop.set()
+
+    stats = FlowStats()
+    settings_flow = replace(Settings(), dedup=replace(Settings().dedup, window_seconds=0))
+    flow = build_flow(settings_flow, MemorySource(data.payloads, repeat_until=stop), TestingSink([]),
+                      deadletter=TestingSink([]), holder=holder, stats=stats, flow_id="bench_swap")
+    thread = threading.Thread(target=refresh, name="index-swap")
+    thread.start()
+    wall, cpu, _ = _timed(lambda: run_main(flow))
+    thread.join()
+    return _figures("index-swap", stats.reads, wall, cpu, entries=len(holder.current),
+                    max_stall_ms=round(stats.max_batch_gap * 1000, 1), batches=stats.batches,
+                    swap_seconds=round(swapped.get("seconds", 0.0), 2), new_version=swapped.get("version"),
+                    error=swapped.get("error"))
+
+
+# ---------------------------------------------------------------- Kafka
+
+
+class KafkaBench:
+    """The local broker with the generated reads on one topic per vendor."""
+
+    def __init__(self, data: BenchData, partitions: int = 2) -> None:
+        from sources.broker import EmbeddedBroker
+
+        self.data = data
+        self.broker = EmbeddedBroker().start()
+        self.prefix = f"bench{os.getpid()}"
+        self.topics = {v: f"{self.prefix}.{v}" for v in VENDORS}
+        self.broker.create_topics([*self.topics.values(), f"{self.prefix}.hits", f"{self.prefix}.dlq"], partitions)
+        from confluent_kafka import Producer
+
+        p = Producer({"bootstrap.servers": self.broker.address, "linger.ms": 20, "batch.num.messages": 10000})
+        for v, items in data.payloads.items():
+            for payload in items:
+                while True:
+                    try:
+                        p.produce(self.topics[v], value=payload)
+                        break
+                    except BufferError:
+                        p.poll(0.05)
+        p.flush(60)
+        self.kafka = KafkaSettings(brokers=self.broker.address, poll_timeout_ms=20)
+        self.sources = tuple(SourceSettings(t, v) for v, t in self.topics.items())
+
+    def close(self) -> None:
+        self.broker.stop()
+
+    def settings(self) -> Settings:
+        return replace(Settings(), kafka=self.kafka, sources=self.sources,
+                       dedup=replace(Settings().dedup, window_seconds=0),
+                       sinks=(SinkSettings("hits", topic=f"{self.prefix}.hits"),))
+
+
+def feblam_kafka(kb: KafkaBench) -> Figures:
+    from sinks.build import build_sinks
+    from sources.kafka import KafkaReadSource
+
+    settings = kb.settings()
+    stats = FlowStats()
+    flow = build_flow(settings, KafkaReadSource(kb.kafka, kb.sources, exit_at_end=True), sinks=build_sinks(settings),
+                      deadletter=TestingSink([]), holder=IndexHolder(kb.data.index), stats=stats, flow_id="bench_fk")
+    wall, cpu, _ = _timed(lambda: run_main(flow))
+    return _figures("feblam-kafka", stats.reads, wall, cpu, hits=stats.hits)
+
+
+def ceiling_kafka(kb: KafkaBench) -> Figures:
+    from confluent_kafka import Consumer, TopicPartition
+
+    def run() -> int:
+        c = Consumer({"bootstrap.servers": kb.broker.address, "group.id": f"ceil-{time.monotonic_ns()}",
+                      "enable.auto.commit": False, "enable.partition.eof": False})
+        parts = []
+        for v, t in kb.topics.items():
+            md = c.list_topics(t, timeout=10)
+            parts += [(v, TopicPartition(t, p, 0)) for p in md.topics[t].partitions]
+        c.assign([tp for _, tp in parts])
+        vendor_of = {t: v for v, t in kb.topics.items()}
+        want = kb.data.reads
+        n = 0
+        while n < want:
+            for m in c.consume(BATCH, 0.5):
+                if m.error() is not None:
+                    continue
+                n += 1
+                try:
+                    PARSERS[vendor_of[m.topic()]](m.value())
+                except ValueError:
+                    pass
+        c.close()
+        return n
+
+    wall, cpu, n = _timed(run)
+    return _figures("ceiling-kafka", n, wall, cpu)
+
+
+def naive_kafka(kb: KafkaBench, naive: NaiveIndex) -> Figures:
+    from bytewax.connectors.kafka import KafkaSource
+
+    flow = Dataflow("bench_naive_kafka")
+    msgs = op.input("inp", flow, KafkaSource([kb.broker.address], list(kb.topics.values()), tail=False))
+    vendor_of = {t: v for v, t in kb.topics.items()}
+    items = op.map("vendor", msgs, lambda m: (vendor_of[m.topic], m.value))
+    out: list[Any] = []
+    op.output("out", naive_steps(items, naive), TestingSink(out))
+    wall, cpu, _ = _timed(lambda: run_main(flow))
+    return _figures("naive-kafka", kb.data.reads, wall, cpu, hits=len(out))
+
+
+def feblam_kafka_latency(kb: KafkaBench, rate: float, seconds: float, cache: Path) -> Figures:
+    """Publish at a fixed rate to a fresh topic set while ``feblam run`` (a subprocess) turns them into hits."""
+    import subprocess
+    import sys
+
+    import orjson
+    from confluent_kafka import Consumer, Producer, TopicPartition
+
+    prefix = f"{kb.prefix}.lat{int(time.time())}"
+    topics = {v: f"{prefix}.{v}" for v in VENDORS}
+    hits_topic = f"{prefix}.hits"
+    kb.broker.create_topics([*topics.values(), hits_topic, f"{prefix}.dlq"], partitions=2)
+    hot = [(e[0], e[1]) for e in _hot_from_index(kb.data.index, 500)]
+    cfg = cache / "latency.toml"
+    sources = "".join(f'[[sources]]\ntopic = "{t}"\nvendor = "{v}"\n' for v, t in topics.items())
+    cfg.write_text(
+        f'[kafka]\nbrokers = "{kb.broker.address}"\npoll_timeout_ms = 5\nbatch_size = 2000\nlinger_ms = 1\n'
+        f"{sources}"
+        f'[hotlists]\ndir = "{kb.data.hot_dir}"\ncache_dir = "{cache / "index-cache"}"\npoll_seconds = 3600\n'
+        f'[dedup]\nwindow_seconds = 0\n[deadletter]\ntopic = "{prefix}.dlq"\n'
+        f'[[sinks]]\nname = "hits"\ntopic = "{hits_topic}"\n[logging]\nlevel = "warning"\nformat = "json"\n'
+    )
+    job = subprocess.Popen([sys.executable, "-m", "feblam.cli", "run", "--config", str(cfg)],  # noqa: S603
+                           stdout=subprocess.DEVNULL, stderr=(cache / "latency-job.log").open("wb"))
+    cons = Consumer({"bootstrap.servers": kb.broker.address, "group.id": f"lat-{time.monotonic_ns()}",
+                     "enable.auto.commit": False, "enable.partition.eof": False})
+    cons.assign([TopicPartition(hits_topic, p, 0) for p in range(2)])
+    latencies: list[float] = []
+    stop = threading.Event()
+
+    def consume() -> None:
+        while not stop.is_set():
+            for m in cons.consume(500, 0.05):
+                if m.error() is None:
+                    got = time.time()
+                    ts = orjson.loads(m.value())["read"]["ts"]
+                    sent = datetime.fromisoformat(ts).timestamp()
+                    latencies.append((got - sent) * 1000)
+
+    reader = threading.Thread(target=consume, daemon=True)
+    reader.start()
+    # warm-up: wait until the job produces a hit for a hotlisted plate
+    gen = ReadGenerator(hot, hit_rate=1.0, seed=5)
+    prod = Producer({"bootstrap.servers": kb.broker.address, "linger.ms": 1})
+    deadline = time.time() + 90
+    while not latencies and time.time() < deadline:
+        prod.produce(topics["vendor-b"], value=gen.next("vendor-b", now=True)[0])
+        prod.flush(5)
+        time.sleep(0.2)
+    latencies.clear()
+    gen = ReadGenerator(hot, hit_rate=kb.data.expected_hot / max(kb.data.reads, 1) or 0.005, seed=6)
+    sent = 0
+    started = time.perf_counter()
+    vendors = list(VENDORS)
+    while time.perf_counter() - started < seconds:
+        due = int((time.perf_counter() - started) * rate) - sent
+        for _ in range(max(due, 0)):
+            v = vendors[sent % 3]
+            while True:
+                try:
+                    prod.produce(topics[v], value=gen.next(v, now=True)[0])
+                    break
+                except BufferError:
+                    prod.poll(0.01)
+            sent += 1
+        prod.poll(0)
+        time.sleep(0.001)
+    prod.flush(30)
+    offered = sent / (time.perf_counter() - started)
+    time.sleep(2.0)
+    stop.set()
+    reader.join(timeout=5)
+    cons.close()
+    job.terminate()
+    try:
+        job.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        job.kill()
+    lat = sorted(latencies)
+    p50 = statistics.median(lat) if lat else None
+    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else None
+    return {
+        "name": "feblam-kafka-latency", "reads": sent, "seconds": round(seconds, 2),
+        "reads_per_s": round(offered, 1), "cpu_seconds": None, "offered_rate": rate,
+        "hits": len(lat), "p50_ms": round(p50, 2) if p50 is not None else None,
+        "p99_ms": round(p99, 2) if p99 is not None else None,
+        "max_ms": round(lat[-1], 2) if lat else None,
+    }
+
+
+def _hot_from_index(index: HotlistIndex, k: int) -> list[tuple[str, str | None]]:
+    step = max(1, len(index) // k)
+    out = []
+    for row in range(0, len(index), step):
+        e = index.entry(row)
+        if not e.is_pattern:
+            out.append((e.plate, e.country))
+    return out[:k]
