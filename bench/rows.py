@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -339,7 +339,7 @@ def feblam_kafka(kb: KafkaBench) -> Figures:
 
     settings = kb.settings()
     stats = FlowStats()
-    flow = build_flow(settings, KafkaReadSource(kb.kafka, kb.sources, exit_at_end=True), sinks=build_sinks(settings),
+    flow = build_flow(settings, KafkaReadSource(kb.kafka, kb.sources, limit=kb.data.reads), sinks=build_sinks(settings),
                       deadletter=TestingSink([]), holder=IndexHolder(kb.data.index), stats=stats, flow_id="bench_fk")
     wall, cpu, _ = _timed(lambda: run_main(flow))
     return _figures("feblam-kafka", stats.reads, wall, cpu, hits=stats.hits)
@@ -413,50 +413,76 @@ def feblam_kafka_latency(kb: KafkaBench, rate: float, seconds: float, cache: Pat
     job = subprocess.Popen([sys.executable, "-m", "feblam.cli", "run", "--config", str(cfg)],  # noqa: S603
                            stdout=subprocess.DEVNULL, stderr=(cache / "latency-job.log").open("wb"))
     cons = Consumer({"bootstrap.servers": kb.broker.address, "group.id": f"lat-{time.monotonic_ns()}",
-                     "enable.auto.commit": False, "enable.partition.eof": False})
+                     "enable.auto.commit": False, "enable.partition.eof": False,
+                     "fetch.wait.max.ms": 5, "fetch.error.backoff.ms": 5})  # a dispatch console polls tightly
     cons.assign([TopicPartition(hits_topic, p, 0) for p in range(2)])
     latencies: list[float] = []
     stop = threading.Event()
+    clock: dict[str, float] = {}
 
     def consume() -> None:
         while not stop.is_set():
-            for m in cons.consume(500, 0.05):
+            for m in cons.consume(500, 0.01):
                 if m.error() is None:
                     got = time.time()
-                    ts = orjson.loads(m.value())["read"]["ts"]
-                    sent = datetime.fromisoformat(ts).timestamp()
-                    latencies.append((got - sent) * 1000)
+                    ts = datetime.fromisoformat(orjson.loads(m.value())["read"]["ts"]).timestamp()
+                    if "start" in clock:  # measured phase: due time = start + (capture time - base)
+                        offset = ts - clock["base"]
+                        if 0 <= offset <= seconds + 1:
+                            latencies.append((got - clock["start"] - offset) * 1000)
+                    else:  # warm-up: capture time is the wall clock
+                        latencies.append((got - ts) * 1000)
 
     reader = threading.Thread(target=consume, daemon=True)
     reader.start()
-    # warm-up: wait until the job produces a hit for a hotlisted plate
+    # Warm-up: hotlisted reads on every partition of every topic until hits flow
+    # (the first hits wait for the job to start and for topic metadata).
     gen = ReadGenerator(hot, hit_rate=1.0, seed=5)
-    prod = Producer({"bootstrap.servers": kb.broker.address, "linger.ms": 1})
-    deadline = time.time() + 90
-    while not latencies and time.time() < deadline:
-        prod.produce(topics["vendor-b"], value=gen.next("vendor-b", now=True)[0])
+    prod = Producer({"bootstrap.servers": kb.broker.address, "linger.ms": 5, "queue.buffering.max.messages": 1_000_000})
+    deadline = time.time() + 120
+    while len(latencies) < 20 and time.time() < deadline:
+        for v, t in topics.items():
+            for part in range(2):
+                prod.produce(t, value=gen.next(v, now=True)[0], partition=part)
         prod.flush(5)
-        time.sleep(0.2)
-    latencies.clear()
+        time.sleep(0.1)
+    time.sleep(1.0)
+    # The whole schedule is generated up front (read i is due at start + i/rate, and carries
+    # that capture time), so the load generator costs almost nothing while it runs and a
+    # late send counts as latency (no coordinated omission).
     gen = ReadGenerator(hot, hit_rate=kb.data.expected_hot / max(kb.data.reads, 1) or 0.005, seed=6)
-    sent = 0
-    started = time.perf_counter()
+    base = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
+    total = int(rate * seconds)
     vendors = list(VENDORS)
-    while time.perf_counter() - started < seconds:
-        due = int((time.perf_counter() - started) * rate) - sent
-        for _ in range(max(due, 0)):
-            v = vendors[sent % 3]
-            while True:
-                try:
-                    prod.produce(topics[v], value=gen.next(v, now=True)[0])
-                    break
-                except BufferError:
-                    prod.poll(0.01)
-            sent += 1
-        prod.poll(0)
-        time.sleep(0.001)
+    schedule = [(topics[vendors[i % 3]], gen.next(vendors[i % 3], ts=base + timedelta(seconds=i / rate))[0])
+                for i in range(total)]
+    import psutil as _ps
+
+    watched = {"job": _ps.Process(job.pid), "broker": _ps.Process(kb.broker.proc.pid), "bench": _ps.Process()}
+    cpu0 = {k: sum(p.cpu_times()[:2]) for k, p in watched.items()}
+    latencies.clear()
+    clock["base"] = base.timestamp()
+    clock["start"] = time.time()
+    started = time.perf_counter()
+    sent = 0
+    for i, (topic, value) in enumerate(schedule):
+        due = started + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0.001:
+            prod.poll(0)
+            time.sleep(delay)
+        while True:
+            try:
+                prod.produce(topic, value=value)
+                break
+            except BufferError:
+                prod.poll(0.001)
+        sent += 1
+    send_seconds = time.perf_counter() - started
     prod.flush(30)
-    offered = sent / (time.perf_counter() - started)
+    flush_seconds = time.perf_counter() - started - send_seconds
+    offered = sent / send_seconds
+    cpu = {k: round((sum(p.cpu_times()[:2]) - cpu0[k]) / (send_seconds + flush_seconds), 2) for k, p in watched.items()}
     time.sleep(2.0)
     stop.set()
     reader.join(timeout=5)
@@ -475,6 +501,8 @@ def feblam_kafka_latency(kb: KafkaBench, rate: float, seconds: float, cache: Pat
         "hits": len(lat), "p50_ms": round(p50, 2) if p50 is not None else None,
         "p99_ms": round(p99, 2) if p99 is not None else None,
         "max_ms": round(lat[-1], 2) if lat else None,
+        "flush_seconds": round(flush_seconds, 2),
+        "cores_used": cpu,
     }
 
 

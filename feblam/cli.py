@@ -286,6 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Logs go to stderr from the first line on; stdout carries only results (JSON, tables, summaries).
+    logs.configure("warning" if args.cmd in ("bench", "normalize") else "info")
     try:
         return int(args.func(args))
     except FeblamError as exc:

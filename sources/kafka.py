@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
@@ -41,6 +42,8 @@ def _consumer_config(settings: KafkaSettings) -> dict[str, Any]:
         "enable.auto.offset.store": False,
         "enable.partition.eof": False,
         "fetch.wait.max.ms": max(1, settings.poll_timeout_ms),
+        # An empty or new partition must not cost half a second (the default backoff).
+        "fetch.error.backoff.ms": max(1, settings.poll_timeout_ms),
         "queued.min.messages": max(10_000, settings.batch_size * 2),
     }
 
@@ -48,32 +51,35 @@ def _consumer_config(settings: KafkaSettings) -> dict[str, Any]:
 class _PartitionReader(StatefulSourcePartition[KafkaBatch, int]):
     def __init__(
         self, settings: KafkaSettings, vendor: str, topic: str, partition: int, resume: int | None,
-        stop: threading.Event | None, exit_at_end: bool = False,
+        stop: threading.Event | None, counter: _Counter | None = None,
     ) -> None:
         self._vendor = vendor
         self._topic = topic
         self._partition = partition
         self._batch = settings.batch_size
-        self._timeout = settings.poll_timeout_ms / 1000.0
+        self._idle = timedelta(milliseconds=settings.poll_timeout_ms)
+        self._awake: datetime | None = None
         self._stop = stop
         start = resume if resume is not None else (OFFSET_BEGINNING if settings.start == "earliest" else OFFSET_END)
         self._next = resume
         self._consumer = Consumer(_consumer_config(settings))
         self._consumer.assign([TopicPartition(topic, partition, start)])
-        self._end: int | None = None
-        if exit_at_end:  # benchmarks and batch jobs: stop at the end the partition has now
-            low, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10.0)
-            self._end = high
+        self._counter = counter
         log.info("partition_assigned", topic=topic, partition=partition, resume_offset=resume)
 
     def next_batch(self) -> list[KafkaBatch]:
         if self._stop is not None and self._stop.is_set():
             raise StopIteration
-        if self._end is not None and (self._next or 0) >= self._end:
+        if self._counter is not None and self._counter.done():
             raise StopIteration
-        msgs = self._consumer.consume(self._batch, self._timeout)
+        # Never block here: librdkafka prefetches in the background, so a poll
+        # returns what has arrived; an empty poll asks Bytewax to come back after
+        # poll_timeout (next_awake), so many partitions on one worker add no delay.
+        msgs = self._consumer.consume(self._batch, 0)
         if not msgs:
+            self._awake = datetime.now(UTC) + self._idle
             return []
+        self._awake = None
         good = msgs
         if any(m.error() is not None for m in msgs):
             good = []
@@ -91,7 +97,12 @@ class _PartitionReader(StatefulSourcePartition[KafkaBatch, int]):
             if not good:
                 return []
         self._next = good[-1].offset() + 1
+        if self._counter is not None:
+            self._counter.add(len(good))
         return [(self._vendor, self._topic, self._partition, good)]
+
+    def next_awake(self) -> datetime | None:
+        return self._awake
 
     def snapshot(self) -> int | None:  # type: ignore[override]
         return self._next
@@ -100,17 +111,34 @@ class _PartitionReader(StatefulSourcePartition[KafkaBatch, int]):
         self._consumer.close()
 
 
+class _Counter:
+    """Messages read by every partition of this process; the source ends at ``limit``."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def add(self, n: int) -> None:
+        with self._lock:
+            self.count += n
+
+    def done(self) -> bool:
+        return self.count >= self.limit
+
+
 class KafkaReadSource(FixedPartitionedSource[KafkaBatch, int]):
     """Every partition of every configured vendor topic; Bytewax spreads them over the workers."""
 
     def __init__(
         self, settings: KafkaSettings, sources: Sequence[SourceSettings], stop: threading.Event | None = None,
-        *, exit_at_end: bool = False,
+        *, limit: int | None = None,
     ) -> None:
+        """``limit``: end after that many messages in this process (benchmarks, batch jobs)."""
         self.settings = settings
         self.vendor_of = {s.topic: s.vendor for s in sources}
         self.stop = stop
-        self.exit_at_end = exit_at_end
+        self.counter = _Counter(limit) if limit is not None else None
 
     def list_parts(self) -> list[str]:
         consumer = Consumer(_consumer_config(self.settings))
@@ -131,5 +159,5 @@ class KafkaReadSource(FixedPartitionedSource[KafkaBatch, int]):
     def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _PartitionReader:
         topic, _, partition = for_part.rpartition("#")
         return _PartitionReader(
-            self.settings, self.vendor_of[topic], topic, int(partition), resume_state, self.stop, self.exit_at_end
+            self.settings, self.vendor_of[topic], topic, int(partition), resume_state, self.stop, self.counter
         )

@@ -106,13 +106,14 @@ class ReadGenerator:
         prefixes = ("CAM-BXL-", "CAM-LIE-", "CAM-ANT-", "E40-KM", "E19-KM", "CAM-GNT-")
         self.cameras = [f"{prefixes[i % len(prefixes)]}{i:04d}" for i in range(cameras)]
 
-    def next(self, vendor: str, *, now: bool = False) -> tuple[bytes, bool]:
+    def next(self, vendor: str, *, now: bool = False, ts: datetime | None = None) -> tuple[bytes, bool]:
         """One payload and whether it carries a hotlisted plate."""
         rng = self.rng
         self.seq += 1
         if self.bad_rate and rng.random() < self.bad_rate:
             return rng.choice(BAD_PAYLOADS), False
-        ts = datetime.now(UTC) if now else self.ts + timedelta(milliseconds=self.seq * 7)
+        if ts is None:
+            ts = datetime.now(UTC) if now else self.ts + timedelta(milliseconds=self.seq * 7)
         if rng.random() < self.hit_rate:
             plate, country = rng.choice(self.hot)
             hot = True
