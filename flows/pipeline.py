@@ -54,9 +54,15 @@ class FlowStats:
     batches: int = 0
     last_batch_at: float = 0.0
     max_batch_gap: float = 0.0  # seconds between the ends of two consecutive batches
+    first_batch_wall: float = 0.0  # time.time() when the first batch was done (cross-process timing)
+    last_batch_wall: float = 0.0
 
     def batch_done(self) -> None:
         now = time.perf_counter()
+        wall = time.time()
+        if not self.first_batch_wall:
+            self.first_batch_wall = wall
+        self.last_batch_wall = wall
         if self.last_batch_at:
             gap = now - self.last_batch_at
             if gap > self.max_batch_gap:
