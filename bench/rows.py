@@ -33,7 +33,7 @@ from matchers.snapshot import load_hotlists
 from sources.simulator import VENDORS, ReadGenerator
 from sources.vendors import DECODERS, PARSERS, make_read
 
-BATCH = 2000
+BATCH = 1000
 Figures = dict[str, Any]
 
 
@@ -62,7 +62,7 @@ class BenchData:
         return out
 
 
-def prepare(cache: Path, reads: int, hotlist_size: int, hit_rate: float, seed: int) -> BenchData:
+def prepare(cache: Path, reads: int, hotlist_size: int, hit_rate: float, seed: int, *, naive: bool = False) -> BenchData:
     hot_dir = cache / f"hotlist-{hotlist_size}"
     path = write_snapshot(hot_dir, hotlist_size, seed=seed)
     table = pq.read_table(path, columns=["plate", "country"])
@@ -71,9 +71,10 @@ def prepare(cache: Path, reads: int, hotlist_size: int, hit_rate: float, seed: i
     lists = load_hotlists(hot_dir)
     index = build_index(lists)
     keys: list[tuple[str, int]] = []
-    for snap in lists:
-        for key in snap.table.column("key").to_pylist():
-            keys.append((key, len(keys)))
+    if naive:  # millions of small Python objects: only when the naive rows need them
+        for snap in lists:
+            for key in snap.table.column("key").to_pylist():
+                keys.append((key, len(keys)))
     del lists
     gen = ReadGenerator(hot, hit_rate=hit_rate, seed=seed)
     per = reads // len(VENDORS)
@@ -285,13 +286,17 @@ def index_swap(data: BenchData, cache: Path) -> Figures:
     settings_flow = replace(Settings(), dedup=replace(Settings().dedup, window_seconds=0))
     flow = build_flow(settings_flow, MemorySource(data.payloads, repeat_until=stop), TestingSink([]),
                       deadletter=TestingSink([]), holder=holder, stats=stats, flow_id="bench_swap")
+    gc.collect()
+    gc.freeze()  # as the job does after start-up: long-lived objects are not scanned by every full collection
     thread = threading.Thread(target=refresh, name="index-swap")
     thread.start()
     wall, cpu, _ = _timed(lambda: run_main(flow))
     thread.join()
+    gc.unfreeze()
     return _figures("index-swap", stats.reads, wall, cpu, entries=len(holder.current),
                     max_stall_ms=round(stats.max_batch_gap * 1000, 1), batches=stats.batches,
                     swap_seconds=round(swapped.get("seconds", 0.0), 2), new_version=swapped.get("version"),
+                    max_stall_at=_phase_of(stats.max_gap_wall, getattr(shared_load, "last_phases", {})),
                     error=swapped.get("error"))
 
 
@@ -504,6 +509,19 @@ def feblam_kafka_latency(kb: KafkaBench, rate: float, seconds: float, cache: Pat
         "flush_seconds": round(flush_seconds, 2),
         "cores_used": cpu,
     }
+
+
+def _phase_of(when: float, phases: dict[str, float]) -> str:
+    """Which phase of the rebuild the longest stall ended in (for RESULTS.md)."""
+    if not phases or not when:
+        return "unknown"
+    if when < phases["start"]:
+        return "before the rebuild"
+    if when < phases.get("built", float("inf")):
+        return f"child build (+{when - phases['start']:.1f} s)"
+    if when < phases.get("mapped", float("inf")):
+        return f"mapping and Bloom slices (+{when - phases['built']:.1f} s)"
+    return f"after the swap (+{when - phases['mapped']:.2f} s)"
 
 
 def _hot_from_index(index: HotlistIndex, k: int) -> list[tuple[str, str | None]]:

@@ -56,6 +56,7 @@ class FlowStats:
     max_batch_gap: float = 0.0  # seconds between the ends of two consecutive batches
     first_batch_wall: float = 0.0  # time.time() when the first batch was done (cross-process timing)
     last_batch_wall: float = 0.0
+    max_gap_wall: float = 0.0  # time.time() at the end of the longest gap
 
     def batch_done(self) -> None:
         now = time.perf_counter()
@@ -67,6 +68,7 @@ class FlowStats:
             gap = now - self.last_batch_at
             if gap > self.max_batch_gap:
                 self.max_batch_gap = gap
+                self.max_gap_wall = wall
         self.last_batch_at = now
         self.batches += 1
 

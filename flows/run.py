@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import signal
 import threading
 from datetime import timedelta
@@ -54,6 +55,8 @@ def run_job(
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         install_stop_handlers(stop)
+    gc.collect()
+    gc.freeze()  # start-up objects (index metadata, modules) are never garbage: keep full collections short
     addr_list = [a for a in (addresses or "").split(";") if a]
     processes = max(1, len(addr_list))
     flow = build_flow(

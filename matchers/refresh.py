@@ -36,8 +36,12 @@ def shared_load(settings: HotlistSettings) -> HotlistIndex:
     """
     from matchers.store import build_shared, open_index
 
+    phases = {"start": time.time()}
     directory = build_shared(settings, cache_dir(settings))
+    phases["built"] = time.time()
     index = open_index(directory, pause=lambda: time.sleep(0.002))
+    phases["mapped"] = time.time()
+    shared_load.last_phases = phases  # type: ignore[attr-defined]
     log.info("index_mapped", version=index.version, entries=len(index), dir=str(directory))
     return index
 

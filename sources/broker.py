@@ -112,7 +112,7 @@ def create_topics(brokers: str, topics: Iterable[str], partitions: int = 1, time
     admin = AdminClient({"bootstrap.servers": brokers})
     wanted = list(dict.fromkeys(topics))
     futures = admin.create_topics([NewTopic(t, num_partitions=partitions, replication_factor=1) for t in wanted])
-    for topic, fut in futures.items():
+    for fut in futures.values():
         try:
             fut.result(timeout=timeout)
         except KafkaException as exc:

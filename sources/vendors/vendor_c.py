@@ -23,7 +23,6 @@ from sources.vendors._fields import (
     check_size,
     make_read,
     opt_float,
-    opt_str,
     req_str,
 )
 
