@@ -12,7 +12,6 @@ each version once.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import fcntl
 import hashlib
@@ -194,8 +193,6 @@ def _main(argv: list[str]) -> int:
 
     # A background job: lower priority and one Arrow thread, so the flow keeps its cores.
     os.nice(19)
-    with contextlib.suppress(AttributeError, OSError):  # Linux: run only when a core is idle
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     pa.set_cpu_count(1)
     pa.set_io_thread_count(1)
     settings = HotlistSettings(**orjson.loads(argv[0]))
