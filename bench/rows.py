@@ -429,13 +429,26 @@ def naive_kafka(kb: KafkaBench, naive: NaiveIndex) -> Figures:
     return _figures("naive-kafka", kb.data.reads, wall, cpu, hits=len(out))
 
 
-def feblam_kafka_latency(kb: KafkaBench, rate: float, seconds: float, cache: Path) -> Figures:
-    """Publish at a fixed rate to a fresh topic set while ``feblam run`` (a subprocess) turns them into hits."""
+def feblam_kafka_latency(data: BenchData, rate: float, seconds: float, cache: Path) -> Figures:
+    """Publish at a fixed rate while ``feblam run`` (a subprocess) turns reads into hits, on a broker of its own."""
+    from sources.broker import EmbeddedBroker
+
+    broker = EmbeddedBroker().start()
+    try:
+        return _latency(broker, data, rate, seconds, cache)
+    finally:
+        broker.stop()
+
+
+def _latency(broker: Any, data: BenchData, rate: float, seconds: float, cache: Path) -> Figures:
     import subprocess
     import sys
+    from types import SimpleNamespace
 
     import orjson
     from confluent_kafka import Consumer, Producer, TopicPartition
+
+    kb = SimpleNamespace(broker=broker, data=data, prefix=f"lat{os.getpid()}")
 
     prefix = f"{kb.prefix}.lat{int(time.time())}"
     topics = {v: f"{prefix}.{v}" for v in VENDORS}
@@ -445,7 +458,7 @@ def feblam_kafka_latency(kb: KafkaBench, rate: float, seconds: float, cache: Pat
     cfg = cache / "latency.toml"
     sources = "".join(f'[[sources]]\ntopic = "{t}"\nvendor = "{v}"\n' for v, t in topics.items())
     cfg.write_text(
-        f'[kafka]\nbrokers = "{kb.broker.address}"\npoll_timeout_ms = 5\nbatch_size = 2000\nlinger_ms = 1\n'
+        f'[kafka]\nbrokers = "{kb.broker.address}"\npoll_timeout_ms = 5\nfetch_wait_ms = 5\nbatch_size = 2000\nlinger_ms = 1\n'
         f"{sources}"
         f'[hotlists]\ndir = "{kb.data.hot_dir}"\ncache_dir = "{cache / "index-cache"}"\npoll_seconds = 3600\n'
         f'[dedup]\nwindow_seconds = 0\n[deadletter]\ntopic = "{prefix}.dlq"\n'

@@ -29,7 +29,8 @@ class KafkaSettings:
     sasl_password: str = ""
     ssl_ca_location: str = ""
     batch_size: int = 5000
-    poll_timeout_ms: int = 50
+    poll_timeout_ms: int = 50  # how long an idle partition waits before it is polled again
+    fetch_wait_ms: int = 10  # broker long-poll bound; raise it (e.g. 100) on a Kafka that answers on arrival
     start: str = "earliest"  # where a partition with no stored offset starts: earliest | latest
     linger_ms: int = 5
     client_id: str = "feblam"

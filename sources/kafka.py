@@ -41,7 +41,7 @@ def _consumer_config(settings: KafkaSettings) -> dict[str, Any]:
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
         "enable.partition.eof": False,
-        "fetch.wait.max.ms": max(1, settings.poll_timeout_ms),
+        "fetch.wait.max.ms": max(1, settings.fetch_wait_ms),
         # An empty or new partition must not cost half a second (the default backoff).
         "fetch.error.backoff.ms": max(1, settings.poll_timeout_ms),
         "queued.min.messages": max(10_000, settings.batch_size * 2),

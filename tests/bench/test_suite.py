@@ -1,0 +1,36 @@
+"""The benchmark suite runs and reports what DESIGN section 9 says (figures are not asserted: speed is not a unit test)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_bench_json_has_every_requested_row_and_the_rows_agree(tmp_path: Path) -> None:
+    exe = str(Path(sys.executable).with_name("feblam"))
+    rows = "ceiling-memory,feblam-memory,naive-memory,index-build,index-swap"
+    out = subprocess.run([exe, "bench", "--reads", "3000", "--hotlist-size", "5000", "--only", rows, "--json",
+                          "--hit-rate", "0.05"], capture_output=True, text=True, timeout=300, check=True,
+                         env={**__import__("os").environ, "FEBLAM_BENCH_CACHE": str(tmp_path)})
+    report = orjson.loads(out.stdout)
+    assert set(report["machine"]) >= {"cpu", "cores", "python", "bytewax"}
+    by = {r["name"]: r for r in report["results"]}
+    assert set(by) == set(rows.split(","))
+    for name in ("ceiling-memory", "feblam-memory", "naive-memory"):
+        r = by[name]
+        assert r["reads"] == 3000
+        assert r["seconds"] > 0 and r["reads_per_s"] > 0 and r["cpu_seconds"] > 0
+        assert {"p50_ms", "p99_ms"} <= set(r)
+    # the FEBLAM flow finds exactly what the bare loop finds; the naive one (exact only) no more
+    assert by["feblam-memory"]["hits"] == by["ceiling-memory"]["hits"] > 0
+    assert by["naive-memory"]["hits"] <= by["feblam-memory"]["hits"]
+    assert by["index-build"]["entries"] == 5000 and by["index-build"]["bytes_per_entry"] > 0
+    swap = by["index-swap"]
+    assert swap["error"] is None and swap["entries"] == 5001 and swap["max_stall_ms"] > 0
+    assert set(report["ratios"]) >= {"feblam-memory/ceiling-memory", "feblam-memory/naive-memory"}
