@@ -193,6 +193,9 @@ def _main(argv: list[str]) -> int:
 
     # A background job: lower priority and one Arrow thread, so the flow keeps its cores.
     os.nice(19)
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cpus) > 1:  # keep to one core, so the job keeps the others to itself
+        os.sched_setaffinity(0, {cpus[-1]})
     pa.set_cpu_count(1)
     pa.set_io_thread_count(1)
     settings = HotlistSettings(**orjson.loads(argv[0]))
