@@ -406,7 +406,7 @@ def ceiling_kafka(kb: KafkaBench) -> Figures:
                     continue
                 n += 1
                 try:
-                    PARSERS[vendor_of[m.topic()]](m.value())
+                    PARSERS[vendor_of[str(m.topic())]](m.value() or b"")
                 except ValueError:
                     pass
         c.close()
@@ -422,7 +422,12 @@ def naive_kafka(kb: KafkaBench, naive: NaiveIndex) -> Figures:
     flow = Dataflow("bench_naive_kafka")
     msgs = op.input("inp", flow, KafkaSource([kb.broker.address], list(kb.topics.values()), tail=False))
     vendor_of = {t: v for v, t in kb.topics.items()}
-    items = op.map("vendor", msgs, lambda m: (vendor_of[m.topic], m.value))
+    def vendor_payload(m: Any) -> tuple[str, bytes] | None:
+        if not hasattr(m, "topic"):  # a KafkaError item of the stock source
+            return None
+        return (vendor_of[m.topic], m.value)
+
+    items = op.filter_map("vendor", msgs, vendor_payload)
     out: list[Any] = []
     op.output("out", naive_steps(items, naive), TestingSink(out))
     wall, cpu, _ = _timed(lambda: run_main(flow))
@@ -479,7 +484,7 @@ def _latency(broker: Any, data: BenchData, rate: float, seconds: float, cache: P
             for m in cons.consume(500, 0.01):
                 if m.error() is None:
                     got = time.time()
-                    ts = datetime.fromisoformat(orjson.loads(m.value())["read"]["ts"]).timestamp()
+                    ts = datetime.fromisoformat(orjson.loads(m.value() or b"{}")["read"]["ts"]).timestamp()
                     if "start" in clock:  # measured phase: due time = start + (capture time - base)
                         offset = ts - clock["base"]
                         if 0 <= offset <= seconds + 1:

@@ -91,10 +91,7 @@ def make_processor(holder: IndexHolder, stats: FlowStats) -> Callable[[list[Any]
     dead letters.
     """
 
-    def payloads_of(
-        vendor: str, payloads: list[bytes], where: Callable[[int], tuple[str, int | None, int | None, int | None]],
-        index: HotlistIndex, out: list[Any],
-    ) -> None:
+    def payloads_of(vendor: str, payloads: list[bytes], where: Origin, index: HotlistIndex, out: list[Any]) -> None:
         parser = PARSERS.get(vendor)
         probe = index.probe
         version = index.version
@@ -130,21 +127,39 @@ def make_processor(holder: IndexHolder, stats: FlowStats) -> Callable[[list[Any]
         for item in batch:
             if len(item) == 4:  # a Kafka poll
                 vendor, topic, partition, msgs = item
-                payloads_of(vendor, [m.value() for m in msgs],
-                            lambda i, msgs=msgs, t=topic, p=partition: (t, None, p, msgs[i].offset()), index, out)
+                payloads_of(vendor, [m.value() for m in msgs], _kafka_origin(topic, partition, msgs), index, out)
                 n += len(msgs)
             elif len(item) == 5:  # an in-memory batch
                 vendor, source, partition, first, payloads = item
-                payloads_of(vendor, payloads, lambda i, s=source, p=partition, f=first: (s, None, p, f + i), index, out)
+                payloads_of(vendor, payloads, _memory_origin(source, partition, first), index, out)
                 n += len(payloads)
             else:  # one RawRead
-                payloads_of(item[0], [item[1]], lambda _i, r=item: (r[2], r[3], r[4], r[5]), index, out)
+                payloads_of(item[0], [item[1]], _raw_origin(item), index, out)
                 n += 1
         stats.reads += n
         stats.batch_done()
         return out
 
     return process
+
+
+Origin = Callable[[int], tuple[str, int | None, int | None, int | None]]
+
+
+def _kafka_origin(topic: str, partition: int, msgs: list[Any]) -> Origin:
+    return lambda i: (topic, None, partition, msgs[i].offset())
+
+
+def _memory_origin(source: str, partition: int, first: int) -> Origin:
+    return lambda i: (source, None, partition, first + i)
+
+
+def _raw_origin(raw: RawRead) -> Origin:
+    return lambda _i: (raw[2], raw[3], raw[4], raw[5])
+
+
+def _routed_to(name: str) -> Callable[[Hit], bool]:
+    return lambda hit: name in hit.routes
 
 
 def make_hit_builder(router: Router, stats: FlowStats) -> Callable[[tuple[Candidate | None, int]], Hit | None]:
@@ -172,7 +187,7 @@ def make_hit_builder(router: Router, stats: FlowStats) -> Callable[[tuple[Candid
 
 def build_flow(
     settings: Settings,
-    source: Source[RawRead] | None = None,
+    source: Source[Any] | None = None,
     sink: Sink[Any] | None = None,
     *,
     deadletter: Sink[Any] | None = None,
@@ -233,7 +248,7 @@ def build_flow(
     if sink is not None:
         _output("hits_out", hits, sink)
     for name, target in (sinks or {}).items():
-        routed = op.filter(f"route_{name}", hits, lambda h, name=name: name in h.routes)
+        routed = op.filter(f"route_{name}", hits, _routed_to(name))
         _output(f"out_{name}", routed, target)
     return flow
 

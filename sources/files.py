@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
@@ -27,7 +28,7 @@ class _FilesPartition(StatefulSourcePartition[RawRead, tuple[int, int]]):
         self._inputs = list(inputs)
         self._batch_size = batch_size
         self._file_no, self._line_no = resume or (0, 0)
-        self._fh = None
+        self._fh: BinaryIO | None = None
         self._open()
 
     def _open(self) -> None:

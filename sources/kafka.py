@@ -96,7 +96,7 @@ class _PartitionReader(StatefulSourcePartition[KafkaBatch, int]):
                     log.warning("kafka_consume_error", topic=self._topic, partition=self._partition, error=str(err))
             if not good:
                 return []
-        self._next = good[-1].offset() + 1
+        self._next = int(good[-1].offset() or 0) + 1
         if self._counter is not None:
             self._counter.add(len(good))
         return [(self._vendor, self._topic, self._partition, good)]
@@ -143,7 +143,7 @@ class KafkaReadSource(FixedPartitionedSource[KafkaBatch, int]):
     def list_parts(self) -> list[str]:
         consumer = Consumer(_consumer_config(self.settings))
         try:
-            parts = []
+            parts: list[str] = []
             for topic in self.vendor_of:
                 md = consumer.list_topics(topic, timeout=10.0)
                 t = md.topics.get(topic)
