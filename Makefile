@@ -21,12 +21,11 @@ DEMO_SECONDS ?= 30
 demo: install
 	$(VENV)/bin/feblam demo $(if $(filter 0,$(DEMO_SECONDS)),,--seconds $(DEMO_SECONDS))
 
-test: install
+test: install lint typecheck
 	$(PY) -m pytest -q
 
 lint: install
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
 
 typecheck: install
 	$(VENV)/bin/mypy feblam matchers sources sinks flows bench
