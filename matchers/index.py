@@ -309,8 +309,13 @@ def build_index(
     fp_rate: float = DEFAULT_FP_RATE,
     backend: str = "rbloom",
     progress: Progress | None = None,
+    with_blooms: bool = True,
 ) -> HotlistIndex:
-    """Build one index version from loaded lists (vectorised; a few Python loops per shard)."""
+    """Build one index version from loaded lists (vectorised; a few Python loops per shard).
+
+    ``with_blooms=False`` is for a builder that only saves the version: the processes
+    that map it build their own filters (:mod:`matchers.store`).
+    """
     started = time.perf_counter()
 
     def step(name: str, frac: float) -> None:
@@ -410,7 +415,8 @@ def build_index(
         codes_s = np.ascontiguousarray(sorted_codes[a:b])
         shard_codes.append(codes_s)
         shard_rows.append(np.ascontiguousarray(sorted_rows[a:b]))
-        blooms.append(build_bloom(codes_s, fp_rate, backend))
+        if with_blooms:
+            blooms.append(build_bloom(codes_s, fp_rate, backend))
         step("bloom", 0.4 + 0.55 * (s + 1) / n_shards)
     del sorted_codes, sorted_rows, order, shard_of, pf, fcodes
 

@@ -12,7 +12,7 @@ from matchers.snapshot import load_hotlists
 log = get_logger(__name__)
 
 
-def load_index(settings: HotlistSettings, progress: Progress | None = None) -> HotlistIndex:
+def load_index(settings: HotlistSettings, progress: Progress | None = None, *, with_blooms: bool = True) -> HotlistIndex:
     """Load and validate every list, then build the index; raises SnapshotError on bad input."""
     started = time.perf_counter()
     lists = load_hotlists(settings.dir)
@@ -22,6 +22,7 @@ def load_index(settings: HotlistSettings, progress: Progress | None = None) -> H
         fp_rate=settings.bloom_fp_rate,
         backend=settings.bloom_backend,
         progress=progress,
+        with_blooms=with_blooms,
     )
     log.info(
         "index_built",

@@ -200,7 +200,7 @@ def _main(argv: list[str]) -> int:
     pa.set_io_thread_count(1)
     settings = HotlistSettings(**orjson.loads(argv[0]))
     try:
-        save_index(load_index(settings), argv[1])
+        save_index(load_index(settings, with_blooms=False), argv[1])
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which keeps the live index
         print(f"feblam-index-error: {exc}", file=sys.stderr)
         return 1
