@@ -14,7 +14,6 @@ from typing import Literal
 MatchKind = Literal["exact", "ocr_equivalent", "pattern"]
 Action = Literal["intercept", "observe", "inform"]
 ACTIONS: frozenset[str] = frozenset({"intercept", "observe", "inform"})
-MATCH_KINDS: tuple[str, ...] = ("exact", "ocr_equivalent", "pattern")
 
 
 @dataclass(frozen=True, slots=True)

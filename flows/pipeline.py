@@ -47,7 +47,6 @@ class FlowStats:
     """Counters of one process (read by the demo and the benchmark)."""
 
     reads: int = 0
-    candidates: int = 0
     deadletters: int = 0
     hits: int = 0
     suppressed: int = 0

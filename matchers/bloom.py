@@ -45,10 +45,3 @@ def bloom_bytes(bf: object) -> int:
         return int(bf.size_in_bits // 8)
     bits = getattr(bf, "num_bits", 0)
     return int(bits // 8)
-
-
-def bloom_fill(bf: object) -> float | None:
-    """Estimated number of items / capacity (rbloom), for the stats report."""
-    if isinstance(bf, rbloom.Bloom):
-        return float(bf.approx_items)
-    return float(len(bf)) if hasattr(bf, "__len__") else None  # type: ignore[arg-type]

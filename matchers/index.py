@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 from feblam.model import HotlistEntry, Match
 from matchers.bloom import BloomFilter, bloom_bytes, build_bloom
 from matchers.keycode import PACKED_MAX_LEN, decode_code, key_and_fuzzy_codes, key_code
-from matchers.normalize import country_code, fuzzy_key
+from matchers.normalize import fuzzy_key
 from matchers.snapshot import ListSnapshot
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -345,7 +345,6 @@ def build_index(
 
     step("key codes", 0.1)
     key_codes, fcodes = key_and_fuzzy_codes(plain_keys)
-    assert key_codes is not None and fcodes is not None  # noqa: S101 - both were asked for
     key_codes[is_pat] = -1
     lengths = pc.utf8_length(keys).to_numpy(zero_copy_only=False)
     long_rows = np.nonzero((lengths > PACKED_MAX_LEN) & ~is_pat)[0]
@@ -441,10 +440,6 @@ def build_index(
     )
 
 
-def empty_index() -> HotlistIndex:
-    return build_index([])
-
-
 class IndexHolder:
     """Holds the live index version; a swap is one reference assignment.
 
@@ -463,6 +458,3 @@ class IndexHolder:
             self.swaps += 1
         return old
 
-
-def normalise_country(raw: str | None) -> str | None:
-    return country_code(raw)

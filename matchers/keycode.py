@@ -37,26 +37,6 @@ for _i, _ch in enumerate("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"):
     _DIGIT[ord(_ch)] = _i
 
 
-def key_codes(keys: list[str] | npt.NDArray[np.bytes_]) -> npt.NDArray[np.int64]:
-    """Vectorised :func:`key_code` over many keys (A-Z0-9 only)."""
-    arr = np.asarray(keys, dtype="S")
-    n = arr.shape[0]
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    width = arr.dtype.itemsize
-    lengths = np.char.str_len(arr).astype(np.int64)
-    mat = np.frombuffer(arr.tobytes(), dtype=np.uint8).reshape(n, width)
-    codes = np.ones(n, dtype=np.int64)
-    for col in range(min(width, PACKED_MAX_LEN)):
-        present = lengths > col
-        digit = _DIGIT[mat[:, col]].astype(np.int64)
-        codes = np.where(present, codes * 36 + digit, codes)
-    long_rows = np.nonzero(lengths > PACKED_MAX_LEN)[0]
-    for row in long_rows:
-        codes[row] = key_code(arr[row].decode())
-    return codes
-
-
 _DIGIT_PAD = _DIGIT.copy()
 _DIGIT_PAD[ord(" ")] = 0
 _POW36 = np.array([36**i for i in range(PACKED_MAX_LEN + 1)], dtype=np.int64)
@@ -66,17 +46,7 @@ for _src, _dst in zip("OQDIZSBG", "00012586", strict=True):
     _FUZZY_LUT[ord(_src)] = ord(_dst)
 
 
-def key_codes_arrow(keys: object, *, fuzzy: bool = False) -> npt.NDArray[np.int64]:
-    """Vectorised :func:`key_code` over an Arrow string array of A-Z0-9 keys (fuzzy keys' codes with ``fuzzy``)."""
-    plain, fuzzy_codes = key_and_fuzzy_codes(keys, want_plain=not fuzzy, want_fuzzy=fuzzy)
-    out = fuzzy_codes if fuzzy else plain
-    assert out is not None  # noqa: S101 - one of the two was asked for
-    return out
-
-
-def key_and_fuzzy_codes(
-    keys: object, *, want_plain: bool = True, want_fuzzy: bool = True
-) -> tuple[npt.NDArray[np.int64] | None, npt.NDArray[np.int64] | None]:
+def key_and_fuzzy_codes(keys: object) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Codes of the keys and of their fuzzy keys in one pass over the characters.
 
     Only keys longer than :data:`PACKED_MAX_LEN` (rare) are handled one by one in Python.
@@ -92,8 +62,7 @@ def key_and_fuzzy_codes(
         raise TypeError(msg)
     n = len(arr)
     if n == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return (empty if want_plain else None), (empty.copy() if want_fuzzy else None)
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     arr = pc.fill_null(arr, "")
     lengths = pc.utf8_length(arr).to_numpy(zero_copy_only=False).astype(np.int64)
     too_long = lengths > PACKED_MAX_LEN
@@ -116,14 +85,12 @@ def key_and_fuzzy_codes(
             acc += _DIGIT_PAD[row]
         return acc // divisor + marker
 
-    plain = pack(None) if want_plain else None
-    fuzzy_codes = pack(_FUZZY_LUT) if want_fuzzy else None
+    plain = pack(None)
+    fuzzy_codes = pack(_FUZZY_LUT)
     for row in np.nonzero(too_long)[0]:
         key = arr[int(row)].as_py()
-        if plain is not None:
-            plain[row] = key_code(key)
-        if fuzzy_codes is not None:
-            fuzzy_codes[row] = key_code(fuzzy_key(key))
+        plain[row] = key_code(key)
+        fuzzy_codes[row] = key_code(fuzzy_key(key))
     return plain, fuzzy_codes
 
 

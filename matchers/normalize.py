@@ -73,6 +73,3 @@ def country_code(raw: str | None) -> str | None:
         return None
     return CODES.get(raw.strip().upper())
 
-
-def is_known_country(raw: str | None) -> bool:
-    return country_code(raw) is not None

@@ -18,7 +18,7 @@ def build_sinks(settings: Settings) -> dict[str, Sink[Any]]:
         else:
             from sinks.kafka import KafkaHitSink
 
-            out[s.name] = KafkaHitSink(settings.kafka, s.topic, settings.privacy.hash_key)
+            out[s.name] = KafkaHitSink(settings.kafka, s.topic)
     return out
 
 

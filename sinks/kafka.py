@@ -62,14 +62,11 @@ class _ProducerPartition(StatefulSinkPartition[Any, None]):
         self._kind = kind
         self._errors: list[KafkaError] = []
         self._lock = threading.Lock()
-        self.delivered = 0
 
     def _on_delivery(self, err: KafkaError | None, _msg: Any) -> None:
         if err is not None:
             with self._lock:
                 self._errors.append(err)
-        else:
-            self.delivered += 1
 
     def _raise_errors(self) -> None:
         if self._errors:
@@ -136,9 +133,6 @@ class KafkaHitSink(_TopicSink):
     """Hits as DESIGN section 6 JSON, keyed by the keyed hash of the plate key."""
 
     kind = "hit"
-
-    def __init__(self, settings: KafkaSettings, topic: str, hash_key: str | None = None) -> None:
-        super().__init__(settings, topic)
 
     @staticmethod
     def item_key(hit: Hit) -> str:
