@@ -7,6 +7,8 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+
 from feblam.errors import DecodeError
 from feblam.model import Read
 
@@ -25,6 +27,20 @@ def check_size(payload: bytes) -> None:
     if len(payload) > MAX_PAYLOAD_BYTES:
         msg = f"payload of {len(payload)} bytes is over the {MAX_PAYLOAD_BYTES}-byte limit"
         raise DecodeError(msg)
+
+
+def json_object(payload: bytes) -> dict[str, Any]:
+    """A size-checked payload parsed as one JSON object (the vendor-a, vendor-b and canonical formats)."""
+    check_size(payload)
+    try:
+        doc = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        msg = f"not valid JSON: {exc}"
+        raise DecodeError(msg) from None
+    if not isinstance(doc, dict):
+        msg = "payload is not an object"
+        raise DecodeError(msg)
+    return doc
 
 
 def req_str(value: Any, name: str) -> str:
@@ -114,7 +130,7 @@ def epoch_ms(value: Any, name: str) -> datetime:
         msg = f"{name} {value!r} is not a number of milliseconds"
         raise DecodeError(msg)
     try:
-        ms = int(value) if not isinstance(value, float) else int(value)
+        ms = int(value)
         if isinstance(value, float) and (math.isnan(value) or value != ms):
             raise ValueError
     except (ValueError, OverflowError):

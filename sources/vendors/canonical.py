@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import orjson
-
-from feblam.errors import DecodeError
 from feblam.model import Read
 from sources.vendors._fields import (
     ReadTuple,
-    check_size,
     iso_time,
+    json_object,
     make_read,
     opt_float,
     opt_lane,
@@ -21,16 +18,7 @@ VENDOR = "canonical"
 
 
 def parse(payload: bytes) -> ReadTuple:
-    check_size(payload)
-    try:
-        doc = orjson.loads(payload)
-    except orjson.JSONDecodeError as exc:
-        msg = f"not valid JSON: {exc}"
-        raise DecodeError(msg) from None
-    if not isinstance(doc, dict):
-        msg = "payload is not a JSON object"
-        raise DecodeError(msg)
-    get = doc.get
+    get = json_object(payload).get
     return (
         opt_str(get("read_id"), "read_id"),
         req_str(get("camera_id"), "camera_id"),

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from feblam.errors import DecodeError
 from feblam.model import Read
 from sources.vendors._fields import (
     ReadTuple,
-    check_size,
     iso_time,
+    json_object,
     make_read,
     opt_float,
     opt_lane,
@@ -37,13 +35,7 @@ def _obj(value: Any, name: str) -> dict[str, Any]:
 
 
 def parse(payload: bytes) -> ReadTuple:
-    check_size(payload)
-    try:
-        doc = orjson.loads(payload)
-    except orjson.JSONDecodeError as exc:
-        msg = f"not valid JSON: {exc}"
-        raise DecodeError(msg) from None
-    doc = _obj(doc, "payload")
+    doc = json_object(payload)
     camera = _obj(doc.get("camera"), "camera")
     plate = _obj(doc.get("plate"), "plate")
     conf = opt_float(plate.get("confidence"), "plate.confidence", 0.0, 100.0)

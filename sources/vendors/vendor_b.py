@@ -8,14 +8,11 @@
 
 from __future__ import annotations
 
-import orjson
-
-from feblam.errors import DecodeError
 from feblam.model import Read
 from sources.vendors._fields import (
     ReadTuple,
-    check_size,
     epoch_ms,
+    json_object,
     make_read,
     opt_float,
     opt_lane,
@@ -27,16 +24,7 @@ VENDOR = "vendor-b"
 
 
 def parse(payload: bytes) -> ReadTuple:
-    check_size(payload)
-    try:
-        doc = orjson.loads(payload)
-    except orjson.JSONDecodeError as exc:
-        msg = f"not valid JSON: {exc}"
-        raise DecodeError(msg) from None
-    if not isinstance(doc, dict):
-        msg = "payload is not a JSON object"
-        raise DecodeError(msg)
-    get = doc.get
+    get = json_object(payload).get
     return (
         opt_str(get("ReadId"), "ReadId"),
         req_str(get("CameraId"), "CameraId"),

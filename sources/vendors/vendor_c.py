@@ -111,7 +111,6 @@ def parse(payload: bytes) -> ReadTuple:
             raise DecodeError(msg)
         parts += [""] * (5 - n)
     camera, when, plate, country, conf = parts
-    conf = conf.strip()
     return (
         None,
         req_str(camera.strip(), "camera_id"),
@@ -119,13 +118,10 @@ def parse(payload: bytes) -> ReadTuple:
         local_to_utc(req_str(when.strip(), "time")),
         req_str(plate.strip(), "plate"),
         country.strip() or None,
-        opt_float(float(conf), "confidence", 0.0, 1.0) if conf and _is_number(conf) else opt_float(conf, "confidence", 0.0, 1.0),
+        opt_float(conf.strip(), "confidence", 0.0, 1.0),
         None, None, None, None, None,
     )
 
-
-def _is_number(text: str) -> bool:
-    return text.replace(".", "", 1).isdigit()
 
 
 def decode(payload: bytes) -> Read:
