@@ -227,8 +227,11 @@ _READERS = {"parquet": _read_parquet, "csv": _read_csv, "jsonl": _read_jsonl}
 # ---------------------------------------------------------------- validation
 
 
-def _first_true(mask: pa.Array | pa.ChunkedArray) -> int | None:
-    idx = pc.index(mask, True).as_py()
+def _first_true(flags: pa.Array | pa.ChunkedArray, within: pa.Array | None = None) -> int | None:
+    """The first row where ``flags`` is true, counting only rows that are also in ``within``."""
+    if within is not None:
+        flags = pc.and_(flags, within)
+    idx = pc.index(flags, True).as_py()
     return None if idx is None or idx < 0 else int(idx)
 
 
@@ -249,9 +252,7 @@ def _required_text(raw: _RawFile, name: str, mask: pa.Array | None) -> pa.Array:
     col = _as_string(raw, name)
     bad = pc.or_kleene(pc.is_null(col), pc.equal(pc.utf8_trim_whitespace(col), ""))
     bad = pc.fill_null(bad, True)
-    if mask is not None:
-        bad = pc.and_(bad, mask)
-    row = _first_true(bad)
+    row = _first_true(bad, mask)
     if row is not None:
         msg = f"{raw.where(row, name)}: value is missing"
         raise SnapshotError(msg)
@@ -273,17 +274,14 @@ def _priority(raw: _RawFile, mask: pa.Array | None) -> pa.Array:
     else:
         text = pc.utf8_trim_whitespace(_as_string(raw, "priority"))
         ok = pc.fill_null(pc.match_substring_regex(text, r"^[0-9]+(\.0*)?$"), False)
-        bad = pc.invert(ok) if mask is None else pc.and_(pc.invert(ok), mask)
-        row = _first_true(bad)
+        row = _first_true(pc.invert(ok), mask)
         if row is not None:
             msg = f"{raw.where(row, 'priority')}: value {text[row].as_py()!r} is not an integer 1..5"
             raise SnapshotError(msg)
         digits = pc.replace_substring_regex(pc.fill_null(text, "0"), r"\.0*$", "")
         values = pc.cast(pc.if_else(pc.greater(pc.utf8_length(digits), 3), "9", digits), pa.int64())
     out_of_range = pc.fill_null(pc.or_(pc.less(values, 1), pc.greater(values, 5)), True)
-    if mask is not None:
-        out_of_range = pc.and_(out_of_range, mask)
-    row = _first_true(out_of_range)
+    row = _first_true(out_of_range, mask)
     if row is not None:
         value = raw.table.column("priority")[row].as_py()
         msg = f"{raw.where(row, 'priority')}: value {value!r} is not an integer 1..5"
@@ -343,9 +341,7 @@ def _keys(raw: _RawFile, plates: pa.Array, mask: pa.Array | None) -> pa.Array:
     if rows:
         literal = pc.replace_substring(pc.replace_substring(keys, "*", ""), "?", "")
         empty = pc.equal(pc.utf8_length(literal), 0)
-    if mask is not None:
-        empty = pc.and_(empty, mask)
-    row = _first_true(empty)
+    row = _first_true(empty, mask)
     if row is not None:
         msg = f"{raw.where(row, 'plate')}: value {plates[row].as_py()!r} has no letter or digit"
         raise SnapshotError(msg)
@@ -452,9 +448,7 @@ def validate(raw: _RawFile, kind: str) -> tuple[pa.Table, pa.Array | None]:
     category = _required_text(raw, "category", upsert_mask)
     action = pc.utf8_lower(_required_text(raw, "action", upsert_mask))
     bad_action = pc.fill_null(pc.invert(pc.is_in(action, pa.array(sorted(ACTIONS)))), True)
-    if upsert_mask is not None:
-        bad_action = pc.and_(bad_action, upsert_mask)
-    row = _first_true(bad_action)
+    row = _first_true(bad_action, upsert_mask)
     if row is not None:
         value = raw.table.column("action")[row].as_py()
         msg = f"{raw.where(row, 'action')}: value {value!r} is not one of {', '.join(sorted(ACTIONS))}"
@@ -489,14 +483,19 @@ def validate(raw: _RawFile, kind: str) -> tuple[pa.Table, pa.Array | None]:
 # ---------------------------------------------------------------- lists
 
 
+def hash_file(h: Any, path: Path) -> None:
+    """Feed a file's name and contents to a hashlib object."""
+    h.update(f"\x1e{path.name}\x1f".encode())
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+
+
 def _digest(files: Iterable[SnapshotFile], name: str, fuzzy: bool) -> str:
     h = hashlib.blake2b(digest_size=16)
     h.update(f"{name}\x1f{fuzzy}".encode())
     for f in files:
-        h.update(f"\x1e{f.path.name}\x1f".encode())
-        with f.path.open("rb") as fh:
-            while chunk := fh.read(1 << 20):
-                h.update(chunk)
+        hash_file(h, f.path)
     return h.hexdigest()
 
 
@@ -538,24 +537,32 @@ def load_list(list_dir: Path) -> ListSnapshot:
     )
 
 
-def load_hotlists(directory: str | Path) -> list[ListSnapshot]:
-    """Load every list folder of a hotlist directory (sorted by list id)."""
+def list_dirs(directory: str | Path) -> list[Path]:
+    """The list folders of a hotlist directory, sorted by list id (hidden folders are not lists)."""
     root = Path(directory)
     if not root.is_dir():
         msg = f"{root}: hotlist directory does not exist"
         raise SnapshotError(msg)
-    return [load_list(d) for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")]
+    return [d for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")]
+
+
+def source_files(directory: str | Path) -> list[Path]:
+    """Every file a version depends on: snapshots and ``list.toml`` of every list folder."""
+    return [f for d in list_dirs(directory) for f in sorted(d.iterdir())
+            if SNAPSHOT_NAME.match(f.name) or f.name == "list.toml"]
+
+
+def load_hotlists(directory: str | Path) -> list[ListSnapshot]:
+    """Load every list folder of a hotlist directory (sorted by list id)."""
+    return [load_list(d) for d in list_dirs(directory)]
 
 
 def hotlists_fingerprint(directory: str | Path) -> tuple[tuple[str, str, int, int], ...]:
     """A cheap fingerprint (names, sizes, mtimes) to notice that a directory changed."""
-    root = Path(directory)
+    if not Path(directory).is_dir():
+        return ()
     out: list[tuple[str, str, int, int]] = []
-    for d in sorted(root.iterdir()) if root.is_dir() else ():
-        if not d.is_dir():
-            continue
-        for f in sorted(d.iterdir()):
-            if SNAPSHOT_NAME.match(f.name) or f.name == "list.toml":
-                st = f.stat()
-                out.append((d.name, f.name, st.st_size, st.st_mtime_ns))
+    for f in source_files(directory):
+        st = f.stat()
+        out.append((f.parent.name, f.name, st.st_size, st.st_mtime_ns))
     return tuple(out)

@@ -32,7 +32,7 @@ from feblam.config import HotlistSettings
 from feblam.errors import IndexFormatError, SnapshotError
 from matchers.bloom import BloomFilter, build_bloom
 from matchers.index import HotlistIndex, ListInfo, PatternIndex
-from matchers.snapshot import SNAPSHOT_NAME
+from matchers.snapshot import hash_file, source_files
 
 FORMAT = 1
 ARRAYS = ("list_idx", "key_code", "country", "priority", "category", "action", "owner", "valid_from", "valid_until")
@@ -138,18 +138,10 @@ def _bloom_in_slices(codes: np.ndarray, fp_rate: float, backend: str, pause: Cal
 
 def snapshot_fingerprint(directory: str | Path) -> str:
     """Content hash of every snapshot file and list.toml: the cache key of a built version."""
-    root = Path(directory)
     h = hashlib.blake2b(digest_size=12)
-    if not root.is_dir():
-        msg = f"{root}: hotlist directory does not exist"
-        raise SnapshotError(msg)
-    for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        for f in sorted(d.iterdir()):
-            if SNAPSHOT_NAME.match(f.name) or f.name == "list.toml":
-                h.update(f"\x1e{d.name}/{f.name}\x1f".encode())
-                with f.open("rb") as fh:
-                    while chunk := fh.read(1 << 20):
-                        h.update(chunk)
+    for f in source_files(directory):
+        h.update(f"\x1e{f.parent.name}".encode())
+        hash_file(h, f)
     return h.hexdigest()
 
 

@@ -53,22 +53,20 @@ class _JsonlPartition(StatefulSinkPartition[Any, int]):
         self._fh.close()
 
 
-class _Keyed(FixedPartitionedSink[Any, int]):
+class JsonlSink(FixedPartitionedSink[Any, int]):
+    """Hits (or dead letters) as JSON lines, one partition per file.
+
+    A new run without recovery starts the file afresh.
+    """
+
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
 
     def list_parts(self) -> list[str]:
         return [str(self.path)]
 
-    def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _JsonlPartition:
-        return _JsonlPartition(self.path, resume_state)
-
-
-class JsonlSink(_Keyed):
-    """Hits (or dead letters) as JSON lines. Takes bare items; keys them itself.
-
-    A new run without recovery starts the file afresh.
-    """
-
     def part_fn(self, item_key: str) -> int:
         return 0
+
+    def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _JsonlPartition:
+        return _JsonlPartition(self.path, resume_state)
