@@ -302,13 +302,13 @@ def index_swap(data: BenchData, cache: Path) -> Figures:
     holder = IndexHolder(data.index)
     stop = threading.Event()
     swapped: dict[str, Any] = {}
+    phases: dict[str, float] = {}
 
     def refresh() -> None:
         time.sleep(0.5)
         t0 = time.perf_counter()
         try:
-            new = shared_load(settings)
-            swapped["gap_start"] = time.perf_counter()
+            new = shared_load(settings, phases)
             holder.swap(new)
             swapped["version"] = new.version
             swapped["seconds"] = time.perf_counter() - t0
@@ -332,7 +332,7 @@ def index_swap(data: BenchData, cache: Path) -> Figures:
     return _figures("index-swap", stats.reads, wall, cpu, entries=len(holder.current),
                     max_stall_ms=round(stats.max_batch_gap * 1000, 1), batches=stats.batches,
                     swap_seconds=round(swapped.get("seconds", 0.0), 2), new_version=swapped.get("version"),
-                    max_stall_at=_phase_of(stats.max_gap_wall, getattr(shared_load, "last_phases", {})),
+                    max_stall_at=_phase_of(stats.max_gap_wall, phases),
                     error=swapped.get("error"))
 
 

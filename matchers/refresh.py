@@ -28,20 +28,21 @@ def cache_dir(settings: HotlistSettings) -> Path:
     return Path(settings.cache_dir) if settings.cache_dir else Path(tempfile.gettempdir()) / f"feblam-index-{os.getuid()}"
 
 
-def shared_load(settings: HotlistSettings) -> HotlistIndex:
+def shared_load(settings: HotlistSettings, phases: dict[str, float] | None = None) -> HotlistIndex:
     """Build (once per machine, in a child process) and memory-map the current version.
 
     The Bloom filters are rebuilt in slices with a short sleep between them, so a
-    flow in this process is never held up by more than one slice.
+    flow in this process is never held up by more than one slice. ``phases``, when
+    given, receives the wall-clock times of start, built and mapped.
     """
     from matchers.store import build_shared, open_index
 
-    phases = {"start": time.time()}
+    phases = {} if phases is None else phases
+    phases["start"] = time.time()
     directory = build_shared(settings, cache_dir(settings))
     phases["built"] = time.time()
     index = open_index(directory, pause=lambda: time.sleep(0.002))
     phases["mapped"] = time.time()
-    shared_load.last_phases = phases  # type: ignore[attr-defined]
     log.info("index_mapped", version=index.version, entries=len(index), dir=str(directory))
     return index
 
