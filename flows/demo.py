@@ -23,11 +23,10 @@ from bytewax.testing import run_main
 
 from feblam.config import DeadletterSettings, HotlistSettings, Settings, SinkSettings, SourceSettings
 from feblam.errors import FeblamError
-from feblam.logs import get_logger, set_hash_key
+from feblam.logs import get_logger
 from flows.pipeline import FlowStats, build_flow
 from matchers.index import IndexHolder
 from matchers.refresh import HotlistWatcher, default_builder
-from sinks.files import JsonlSink
 from sources.broker import EmbeddedBroker
 from sources.kafka import KafkaReadSource
 from sources.simulator import VENDORS, KafkaSimulator, ReadGenerator
@@ -101,7 +100,6 @@ def run_demo(settings: Settings, *, seconds: float | None, out_dir: Path, rate: 
             deadletter=DeadletterSettings(path=str(out_dir / "deadletter.jsonl")),
             sinks=(SinkSettings("hits-topic", topic="hits"), SinkSettings("hits-file", path=str(out_dir / "hits.jsonl"))),
         )
-        set_hash_key(settings.privacy.hash_key)
         holder = IndexHolder(default_builder(settings.hotlists)(settings.hotlists))
         watcher = HotlistWatcher(settings.hotlists, holder)
         watcher.start()
@@ -112,13 +110,9 @@ def run_demo(settings: Settings, *, seconds: float | None, out_dir: Path, rate: 
         view.start()
         if seconds is not None:
             threading.Timer(seconds, stop.set).start()
-        from sinks.build import build_sinks
-
         flow = build_flow(
             settings,
             KafkaReadSource(settings.kafka, settings.sources, stop),
-            sinks=build_sinks(settings),
-            deadletter=JsonlSink(settings.deadletter.path),
             holder=holder,
             stats=stats,
             flow_id="feblam_demo",

@@ -13,7 +13,7 @@ from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.run import cli_main
 
 from feblam.config import Settings
-from feblam.logs import get_logger, set_hash_key
+from feblam.logs import get_logger
 from flows.pipeline import FlowStats, build_flow
 from matchers.index import IndexHolder
 from matchers.refresh import HotlistWatcher, default_builder
@@ -47,7 +47,6 @@ def run_job(
     settings: Settings, *, workers: int = 1, process_id: int | None = None, addresses: str | None = None,
     stop: threading.Event | None = None, stats: FlowStats | None = None,
 ) -> int:
-    set_hash_key(settings.privacy.hash_key)
     log.info("starting", settings=settings.redacted(), workers=workers, process_id=process_id)
     holder = IndexHolder(default_builder(settings.hotlists)(settings.hotlists))
     watcher = HotlistWatcher(settings.hotlists, holder)
