@@ -308,7 +308,7 @@ def index_swap(data: BenchData, cache: Path) -> Figures:
         time.sleep(0.5)
         t0 = time.perf_counter()
         try:
-            new = shared_load(settings, phases)
+            new = shared_load(settings, holder.current, phases)
             holder.swap(new)
             swapped["version"] = new.version
             swapped["seconds"] = time.perf_counter() - t0

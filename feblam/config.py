@@ -70,6 +70,10 @@ class HotlistSettings:
     cache_dir: str = ""
     #: false: build in the job's own process (small lists, tests).
     shared_build: bool = True
+    #: New delta files are applied as a layer over the last full version (no full rebuild)
+    #: while their bytes stay under this fraction of the snapshot files it was built
+    #: from; beyond that, or when a full snapshot or list.toml changes, a full rebuild. 0: always full.
+    layer_max_fraction: float = 0.2
 
 
 @dataclass(frozen=True, slots=True)

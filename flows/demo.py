@@ -37,13 +37,7 @@ SAMPLE_HOTLISTS = Path(__file__).resolve().parents[1] / "examples" / "hotlists"
 
 def hot_plates(holder: IndexHolder) -> list[tuple[str, str | None]]:
     """Plates (as printed) and countries of the plain entries of the live index, for the simulator."""
-    index = holder.current
-    out = []
-    for row in range(len(index)):
-        e = index.entry(row)
-        if not e.is_pattern:
-            out.append((e.plate, e.country))
-    return out
+    return [(e.plate, e.country) for e in holder.current.entries() if not e.is_pattern]
 
 
 class LiveView(threading.Thread):
@@ -100,7 +94,7 @@ def run_demo(settings: Settings, *, seconds: float | None, out_dir: Path, rate: 
             deadletter=DeadletterSettings(path=str(out_dir / "deadletter.jsonl")),
             sinks=(SinkSettings("hits-topic", topic="hits"), SinkSettings("hits-file", path=str(out_dir / "hits.jsonl"))),
         )
-        holder = IndexHolder(default_builder(settings.hotlists)(settings.hotlists))
+        holder = IndexHolder(default_builder(settings.hotlists)(settings.hotlists, None))
         watcher = HotlistWatcher(settings.hotlists, holder)
         watcher.start()
         generator = ReadGenerator(hot_plates(holder), hit_rate=0.01, bad_rate=0.002)

@@ -31,7 +31,7 @@ from feblam.errors import DecodeError
 from feblam.logs import get_logger, plate_ref, set_hash_key
 from feblam.model import DeadLetter, Hit, Match
 from flows.dedup import Candidate, DedupState, suppress
-from matchers.index import HotlistIndex, IndexHolder, ts_to_us
+from matchers.index import Index, IndexHolder, ts_to_us
 from matchers.normalize import country_code, plate_key
 from sinks.routing import Router
 from sources.vendors import PARSERS, make_read
@@ -90,7 +90,7 @@ def make_processor(holder: IndexHolder, stats: FlowStats) -> Callable[[list[Any]
     dead letters.
     """
 
-    def payloads_of(vendor: str, payloads: list[bytes], where: Origin, index: HotlistIndex, out: list[Any]) -> None:
+    def payloads_of(vendor: str, payloads: list[bytes], where: Origin, index: Index, out: list[Any]) -> None:
         parser = PARSERS.get(vendor)
         probe = index.probe
         version = index.version
@@ -120,7 +120,7 @@ def make_processor(holder: IndexHolder, stats: FlowStats) -> Callable[[list[Any]
                 out.append(Candidate(read, key, country, tuple(matches), version, ts_to_us(read.ts)))
 
     def process(batch: list[Any]) -> list[Any]:
-        index: HotlistIndex = holder.current
+        index: Index = holder.current
         out: list[Any] = []
         n = 0
         for item in batch:

@@ -48,7 +48,7 @@ def run_job(
     stop: threading.Event | None = None, stats: FlowStats | None = None,
 ) -> int:
     log.info("starting", settings=settings.redacted(), workers=workers, process_id=process_id)
-    holder = IndexHolder(default_builder(settings.hotlists)(settings.hotlists))
+    holder = IndexHolder(default_builder(settings.hotlists)(settings.hotlists, None))
     watcher = HotlistWatcher(settings.hotlists, holder)
     watcher.start()
     stop = stop or threading.Event()

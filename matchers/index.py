@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -153,6 +154,8 @@ class HotlistIndex:
         self.list_fuzzy: list[bool] = [info.fuzzy for info in lists]
         self.list_ids: list[str] = [info.list_id for info in lists]
         self.has_patterns = patterns.count > 0
+        #: The directory this version is mapped from (set by :func:`matchers.store.open_index`).
+        self.source_dir: str | None = None
 
     # ------------------------------------------------------------ probing
 
@@ -165,6 +168,13 @@ class HotlistIndex:
 
     def probe(self, key: str, country: str | None, ts: datetime) -> list[Match]:
         """Every entry that a read with plate key ``key`` matches (DESIGN section 4)."""
+        rows = self.candidates(key)
+        if not rows:
+            return []
+        return self._matches(rows, country, ts)
+
+    def candidates(self, key: str) -> list[tuple[int, str]]:
+        """Rows whose key matches ``key`` and how (before country and validity are checked)."""
         if len(key) <= PACKED_MAX_LEN:
             fcode = int(b"1" + key.encode().translate(_FUZZY_BYTES), 36)  # == key_code(fuzzy_key(key)), 4x faster
         else:
@@ -174,9 +184,7 @@ class HotlistIndex:
             rows = self._plain_rows(key, fcode)
         if self.has_patterns:
             rows.extend((row, KIND_PATTERN) for row in self.patterns.rows(key))
-        if not rows:
-            return []
-        return self._matches(rows, country, ts)
+        return rows
 
     def _plain_rows(self, key: str, fcode: int) -> list[tuple[int, str]]:
         shard = fcode % self.n_shards
@@ -257,6 +265,11 @@ class HotlistIndex:
             note=self.note[row].as_py(),
         )
 
+    def entries(self) -> Iterator[HotlistEntry]:
+        """Every entry, in row order."""
+        for row in range(len(self)):
+            yield self.entry(row)
+
     def nbytes(self) -> int:
         """Bytes held by the index structures (arrays, Arrow buffers, Bloom bits)."""
         total = sum(a.nbytes for a in self.shard_codes) + sum(a.nbytes for a in self.shard_rows)
@@ -294,6 +307,14 @@ class HotlistIndex:
             "bytes_per_entry": self.nbytes() / max(len(self), 1),
             "build_seconds": round(self.build_seconds, 3),
         }
+
+
+def version_of(lists: Iterable[ListInfo]) -> str:
+    """The version id: a hash of every list's id and content digest, however the version was built."""
+    h = hashlib.blake2b(digest_size=8)
+    for info in lists:
+        h.update(f"{info.list_id}\x1f{info.digest}\x1e".encode())
+    return h.hexdigest()
 
 
 def _dict_column(col: pa.Array) -> tuple[npt.NDArray[Any], list[Any]]:
@@ -420,10 +441,7 @@ def build_index(
     del sorted_codes, sorted_rows, order, shard_of, pf, fcodes
 
     patterns = PatternIndex([(int(r), pattern_keys[int(r)]) for r in pat_rows])
-    h = hashlib.blake2b(digest_size=8)
-    for info in infos:
-        h.update(f"{info.list_id}\x1f{info.digest}\x1e".encode())
-    version = h.hexdigest()
+    version = version_of(infos)
     step("done", 1.0)
     return HotlistIndex(
         version=version,
@@ -440,6 +458,113 @@ def build_index(
     )
 
 
+def _match_order(m: Match) -> tuple[int, str, str]:
+    return (m.priority, m.list_id, m.entry_id)
+
+
+class LayeredIndex:
+    """A version made of a base version and the delta files that came after it.
+
+    ``removed`` are the base rows that the deltas replaced or deleted; ``overlay``
+    is a small index of the deltas' surviving upserts, over the same lists in the
+    same order. A probe gives exactly what a full rebuild from the same files gives
+    (the tests compare them). The base is the version the process already maps,
+    so a delta costs neither a rebuild of millions of entries nor a new mapping.
+    """
+
+    def __init__(
+        self, *, version: str, lists: tuple[ListInfo, ...], base: HotlistIndex,
+        removed: frozenset[int], overlay: HotlistIndex, build_seconds: float,
+    ) -> None:
+        self.version = version
+        self.lists = lists
+        self.base = base
+        self.removed = removed
+        self.overlay = overlay
+        self.build_seconds = build_seconds
+
+    def __len__(self) -> int:
+        return len(self.base) - len(self.removed) + len(self.overlay)
+
+    def probe(self, key: str, country: str | None, ts: datetime) -> list[Match]:
+        """Every entry that a read with plate key ``key`` matches (DESIGN section 4)."""
+        base = self.base
+        rows = base.candidates(key)
+        out: list[Match] = []
+        if rows:
+            removed = self.removed
+            rows = [r for r in rows if r[0] not in removed]
+            if rows:
+                out = base._matches(rows, country, ts)
+        extra = self.overlay.probe(key, country, ts)
+        if extra:
+            out = sorted(out + extra, key=_match_order)
+        return out
+
+    def entries(self) -> Iterator[HotlistEntry]:
+        """Every live entry: the base's that no delta touched, then the deltas' upserts."""
+        for row in range(len(self.base)):
+            if row not in self.removed:
+                yield self.base.entry(row)
+        yield from self.overlay.entries()
+
+    def nbytes(self) -> int:
+        """The base's and the overlay's structures, and the set of removed rows."""
+        return self.base.nbytes() + self.overlay.nbytes() + sys.getsizeof(self.removed) + 32 * len(self.removed)
+
+    def stats(self) -> dict[str, Any]:
+        doc = self.base.stats()
+        doc.update(
+            version=self.version,
+            entries=len(self),
+            lists=[
+                {"list_id": i.list_id, "name": i.name, "fuzzy": i.fuzzy, "entries": i.entries, "patterns": i.patterns}
+                for i in self.lists
+            ],
+            patterns=sum(i.patterns for i in self.lists),
+            memory_bytes=self.nbytes(),
+            bytes_per_entry=self.nbytes() / max(len(self), 1),
+            build_seconds=round(self.build_seconds, 3),
+            layer={
+                "base_version": self.base.version,
+                "base_rows_removed": len(self.removed),
+                "overlay_entries": len(self.overlay),
+                "overlay_bloom": self.overlay.stats()["bloom"],
+            },
+        )
+        return doc
+
+
+#: What a reader probes: a version built whole, or a base plus deltas.
+Index = HotlistIndex | LayeredIndex
+
+
+def build_layer(
+    base: HotlistIndex, lists: Sequence[ListSnapshot], removed: npt.NDArray[np.int64], *, with_blooms: bool = True,
+) -> tuple[tuple[ListInfo, ...], HotlistIndex]:
+    """The list infos and overlay index of a layer over ``base``.
+
+    ``lists`` are the base's lists, in its order, each with the deltas' surviving
+    upserts as its table and the digest of *all* its current files (so the version
+    id is the one a full rebuild would get); ``removed`` are the base rows dropped.
+    """
+    if [s.list_id for s in lists] != list(base.list_ids):
+        msg = "a layer must have the lists of its base, in the same order"
+        raise ValueError(msg)
+    overlay = build_index(lists, n_shards=1, fp_rate=base.fp_rate, backend=base.backend, with_blooms=with_blooms)
+    gone = np.bincount(base.list_idx[removed], minlength=len(lists)) if removed.size else np.zeros(len(lists), np.int64)
+    gone_pat = (
+        np.bincount(base.list_idx[removed[base.key_code[removed] == -1]], minlength=len(lists))
+        if removed.size else np.zeros(len(lists), np.int64)
+    )
+    infos = tuple(
+        ListInfo(b.list_id, b.name, b.fuzzy, b.entries - int(gone[i]) + o.entries,
+                 b.patterns - int(gone_pat[i]) + o.patterns, o.digest)
+        for i, (b, o) in enumerate(zip(base.lists, overlay.lists, strict=True))
+    )
+    return infos, overlay
+
+
 class IndexHolder:
     """Holds the live index version; a swap is one reference assignment.
 
@@ -447,12 +572,12 @@ class IndexHolder:
     matched against exactly one version.
     """
 
-    def __init__(self, index: HotlistIndex) -> None:
+    def __init__(self, index: Index) -> None:
         self._lock = threading.Lock()
         self.current = index
         self.swaps = 0
 
-    def swap(self, index: HotlistIndex) -> HotlistIndex:
+    def swap(self, index: Index) -> Index:
         with self._lock:
             old, self.current = self.current, index
             self.swaps += 1

@@ -17,7 +17,7 @@ from pathlib import Path
 from feblam.config import HotlistSettings
 from feblam.errors import FeblamError
 from feblam.logs import get_logger
-from matchers.index import HotlistIndex, IndexHolder
+from matchers.index import Index, IndexHolder, LayeredIndex
 from matchers.service import load_index
 from matchers.snapshot import hotlists_fingerprint
 
@@ -28,33 +28,43 @@ def cache_dir(settings: HotlistSettings) -> Path:
     return Path(settings.cache_dir) if settings.cache_dir else Path(tempfile.gettempdir()) / f"feblam-index-{os.getuid()}"
 
 
-def shared_load(settings: HotlistSettings, phases: dict[str, float] | None = None) -> HotlistIndex:
+def shared_load(settings: HotlistSettings, live: Index | None = None, phases: dict[str, float] | None = None) -> Index:
     """Build (once per machine, in a child process) and memory-map the current version.
 
     The Bloom filters are rebuilt in slices with a short sleep between them, so a
-    flow in this process is never held up by more than one slice. ``phases``, when
-    given, receives the wall-clock times of start, built and mapped.
+    flow in this process is never held up by more than one slice. When the new
+    version is a layer of deltas over ``live``'s base, that base is reused as it is.
+    ``phases``, when given, receives the wall-clock times of start, built and mapped.
     """
-    from matchers.store import build_shared, open_index
+    from matchers.store import build_shared, open_version
 
     phases = {} if phases is None else phases
     phases["start"] = time.time()
     directory = build_shared(settings, cache_dir(settings))
     phases["built"] = time.time()
-    index = open_index(directory, pause=lambda: time.sleep(0.002))
+    index = open_version(directory, live=live, pause=lambda: time.sleep(0.002))
     phases["mapped"] = time.time()
-    log.info("index_mapped", version=index.version, entries=len(index), dir=str(directory))
+    log.info("index_mapped", version=index.version, entries=len(index), dir=str(directory),
+             layered=isinstance(index, LayeredIndex))
     return index
 
 
-def default_builder(settings: HotlistSettings) -> Callable[[HotlistSettings], HotlistIndex]:
-    return shared_load if settings.shared_build else load_index
+def local_load(settings: HotlistSettings, live: Index | None = None) -> Index:  # noqa: ARG001 - a Builder
+    """Build the whole version in this process (small lists, tests)."""
+    return load_index(settings)
+
+
+Builder = Callable[[HotlistSettings, Index | None], Index]
+
+
+def default_builder(settings: HotlistSettings) -> Builder:
+    return shared_load if settings.shared_build else local_load
 
 
 class HotlistWatcher(threading.Thread):
     def __init__(
         self, settings: HotlistSettings, holder: IndexHolder,
-        builder: Callable[[HotlistSettings], HotlistIndex] | None = None,
+        builder: Builder | None = None,
     ) -> None:
         super().__init__(name="hotlist-watcher", daemon=True)
         self.settings = settings
@@ -64,6 +74,9 @@ class HotlistWatcher(threading.Thread):
         self.fingerprint = hotlists_fingerprint(settings.dir)
         self.rejected = 0
         self.last_error: str | None = None
+        #: The version swapped out last: released by this thread at its next poll, not by
+        #: the flow's thread (unmapping gigabytes is no work for a batch to wait on).
+        self.retired: Index | None = None
 
     def check(self) -> bool:
         """Load and swap if the directory changed; True when a new version went live."""
@@ -73,7 +86,7 @@ class HotlistWatcher(threading.Thread):
         self.fingerprint = fp
         started = time.perf_counter()
         try:
-            index = self.builder(self.settings)
+            index = self.builder(self.settings, self.holder.current)
         except (FeblamError, OSError) as exc:
             self.rejected += 1
             self.last_error = str(exc)
@@ -82,12 +95,14 @@ class HotlistWatcher(threading.Thread):
         if index.version == self.holder.current.version:
             return False
         old = self.holder.swap(index)
+        self.retired = old
         log.info("index_swapped", old_version=old.version, version=index.version, entries=len(index),
                  seconds=round(time.perf_counter() - started, 3))
         return True
 
     def run(self) -> None:
         while not self.stop_event.wait(self.settings.poll_seconds):
+            self.retired = None
             try:
                 self.check()
             except Exception as exc:  # noqa: BLE001 - the watcher must outlive any surprise

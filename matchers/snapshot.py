@@ -491,7 +491,8 @@ def hash_file(h: Any, path: Path) -> None:
             h.update(chunk)
 
 
-def _digest(files: Iterable[SnapshotFile], name: str, fuzzy: bool) -> str:
+def list_digest(files: Iterable[SnapshotFile], name: str, fuzzy: bool) -> str:
+    """Content digest of a list's settings and files: part of every index version id."""
     h = hashlib.blake2b(digest_size=16)
     h.update(f"{name}\x1f{fuzzy}".encode())
     for f in files:
@@ -513,6 +514,29 @@ def load_file(path: Path, kind: str | None = None) -> tuple[pa.Table, pa.Array |
     return validate(_READERS[ext](path), kind)
 
 
+def apply_delta(current: pa.Table, delta: pa.Table, delete: pa.Array | None) -> pa.Table:
+    """``current`` with every entry the delta names replaced by its upsert, or dropped by its delete."""
+    if delete is None:  # pragma: no cover - validate() always returns a mask for deltas
+        delete = pa.array([False] * delta.num_rows)
+    touched = pc.is_in(current.column("entry_id"), value_set=delta.column("entry_id"))
+    return pa.concat_tables([current.filter(pc.invert(touched)), delta.filter(pc.invert(delete))])
+
+
+def load_deltas(files: Iterable[SnapshotFile]) -> tuple[pa.Table, pa.Array]:
+    """Merge delta files on their own: the surviving upserts and every ``entry_id`` the deltas name.
+
+    Applying them to a list is: drop the list's entries with one of those ids, add the upserts.
+    """
+    current = SCHEMA.empty_table()
+    named: list[pa.Array] = []
+    for snap in files:
+        table, delete = load_file(snap.path, "delta")
+        current = apply_delta(current, table, delete)
+        named.append(table.column("entry_id").combine_chunks())
+    ids = pa.concat_arrays(named) if named else pa.array([], pa.string())
+    return current.combine_chunks(), pc.unique(ids)
+
+
 def load_list(list_dir: Path) -> ListSnapshot:
     """Load one list: latest full plus later deltas, merged by ``entry_id``."""
     name, fuzzy = read_list_toml(list_dir)
@@ -520,20 +544,14 @@ def load_list(list_dir: Path) -> ListSnapshot:
     current = SCHEMA.empty_table()
     for snap in files:
         table, delete = load_file(snap.path, snap.kind)
-        if snap.kind == "full":
-            current = table
-            continue
-        if delete is None:  # pragma: no cover - validate() always returns a mask for deltas
-            delete = pa.array([False] * table.num_rows)
-        touched = pc.is_in(current.column("entry_id"), value_set=table.column("entry_id"))
-        current = pa.concat_tables([current.filter(pc.invert(touched)), table.filter(pc.invert(delete))])
+        current = table if snap.kind == "full" else apply_delta(current, table, delete)
     return ListSnapshot(
         list_id=list_dir.name,
         name=name,
         fuzzy=fuzzy,
         files=files,
         table=current.combine_chunks(),
-        digest=_digest(files, name, fuzzy),
+        digest=list_digest(files, name, fuzzy),
     )
 
 
@@ -550,6 +568,19 @@ def source_files(directory: str | Path) -> list[Path]:
     """Every file a version depends on: snapshots and ``list.toml`` of every list folder."""
     return [f for d in list_dirs(directory) for f in sorted(d.iterdir())
             if SNAPSHOT_NAME.match(f.name) or f.name == "list.toml"]
+
+
+def source_manifest(directory: str | Path) -> dict[str, list[tuple[str, str, int]]]:
+    """Per list folder, ``(name, content hash, size)`` of ``list.toml`` and of every snapshot file, by name.
+
+    Two manifests tell whether a directory only gained delta files since a version was built.
+    """
+    out: dict[str, list[tuple[str, str, int]]] = {d.name: [] for d in list_dirs(directory)}
+    for f in source_files(directory):
+        h = hashlib.blake2b(digest_size=16)
+        hash_file(h, f)
+        out[f.parent.name].append((f.name, h.hexdigest(), f.stat().st_size))
+    return out
 
 
 def load_hotlists(directory: str | Path) -> list[ListSnapshot]:

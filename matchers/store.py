@@ -31,8 +31,8 @@ import pyarrow.ipc as ipc
 from feblam.config import HotlistSettings
 from feblam.errors import IndexFormatError, SnapshotError
 from matchers.bloom import BloomFilter, build_bloom
-from matchers.index import HotlistIndex, ListInfo, PatternIndex
-from matchers.snapshot import hash_file, source_files
+from matchers.index import HotlistIndex, Index, LayeredIndex, ListInfo, PatternIndex
+from matchers.snapshot import SNAPSHOT_NAME, source_manifest
 
 FORMAT = 1
 ARRAYS = ("list_idx", "key_code", "country", "priority", "category", "action", "owner", "valid_from", "valid_until")
@@ -79,15 +79,28 @@ def save_index(index: HotlistIndex, directory: str | Path) -> Path:
     return final
 
 
-def open_index(directory: str | Path, *, pause: Callable[[], None] | None = None) -> HotlistIndex:
-    """Map an index written by :func:`save_index`; ``pause`` is called between Bloom slices."""
-    d = Path(directory)
+def _meta(d: Path) -> dict[str, Any]:
     if not (d / DONE).exists():
         msg = f"{d}: not a complete index directory (no {DONE} marker)"
         raise IndexFormatError(msg)
     meta: dict[str, Any] = orjson.loads((d / "meta.json").read_bytes())
     if meta.get("format") != FORMAT:
         msg = f"{d}: index format {meta.get('format')!r}, expected {FORMAT}"
+        raise IndexFormatError(msg)
+    return meta
+
+
+def open_index(
+    directory: str | Path, *, pause: Callable[[], None] | None = None, with_blooms: bool = True,
+) -> HotlistIndex:
+    """Map an index written by :func:`save_index`; ``pause`` is called between Bloom slices.
+
+    ``with_blooms=False`` maps the arrays only (for a builder that reads, never probes).
+    """
+    d = Path(directory)
+    meta = _meta(d)
+    if meta.get("kind", "full") != "full":
+        msg = f"{d}: a layer, not a full index (open it with open_version)"
         raise IndexFormatError(msg)
     columns: dict[str, Any] = {name: np.load(d / f"{name}.npy", mmap_mode="r") for name in ARRAYS}
     table = ipc.open_file(pa.memory_map(str(d / "strings.arrow"), "r")).read_all()
@@ -103,10 +116,10 @@ def open_index(directory: str | Path, *, pause: Callable[[], None] | None = None
     shard_codes = [codes[bounds[s] : bounds[s + 1]] for s in range(meta["n_shards"])]
     shard_rows = [rows[bounds[s] : bounds[s + 1]] for s in range(meta["n_shards"])]
     blooms: list[BloomFilter] = []
-    for sc in shard_codes:
+    for sc in shard_codes if with_blooms else ():
         blooms.append(_bloom_in_slices(sc, meta["fp_rate"], meta["backend"], pause))
     patterns = PatternIndex(sorted(columns["pattern_keys"].items()))
-    return HotlistIndex(
+    index = HotlistIndex(
         version=meta["version"],
         lists=tuple(ListInfo(*row) for row in meta["lists"]),
         n_shards=meta["n_shards"],
@@ -117,6 +130,59 @@ def open_index(directory: str | Path, *, pause: Callable[[], None] | None = None
         shard_rows=shard_rows,
         columns=columns,
         patterns=patterns,
+        build_seconds=meta["build_seconds"],
+    )
+    index.source_dir = str(d.resolve())
+    return index
+
+
+def save_layer(layer: LayeredIndex, directory: str | Path, base_dir: str | Path) -> Path:
+    """Write a layer over the full version in ``base_dir`` (a sibling folder of ``directory``)."""
+    final = Path(directory)
+    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_index(layer.overlay, tmp / "overlay")
+    np.save(tmp / "removed.npy", np.array(sorted(layer.removed), dtype=np.int64))
+    meta = {
+        "format": FORMAT,
+        "kind": "layer",
+        "version": layer.version,
+        "base": Path(base_dir).name,
+        "base_version": layer.base.version,
+        "build_seconds": layer.build_seconds,
+        "lists": [[i.list_id, i.name, i.fuzzy, i.entries, i.patterns, i.digest] for i in layer.lists],
+    }
+    (tmp / "meta.json").write_bytes(orjson.dumps(meta))
+    (tmp / DONE).write_text(layer.version)
+    if final.exists():
+        shutil.rmtree(final)
+    tmp.rename(final)
+    return final
+
+
+def open_version(directory: str | Path, *, live: Index | None = None, pause: Callable[[], None] | None = None) -> Index:
+    """Open a full version or a layer; a layer reuses ``live``'s base when it is the same directory."""
+    d = Path(directory)
+    meta = _meta(d)
+    if meta.get("kind", "full") == "full":
+        return open_index(d, pause=pause)
+    base_dir = (d.parent / meta["base"]).resolve()
+    live_base = live.base if isinstance(live, LayeredIndex) else live
+    if live_base is not None and live_base.source_dir == str(base_dir):
+        base = live_base
+    else:
+        base = open_index(base_dir, pause=pause)
+    if base.version != meta["base_version"]:
+        msg = f"{d}: layer over version {meta['base_version']}, but {base_dir} holds {base.version}"
+        raise IndexFormatError(msg)
+    overlay = open_index(d / "overlay", pause=pause)
+    return LayeredIndex(
+        version=meta["version"],
+        lists=tuple(ListInfo(*row) for row in meta["lists"]),
+        base=base,
+        removed=frozenset(np.load(d / "removed.npy").tolist()),
+        overlay=overlay,
         build_seconds=meta["build_seconds"],
     )
 
@@ -136,23 +202,85 @@ def _bloom_in_slices(codes: np.ndarray, fp_rate: float, backend: str, pause: Cal
 # ---------------------------------------------------------------- shared builds
 
 
-def snapshot_fingerprint(directory: str | Path) -> str:
+Manifest = dict[str, list[tuple[str, str, int]]]
+
+
+def snapshot_fingerprint(directory: str | Path, manifest: Manifest | None = None) -> str:
     """Content hash of every snapshot file and list.toml: the cache key of a built version."""
     h = hashlib.blake2b(digest_size=12)
-    for f in source_files(directory):
-        h.update(f"\x1e{f.parent.name}".encode())
-        hash_file(h, f)
+    h.update(orjson.dumps(source_manifest(directory) if manifest is None else manifest, option=orjson.OPT_SORT_KEYS))
     return h.hexdigest()
 
 
-def build_shared(settings: HotlistSettings, cache_dir: str | Path, timeout: float = 3600.0) -> Path:
-    """The directory of the built index for the current snapshots, building it in a child process if needed.
+def new_deltas(old: Manifest, new: Manifest, max_fraction: float) -> dict[str, list[str]] | None:
+    """The delta files ``new`` has beyond ``old``, per list, if that is all that changed (else None).
 
-    Raises :class:`SnapshotError` with the child's message when validation fails.
+    None as well when the new deltas' bytes exceed ``max_fraction`` of the old snapshot files.
+    """
+    if old.keys() != new.keys() or old == new:
+        return None
+    added: dict[str, list[str]] = {}
+    old_bytes = new_bytes = 0
+    for list_id, rows in new.items():
+        before = old[list_id]
+        if [r for r in rows if r[0] == "list.toml"] != [r for r in before if r[0] == "list.toml"]:
+            return None
+        snaps_before = sorted((r for r in before if r[0] != "list.toml"), key=_seq)
+        snaps = sorted((r for r in rows if r[0] != "list.toml"), key=_seq)
+        if snaps[: len(snaps_before)] != snaps_before:
+            return None
+        extra = snaps[len(snaps_before) :]
+        if any(SNAPSHOT_NAME.match(r[0])["kind"] != "delta" for r in extra):  # type: ignore[index]
+            return None
+        if extra and snaps_before and _seq(extra[0]) <= _seq(snaps_before[-1]):
+            return None
+        if extra:
+            added[list_id] = [r[0] for r in extra]
+        old_bytes += sum(r[2] for r in snaps_before)
+        new_bytes += sum(r[2] for r in extra)
+    if new_bytes > max_fraction * old_bytes:
+        return None
+    return added
+
+
+def _seq(row: tuple[str, str, int]) -> tuple[int, str]:
+    m = SNAPSHOT_NAME.match(row[0])
+    return (int(m["seq"]) if m else -1, row[0])
+
+
+def _layer_base(cache: Path, manifest: Manifest, max_fraction: float) -> tuple[Path, dict[str, list[str]]] | None:
+    """The newest full version in ``cache`` that the current files only add deltas to."""
+    if max_fraction <= 0:
+        return None
+    fulls = sorted(
+        (p for p in cache.glob("index-*") if (p / DONE).exists() and (p / "manifest.json").exists()),
+        key=lambda p: p.stat().st_mtime, reverse=True,
+    )
+    for path in fulls:
+        try:
+            meta = _meta(path)
+            old = {k: [tuple(r) for r in v] for k, v in orjson.loads((path / "manifest.json").read_bytes()).items()}
+        except (OSError, IndexFormatError, orjson.JSONDecodeError):
+            continue
+        if meta.get("kind", "full") != "full":
+            continue
+        added = new_deltas(old, manifest, max_fraction)  # type: ignore[arg-type]
+        if added is not None:
+            return path, added
+    return None
+
+
+def build_shared(settings: HotlistSettings, cache_dir: str | Path, timeout: float = 3600.0) -> Path:
+    """The directory of the built version for the current snapshots, building it in a child process if needed.
+
+    When the snapshots only gained delta files since a full version in the cache,
+    the child writes a small layer over it instead of a full version. Raises
+    :class:`SnapshotError` with the child's message when validation fails.
     """
     cache = Path(cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
-    key = snapshot_fingerprint(settings.dir)
+    manifest = source_manifest(settings.dir)
+    key = snapshot_fingerprint(settings.dir, manifest)
     target = cache / f"index-{key}"
     if (target / DONE).exists():
         return target
@@ -162,6 +290,9 @@ def build_shared(settings: HotlistSettings, cache_dir: str | Path, timeout: floa
             if (target / DONE).exists():
                 return target
             args = [sys.executable, "-m", "matchers.store", orjson.dumps(dataclasses.asdict(settings)).decode(), str(target)]
+            base = _layer_base(cache, manifest, settings.layer_max_fraction)
+            if base is not None:
+                args += [str(base[0]), orjson.dumps(base[1]).decode()]
             try:
                 # No transparent huge pages in the builder: their compaction stalls the whole machine.
                 env = {**os.environ, "NUMPY_MADVISE_HUGEPAGE": "0", "ARROW_DEFAULT_MEMORY_POOL": "system"}
@@ -169,6 +300,8 @@ def build_shared(settings: HotlistSettings, cache_dir: str | Path, timeout: floa
             except subprocess.TimeoutExpired:
                 msg = f"index build of {settings.dir} took longer than {timeout} s"
                 raise SnapshotError(msg) from None
+            if proc.returncode == 0 and base is None:
+                _write_atomic(target / "manifest.json", orjson.dumps(manifest))
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     if proc.returncode != 0:
@@ -179,9 +312,18 @@ def build_shared(settings: HotlistSettings, cache_dir: str | Path, timeout: floa
     return target
 
 
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_bytes(data)
+    tmp.rename(path)
+
+
 def _main(argv: list[str]) -> int:
-    """``python -m matchers.store SETTINGS_JSON OUT_DIR``: the builder process."""
-    from matchers.service import load_index
+    """``python -m matchers.store SETTINGS_JSON OUT_DIR [BASE_DIR NEW_FILES_JSON]``: the builder process.
+
+    With a base, it applies the new delta files as a layer over that full version.
+    """
+    from matchers.service import load_index, load_layer
 
     # A background job: lower priority and one Arrow thread, so the flow keeps its cores.
     os.nice(19)
@@ -192,7 +334,11 @@ def _main(argv: list[str]) -> int:
     pa.set_io_thread_count(1)
     settings = HotlistSettings(**orjson.loads(argv[0]))
     try:
-        save_index(load_index(settings, with_blooms=False), argv[1])
+        if len(argv) > 2:
+            base = open_index(argv[2], with_blooms=False)
+            save_layer(load_layer(base, settings.dir, orjson.loads(argv[3]), with_blooms=False), argv[1], argv[2])
+        else:
+            save_index(load_index(settings, with_blooms=False), argv[1])
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which keeps the live index
         print(f"feblam-index-error: {exc}", file=sys.stderr)
         return 1
@@ -200,10 +346,17 @@ def _main(argv: list[str]) -> int:
 
 
 def _prune(cache: Path, keep: Path, retain: int = 3) -> None:
-    """Keep the newest few versions (a process may still map an older one)."""
+    """Keep the newest few versions (a process may still map an older one) and the bases of kept layers."""
     versions = sorted((p for p in cache.glob("index-*") if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
+    kept = [*versions[:retain], keep]
+    needed = {p.name for p in kept}
+    for p in kept:
+        try:
+            needed.add(orjson.loads((p / "meta.json").read_bytes()).get("base") or "")
+        except (OSError, orjson.JSONDecodeError):
+            continue
     for old in versions[retain:]:
-        if old != keep:
+        if old.name not in needed:
             shutil.rmtree(old, ignore_errors=True)
 
 
