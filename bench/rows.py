@@ -28,7 +28,7 @@ from bytewax.testing import TestingSink, TestingSource, run_main
 from bench.generate import sample_hot_plates, write_snapshot
 from feblam.config import HotlistSettings, KafkaSettings, Settings, SinkSettings, SourceSettings
 from flows.pipeline import FlowStats, build_flow
-from matchers.index import HotlistIndex, IndexHolder, build_index
+from matchers.index import HotlistIndex, Index, IndexHolder, build_index
 from matchers.normalize import country_code, plate_key
 from matchers.snapshot import load_hotlists
 from sources.simulator import VENDORS, ReadGenerator
@@ -284,34 +284,34 @@ def _index_build_child(hot_dir: str) -> Figures:
     return fig
 
 
-def index_swap(data: BenchData, cache: Path) -> Figures:
-    """The feblam-memory flow runs while a new version of M entries is built (child process) and swapped in."""
+def _copy_hotlists(data: BenchData, work: Path) -> None:
     import shutil
 
-    from matchers.refresh import shared_load
-
-    work = cache / "swap-hotlists"
     if work.exists():
         shutil.rmtree(work)
     shutil.copytree(data.hot_dir, work, ignore=shutil.ignore_patterns(".*"))
-    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S%f")
-    (work / "SWAP").mkdir()
-    (work / "SWAP" / "1-full.csv").write_text(
-        f"entry_id,plate,category,priority,action\nSWAP-{stamp},9-SWP-{stamp[-3:]},wanted,2,intercept\n")
-    settings = HotlistSettings(dir=str(work), cache_dir=str(cache / "index-cache"))
-    holder = IndexHolder(data.index)
+
+
+def _flow_during(payloads: dict[str, list[bytes]], holder: IndexHolder, change: Callable[[], None], rebuild: Callable[[dict[str, float]], Index],
+                 name: str, **extra: Any) -> Figures:
+    """Run the feblam-memory flow while another thread changes the snapshots, rebuilds and swaps.
+
+    The flow repeats its reads until half a second after the swap; ``max_stall_ms``
+    is the longest time between the ends of two consecutive batches.
+    """
     stop = threading.Event()
     swapped: dict[str, Any] = {}
     phases: dict[str, float] = {}
 
     def refresh() -> None:
         time.sleep(0.5)
-        t0 = time.perf_counter()
         try:
-            new = shared_load(settings, holder.current, phases)
+            change()
+            t0 = time.perf_counter()
+            new = rebuild(phases)
             holder.swap(new)
-            swapped["version"] = new.version
             swapped["seconds"] = time.perf_counter() - t0
+            swapped["index"] = new
         except Exception as exc:  # noqa: BLE001 - reported in the figures
             swapped["error"] = repr(exc)
         finally:
@@ -320,20 +320,87 @@ def index_swap(data: BenchData, cache: Path) -> Figures:
 
     stats = FlowStats()
     settings_flow = replace(Settings(), dedup=replace(Settings().dedup, window_seconds=0))
-    flow = build_flow(settings_flow, MemorySource(data.payloads, repeat_until=stop), CountSink(),
-                      deadletter=CountSink(), holder=holder, stats=stats, flow_id="bench_swap")
+    flow = build_flow(settings_flow, MemorySource(payloads, repeat_until=stop), CountSink(),
+                      deadletter=CountSink(), holder=holder, stats=stats, flow_id=f"bench_{name.replace('-', '_')}")
     gc.collect()
     gc.freeze()  # as the job does after start-up: long-lived objects are not scanned by every full collection
-    thread = threading.Thread(target=refresh, name="index-swap")
+    thread = threading.Thread(target=refresh, name=name)
     thread.start()
     wall, cpu, _ = _timed(lambda: run_main(flow))
     thread.join()
     gc.unfreeze()
-    return _figures("index-swap", stats.reads, wall, cpu, entries=len(holder.current),
+    new = swapped.get("index")
+    return _figures(name, stats.reads, wall, cpu, entries=len(holder.current),
                     max_stall_ms=round(stats.max_batch_gap * 1000, 1), batches=stats.batches,
-                    swap_seconds=round(swapped.get("seconds", 0.0), 2), new_version=swapped.get("version"),
+                    swap_seconds=round(swapped.get("seconds", 0.0), 2),
+                    new_version=new.version if new is not None else None,
                     max_stall_at=_phase_of(stats.max_gap_wall, phases),
-                    error=swapped.get("error"))
+                    error=swapped.get("error"), **extra)
+
+
+def index_swap(data: BenchData, cache: Path) -> Figures:
+    """The feblam-memory flow runs while a new version of M entries is built (child process) and swapped in."""
+    from matchers.refresh import shared_load
+
+    work = cache / "swap-hotlists"
+    _copy_hotlists(data, work)
+    settings = HotlistSettings(dir=str(work), cache_dir=str(cache / "index-cache"))
+    holder = IndexHolder(data.index)
+
+    def change() -> None:
+        stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S%f")
+        (work / "SWAP").mkdir()
+        (work / "SWAP" / "1-full.csv").write_text(
+            f"entry_id,plate,category,priority,action\nSWAP-{stamp},9-SWP-{stamp[-3:]},wanted,2,intercept\n")
+
+    return _flow_during(data.payloads, holder, change, lambda phases: shared_load(settings, holder.current, phases),
+                        "index-swap")
+
+
+def index_delta(data: BenchData, cache: Path, rows: int = 10_000) -> Figures:
+    """The flow runs on the mapped M-entry version while a delta of ``rows`` rows (at most M/10) is applied.
+
+    The delta upserts existing entries with new plates (40 %), deletes entries
+    (20 %) and adds new ones (40 %). The full version it layers over is built and
+    mapped before the flow starts (the index-swap row measures that).
+    """
+    import numpy as np
+    import pyarrow.compute as pc
+
+    from bench.generate import plates
+    from matchers.index import LayeredIndex
+    from matchers.refresh import shared_load
+
+    work = cache / "delta-hotlists"
+    _copy_hotlists(data, work)
+    settings = HotlistSettings(dir=str(work), cache_dir=str(cache / "index-cache"))
+    base = shared_load(settings)
+    holder = IndexHolder(base)
+    rows = min(rows, max(10, data.hotlist_size // 10))
+    rng = np.random.default_rng(int(time.time()))
+    n_up, n_del = rows * 4 // 10, rows * 2 // 10
+    n_new = rows - n_up - n_del
+    existing = rng.choice(data.hotlist_size, size=n_up + n_del, replace=False)
+    ids = [f"N{i:09d}" for i in existing] + [f"D{i:09d}" for i in range(n_new)]
+    new_plates, new_cc = plates(rows, rng)
+    op_col = ["upsert"] * n_up + ["delete"] * n_del + ["upsert"] * n_new
+    table = pa.table({
+        "op": op_col, "entry_id": ids, "plate": new_plates, "country": new_cc,
+        "category": ["wanted"] * rows, "priority": pa.array([2] * rows, pa.int8()), "action": ["intercept"] * rows,
+    })
+    probe_plate = pc.utf8_upper(table.column("plate")[rows - 1]).as_py()
+
+    def change() -> None:
+        pq.write_table(table, work / "NATIONAL" / "000002-delta.parquet")
+
+    fig = _flow_during(data.payloads, holder, change, lambda phases: shared_load(settings, holder.current, phases),
+                       "index-delta", delta_rows=rows)
+    live = holder.current
+    found = live.probe(plate_key(probe_plate), country_code(new_cc[rows - 1].as_py()), datetime.now(UTC))
+    fig.update(layered=isinstance(live, LayeredIndex),
+               base_reused=isinstance(live, LayeredIndex) and live.base is base,
+               new_entry_found=any(m.entry_id == ids[-1] for m in found))
+    return fig
 
 
 # ---------------------------------------------------------------- Kafka

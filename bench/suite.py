@@ -15,7 +15,7 @@ import orjson
 
 MEMORY_ROWS = ("ceiling-memory", "feblam-memory", "naive-memory")
 KAFKA_ROWS = ("ceiling-kafka", "feblam-kafka", "naive-kafka", "feblam-kafka-latency")
-INDEX_ROWS = ("index-build", "index-swap")
+INDEX_ROWS = ("index-build", "index-swap", "index-delta")
 CLUSTER_ROWS = ("feblam-memory-2proc",)
 ALL_ROWS = MEMORY_ROWS + KAFKA_ROWS + CLUSTER_ROWS + INDEX_ROWS
 ROUNDS = 3
@@ -165,7 +165,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for name in INDEX_ROWS:
         if name in only:
             progress.step(name)
-            results.append(rows.index_build(data) if name == "index-build" else rows.index_swap(data, cache))
+            if name == "index-build":
+                results.append(rows.index_build(data))
+            elif name == "index-swap":
+                results.append(rows.index_swap(data, cache))
+            else:
+                results.append(rows.index_delta(data, cache))
             progress.advance()
     progress.close()
     by_name = {r["name"]: r for r in results}

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 def test_bench_json_has_every_requested_row_and_the_rows_agree(tmp_path: Path) -> None:
     exe = str(Path(sys.executable).with_name("feblam"))
-    rows = "ceiling-memory,feblam-memory,naive-memory,index-build,index-swap"
+    rows = "ceiling-memory,feblam-memory,naive-memory,index-build,index-swap,index-delta"
     out = subprocess.run([exe, "bench", "--reads", "3000", "--hotlist-size", "5000", "--only", rows, "--json",
                           "--hit-rate", "0.05"], capture_output=True, text=True, timeout=300, check=True,
                          env={**__import__("os").environ, "FEBLAM_BENCH_CACHE": str(tmp_path)})
@@ -33,4 +33,7 @@ def test_bench_json_has_every_requested_row_and_the_rows_agree(tmp_path: Path) -
     assert by["index-build"]["entries"] == 5000 and by["index-build"]["bytes_per_entry"] > 0
     swap = by["index-swap"]
     assert swap["error"] is None and swap["entries"] == 5001 and swap["max_stall_ms"] > 0
+    delta = by["index-delta"]  # 500 delta rows (M/10): 200 replace, 100 delete, 200 add
+    assert delta["error"] is None and delta["layered"] and delta["base_reused"] and delta["new_entry_found"]
+    assert delta["delta_rows"] == 500 and delta["entries"] == 5000 - 100 + 200
     assert set(report["ratios"]) >= {"feblam-memory/ceiling-memory", "feblam-memory/naive-memory"}
