@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import os
+import resource
 import statistics
 import threading
 import time
@@ -325,10 +326,12 @@ def _flow_during(payloads: dict[str, list[bytes]], holder: IndexHolder, change: 
     gc.collect()
     gc.freeze()  # as the job does after start-up: long-lived objects are not scanned by every full collection
     thread = threading.Thread(target=refresh, name=name)
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_majflt
     thread.start()
     wall, cpu, _ = _timed(lambda: run_main(flow))
     thread.join()
     gc.unfreeze()
+    extra["major_faults"] = resource.getrusage(resource.RUSAGE_SELF).ru_majflt - faults
     new = swapped.get("index")
     return _figures(name, stats.reads, wall, cpu, entries=len(holder.current),
                     max_stall_ms=round(stats.max_batch_gap * 1000, 1), batches=stats.batches,

@@ -334,8 +334,9 @@ def build_index(
 ) -> HotlistIndex:
     """Build one index version from loaded lists (vectorised; a few Python loops per shard).
 
-    ``with_blooms=False`` is for a builder that only saves the version: the processes
-    that map it build their own filters (:mod:`matchers.store`).
+    ``with_blooms=False`` is for a builder that saves a version without filters
+    (pybloom ones cannot be saved): the processes that map it build their own
+    (:mod:`matchers.store`).
     """
     started = time.perf_counter()
 

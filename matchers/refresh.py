@@ -31,9 +31,10 @@ def cache_dir(settings: HotlistSettings) -> Path:
 def shared_load(settings: HotlistSettings, live: Index | None = None, phases: dict[str, float] | None = None) -> Index:
     """Build (once per machine, in a child process) and memory-map the current version.
 
-    The Bloom filters are rebuilt in slices with a short sleep between them, so a
-    flow in this process is never held up by more than one slice. When the new
-    version is a layer of deltas over ``live``'s base, that base is reused as it is.
+    The Bloom filters are loaded (or, for pybloom, rebuilt in slices) one piece at
+    a time with a short sleep between, so a flow in this process is never held up
+    by more than one piece. When the new version is a layer of deltas over
+    ``live``'s base, that base is reused as it is.
     ``phases``, when given, receives the wall-clock times of start, built and mapped.
     """
     from matchers.store import build_shared, open_version

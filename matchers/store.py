@@ -1,13 +1,17 @@
 """An index version on disk, memory-mapped by every process that uses it.
 
-``save_index`` writes the arrays as ``.npy`` files and the strings as one Arrow
-IPC file; ``open_index`` maps them (no copy: the pages are shared by every
-process on the machine through the page cache) and rebuilds only the Bloom
-filters, in small slices so that a flow running in the same process is never
-held up for long. ``build_shared`` builds a version **in a separate process**
-(the CPU-heavy part never competes with the flow for the GIL) into a cache
-directory named by the snapshot fingerprint, so processes on one machine build
-each version once.
+``save_index`` writes the arrays as ``.npy`` files, the strings as one Arrow
+IPC file and the rbloom filters as saved bytes; ``open_index`` maps the arrays
+(no copy: the pages are shared by every process on the machine through the
+page cache) and loads the filters, one shard at a time (pybloom filters, which
+cannot be saved, are rebuilt in small slices instead), so a flow running in the
+same process is never held up for long. ``build_shared`` builds a version **in
+a separate process** (the CPU-heavy part never competes with the flow for the
+GIL) into a cache directory named by the snapshot contents, so processes on
+one machine build each version once. When the snapshots only gained delta
+files since a full version in the cache, the child writes a **layer** over that
+version instead (the deltas' upserts and the base rows they drop), which a job
+opens over the base it already maps.
 """
 
 from __future__ import annotations
@@ -30,11 +34,11 @@ import pyarrow.ipc as ipc
 
 from feblam.config import HotlistSettings
 from feblam.errors import IndexFormatError, SnapshotError
-from matchers.bloom import BloomFilter, build_bloom
+from matchers.bloom import BloomFilter, build_bloom, load_rbloom, new_rbloom
 from matchers.index import HotlistIndex, Index, LayeredIndex, ListInfo, PatternIndex
 from matchers.snapshot import SNAPSHOT_NAME, source_manifest
 
-FORMAT = 1
+FORMAT = 2  # 2: rbloom filters saved with the version
 ARRAYS = ("list_idx", "key_code", "country", "priority", "category", "action", "owner", "valid_from", "valid_until")
 STRINGS = ("entry_id", "note", "plate")
 DONE = "COMPLETE"
@@ -53,6 +57,10 @@ def save_index(index: HotlistIndex, directory: str | Path) -> Path:
     np.save(tmp / "shard_bounds.npy", bounds)
     np.save(tmp / "shard_codes.npy", np.concatenate(index.shard_codes) if index.shard_codes else np.zeros(0, np.int64))
     np.save(tmp / "shard_rows.npy", np.concatenate(index.shard_rows) if index.shard_rows else np.zeros(0, np.int32))
+    if index.backend == "rbloom" and index.blooms:
+        saved = [bf.save_bytes() for bf in index.blooms]  # type: ignore[attr-defined]
+        np.save(tmp / "bloom_bounds.npy", np.cumsum([0] + [len(x) for x in saved]).astype(np.int64))
+        (tmp / "blooms.bin").write_bytes(b"".join(saved))
     table = pa.table({name: getattr(index, name) for name in STRINGS})
     with pa.OSFile(str(tmp / "strings.arrow"), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table)
@@ -116,8 +124,16 @@ def open_index(
     shard_codes = [codes[bounds[s] : bounds[s + 1]] for s in range(meta["n_shards"])]
     shard_rows = [rows[bounds[s] : bounds[s + 1]] for s in range(meta["n_shards"])]
     blooms: list[BloomFilter] = []
-    for sc in shard_codes if with_blooms else ():
-        blooms.append(_bloom_in_slices(sc, meta["fp_rate"], meta["backend"], pause))
+    if with_blooms and (d / "blooms.bin").exists():
+        # saved by the builder: loading a shard's filter is a copy of well under a millisecond
+        saved = (d / "blooms.bin").read_bytes()
+        at = np.load(d / "bloom_bounds.npy")
+        for s in range(meta["n_shards"]):
+            blooms.append(load_rbloom(saved[at[s] : at[s + 1]]))
+            if pause is not None:
+                pause()
+    elif with_blooms:
+        blooms = [_bloom_in_slices(sc, meta["fp_rate"], meta["backend"], pause) for sc in shard_codes]
     patterns = PatternIndex(sorted(columns["pattern_keys"].items()))
     index = HotlistIndex(
         version=meta["version"],
@@ -190,9 +206,7 @@ def open_version(directory: str | Path, *, live: Index | None = None, pause: Cal
 def _bloom_in_slices(codes: np.ndarray, fp_rate: float, backend: str, pause: Callable[[], None] | None) -> BloomFilter:
     if backend != "rbloom" or pause is None:
         return build_bloom(np.asarray(codes), fp_rate, backend)
-    import rbloom
-
-    bf = rbloom.Bloom(max(int(codes.shape[0]), 1), fp_rate)
+    bf = new_rbloom(int(codes.shape[0]), fp_rate)
     for a in range(0, int(codes.shape[0]), BLOOM_SLICE):
         bf.update(codes[a : a + BLOOM_SLICE].tolist())
         pause()
@@ -205,10 +219,17 @@ def _bloom_in_slices(codes: np.ndarray, fp_rate: float, backend: str, pause: Cal
 Manifest = dict[str, list[tuple[str, str, int]]]
 
 
-def snapshot_fingerprint(directory: str | Path, manifest: Manifest | None = None) -> str:
-    """Content hash of every snapshot file and list.toml: the cache key of a built version."""
+def _build_params(settings: HotlistSettings) -> dict[str, Any]:
+    """What a version's files depend on besides the snapshots."""
+    return {"format": FORMAT, "n_shards": settings.shards, "backend": settings.bloom_backend, "fp_rate": settings.bloom_fp_rate}
+
+
+def version_key(settings: HotlistSettings, manifest: Manifest | None = None) -> str:
+    """The cache key of a built version: the contents of every snapshot file and list.toml,
+    the on-disk format and the index settings (shards, Bloom backend and rate)."""
     h = hashlib.blake2b(digest_size=12)
-    h.update(orjson.dumps(source_manifest(directory) if manifest is None else manifest, option=orjson.OPT_SORT_KEYS))
+    h.update(orjson.dumps(_build_params(settings), option=orjson.OPT_SORT_KEYS))
+    h.update(orjson.dumps(source_manifest(settings.dir) if manifest is None else manifest, option=orjson.OPT_SORT_KEYS))
     return h.hexdigest()
 
 
@@ -248,10 +269,11 @@ def _seq(row: tuple[str, str, int]) -> tuple[int, str]:
     return (int(m["seq"]) if m else -1, row[0])
 
 
-def _layer_base(cache: Path, manifest: Manifest, max_fraction: float) -> tuple[Path, dict[str, list[str]]] | None:
-    """The newest full version in ``cache`` that the current files only add deltas to."""
-    if max_fraction <= 0:
+def _layer_base(cache: Path, manifest: Manifest, settings: HotlistSettings) -> tuple[Path, dict[str, list[str]]] | None:
+    """The newest full version in ``cache``, built with these settings, that the current files only add deltas to."""
+    if settings.layer_max_fraction <= 0:
         return None
+    params = _build_params(settings)
     fulls = sorted(
         (p for p in cache.glob("index-*") if (p / DONE).exists() and (p / "manifest.json").exists()),
         key=lambda p: p.stat().st_mtime, reverse=True,
@@ -262,9 +284,9 @@ def _layer_base(cache: Path, manifest: Manifest, max_fraction: float) -> tuple[P
             old = {k: [tuple(r) for r in v] for k, v in orjson.loads((path / "manifest.json").read_bytes()).items()}
         except (OSError, IndexFormatError, orjson.JSONDecodeError):
             continue
-        if meta.get("kind", "full") != "full":
+        if meta.get("kind", "full") != "full" or any(meta.get(k) != params[k] for k in ("n_shards", "backend", "fp_rate")):
             continue
-        added = new_deltas(old, manifest, max_fraction)  # type: ignore[arg-type]
+        added = new_deltas(old, manifest, settings.layer_max_fraction)  # type: ignore[arg-type]
         if added is not None:
             return path, added
     return None
@@ -280,7 +302,7 @@ def build_shared(settings: HotlistSettings, cache_dir: str | Path, timeout: floa
     cache = Path(cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
     manifest = source_manifest(settings.dir)
-    key = snapshot_fingerprint(settings.dir, manifest)
+    key = version_key(settings, manifest)
     target = cache / f"index-{key}"
     if (target / DONE).exists():
         return target
@@ -290,7 +312,7 @@ def build_shared(settings: HotlistSettings, cache_dir: str | Path, timeout: floa
             if (target / DONE).exists():
                 return target
             args = [sys.executable, "-m", "matchers.store", orjson.dumps(dataclasses.asdict(settings)).decode(), str(target)]
-            base = _layer_base(cache, manifest, settings.layer_max_fraction)
+            base = _layer_base(cache, manifest, settings)
             if base is not None:
                 args += [str(base[0]), orjson.dumps(base[1]).decode()]
             try:
@@ -336,9 +358,11 @@ def _main(argv: list[str]) -> int:
     try:
         if len(argv) > 2:
             base = open_index(argv[2], with_blooms=False)
-            save_layer(load_layer(base, settings.dir, orjson.loads(argv[3]), with_blooms=False), argv[1], argv[2])
+            layer = load_layer(base, settings.dir, orjson.loads(argv[3]), with_blooms=base.backend == "rbloom")
+            save_layer(layer, argv[1], argv[2])
         else:
-            save_index(load_index(settings, with_blooms=False), argv[1])
+            # rbloom filters are saved with the version; pybloom ones are rebuilt where they are used
+            save_index(load_index(settings, with_blooms=settings.bloom_backend == "rbloom"), argv[1])
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which keeps the live index
         print(f"feblam-index-error: {exc}", file=sys.stderr)
         return 1

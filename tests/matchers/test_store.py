@@ -78,3 +78,34 @@ def test_watcher_swaps_good_versions_and_keeps_the_live_one_on_a_bad_snapshot(tm
     assert watcher.check() is True
     assert holder.current.version != v1
     assert [m.entry_id for m in holder.current.probe("CD34", None, NOON)] == ["E2"]
+
+
+@pytest.mark.parametrize("backend", ["rbloom", "pybloom"])
+def test_builder_saves_rbloom_filters_and_a_job_loads_them_instead_of_rebuilding(tmp_path: Path, backend: str) -> None:
+    hot = tmp_path / "hot"
+    shutil.copytree(EXAMPLES / "hotlists", hot)
+    settings = HotlistSettings(dir=str(hot), bloom_backend=backend)
+    built = build_shared(settings, tmp_path / "cache")
+    assert (built / "blooms.bin").exists() == (backend == "rbloom")  # pybloom filters cannot be saved
+    pauses: list[int] = []
+    mapped = open_index(built, pause=lambda: pauses.append(1))
+    assert mapped.backend == backend
+    if backend == "rbloom":
+        assert len(pauses) == mapped.n_shards  # one saved filter loaded per shard, a pause after each
+    reference = build_index(load_hotlists(hot), backend=backend)
+    for e in reference.entries():
+        if "?" not in e.key and "*" not in e.key:
+            assert as_tuples(mapped.probe(e.key, e.country, NOON)) == as_tuples(reference.probe(e.key, e.country, NOON))
+    for key in PROBES:
+        assert as_tuples(mapped.probe(key, None, NOON)) == as_tuples(reference.probe(key, None, NOON))
+
+
+def test_versions_built_with_other_index_settings_are_not_shared(tmp_path: Path) -> None:
+    hot = tmp_path / "hot"
+    shutil.copytree(EXAMPLES / "hotlists", hot)
+    cache = tmp_path / "cache"
+    a = build_shared(HotlistSettings(dir=str(hot), shards=31), cache)
+    b = build_shared(HotlistSettings(dir=str(hot), shards=7), cache)
+    c = build_shared(HotlistSettings(dir=str(hot), shards=7, bloom_fp_rate=0.01), cache)
+    assert len({a, b, c}) == 3
+    assert (open_index(a).n_shards, open_index(b).n_shards, open_index(c).fp_rate) == (31, 7, 0.01)
