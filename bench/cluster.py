@@ -35,7 +35,7 @@ def two_process_row(args: argparse.Namespace, cache: Path) -> dict[str, Any]:
     procs = [
         subprocess.Popen(  # noqa: S603 - our own module
             [sys.executable, "-m", "bench.cluster", str(i), addresses, str(payload_file), str(data.hot_dir),
-             str(cache / "index-cache"), str(outs[i])],
+             str(rows.index_cache()), str(outs[i])],
             stdout=subprocess.DEVNULL, stderr=(cache / f"cluster-{i}.log").open("wb"),
         )
         for i in range(2)

@@ -285,6 +285,14 @@ def _index_build_child(hot_dir: str) -> Figures:
     return fig
 
 
+def index_cache() -> Path:
+    """Where the rows' shared builds go: the product's default (RAM-backed) cache, or $FEBLAM_BENCH_INDEX_CACHE."""
+    from matchers.refresh import cache_dir
+
+    override = os.environ.get("FEBLAM_BENCH_INDEX_CACHE")
+    return Path(override) if override else cache_dir(HotlistSettings()) / "bench"
+
+
 def _copy_hotlists(data: BenchData, work: Path) -> None:
     import shutil
 
@@ -337,7 +345,7 @@ def _flow_during(payloads: dict[str, list[bytes]], holder: IndexHolder, change: 
                     max_stall_ms=round(stats.max_batch_gap * 1000, 1), batches=stats.batches,
                     swap_seconds=round(swapped.get("seconds", 0.0), 2),
                     new_version=new.version if new is not None else None,
-                    max_stall_at=_phase_of(stats.max_gap_wall, phases),
+                    max_stall_at=_phase_of(stats.max_gap_wall, phases), max_stall_end=round(stats.max_gap_wall, 3),
                     error=swapped.get("error"), **extra)
 
 
@@ -347,7 +355,7 @@ def index_swap(data: BenchData, cache: Path) -> Figures:
 
     work = cache / "swap-hotlists"
     _copy_hotlists(data, work)
-    settings = HotlistSettings(dir=str(work), cache_dir=str(cache / "index-cache"))
+    settings = HotlistSettings(dir=str(work), cache_dir=str(index_cache()))
     holder = IndexHolder(data.index)
 
     def change() -> None:
@@ -376,7 +384,7 @@ def index_delta(data: BenchData, cache: Path, rows: int = 10_000) -> Figures:
 
     work = cache / "delta-hotlists"
     _copy_hotlists(data, work)
-    settings = HotlistSettings(dir=str(work), cache_dir=str(cache / "index-cache"))
+    settings = HotlistSettings(dir=str(work), cache_dir=str(index_cache()))
     base = shared_load(settings)
     holder = IndexHolder(base)
     rows = min(rows, max(10, data.hotlist_size // 10))
@@ -535,7 +543,7 @@ def _latency(broker: Any, data: BenchData, rate: float, seconds: float, cache: P
     cfg.write_text(
         f'[kafka]\nbrokers = "{kb.broker.address}"\npoll_timeout_ms = 5\nfetch_wait_ms = 5\nbatch_size = 2000\nlinger_ms = 1\n'
         f"{sources}"
-        f'[hotlists]\ndir = "{kb.data.hot_dir}"\ncache_dir = "{cache / "index-cache"}"\npoll_seconds = 3600\n'
+        f'[hotlists]\ndir = "{kb.data.hot_dir}"\ncache_dir = "{index_cache()}"\npoll_seconds = 3600\n'
         f'[dedup]\nwindow_seconds = 0\n[deadletter]\ntopic = "{prefix}.dlq"\n'
         f'[[sinks]]\nname = "hits"\ntopic = "{hits_topic}"\n[logging]\nlevel = "warning"\nformat = "json"\n'
     )

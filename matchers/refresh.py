@@ -8,6 +8,7 @@ A snapshot that fails validation is logged and the live index stays.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 import threading
 import time
@@ -25,7 +26,28 @@ log = get_logger(__name__)
 
 
 def cache_dir(settings: HotlistSettings) -> Path:
-    return Path(settings.cache_dir) if settings.cache_dir else Path(tempfile.gettempdir()) / f"feblam-index-{os.getuid()}"
+    """Where built versions live: ``cache_dir``, else a folder in ``/dev/shm`` (RAM; the system temp dir without it).
+
+    A RAM-backed folder means writing a version does no disk I/O, and the mapped
+    pages of the live version cannot be evicted and faulted back in during a read.
+    """
+    if settings.cache_dir:
+        return Path(settings.cache_dir)
+    shm = Path("/dev/shm")  # noqa: S108 - a private folder, checked below
+    root = shm if shm.is_dir() and os.access(shm, os.W_OK) else Path(tempfile.gettempdir())
+    return _private_dir(root / f"feblam-index-{os.getuid()}")
+
+
+def _private_dir(path: Path) -> Path:
+    """``path`` as a folder only this user can use; refuse a symlink or another user's folder."""
+    path.mkdir(mode=0o700, exist_ok=True)
+    st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+        msg = f"{path}: not a folder of this user; set hotlists.cache_dir"
+        raise FeblamError(msg)
+    if st.st_mode & 0o077:
+        path.chmod(0o700)
+    return path
 
 
 def shared_load(settings: HotlistSettings, live: Index | None = None, phases: dict[str, float] | None = None) -> Index:

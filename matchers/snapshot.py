@@ -483,12 +483,38 @@ def validate(raw: _RawFile, kind: str) -> tuple[pa.Table, pa.Array | None]:
 # ---------------------------------------------------------------- lists
 
 
-def hash_file(h: Any, path: Path) -> None:
-    """Feed a file's name and contents to a hashlib object."""
-    h.update(f"\x1e{path.name}\x1f".encode())
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
+#: Content hashes by (path, size, mtime, ctime, inode): a process hashes a file once, not on every rebuild.
+_HASHES: dict[tuple[str, int, int, int, int], str] = {}
+
+
+def _stat_key(path: Path) -> tuple[str, int, int, int, int]:
+    st = path.stat()
+    return (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+def file_hash(path: Path) -> str:
+    """Content hash of a file, remembered while its size, times and inode stay the same."""
+    key = _stat_key(path)
+    known = _HASHES.get(key)
+    if known is None:
+        h = hashlib.blake2b(digest_size=16)
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                h.update(chunk)
+        known = h.hexdigest()
+        if len(_HASHES) > 100_000:
+            _HASHES.clear()
+        _HASHES[key] = known
+    return known
+
+
+def remember_hashes(directory: str | Path, manifest: dict[str, list[tuple[str, str, int]]]) -> None:
+    """Take the hashes of a manifest made by another process (the files are stat-ed, not read)."""
+    for list_id, rows in manifest.items():
+        for name, digest, _size in rows:
+            path = Path(directory) / list_id / name
+            if path.is_file():
+                _HASHES[_stat_key(path)] = digest
 
 
 def list_digest(files: Iterable[SnapshotFile], name: str, fuzzy: bool) -> str:
@@ -496,7 +522,7 @@ def list_digest(files: Iterable[SnapshotFile], name: str, fuzzy: bool) -> str:
     h = hashlib.blake2b(digest_size=16)
     h.update(f"{name}\x1f{fuzzy}".encode())
     for f in files:
-        hash_file(h, f.path)
+        h.update(f"\x1e{f.path.name}\x1f{file_hash(f.path)}".encode())
     return h.hexdigest()
 
 
@@ -577,9 +603,7 @@ def source_manifest(directory: str | Path) -> dict[str, list[tuple[str, str, int
     """
     out: dict[str, list[tuple[str, str, int]]] = {d.name: [] for d in list_dirs(directory)}
     for f in source_files(directory):
-        h = hashlib.blake2b(digest_size=16)
-        hash_file(h, f)
-        out[f.parent.name].append((f.name, h.hexdigest(), f.stat().st_size))
+        out[f.parent.name].append((f.name, file_hash(f), f.stat().st_size))
     return out
 
 

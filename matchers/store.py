@@ -311,10 +311,10 @@ def build_shared(settings: HotlistSettings, cache_dir: str | Path, timeout: floa
         try:
             if (target / DONE).exists():
                 return target
-            args = [sys.executable, "-m", "matchers.store", orjson.dumps(dataclasses.asdict(settings)).decode(), str(target)]
             base = _layer_base(cache, manifest, settings)
-            if base is not None:
-                args += [str(base[0]), orjson.dumps(base[1]).decode()]
+            job = {"settings": dataclasses.asdict(settings), "out": str(target), "manifest": manifest,
+                   "base": str(base[0]) if base else None, "new_files": base[1] if base else None}
+            args = [sys.executable, "-m", "matchers.store", orjson.dumps(job).decode()]
             try:
                 # No transparent huge pages in the builder: their compaction stalls the whole machine.
                 env = {**os.environ, "NUMPY_MADVISE_HUGEPAGE": "0", "ARROW_DEFAULT_MEMORY_POOL": "system"}
@@ -341,11 +341,14 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 def _main(argv: list[str]) -> int:
-    """``python -m matchers.store SETTINGS_JSON OUT_DIR [BASE_DIR NEW_FILES_JSON]``: the builder process.
+    """``python -m matchers.store JOB_JSON``: the builder process.
 
-    With a base, it applies the new delta files as a layer over that full version.
+    The job names the settings, the output folder and the parent's manifest (whose
+    hashes spare re-reading the files); with a base, the new delta files are
+    written as a layer over that full version.
     """
     from matchers.service import load_index, load_layer
+    from matchers.snapshot import remember_hashes
 
     # A background job: lower priority and one Arrow thread, so the flow keeps its cores.
     os.nice(19)
@@ -354,15 +357,17 @@ def _main(argv: list[str]) -> int:
         os.sched_setaffinity(0, {cpus[-1]})
     pa.set_cpu_count(1)
     pa.set_io_thread_count(1)
-    settings = HotlistSettings(**orjson.loads(argv[0]))
+    job = orjson.loads(argv[0])
+    settings = HotlistSettings(**job["settings"])
     try:
-        if len(argv) > 2:
-            base = open_index(argv[2], with_blooms=False)
-            layer = load_layer(base, settings.dir, orjson.loads(argv[3]), with_blooms=base.backend == "rbloom")
-            save_layer(layer, argv[1], argv[2])
+        remember_hashes(settings.dir, job["manifest"])
+        if job["base"]:
+            base = open_index(job["base"], with_blooms=False)
+            layer = load_layer(base, settings.dir, job["new_files"], with_blooms=base.backend == "rbloom")
+            save_layer(layer, job["out"], job["base"])
         else:
             # rbloom filters are saved with the version; pybloom ones are rebuilt where they are used
-            save_index(load_index(settings, with_blooms=settings.bloom_backend == "rbloom"), argv[1])
+            save_index(load_index(settings, with_blooms=settings.bloom_backend == "rbloom"), job["out"])
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which keeps the live index
         print(f"feblam-index-error: {exc}", file=sys.stderr)
         return 1

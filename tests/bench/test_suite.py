@@ -17,7 +17,8 @@ def test_bench_json_has_every_requested_row_and_the_rows_agree(tmp_path: Path) -
     rows = "ceiling-memory,feblam-memory,naive-memory,index-build,index-swap,index-delta"
     out = subprocess.run([exe, "bench", "--reads", "3000", "--hotlist-size", "5000", "--only", rows, "--json",
                           "--hit-rate", "0.05"], capture_output=True, text=True, timeout=300, check=True,
-                         env={**__import__("os").environ, "FEBLAM_BENCH_CACHE": str(tmp_path)})
+                         env={**__import__("os").environ, "FEBLAM_BENCH_CACHE": str(tmp_path),
+                              "FEBLAM_BENCH_INDEX_CACHE": str(tmp_path / "index-cache")})
     report = orjson.loads(out.stdout)
     assert set(report["machine"]) >= {"cpu", "cores", "python", "bytewax"}
     by = {r["name"]: r for r in report["results"]}

@@ -109,3 +109,28 @@ def test_versions_built_with_other_index_settings_are_not_shared(tmp_path: Path)
     c = build_shared(HotlistSettings(dir=str(hot), shards=7, bloom_fp_rate=0.01), cache)
     assert len({a, b, c}) == 3
     assert (open_index(a).n_shards, open_index(b).n_shards, open_index(c).fp_rate) == (31, 7, 0.01)
+
+
+def test_file_hashes_are_remembered_until_the_file_changes(tmp_path: Path) -> None:
+    from matchers.snapshot import file_hash
+
+    f = tmp_path / "000001-full.csv"
+    f.write_text("entry_id,plate\nE1,AB12\n")
+    first = file_hash(f)
+    assert file_hash(f) == first
+    f.write_text("entry_id,plate\nE1,AB13\n")  # same size, new contents: new mtime/ctime
+    assert file_hash(f) != first
+
+
+def test_default_cache_dir_is_private_and_refuses_a_symlink(tmp_path: Path) -> None:
+    import os
+
+    from feblam.errors import FeblamError
+    from matchers.refresh import _private_dir
+
+    made = _private_dir(tmp_path / "mine")
+    assert made.is_dir() and (made.stat().st_mode & 0o077) == 0
+    (tmp_path / "elsewhere").mkdir()
+    os.symlink(tmp_path / "elsewhere", tmp_path / "link")
+    with pytest.raises(FeblamError, match="not a folder of this user"):
+        _private_dir(tmp_path / "link")
