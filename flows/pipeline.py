@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,6 +42,9 @@ log = get_logger(__name__)
 RawRead = tuple[str, bytes, str, int | None, int | None, int | None]
 
 
+LONG_GAP = 0.02  # seconds
+
+
 @dataclass
 class FlowStats:
     """Counters of one process (read by the demo and the benchmark)."""
@@ -56,6 +59,8 @@ class FlowStats:
     first_batch_wall: float = 0.0  # time.time() when the first batch was done (cross-process timing)
     last_batch_wall: float = 0.0
     max_gap_wall: float = 0.0  # time.time() at the end of the longest gap
+    #: (seconds, time.time() at the end) of every gap over LONG_GAP (the first 1,000), for the benchmark
+    long_gaps: list[tuple[float, float]] = field(default_factory=list)
 
     def batch_done(self) -> None:
         now = time.perf_counter()
@@ -68,6 +73,8 @@ class FlowStats:
             if gap > self.max_batch_gap:
                 self.max_batch_gap = gap
                 self.max_gap_wall = wall
+            if gap > LONG_GAP and len(self.long_gaps) < 1000:
+                self.long_gaps.append((gap, wall))
         self.last_batch_at = now
         self.batches += 1
 
