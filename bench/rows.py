@@ -346,6 +346,8 @@ def _flow_during(payloads: dict[str, list[bytes]], holder: IndexHolder, change: 
     # The same longest gap with the hypervisor's steal inside it taken off: the flow's own part.
     extra["max_stall_less_steal_ms"] = round(less_steal(stats.long_gaps, steal, min(stats.max_batch_gap, 0.02) * 1000), 1)
     extra["steal_in_max_stall_ms"] = round(steal.steal_ms(stats.max_gap_wall - stats.max_batch_gap, stats.max_gap_wall), 1)
+    extra["longest_stalls"] = [[round(g * 1000, 1), round(end, 3), _phase_of(end, phases)]
+                               for g, end in sorted(stats.long_gaps, reverse=True)[:5]]
     if {"start", "built", "mapped"} <= set(phases):
         extra["child_build_seconds"] = round(phases["built"] - phases["start"], 2)
         extra["open_seconds"] = round(phases["mapped"] - phases["built"], 2)

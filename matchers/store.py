@@ -134,6 +134,8 @@ def open_index(
                 pause()
     elif with_blooms:
         blooms = [_bloom_in_slices(sc, meta["fp_rate"], meta["backend"], pause) for sc in shard_codes]
+    if pause is not None:  # a job: fault the pages in now, not in the first batches after the swap
+        _prefault([columns[n] for n in ARRAYS] + [codes, rows], [columns[n] for n in STRINGS], pause)
     patterns = PatternIndex(sorted(columns["pattern_keys"].items()))
     index = HotlistIndex(
         version=meta["version"],
@@ -201,6 +203,25 @@ def open_version(directory: str | Path, *, live: Index | None = None, pause: Cal
         overlay=overlay,
         build_seconds=meta["build_seconds"],
     )
+
+
+PAGE = 4096
+PREFAULT_CHUNK = 16 << 20
+
+
+def _prefault(arrays: list[np.ndarray], strings: list[pa.Array], pause: Callable[[], None]) -> None:
+    """Read one byte of every page of the mapped files, 16 MB at a time with ``pause`` between.
+
+    numpy releases the GIL for the strided reads, so the flow keeps running while
+    the page tables fill.
+    """
+    views = [np.asarray(a).reshape(-1).view(np.uint8) for a in arrays if a.size]
+    for arr in strings:
+        views.extend(np.frombuffer(buf, dtype=np.uint8) for buf in arr.buffers() if buf is not None and buf.size)
+    for v in views:
+        for start in range(0, v.shape[0], PREFAULT_CHUNK):
+            v[start : start + PREFAULT_CHUNK : PAGE].max()
+            pause()
 
 
 def _bloom_in_slices(codes: np.ndarray, fp_rate: float, backend: str, pause: Callable[[], None] | None) -> BloomFilter:
