@@ -113,7 +113,9 @@ def open_index(
     columns: dict[str, Any] = {name: np.load(d / f"{name}.npy", mmap_mode="r") for name in ARRAYS}
     table = ipc.open_file(pa.memory_map(str(d / "strings.arrow"), "r")).read_all()
     for name in STRINGS:
-        columns[name] = table.column(name).combine_chunks()
+        col = table.column(name)
+        # one chunk (as save_index writes): keep it, pointing into the mapping; combine_chunks would copy
+        columns[name] = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
     columns["long_keys"] = {int(k): v for k, v in meta["long_keys"].items()}
     columns["pattern_keys"] = {int(k): v for k, v in meta["pattern_keys"].items()}
     for name in ("countries", "categories", "actions", "owners"):
