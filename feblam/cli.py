@@ -130,9 +130,9 @@ def _load_any_index(args: argparse.Namespace, settings: Settings) -> Any:
     from matchers.service import load_index
 
     if getattr(args, "index", None):
-        from matchers.store import open_index
+        from matchers.store import open_version
 
-        return open_index(args.index)
+        return open_version(args.index)  # a full version or a layer over one
     hot = replace(settings.hotlists, dir=args.hotlists or settings.hotlists.dir)
     if getattr(args, "shards", None):
         hot = replace(hot, shards=args.shards)

@@ -138,3 +138,22 @@ def test_index_probe_and_stats(capsys: pytest.CaptureFixture[str]) -> None:
     stats = orjson.loads(capsys.readouterr().out)
     assert stats["entries"] == 16
     assert {li["list_id"]: li["entries"] for li in stats["lists"]}["BE-STOLEN"] == 4
+
+
+def test_index_stats_and_probe_read_a_layer_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from feblam.config import HotlistSettings
+    from matchers.store import build_shared
+
+    hot = tmp_path / "hot"
+    shutil.copytree(EXAMPLES / "hotlists", hot)
+    settings = HotlistSettings(dir=str(hot))
+    build_shared(settings, tmp_path / "cache")
+    write_snapshot(hot, "WANTED", [{"op": "upsert", **entry("W-9", "9-NEW-999")}], seq=90, kind="delta")
+    layer = build_shared(settings, tmp_path / "cache")
+    capsys.readouterr()
+    assert main(["index", "stats", "--index", str(layer)]) == 0
+    stats = orjson.loads(capsys.readouterr().out)
+    assert stats["layer"]["overlay_entries"] == 1 and stats["layer"]["base_rows_removed"] == 0
+    assert main(["index", "probe", "9-NEW-999", "--index", str(layer), "--at", "2026-11-28T12:00:00Z"]) == 0
+    doc = orjson.loads(capsys.readouterr().out)
+    assert [m["entry_id"] for m in doc["matches"]] == ["W-9"] and doc["index_version"] == stats["version"]
