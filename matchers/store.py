@@ -47,10 +47,7 @@ BLOOM_SLICE = 16_384
 
 def save_index(index: HotlistIndex, directory: str | Path) -> Path:
     """Write ``index`` to ``directory`` (atomically: a temporary folder renamed at the end)."""
-    final = Path(directory)
-    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    tmp = _temporary_sibling(directory)
     for name in ARRAYS:
         np.save(tmp / f"{name}.npy", getattr(index, name))
     bounds = np.cumsum([0] + [a.shape[0] for a in index.shard_codes]).astype(np.int64)
@@ -71,7 +68,7 @@ def save_index(index: HotlistIndex, directory: str | Path) -> Path:
         "backend": index.backend,
         "fp_rate": index.fp_rate,
         "build_seconds": index.build_seconds,
-        "lists": [[i.list_id, i.name, i.fuzzy, i.entries, i.patterns, i.digest] for i in index.lists],
+        "lists": _lists_doc(index.lists),
         "countries": index.countries,
         "categories": index.categories,
         "actions": index.actions,
@@ -79,12 +76,30 @@ def save_index(index: HotlistIndex, directory: str | Path) -> Path:
         "long_keys": {str(k): v for k, v in index.long_keys.items()},
         "pattern_keys": {str(k): v for k, v in index.pattern_keys.items()},
     }
+    return _complete(tmp, directory, meta)
+
+
+def _temporary_sibling(directory: str | Path) -> Path:
+    final = Path(directory)
+    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    return tmp
+
+
+def _complete(tmp: Path, directory: str | Path, meta: dict[str, Any]) -> Path:
+    """Write the metadata and the completion marker, then rename ``tmp`` to ``directory``."""
+    final = Path(directory)
     (tmp / "meta.json").write_bytes(orjson.dumps(meta))
-    (tmp / DONE).write_text(index.version)
+    (tmp / DONE).write_text(meta["version"])
     if final.exists():
         shutil.rmtree(final)
     tmp.rename(final)
     return final
+
+
+def _lists_doc(lists: tuple[ListInfo, ...]) -> list[list[Any]]:
+    return [[i.list_id, i.name, i.fuzzy, i.entries, i.patterns, i.digest] for i in lists]
 
 
 def _meta(d: Path) -> dict[str, Any]:
@@ -158,10 +173,7 @@ def open_index(
 
 def save_layer(layer: LayeredIndex, directory: str | Path, base_dir: str | Path) -> Path:
     """Write a layer over the full version in ``base_dir`` (a sibling folder of ``directory``)."""
-    final = Path(directory)
-    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    tmp = _temporary_sibling(directory)
     save_index(layer.overlay, tmp / "overlay")
     np.save(tmp / "removed.npy", np.array(sorted(layer.removed), dtype=np.int64))
     meta = {
@@ -171,14 +183,9 @@ def save_layer(layer: LayeredIndex, directory: str | Path, base_dir: str | Path)
         "base": Path(base_dir).name,
         "base_version": layer.base.version,
         "build_seconds": layer.build_seconds,
-        "lists": [[i.list_id, i.name, i.fuzzy, i.entries, i.patterns, i.digest] for i in layer.lists],
+        "lists": _lists_doc(layer.lists),
     }
-    (tmp / "meta.json").write_bytes(orjson.dumps(meta))
-    (tmp / DONE).write_text(layer.version)
-    if final.exists():
-        shutil.rmtree(final)
-    tmp.rename(final)
-    return final
+    return _complete(tmp, directory, meta)
 
 
 def open_version(directory: str | Path, *, live: Index | None = None, pause: Callable[[], None] | None = None) -> Index:
@@ -397,6 +404,7 @@ def _main(argv: list[str]) -> int:
     settings = HotlistSettings(**job["settings"])
     try:
         remember_hashes(settings.dir, job["manifest"])
+        expected = {k: [list(r) for r in v] for k, v in job["manifest"].items()}
         if job["base"]:
             base = open_index(job["base"], with_blooms=False)
             layer = load_layer(base, settings.dir, job["new_files"], with_blooms=base.backend == "rbloom")
@@ -404,6 +412,11 @@ def _main(argv: list[str]) -> int:
         else:
             # rbloom filters are saved with the version; pybloom ones are rebuilt where they are used
             save_index(load_index(settings, with_blooms=settings.bloom_backend == "rbloom"), job["out"])
+        # The folder is named by the files the parent saw: if they changed meanwhile, it must not stay.
+        if {k: [list(r) for r in v] for k, v in source_manifest(settings.dir).items()} != expected:
+            shutil.rmtree(job["out"], ignore_errors=True)
+            msg = f"{settings.dir}: snapshot files changed during the build; the next poll builds again"
+            raise SnapshotError(msg)
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which keeps the live index
         print(f"feblam-index-error: {exc}", file=sys.stderr)
         return 1

@@ -139,3 +139,25 @@ def test_default_cache_dir_is_private_and_refuses_a_symlink(tmp_path: Path) -> N
     os.symlink(tmp_path / "elsewhere", tmp_path / "link")
     with pytest.raises(FeblamError, match="not a folder of this user"):
         _private_dir(tmp_path / "link")
+
+
+def test_builder_drops_a_version_whose_files_changed_during_the_build(tmp_path: Path) -> None:
+    import dataclasses
+    import subprocess
+    import sys
+
+    import orjson
+
+    from matchers.snapshot import source_manifest
+
+    hot = tmp_path / "hot"
+    shutil.copytree(EXAMPLES / "hotlists", hot)
+    settings = HotlistSettings(dir=str(hot))
+    seen = source_manifest(hot)  # what the parent saw ...
+    write_snapshot(hot, "WANTED", [{"op": "delete", "entry_id": "W-1"}], seq=80, kind="delta")  # ... then a new file
+    out = tmp_path / "cache" / "index-x"
+    job = {"settings": dataclasses.asdict(settings), "out": str(out), "manifest": seen, "base": None, "new_files": None}
+    proc = subprocess.run([sys.executable, "-m", "matchers.store", orjson.dumps(job).decode()],  # noqa: S603
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 1 and "changed during the build" in proc.stderr
+    assert not out.exists()
