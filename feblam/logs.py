@@ -20,6 +20,16 @@ def plate_ref(plate_key: str) -> str:
     return hashlib.blake2b(plate_key.encode(), key=_state["key"][:64], digest_size=8).hexdigest()
 
 
+class _Stderr:
+    """Writes to whatever ``sys.stderr`` is at the time of writing (it may be replaced after set-up)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure(level: str = "info", fmt: str = "auto") -> None:
     """JSON lines in production, coloured console in a terminal (``fmt="auto"``)."""
     if fmt == "auto":
@@ -36,7 +46,7 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
 
