@@ -666,7 +666,7 @@ def _phase_of(when: float, phases: dict[str, float]) -> str:
     if when < phases.get("built", float("inf")):
         return f"child build (+{when - phases['start']:.1f} s)"
     if when < phases.get("mapped", float("inf")):
-        return f"mapping and Bloom slices (+{when - phases['built']:.1f} s)"
+        return f"opening: map, load filters, fault in (+{when - phases['built']:.1f} s)"
     return f"after the swap (+{when - phases['mapped']:.2f} s)"
 
 

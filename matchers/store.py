@@ -116,7 +116,7 @@ def _meta(d: Path) -> dict[str, Any]:
 def open_index(
     directory: str | Path, *, pause: Callable[[], None] | None = None, with_blooms: bool = True,
 ) -> HotlistIndex:
-    """Map an index written by :func:`save_index`; ``pause`` is called between Bloom slices.
+    """Map an index written by :func:`save_index`; ``pause`` is called between pieces of work (filters, page faults).
 
     ``with_blooms=False`` maps the arrays only (for a builder that reads, never probes).
     """
