@@ -249,14 +249,13 @@ def _as_string(raw: _RawFile, name: str) -> pa.Array:
 
 def _required_text(raw: _RawFile, name: str, mask: pa.Array | None) -> pa.Array:
     """A text column that must be non-empty on the rows in ``mask`` (all rows when None)."""
-    col = _as_string(raw, name)
-    bad = pc.or_kleene(pc.is_null(col), pc.equal(pc.utf8_trim_whitespace(col), ""))
-    bad = pc.fill_null(bad, True)
+    trimmed = pc.utf8_trim_whitespace(_as_string(raw, name))
+    bad = pc.fill_null(pc.equal(trimmed, ""), True)  # null: missing too
     row = _first_true(bad, mask)
     if row is not None:
         msg = f"{raw.where(row, name)}: value is missing"
         raise SnapshotError(msg)
-    return pc.utf8_trim_whitespace(col)
+    return trimmed
 
 
 def _optional_text(raw: _RawFile, name: str, n: int) -> pa.Array:
