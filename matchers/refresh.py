@@ -8,6 +8,7 @@ A snapshot that fails validation is logged and the live index stays.
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import tempfile
 import threading
@@ -23,19 +24,22 @@ from matchers.service import load_index
 from matchers.snapshot import hotlists_fingerprint
 
 log = get_logger(__name__)
+SHM_MIN_FREE = 4 << 30  # bytes: room for a few national-size versions
 
 
 def cache_dir(settings: HotlistSettings) -> Path:
-    """Where built versions live: ``cache_dir``, else a folder in ``/dev/shm`` (RAM; the system temp dir without it).
+    """Where built versions live: ``cache_dir``, else a private folder in ``/dev/shm``.
 
     A RAM-backed folder means writing a version does no disk I/O, and the mapped
     pages of the live version cannot be evicted and faulted back in during a read.
+    Without ``/dev/shm``, or with less than :data:`SHM_MIN_FREE` free there (containers
+    often give it 64 MB), the system temp dir is used instead.
     """
     if settings.cache_dir:
         return Path(settings.cache_dir)
     shm = Path("/dev/shm")  # noqa: S108 - a private folder, checked below
-    root = shm if shm.is_dir() and os.access(shm, os.W_OK) else Path(tempfile.gettempdir())
-    return _private_dir(root / f"feblam-index-{os.getuid()}")
+    usable = shm.is_dir() and os.access(shm, os.W_OK) and shutil.disk_usage(shm).free >= SHM_MIN_FREE
+    return _private_dir((shm if usable else Path(tempfile.gettempdir())) / f"feblam-index-{os.getuid()}")
 
 
 def _private_dir(path: Path) -> Path:

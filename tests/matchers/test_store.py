@@ -161,3 +161,17 @@ def test_builder_drops_a_version_whose_files_changed_during_the_build(tmp_path: 
                           capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 1 and "changed during the build" in proc.stderr
     assert not out.exists()
+
+
+def test_default_cache_is_in_ram_unless_dev_shm_is_small(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    import matchers.refresh
+
+    if not Path("/dev/shm").is_dir():  # noqa: S108
+        pytest.skip("no /dev/shm here")
+    monkeypatch.setattr(matchers.refresh, "SHM_MIN_FREE", 0)
+    assert matchers.refresh.cache_dir(HotlistSettings()).parent == Path("/dev/shm")  # noqa: S108
+    monkeypatch.setattr(matchers.refresh, "SHM_MIN_FREE", 1 << 60)  # a container's 64 MB /dev/shm
+    assert matchers.refresh.cache_dir(HotlistSettings()).parent == Path(tempfile.gettempdir())
+    assert matchers.refresh.cache_dir(HotlistSettings(cache_dir="/srv/x")) == Path("/srv/x")
