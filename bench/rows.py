@@ -30,8 +30,8 @@ from bytewax.testing import TestingSink, TestingSource, run_main
 from bench.generate import sample_hot_plates, write_snapshot
 from bench.steal import StealMonitor, less_steal
 from feblam.config import HotlistSettings, KafkaSettings, Settings, SinkSettings, SourceSettings
-from flows.pipeline import FlowStats, build_flow
-from matchers.index import HotlistIndex, Index, IndexHolder, build_index
+from flows.pipeline import LONG_GAP, FlowStats, build_flow
+from matchers.index import HotlistIndex, IndexHolder, build_index
 from matchers.normalize import country_code, plate_key
 from matchers.snapshot import load_hotlists
 from sources.simulator import VENDORS, ReadGenerator
@@ -303,13 +303,16 @@ def _copy_hotlists(data: BenchData, work: Path) -> None:
     shutil.copytree(data.hot_dir, work, ignore=shutil.ignore_patterns(".*"))
 
 
-def _flow_during(payloads: dict[str, list[bytes]], holder: IndexHolder, change: Callable[[], None], rebuild: Callable[[dict[str, float]], Index],
-                 name: str, **extra: Any) -> Figures:
-    """Run the feblam-memory flow while another thread changes the snapshots, rebuilds and swaps.
+def _flow_during(payloads: dict[str, list[bytes]], holder: IndexHolder, settings: HotlistSettings,
+                 change: Callable[[], None], name: str, **extra: Any) -> Figures:
+    """Run the feblam-memory flow while another thread changes the snapshots, rebuilds (as the job's
+    watcher does: :func:`matchers.refresh.shared_load` over the live version) and swaps.
 
     The flow repeats its reads until half a second after the swap; ``max_stall_ms``
     is the longest time between the ends of two consecutive batches.
     """
+    from matchers.refresh import shared_load
+
     stop = threading.Event()
     swapped: dict[str, Any] = {}
     phases: dict[str, float] = {}
@@ -319,7 +322,7 @@ def _flow_during(payloads: dict[str, list[bytes]], holder: IndexHolder, change: 
         try:
             change()
             t0 = time.perf_counter()
-            new = rebuild(phases)
+            new = shared_load(settings, holder.current, phases)
             holder.swap(new)
             swapped["seconds"] = time.perf_counter() - t0
             swapped["index"] = new
@@ -344,7 +347,7 @@ def _flow_during(payloads: dict[str, list[bytes]], holder: IndexHolder, change: 
     gc.unfreeze()
     extra["major_faults"] = resource.getrusage(resource.RUSAGE_SELF).ru_majflt - faults
     # The same longest gap with the hypervisor's steal inside it taken off: the flow's own part.
-    extra["max_stall_less_steal_ms"] = round(less_steal(stats.long_gaps, steal, min(stats.max_batch_gap, 0.02) * 1000), 1)
+    extra["max_stall_less_steal_ms"] = round(less_steal(stats.long_gaps, steal, min(stats.max_batch_gap, LONG_GAP) * 1000), 1)
     extra["steal_in_max_stall_ms"] = round(steal.steal_ms(stats.max_gap_wall - stats.max_batch_gap, stats.max_gap_wall), 1)
     extra["longest_stalls"] = [[round(g * 1000, 1), round(end, 3), _phase_of(end, phases)]
                                for g, end in sorted(stats.long_gaps, reverse=True)[:5]]
@@ -362,8 +365,6 @@ def _flow_during(payloads: dict[str, list[bytes]], holder: IndexHolder, change: 
 
 def index_swap(data: BenchData, cache: Path) -> Figures:
     """The feblam-memory flow runs while a new version of M entries is built (child process) and swapped in."""
-    from matchers.refresh import shared_load
-
     work = cache / "swap-hotlists"
     _copy_hotlists(data, work)
     settings = HotlistSettings(dir=str(work), cache_dir=str(index_cache()))
@@ -375,8 +376,7 @@ def index_swap(data: BenchData, cache: Path) -> Figures:
         (work / "SWAP" / "1-full.csv").write_text(
             f"entry_id,plate,category,priority,action\nSWAP-{stamp},9-SWP-{stamp[-3:]},wanted,2,intercept\n")
 
-    return _flow_during(data.payloads, holder, change, lambda phases: shared_load(settings, holder.current, phases),
-                        "index-swap")
+    return _flow_during(data.payloads, holder, settings, change, "index-swap")
 
 
 def index_delta(data: BenchData, cache: Path, rows: int = 10_000) -> Figures:
@@ -387,7 +387,6 @@ def index_delta(data: BenchData, cache: Path, rows: int = 10_000) -> Figures:
     mapped before the flow starts (the index-swap row measures that).
     """
     import numpy as np
-    import pyarrow.compute as pc
 
     from bench.generate import plates
     from matchers.index import LayeredIndex
@@ -410,15 +409,13 @@ def index_delta(data: BenchData, cache: Path, rows: int = 10_000) -> Figures:
         "op": op_col, "entry_id": ids, "plate": new_plates, "country": new_cc,
         "category": ["wanted"] * rows, "priority": pa.array([2] * rows, pa.int8()), "action": ["intercept"] * rows,
     })
-    probe_plate = pc.utf8_upper(table.column("plate")[rows - 1]).as_py()
 
     def change() -> None:
         pq.write_table(table, work / "NATIONAL" / "000002-delta.parquet")
 
-    fig = _flow_during(data.payloads, holder, change, lambda phases: shared_load(settings, holder.current, phases),
-                       "index-delta", delta_rows=rows)
+    fig = _flow_during(data.payloads, holder, settings, change, "index-delta", delta_rows=rows)
     live = holder.current
-    found = live.probe(plate_key(probe_plate), country_code(new_cc[rows - 1].as_py()), datetime.now(UTC))
+    found = live.probe(plate_key(new_plates[rows - 1].as_py()), country_code(new_cc[rows - 1].as_py()), datetime.now(UTC))
     fig.update(layered=isinstance(live, LayeredIndex),
                base_reused=isinstance(live, LayeredIndex) and live.base is base,
                new_entry_found=any(m.entry_id == ids[-1] for m in found))

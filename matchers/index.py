@@ -553,11 +553,9 @@ def build_layer(
         msg = "a layer must have the lists of its base, in the same order"
         raise ValueError(msg)
     overlay = build_index(lists, n_shards=1, fp_rate=base.fp_rate, backend=base.backend, with_blooms=with_blooms)
-    gone = np.bincount(base.list_idx[removed], minlength=len(lists)) if removed.size else np.zeros(len(lists), np.int64)
-    gone_pat = (
-        np.bincount(base.list_idx[removed[base.key_code[removed] == -1]], minlength=len(lists))
-        if removed.size else np.zeros(len(lists), np.int64)
-    )
+    gone_lists = base.list_idx[removed]
+    gone = np.bincount(gone_lists, minlength=len(lists))
+    gone_pat = np.bincount(gone_lists[base.key_code[removed] == -1], minlength=len(lists))  # patterns have no code
     infos = tuple(
         ListInfo(b.list_id, b.name, b.fuzzy, b.entries - int(gone[i]) + o.entries,
                  b.patterns - int(gone_pat[i]) + o.patterns, o.digest)

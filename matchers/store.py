@@ -259,8 +259,13 @@ def version_key(settings: HotlistSettings, manifest: Manifest | None = None) -> 
     the on-disk format and the index settings (shards, Bloom backend and rate)."""
     h = hashlib.blake2b(digest_size=12)
     h.update(orjson.dumps(_build_params(settings), option=orjson.OPT_SORT_KEYS))
-    h.update(orjson.dumps(source_manifest(settings.dir) if manifest is None else manifest, option=orjson.OPT_SORT_KEYS))
+    h.update(_manifest_bytes(source_manifest(settings.dir) if manifest is None else manifest))
     return h.hexdigest()
+
+
+def _manifest_bytes(manifest: Manifest) -> bytes:
+    """One form of a manifest, whether it was made here or came back from JSON (lists, not tuples)."""
+    return orjson.dumps(manifest, option=orjson.OPT_SORT_KEYS)
 
 
 def new_deltas(old: Manifest, new: Manifest, max_fraction: float) -> dict[str, list[str]] | None:
@@ -404,7 +409,6 @@ def _main(argv: list[str]) -> int:
     settings = HotlistSettings(**job["settings"])
     try:
         remember_hashes(settings.dir, job["manifest"])
-        expected = {k: [list(r) for r in v] for k, v in job["manifest"].items()}
         if job["base"]:
             base = open_index(job["base"], with_blooms=False)
             layer = load_layer(base, settings.dir, job["new_files"], with_blooms=base.backend == "rbloom")
@@ -413,7 +417,7 @@ def _main(argv: list[str]) -> int:
             # rbloom filters are saved with the version; pybloom ones are rebuilt where they are used
             save_index(load_index(settings, with_blooms=settings.bloom_backend == "rbloom"), job["out"])
         # The folder is named by the files the parent saw: if they changed meanwhile, it must not stay.
-        if {k: [list(r) for r in v] for k, v in source_manifest(settings.dir).items()} != expected:
+        if _manifest_bytes(source_manifest(settings.dir)) != _manifest_bytes(job["manifest"]):
             shutil.rmtree(job["out"], ignore_errors=True)
             msg = f"{settings.dir}: snapshot files changed during the build; the next poll builds again"
             raise SnapshotError(msg)
