@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,11 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 BASE = {"category": "stolen_vehicle", "priority": 1, "action": "intercept"}
+
+
+def sample_hotlists(tmp: Path) -> Path:
+    """A copy of the sample hotlists in ``tmp/hot``, for tests that add or change files."""
+    return Path(shutil.copytree(EXAMPLES / "hotlists", tmp / "hot"))
 
 
 def entry(entry_id: str, plate: str, **kw: Any) -> dict[str, Any]:

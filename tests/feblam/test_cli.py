@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +8,7 @@ import orjson
 import pytest
 
 from feblam.cli import main
-from tests.helpers import EXAMPLES, entry, write_snapshot
+from tests.helpers import EXAMPLES, entry, sample_hotlists, write_snapshot
 
 INPUTS = [
     f"vendor-a={EXAMPLES / 'input' / 'vendor-a.jsonl'}",
@@ -89,8 +88,7 @@ def test_replay_without_dedup_emits_the_repeats(tmp_path: Path) -> None:
 
 
 def test_replay_rejects_a_bad_snapshot_naming_file_row_and_column(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    hot = tmp_path / "hot"
-    shutil.copytree(EXAMPLES / "hotlists", hot)
+    hot = sample_hotlists(tmp_path)
     bad = write_snapshot(hot, "WANTED", [entry("W-9", "1-AAA-111"), entry("W-10", "1-AAA-112", priority=9)], seq=2)
     rc, _, _ = replay(tmp_path, hotlists=hot)
     assert rc != 0
@@ -144,8 +142,7 @@ def test_index_stats_and_probe_read_a_layer_directory(tmp_path: Path, capsys: py
     from feblam.config import HotlistSettings
     from matchers.store import build_shared
 
-    hot = tmp_path / "hot"
-    shutil.copytree(EXAMPLES / "hotlists", hot)
+    hot = sample_hotlists(tmp_path)
     settings = HotlistSettings(dir=str(hot))
     build_shared(settings, tmp_path / "cache")
     write_snapshot(hot, "WANTED", [{"op": "upsert", **entry("W-9", "9-NEW-999")}], seq=90, kind="delta")

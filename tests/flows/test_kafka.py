@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import signal
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import pytest
 
 from feblam.cli import main
 from sources.broker import EmbeddedBroker, free_port
-from tests.helpers import EXAMPLES, entry, write_snapshot
+from tests.helpers import EXAMPLES, entry, sample_hotlists, write_snapshot
 from tests.kafka_util import hits_of, produce, produce_file, read_topic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -134,8 +133,7 @@ def test_hits_are_keyed_by_a_hash_and_routed_by_rules(broker: EmbeddedBroker, to
 
 
 def test_hotlist_change_while_running(broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path) -> None:
-    hot = tmp_path / "hot"
-    shutil.copytree(EXAMPLES / "hotlists", hot)
+    hot = sample_hotlists(tmp_path)
     make_topics(broker, topic_prefix, partitions=1)
     proc = start(config(tmp_path, broker, topic_prefix, hotlists=hot), tmp_path / "run.log")
     topic = f"{topic_prefix}.canonical"

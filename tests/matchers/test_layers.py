@@ -20,7 +20,7 @@ from matchers.refresh import HotlistWatcher, shared_load
 from matchers.service import load_index, load_layer
 from matchers.snapshot import load_hotlists, source_manifest
 from matchers.store import build_shared, new_deltas
-from tests.helpers import EXAMPLES, entry, write_snapshot
+from tests.helpers import entry, sample_hotlists, write_snapshot
 from tests.reference import as_tuples
 from tests.strategies import countries, keys, times
 
@@ -147,19 +147,13 @@ def test_new_deltas_only_when_nothing_but_deltas_were_added(tmp_path: Path) -> N
 # ---------------------------------------------------------------- through the shared builder
 
 
-def _hot_copy(tmp_path: Path) -> Path:
-    hot = tmp_path / "hot"
-    shutil.copytree(EXAMPLES / "hotlists", hot)
-    return hot
-
-
 def _probes(index: HotlistIndex | LayeredIndex) -> list[tuple[str, str | None, datetime]]:
     out = [(k, c, NOON) for k in ("9NEW999", "1ABC123", "GZ123K", "1B0BO8O") for c in (None, "BE")]
     return out + [(e.key, e.country, NOON) for e in index.entries() if "?" not in e.key and "*" not in e.key]
 
 
 def test_shared_builder_writes_a_layer_for_new_deltas_and_reuses_the_mapped_base(tmp_path: Path) -> None:
-    hot = _hot_copy(tmp_path)
+    hot = sample_hotlists(tmp_path)
     settings = HotlistSettings(dir=str(hot), cache_dir=str(tmp_path / "cache"))
     first = shared_load(settings)
     assert isinstance(first, HotlistIndex) and first.source_dir
@@ -185,7 +179,7 @@ def test_shared_builder_writes_a_layer_for_new_deltas_and_reuses_the_mapped_base
 
 
 def test_shared_builder_rebuilds_in_full_for_a_new_full_snapshot_or_when_layers_are_off(tmp_path: Path) -> None:
-    hot = _hot_copy(tmp_path)
+    hot = sample_hotlists(tmp_path)
     settings = HotlistSettings(dir=str(hot), cache_dir=str(tmp_path / "cache"))
     first = shared_load(settings)
     write_snapshot(hot, "WANTED", [entry("W-1", "1-ONE-111")], seq=60)
@@ -198,7 +192,7 @@ def test_shared_builder_rebuilds_in_full_for_a_new_full_snapshot_or_when_layers_
 
 
 def test_watcher_swaps_in_a_layer_and_retires_the_old_version_off_the_flow_thread(tmp_path: Path) -> None:
-    hot = _hot_copy(tmp_path)
+    hot = sample_hotlists(tmp_path)
     settings = HotlistSettings(dir=str(hot), cache_dir=str(tmp_path / "cache"))
     holder = IndexHolder(shared_load(settings))
     first = holder.current

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import shutil
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +12,7 @@ from matchers.index import IndexHolder, build_index
 from matchers.refresh import HotlistWatcher
 from matchers.snapshot import load_hotlists
 from matchers.store import build_shared, open_index, save_index
-from tests.helpers import EXAMPLES, entry, write_snapshot
+from tests.helpers import EXAMPLES, entry, sample_hotlists, write_snapshot
 from tests.reference import as_tuples
 
 NOON = datetime(2026, 11, 28, 12, tzinfo=UTC)
@@ -39,8 +38,7 @@ def test_incomplete_directory_is_refused(tmp_path: Path) -> None:
 
 
 def test_shared_build_runs_once_per_version(tmp_path: Path) -> None:
-    hot = tmp_path / "hot"
-    shutil.copytree(EXAMPLES / "hotlists", hot)
+    hot = sample_hotlists(tmp_path)
     settings = HotlistSettings(dir=str(hot))
     first = build_shared(settings, tmp_path / "cache")
     stamp = (first / "COMPLETE").stat().st_mtime_ns
@@ -86,8 +84,7 @@ def test_builder_saves_rbloom_filters_and_a_job_loads_them_instead_of_rebuilding
 ) -> None:
     import matchers.store
 
-    hot = tmp_path / "hot"
-    shutil.copytree(EXAMPLES / "hotlists", hot)
+    hot = sample_hotlists(tmp_path)
     settings = HotlistSettings(dir=str(hot), bloom_backend=backend)
     built = build_shared(settings, tmp_path / "cache")
     assert (built / "blooms.bin").exists() == (backend == "rbloom")  # pybloom filters cannot be saved
@@ -106,8 +103,7 @@ def test_builder_saves_rbloom_filters_and_a_job_loads_them_instead_of_rebuilding
 
 
 def test_versions_built_with_other_index_settings_are_not_shared(tmp_path: Path) -> None:
-    hot = tmp_path / "hot"
-    shutil.copytree(EXAMPLES / "hotlists", hot)
+    hot = sample_hotlists(tmp_path)
     cache = tmp_path / "cache"
     a = build_shared(HotlistSettings(dir=str(hot), shards=31), cache)
     b = build_shared(HotlistSettings(dir=str(hot), shards=7), cache)
@@ -150,8 +146,7 @@ def test_builder_drops_a_version_whose_files_changed_during_the_build(tmp_path: 
 
     from matchers.snapshot import source_manifest
 
-    hot = tmp_path / "hot"
-    shutil.copytree(EXAMPLES / "hotlists", hot)
+    hot = sample_hotlists(tmp_path)
     settings = HotlistSettings(dir=str(hot))
     seen = source_manifest(hot)  # what the parent saw ...
     write_snapshot(hot, "WANTED", [{"op": "delete", "entry_id": "W-1"}], seq=80, kind="delta")  # ... then a new file
