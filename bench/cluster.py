@@ -12,7 +12,6 @@ import pickle
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +87,7 @@ def _child(argv: list[str]) -> int:
     parted.items, parted.repeat_until = items, None
     stats = FlowStats()
     hits: list[Any] = []
-    settings = replace(Settings(), dedup=replace(Settings().dedup, window_seconds=0))
+    settings = Settings().without_dedup()
     flow = build_flow(settings, parted, TestingSink(hits), deadletter=TestingSink([]), holder=holder, stats=stats,
                       flow_id="bench_cluster")
     c0, start = time.process_time(), time.time()

@@ -13,7 +13,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from bytewax.testing import TestingSink, TestingSource, run_main
 
 from bench.generate import sample_hot_plates, write_snapshot
 from bench.steal import StealMonitor, less_steal
-from feblam.config import HotlistSettings, KafkaSettings, Settings, SinkSettings, SourceSettings
+from feblam.config import HotlistSettings, KafkaSettings, Settings, SinkSettings, SourceSettings, replace
 from flows.pipeline import LONG_GAP, FlowStats, build_flow
 from matchers.index import HotlistIndex, IndexHolder, build_index
 from matchers.normalize import country_code, plate_key
@@ -179,7 +179,7 @@ def feblam_memory(data: BenchData, holder: IndexHolder | None = None) -> Figures
     holder = holder or IndexHolder(data.index)
     hits, dead = CountSink(), CountSink()
     stats = FlowStats()
-    settings = replace(Settings(), dedup=replace(Settings().dedup, window_seconds=0))
+    settings = Settings().without_dedup()
     flow = build_flow(settings, MemorySource(data.payloads), hits, deadletter=dead,
                       holder=holder, stats=stats, flow_id="bench_feblam")
     wall, cpu, _ = _timed(lambda: run_main(flow))
@@ -333,7 +333,7 @@ def _flow_during(payloads: dict[str, list[bytes]], holder: IndexHolder, settings
             stop.set()
 
     stats = FlowStats()
-    settings_flow = replace(Settings(), dedup=replace(Settings().dedup, window_seconds=0))
+    settings_flow = Settings().without_dedup()
     flow = build_flow(settings_flow, MemorySource(payloads, repeat_until=stop), CountSink(),
                       deadletter=CountSink(), holder=holder, stats=stats, flow_id=f"bench_{name.replace('-', '_')}")
     gc.collect()
@@ -455,8 +455,7 @@ class KafkaBench:
         self.broker.stop()
 
     def settings(self) -> Settings:
-        return replace(Settings(), kafka=self.kafka, sources=self.sources,
-                       dedup=replace(Settings().dedup, window_seconds=0),
+        return replace(Settings().without_dedup(), kafka=self.kafka, sources=self.sources,
                        sinks=(SinkSettings("hits", topic=f"{self.prefix}.hits"),))
 
 

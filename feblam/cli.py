@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from feblam import logs
-from feblam.config import ENV_KEYS, Settings, load_settings
+from feblam.config import ENV_KEYS, Settings, load_settings, replace
 from feblam.errors import FeblamError
 
 EXIT_USAGE = 2
@@ -141,8 +141,24 @@ def _load_any_index(args: argparse.Namespace, settings: Settings) -> Any:
     return load_index(hot, progress=_progress_bar("building index"))
 
 
+def _probe_time(text: str | None) -> datetime:
+    from feblam.serde import parse_ts
+
+    try:
+        return parse_ts(text) if text else datetime.now(UTC)
+    except ValueError:
+        msg = f"--at {text!r}: not an ISO 8601 time (e.g. 2026-11-28T13:00:00Z)"
+        raise FeblamError(msg) from None
+
+
 def cmd_index(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    if args.index_cmd == "allow-shrink":
+        from matchers.shrink import allow_shrink
+
+        path = allow_shrink(args.hotlists or settings.hotlists.dir, args.list_id)
+        print(f"{args.list_id}: the next full snapshot may shrink the list ({path}); the permit is used once")
+        return 0
     if args.index_cmd == "build":
         from matchers.store import save_index
 
@@ -151,20 +167,18 @@ def cmd_index(args: argparse.Namespace) -> int:
             save_index(index, args.out)
         print(orjson.dumps(index.stats(), option=orjson.OPT_INDENT_2).decode())
         return 0
+    at = _probe_time(getattr(args, "at", None))
     index = _load_any_index(args, settings)
     if args.index_cmd == "stats":
         print(orjson.dumps(index.stats(), option=orjson.OPT_INDENT_2).decode())
         return 0
     # probe
-    from datetime import UTC, datetime
-
-    from feblam.serde import format_ts, match_to_dict, parse_ts
+    from feblam.serde import format_ts, match_to_dict
     from matchers.normalize import country_code, fuzzy_key, plate_key
 
     key = plate_key(args.plate)
     if not key:
         return _err(f"plate {args.plate!r} has no letter or digit")
-    at = parse_ts(args.at) if args.at else datetime.now(UTC)
     country = country_code(args.country)
     matches = index.probe(key, country, at)
     doc = {
@@ -203,9 +217,67 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_config_env(args: argparse.Namespace) -> int:
+    from feblam.config import _type_text
+
     for var, (section, key, typ) in ENV_KEYS.items():
-        print(f"{var:<40} [{section}] {key} ({typ.__name__})")
+        name, allowed, desc = _type_text(typ)
+        print(f"{var:<40} [{section}] {key} ({name}{'; ' + allowed if allowed else ''}): {desc}")
     return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from feblam.config import check_config, read_toml, reference_markdown
+
+    if args.config_cmd == "env":
+        return cmd_config_env(args)
+    if args.config_cmd == "reference":
+        print(reference_markdown())
+        return 0
+    doc = read_toml(args.config) if args.config else {}
+    settings, problems = check_config(doc, args.config or "defaults")
+    for line in problems:
+        print(f"feblam: error: {line}", file=sys.stderr)
+    if settings is None:
+        return EXIT_USAGE
+    if args.config_cmd == "show":
+        print(orjson.dumps(settings.redacted(), option=orjson.OPT_INDENT_2).decode())
+    else:
+        print(f"{args.config or 'defaults'}: ok")
+    return 0
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from sources.broker import EmbeddedBroker, create_topics
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    with EmbeddedBroker(port=args.port) as broker:
+        if args.topics:
+            create_topics(broker.address, [t for t in args.topics.split(",") if t], partitions=args.partitions)
+        print(f"broker {broker.address} (in memory; Ctrl-C stops it)", flush=True)
+        while not stop.wait(0.5):
+            if broker.proc is None or broker.proc.poll() is not None:
+                return _err(f"broker on {broker.address} exited")
+    return 0
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    import confluent_kafka
+
+    def of(package: str) -> str:
+        try:
+            return version(package)
+        except PackageNotFoundError:
+            return "unknown"
+
+    return {"feblam": of("feblam"), "bytewax": of("bytewax"), "confluent-kafka": of("confluent-kafka"),
+            "librdkafka": confluent_kafka.libversion()[0]}
 
 
 # ---------------------------------------------------------------- parser
@@ -213,6 +285,7 @@ def cmd_config_env(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="feblam", description="FEBLAM: the ANPR hit generator.")
+    p.add_argument("--version", action=_Version)
     sub = p.add_subparsers(dest="cmd", required=True)
 
     n = sub.add_parser("normalize", help="plate key, fuzzy key and country of a plate")
@@ -251,6 +324,12 @@ def build_parser() -> argparse.ArgumentParser:
             c.add_argument("--country", default=None)
             c.add_argument("--at", default=None, help="capture time (ISO 8601); default now")
         c.set_defaults(func=cmd_index)
+    c = isub.add_parser("allow-shrink", help="let the next full snapshot of a list shrink it past hotlists.max_shrink")
+    c.add_argument("list_id", help="the list folder's name")
+    c.add_argument("--hotlists", default=None, help="hotlist directory (default: [hotlists] dir)")
+    c.add_argument("--config", default=None, help="TOML settings")
+    c.add_argument("--quiet", action="store_true", help="only warnings and errors on stderr")
+    c.set_defaults(func=cmd_index)
 
     run = sub.add_parser("run", help="the long-running job: Kafka in, gateway sinks out")
     run.add_argument("--config", default=None)
@@ -281,7 +360,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("config-env", help="list the FEBLAM_* environment overrides")
     e.set_defaults(func=cmd_config_env)
+
+    cf = sub.add_parser("config", help="check or show a configuration")
+    csub = cf.add_subparsers(dest="config_cmd", required=True)
+    for name, helptext in (("check", "validate every key; exit 0, or non-zero naming each bad key"),
+                           ("show", "the effective configuration (file + FEBLAM_* variables), secrets masked")):
+        c = csub.add_parser(name, help=helptext)
+        c.add_argument("--config", default=None, help="TOML settings (default: the built-in defaults)")
+        c.set_defaults(func=cmd_config)
+    csub.add_parser("env", help="list the FEBLAM_* environment overrides").set_defaults(func=cmd_config)
+    csub.add_parser("reference", help="docs/configuration.md, generated from the schema").set_defaults(func=cmd_config)
+
+    bk = sub.add_parser("broker", help="start the bundled Kafka-compatible broker alone (for trying 'feblam run')")
+    bk.add_argument("--port", type=int, default=9092, help="loopback port (default 9092, as in examples/feblam.toml)")
+    bk.add_argument("--topics", default="", help="comma-separated topics to create")
+    bk.add_argument("--partitions", type=int, default=2, help="partitions of each created topic")
+    bk.set_defaults(func=cmd_broker)
     return p
+
+
+class _Version(argparse.Action):
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="FEBLAM's version with bytewax's and librdkafka's")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        print(" ".join(f"{k} {v}" for k, v in versions().items()))
+        parser.exit()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,39 +1,71 @@
 """Typed, frozen settings from a TOML file, overridable by ``FEBLAM_<SECTION>_<KEY>``.
 
-Every key has a default, so ``feblam demo`` and ``feblam replay`` need no file.
-The environment variables are listed once, in :data:`ENV_KEYS` (generated from
-the dataclasses below); ``feblam config-env`` prints them.
+One schema: the msgspec structs below. Every key has a type, its allowed
+values or range (``Literal`` / ``Meta``), a default and one line of description;
+msgspec validates as it converts (no coercion written by hand here). The same
+schema generates ``docs/configuration.md`` (:func:`reference_markdown`) and
+``feblam config-env`` (:data:`ENV_KEYS`). Unknown keys and unknown ``FEBLAM_*``
+variables are errors; :func:`check_config` reports every bad key, one line each.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 import tomllib
+import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta
 
 from feblam.errors import ConfigError
-from feblam.model import ACTIONS
+from feblam.model import ACTIONS, VENDOR_NAMES
 
 SECRET_KEYS = frozenset({"sasl_password", "hash_key", "ssl_key_password"})
+DEV_HASH_KEY = "feblam-development-key-change-me"
+#: FEBLAM_* variables that are not configuration keys (the benchmark's cache folders).
+OTHER_ENV = frozenset({"FEBLAM_BENCH_CACHE", "FEBLAM_BENCH_INDEX_CACHE"})
+
+#: A vendor name (a pattern, not a Literal, so that callers may pass any ``str`` they hold).
+Vendor = Annotated[str, Meta(pattern=f"^({'|'.join(VENDOR_NAMES)})$")]
+Action = Literal["intercept", "observe", "inform"]
+Priority = Annotated[int, Meta(ge=1, le=5)]
+Seconds = Annotated[float, Meta(ge=0)]
 
 
-@dataclass(frozen=True, slots=True)
-class KafkaSettings:
-    brokers: str = "127.0.0.1:9092"
-    security_protocol: str = "plaintext"
-    sasl_mechanism: str = ""
-    sasl_username: str = ""
-    sasl_password: str = ""
-    ssl_ca_location: str = ""
-    batch_size: int = 5000
-    poll_timeout_ms: int = 50  # how long an idle partition waits before it is polled again
-    fetch_wait_ms: int = 10  # broker long-poll bound; raise it (e.g. 100) on a Kafka that answers on arrival
-    start: str = "earliest"  # where a partition with no stored offset starts: earliest | latest
-    linger_ms: int = 5
-    client_id: str = "feblam"
+def _doc(text: str) -> Meta:
+    return Meta(description=text)
+
+
+class KafkaSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    brokers: Annotated[str, Meta(min_length=1, description="bootstrap servers, comma-separated host:port")] = "127.0.0.1:9092"
+    security_protocol: Annotated[
+        Literal["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"], _doc("librdkafka security.protocol")
+    ] = "plaintext"
+    sasl_mechanism: Annotated[
+        Literal["", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER", "GSSAPI"], _doc("SASL mechanism; empty: no SASL")
+    ] = ""
+    sasl_username: Annotated[str, _doc("SASL user name")] = ""
+    sasl_password: Annotated[str, _doc("SASL password (secret: masked in logs and `config show`)")] = ""
+    ssl_ca_location: Annotated[str, _doc("CA certificate file for ssl / sasl_ssl")] = ""
+    batch_size: Annotated[int, Meta(ge=1, le=1_000_000, description="most messages one poll of a partition returns")] = 5000
+    poll_timeout_ms: Annotated[int, Meta(ge=1, le=60_000, description="how long an idle partition waits before it is polled again")] = 50
+    fetch_wait_ms: Annotated[
+        int, Meta(ge=1, le=60_000, description="broker long-poll bound; raise it (e.g. 100) on a Kafka that answers on arrival")
+    ] = 10
+    start: Annotated[
+        Literal["earliest", "latest"], _doc("where a partition with no stored offset starts")
+    ] = "earliest"
+    linger_ms: Annotated[int, Meta(ge=0, le=60_000, description="producer linger (batching delay)")] = 5
+    client_id: Annotated[str, Meta(min_length=1, description="client.id on the broker")] = "feblam"
+    group_id: Annotated[str, Meta(min_length=1, description="consumer group the job's positions are committed to (lag tools)")] = "feblam"
+    start_timeout_seconds: Annotated[
+        float, Meta(gt=0, le=600, description="how long start-up waits for the broker and topics before it gives up")
+    ] = 10.0
 
     def client_config(self) -> dict[str, Any]:
         """librdkafka settings shared by consumers and producers."""
@@ -52,110 +84,111 @@ class KafkaSettings:
         return conf
 
 
-@dataclass(frozen=True, slots=True)
-class SourceSettings:
-    topic: str
-    vendor: str
+class SourceSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    topic: Annotated[str, Meta(min_length=1, description="a camera-vendor topic")]
+    vendor: Annotated[Vendor, _doc("the decoder of its payloads")]
 
 
-@dataclass(frozen=True, slots=True)
-class HotlistSettings:
-    dir: str = "hotlists/"
-    poll_seconds: float = 10.0
-    shards: int = 31
-    bloom_backend: str = "rbloom"
-    bloom_fp_rate: float = 0.001
-    #: Build new versions in a child process into this directory and memory-map them
-    #: (shared by every process on the machine). Empty: a folder in the system temp dir.
-    cache_dir: str = ""
-    #: false: build in the job's own process (small lists, tests).
-    shared_build: bool = True
-    #: New delta files are applied as a layer over the last full version (no full rebuild)
-    #: while their bytes stay under this fraction of the snapshot files it was built
-    #: from; beyond that, or when a full snapshot or list.toml changes, a full rebuild. 0: always full.
-    layer_max_fraction: float = 0.2
+class HotlistSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    dir: Annotated[str, Meta(min_length=1, description="hotlist directory (one folder per list)")] = "hotlists/"
+    poll_seconds: Annotated[float, Meta(gt=0, le=86_400, description="how often the directory is checked for new snapshots")] = 10.0
+    shards: Annotated[int, Meta(ge=1, le=4096, description="exact-set shards of the index")] = 31
+    bloom_backend: Annotated[Literal["rbloom", "pybloom"], _doc("Bloom filter library")] = "rbloom"
+    bloom_fp_rate: Annotated[float, Meta(gt=0, lt=1, description="Bloom false-positive rate")] = 0.001
+    cache_dir: Annotated[
+        str, _doc("where versions are built and mapped (shared by the processes of a machine); empty: /dev/shm or the temp dir")
+    ] = ""
+    shared_build: Annotated[bool, _doc("build versions in a child process and memory-map them; false: in the job's process")] = True
+    layer_max_fraction: Annotated[
+        float, Meta(ge=0, le=1, description="deltas under this share of the snapshot bytes are layered, not rebuilt; 0: always rebuild")
+    ] = 0.2
+    max_shrink: Annotated[
+        float, Meta(ge=0, le=1, description="a new full snapshot that removes more than this share of a live list is rejected; 1.0: off")
+    ] = 0.5
 
 
-@dataclass(frozen=True, slots=True)
-class DedupSettings:
-    window_seconds: float = 300.0
+class DedupSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    window_seconds: Annotated[float, Meta(ge=0, le=86_400, description="suppress a repeat hit of a plate and entry within this capture time; 0: off")] = 300.0
 
 
-@dataclass(frozen=True, slots=True)
-class DeadletterSettings:
-    topic: str = "reads.deadletter"
-    path: str = ""
+class DeadletterSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    topic: Annotated[str, _doc("dead-letter topic")] = "reads.deadletter"
+    path: Annotated[str, _doc("dead-letter JSONL file instead of a topic")] = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Rule:
+class Rule(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Which hits a sink takes; every condition given must hold (empty = any).
 
     The match-level conditions (priority, category, action, list, owner) must
     hold together for at least one match of the hit.
     """
 
-    max_priority: int = 5
-    categories: tuple[str, ...] = ()
-    actions: tuple[str, ...] = ()
-    lists: tuple[str, ...] = ()
-    owners: tuple[str, ...] = ()
-    camera_prefixes: tuple[str, ...] = ()
+    max_priority: Annotated[Priority, _doc("only hits of this priority or higher (1 = highest)")] = 5
+    categories: Annotated[tuple[str, ...], _doc("only these categories")] = ()
+    actions: Annotated[tuple[Action, ...], _doc("only these actions")] = ()
+    lists: Annotated[tuple[str, ...], _doc("only these list ids")] = ()
+    owners: Annotated[tuple[str, ...], _doc("only entries of these owners")] = ()
+    camera_prefixes: Annotated[tuple[str, ...], _doc("only cameras whose id starts with one of these")] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class SinkSettings:
-    name: str
-    topic: str = ""
-    path: str = ""
-    rule: Rule = field(default_factory=Rule)
+class SinkSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    name: Annotated[str, Meta(min_length=1, description="unique sink name (metrics, logs)")]
+    topic: Annotated[str, _doc("hits topic (must exist)")] = ""
+    path: Annotated[str, _doc("hits JSONL file (appended, never truncated)")] = ""
+    parquet_dir: Annotated[str, _doc("Parquet audit folder, one day=YYYY-MM-DD partition per capture day")] = ""
+    rotate_bytes: Annotated[int, Meta(ge=0, description="JSONL: start a new file past this size; 0: never")] = 0
+    rotate_daily: Annotated[bool, _doc("JSONL: start a new file each UTC day")] = False
+    keep: Annotated[int, Meta(ge=0, description="JSONL: rotated files kept (oldest removed first); 0: keep all")] = 0
+    rule: Annotated[Rule, _doc("which hits go here (the rule keys may also sit on the sink)")] = msgspec.field(default_factory=Rule)
 
 
-@dataclass(frozen=True, slots=True)
-class RecoverySettings:
-    dir: str = ""
-    #: Bytewax epoch length: how often state is snapshotted and sinks flushed.
-    #: Short epochs keep the end-of-epoch work small (p99 latency) and replays short.
-    snapshot_seconds: float = 2.0
-    backup_seconds: float = 0.0
+class RecoverySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    dir: Annotated[str, _doc("Bytewax recovery store; empty: no recovery")] = ""
+    snapshot_seconds: Annotated[
+        float, Meta(gt=0, le=3600, description="epoch length: how often state is snapshotted and sinks flushed")
+    ] = 2.0
+    backup_seconds: Annotated[Seconds, _doc("how long old snapshots are kept (Bytewax backup_interval)")] = 0.0
 
 
-@dataclass(frozen=True, slots=True)
-class PrivacySettings:
-    #: Key of the keyed hash used for plate references in logs and Kafka message
-    #: keys. Set the same value on every process of a deployment.
-    hash_key: str = "feblam-development-key-change-me"
+class PrivacySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    hash_key: Annotated[
+        str, Meta(min_length=16, description="key of the plate hash in logs and message keys; the same on every process (secret)")
+    ] = DEV_HASH_KEY
 
 
-@dataclass(frozen=True, slots=True)
-class LoggingSettings:
-    level: str = "info"
-    format: str = "auto"  # auto | json | console
+class LoggingSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    level: Annotated[Literal["debug", "info", "warning", "error"], _doc("least severe level written")] = "info"
+    format: Annotated[Literal["auto", "json", "console"], _doc("auto: console on a terminal, JSON otherwise")] = "auto"
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    kafka: KafkaSettings = field(default_factory=KafkaSettings)
+class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    kafka: KafkaSettings = msgspec.field(default_factory=KafkaSettings)
     sources: tuple[SourceSettings, ...] = (
         SourceSettings("reads.vendor-a", "vendor-a"),
         SourceSettings("reads.vendor-b", "vendor-b"),
         SourceSettings("reads.vendor-c", "vendor-c"),
         SourceSettings("reads.canonical", "canonical"),
     )
-    hotlists: HotlistSettings = field(default_factory=HotlistSettings)
-    dedup: DedupSettings = field(default_factory=DedupSettings)
-    deadletter: DeadletterSettings = field(default_factory=DeadletterSettings)
+    hotlists: HotlistSettings = msgspec.field(default_factory=HotlistSettings)
+    dedup: DedupSettings = msgspec.field(default_factory=DedupSettings)
+    deadletter: DeadletterSettings = msgspec.field(default_factory=DeadletterSettings)
     sinks: tuple[SinkSettings, ...] = (SinkSettings(name="all-hits", topic="hits"),)
-    recovery: RecoverySettings = field(default_factory=RecoverySettings)
-    privacy: PrivacySettings = field(default_factory=PrivacySettings)
-    logging: LoggingSettings = field(default_factory=LoggingSettings)
+    recovery: RecoverySettings = msgspec.field(default_factory=RecoverySettings)
+    privacy: PrivacySettings = msgspec.field(default_factory=PrivacySettings)
+    logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
 
     def redacted(self) -> dict[str, Any]:
-        """The settings as a dict with secrets masked, for logs and ``--print-config``."""
-        return _redact(_asdict(self))
+        """The settings as a dict with secrets masked, for logs and ``config show``."""
+        return _redact(msgspec.to_builtins(self))
+
+    def without_dedup(self) -> Settings:
+        """These settings with duplicate suppression off (benchmarks, hit-for-hit comparisons)."""
+        return replace(self, dedup=DedupSettings(window_seconds=0))
 
 
-_SECTIONS: dict[str, type] = {
+replace = msgspec.structs.replace
+
+SECTIONS: dict[str, type[msgspec.Struct]] = {
     "kafka": KafkaSettings,
     "hotlists": HotlistSettings,
     "dedup": DedupSettings,
@@ -164,21 +197,14 @@ _SECTIONS: dict[str, type] = {
     "privacy": PrivacySettings,
     "logging": LoggingSettings,
 }
+ARRAYS: dict[str, type[msgspec.Struct]] = {"sources": SourceSettings, "sinks": SinkSettings}
 
 #: Every environment override: variable -> (section, key, type).
-ENV_KEYS: dict[str, tuple[str, str, type]] = {
-    f"FEBLAM_{section.upper()}_{f.name.upper()}": (section, f.name, type(getattr(cls(), f.name)))
-    for section, cls in _SECTIONS.items()
-    for f in fields(cls)
+ENV_KEYS: dict[str, tuple[str, str, Any]] = {
+    f"FEBLAM_{section.upper()}_{f.name.upper()}": (section, f.name, f.type)
+    for section, cls in SECTIONS.items()
+    for f in msgspec.structs.fields(cls)
 }
-
-
-def _asdict(obj: Any) -> Any:
-    if hasattr(obj, "__dataclass_fields__"):
-        return {f.name: _asdict(getattr(obj, f.name)) for f in fields(obj)}
-    if isinstance(obj, tuple):
-        return [_asdict(v) for v in obj]
-    return obj
 
 
 def _redact(doc: Any) -> Any:
@@ -189,144 +215,218 @@ def _redact(doc: Any) -> Any:
     return doc
 
 
-def _coerce(value: Any, typ: type, where: str) -> Any:
-    if typ is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in {"1", "true", "yes", "on", "0", "false", "no", "off"}:
-            return value.lower() in {"1", "true", "yes", "on"}
-    elif typ is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, str):
-            try:
-                return int(value)
-            except ValueError:
-                pass
-    elif typ is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-    elif typ is str:
-        if isinstance(value, str):
-            return value
-    msg = f"{where}: {value!r} is not a valid {typ.__name__}"
-    raise ConfigError(msg)
+# ---------------------------------------------------------------- validation
 
 
-def _section(cls: type, doc: Mapping[str, Any], where: str) -> Any:
-    known = {f.name: f for f in fields(cls)}
-    unknown = set(doc) - set(known)
-    if unknown:
-        msg = f"{where}: unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(known)})"
-        raise ConfigError(msg)
-    defaults = cls()
-    values = {k: _coerce(v, type(getattr(defaults, k)), f"{where}.{k}") for k, v in doc.items()}
-    return replace(defaults, **values)
+def _problem(where: str, exc: msgspec.ValidationError, value: Any = msgspec.UNSET) -> str:
+    """``where: message`` from a msgspec error, with the path it names appended to ``where``."""
+    text = str(exc)
+    message, _, path = text.partition(" - at `$")
+    path = path.rstrip("`")
+    for name, index in re.findall(r"\.(\w+)|\[(\d+)\]", path):  # the offending value inside a table
+        try:
+            value = value[name] if name else value[int(index)]
+        except (KeyError, IndexError, TypeError):
+            value = msgspec.UNSET
+            break
+    where = where + path
+    shown = "" if value is msgspec.UNSET or isinstance(value, dict | list) else f" = {value!r}"
+    return f"{where}{shown}: {message[0].lower()}{message[1:]}"
 
 
-def _str_list(value: Any, where: str) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return (value,)
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        msg = f"{where}: {value!r} is not a list of strings"
-        raise ConfigError(msg)
-    return tuple(value)
+def _convert(value: Any, typ: Any, where: str, problems: list[str], *, strict: bool = True) -> Any:
+    try:
+        return msgspec.convert(value, typ, strict=strict)
+    except msgspec.ValidationError as exc:
+        problems.append(_problem(where, exc, value))
+        return msgspec.UNSET
 
 
-def _sink(doc: Mapping[str, Any], where: str) -> SinkSettings:
-    doc = dict(doc)
-    name = doc.pop("name", None)
-    topic = doc.pop("topic", "")
-    path = doc.pop("path", "")
-    if not isinstance(name, str) or not name:
-        msg = f"{where}: a sink needs a name"
-        raise ConfigError(msg)
-    if bool(topic) == bool(path):
-        msg = f"{where} ({name}): give exactly one of topic or path"
-        raise ConfigError(msg)
-    rule_doc = dict(doc.pop("rule", {}))
-    rule_doc.update(doc)  # rule keys may sit on the sink itself
-    rule_keys = {f.name for f in fields(Rule)}
-    unknown = set(rule_doc) - rule_keys
-    if unknown:
-        msg = f"{where} ({name}): unknown key(s) {', '.join(sorted(unknown))}"
-        raise ConfigError(msg)
-    max_priority = _coerce(rule_doc.pop("max_priority", 5), int, f"{where}.max_priority")
-    if not 1 <= max_priority <= 5:
-        msg = f"{where}.max_priority: {max_priority} is not 1..5"
-        raise ConfigError(msg)
-    lists = {k: _str_list(v, f"{where}.{k}") for k, v in rule_doc.items()}
-    bad_actions = set(lists.get("actions", ())) - ACTIONS
-    if bad_actions:
-        msg = f"{where}.actions: {', '.join(sorted(bad_actions))} is not one of {', '.join(sorted(ACTIONS))}"
-        raise ConfigError(msg)
-    return SinkSettings(name=name, topic=topic, path=path, rule=Rule(max_priority=max_priority, **lists))
+def _check_table(doc: Any, cls: type[msgspec.Struct], where: str, problems: list[str]) -> None:
+    """Every key of one table on its own, so that each bad key is reported."""
+    if not isinstance(doc, dict):
+        problems.append(f"{where}: expected a table, got {doc!r}")
+        return
+    fields = {f.name: f for f in msgspec.structs.fields(cls)}
+    for key, value in doc.items():
+        if key not in fields:
+            close = difflib.get_close_matches(key, fields, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f" (known: {', '.join(fields)})"
+            problems.append(f"{where}.{key}: unknown key{hint}")
+        else:
+            _convert(value, fields[key].type, f"{where}.{key}", problems)
+    missing = [f.name for f in fields.values() if f.required and f.name not in doc]
+    for key in missing:
+        problems.append(f"{where}.{key}: missing (required)")
 
 
-def settings_from_dict(doc: Mapping[str, Any], origin: str = "config") -> Settings:
-    doc = dict(doc)
-    kwargs: dict[str, Any] = {}
-    for section, cls in _SECTIONS.items():
-        if section in doc:
-            sub = doc.pop(section)
-            if not isinstance(sub, dict):
-                msg = f"{origin}: [{section}] is not a table"
-                raise ConfigError(msg)
-            kwargs[section] = _section(cls, sub, f"{origin}: {section}")
-    if "sources" in doc:
-        sources = []
-        for i, s in enumerate(doc.pop("sources")):
-            where = f"{origin}: sources[{i}]"
-            if not isinstance(s, dict) or set(s) != {"topic", "vendor"}:
-                msg = f"{where}: needs exactly topic and vendor"
-                raise ConfigError(msg)
-            sources.append(SourceSettings(_coerce(s["topic"], str, where), _coerce(s["vendor"], str, where)))
-        kwargs["sources"] = tuple(sources)
-    if "sinks" in doc:
-        kwargs["sinks"] = tuple(_sink(s, f"{origin}: sinks[{i}]") for i, s in enumerate(doc.pop("sinks")))
-    if doc:
-        msg = f"{origin}: unknown section(s) {', '.join(sorted(doc))}"
-        raise ConfigError(msg)
-    settings = Settings(**kwargs)
-    from sources.vendors import VENDORS
+def _lift_rule(sink: Any) -> Any:
+    """Rule keys may sit on the sink itself: move them into its ``rule`` table."""
+    if not isinstance(sink, dict):
+        return sink
+    rule_keys = {f.name for f in msgspec.structs.fields(Rule)}
+    lifted = {k: v for k, v in sink.items() if k in rule_keys}
+    if not lifted:
+        return sink
+    rest = {k: v for k, v in sink.items() if k not in rule_keys}
+    rule = rest.get("rule", {})
+    rest["rule"] = {**rule, **lifted} if isinstance(rule, dict) else rule
+    return rest
 
-    for s in settings.sources:
-        if s.vendor not in VENDORS:
-            msg = f"{origin}: source {s.topic!r}: unknown vendor {s.vendor!r} (known: {', '.join(VENDORS)})"
-            raise ConfigError(msg)
+
+def _semantic_problems(settings: Settings, origin: str) -> list[str]:
+    problems: list[str] = []
+    for i, sink in enumerate(settings.sinks):
+        given = [k for k in ("topic", "path", "parquet_dir") if getattr(sink, k)]
+        if len(given) != 1:
+            problems.append(f"{origin}: sinks[{i}] ({sink.name}): give exactly one of topic, path or parquet_dir (got {given or 'none'})")
     names = [s.name for s in settings.sinks]
-    if len(set(names)) != len(names):
-        msg = f"{origin}: sink names must be unique, got {names}"
-        raise ConfigError(msg)
-    return settings
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"{origin}: sinks: name {name!r} is used twice; sink names must be unique")
+    topics = [s.topic for s in settings.sources]
+    for topic in sorted({t for t in topics if topics.count(t) > 1}):
+        problems.append(f"{origin}: sources: topic {topic!r} is listed twice")
+    if not settings.sources:
+        problems.append(f"{origin}: sources: at least one [[sources]] is needed")
+    if not settings.sinks:
+        problems.append(f"{origin}: sinks: at least one [[sinks]] is needed, or every hit would be lost")
+    if not settings.deadletter.topic and not settings.deadletter.path:
+        problems.append(f"{origin}: deadletter: give topic or path, or dead letters would be lost")
+    if settings.deadletter.topic and settings.deadletter.path:
+        problems.append(f"{origin}: deadletter: give one of topic or path, not both")
+    return problems
 
 
-def apply_env(settings: Settings, environ: Mapping[str, str] | None = None) -> Settings:
+def check_config(doc: Mapping[str, Any], origin: str = "config", environ: Mapping[str, str] | None = None) -> tuple[Settings | None, list[str]]:
+    """The settings of a parsed TOML document and environment, and one line per bad key (empty: valid)."""
+    problems: list[str] = []
+    doc = {k: ([_lift_rule(s) for s in v] if k == "sinks" and isinstance(v, list) else v) for k, v in doc.items()}
+    for key, value in doc.items():
+        if key in SECTIONS:
+            _check_table(value, SECTIONS[key], f"{origin}: {key}", problems)
+        elif key in ARRAYS:
+            if not isinstance(value, list):
+                problems.append(f"{origin}: {key}: expected an array of tables ([[{key}]]), got {value!r}")
+                continue
+            for i, item in enumerate(value):
+                _check_table(item, ARRAYS[key], f"{origin}: {key}[{i}]", problems)
+        else:
+            close = difflib.get_close_matches(key, [*SECTIONS, *ARRAYS], n=1)
+            hint = f"; did you mean [{close[0]}]?" if close else ""
+            problems.append(f"{origin}: [{key}]: unknown section{hint}")
     env = os.environ if environ is None else environ
+    for var in sorted(env):
+        if var.startswith("FEBLAM_") and var not in ENV_KEYS and var not in OTHER_ENV:
+            close = difflib.get_close_matches(var, ENV_KEYS, n=1)
+            hint = f"; did you mean {close[0]}?" if close else " (see `feblam config-env`)"
+            problems.append(f"{var}: unknown environment variable{hint}")
+    if problems:
+        return None, problems
+    settings = msgspec.convert(doc, Settings)
     for var, (section, key, typ) in ENV_KEYS.items():
         if var in env:
-            current = getattr(settings, section)
-            value = _coerce(env[var], typ, var)
-            settings = replace(settings, **{section: replace(current, **{key: value})})
+            value = _convert(env[var], typ, var, problems, strict=False)
+            if value is not msgspec.UNSET:
+                settings = replace(settings, **{section: replace(getattr(settings, section), **{key: value})})
+    if problems:
+        return None, problems
+    problems = _semantic_problems(settings, origin)
+    return (None if problems else settings), problems
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    try:
+        return tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        msg = f"{p}: configuration file not found"
+        raise ConfigError(msg) from None
+    except IsADirectoryError:
+        msg = f"{p}: is a directory, not a configuration file"
+        raise ConfigError(msg) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        msg = f"{p}: not valid TOML: {exc}"
+        raise ConfigError(msg) from None
+
+
+def settings_from_dict(doc: Mapping[str, Any], origin: str = "config", environ: Mapping[str, str] | None = None) -> Settings:
+    settings, problems = check_config(doc, origin, {} if environ is None else environ)
+    if settings is None:
+        raise ConfigError("\n".join(problems))
     return settings
 
 
 def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Defaults, then the TOML file (if any), then ``FEBLAM_*`` environment variables."""
-    if path is None:
-        return apply_env(Settings(), environ)
-    p = Path(path)
-    try:
-        doc = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        msg = f"{p}: configuration file not found"
-        raise ConfigError(msg) from None
-    except tomllib.TOMLDecodeError as exc:
-        msg = f"{p}: not valid TOML: {exc}"
-        raise ConfigError(msg) from None
-    return apply_env(settings_from_dict(doc, str(p)), environ)
+    doc = {} if path is None else read_toml(path)
+    settings, problems = check_config(doc, str(path) if path is not None else "defaults", environ)
+    if settings is None:
+        raise ConfigError("\n".join(problems))
+    return settings
+
+
+# ---------------------------------------------------------------- reference
+
+
+def _type_text(tp: Any) -> tuple[str, str, str]:
+    """(type, allowed values or range, description) of a field type."""
+    desc, allowed = "", []
+    if typing.get_origin(tp) is Annotated:
+        tp, *metas = typing.get_args(tp)
+        for meta in metas:
+            if isinstance(meta, Meta):
+                desc = meta.description or desc
+                for attr, sym in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+                    if getattr(meta, attr) is not None:
+                        allowed.append(f"{sym} {getattr(meta, attr)}")
+                if meta.pattern:
+                    allowed.append(meta.pattern.strip("^$()").replace("|", " \\| "))
+                if meta.min_length:
+                    allowed.append("not empty" if meta.min_length == 1 else f"length >= {meta.min_length}")
+        inner_type, inner_allowed, inner_desc = _type_text(tp)
+        return inner_type, ", ".join([inner_allowed, *allowed] if inner_allowed else allowed), desc or inner_desc
+    if typing.get_origin(tp) is Literal:
+        return "str", " \\| ".join(f"`{v!r}`" if v else "`''`" for v in typing.get_args(tp)), ""
+    if typing.get_origin(tp) is tuple:
+        inner = _type_text(typing.get_args(tp)[0])
+        return f"list of {inner[0]}", inner[1], ""
+    return getattr(tp, "__name__", str(tp)), "", ""
+
+
+def _table_rows(cls: type[msgspec.Struct], prefix: str, env_section: str | None) -> list[str]:
+    rows = []
+    for f in msgspec.structs.fields(cls):
+        typ, allowed, desc = _type_text(f.type)
+        if f.default_factory is not msgspec.NODEFAULT:
+            default: Any = "see below" if typ == "Rule" else f.default_factory()
+        else:
+            default = "required" if f.default is msgspec.NODEFAULT else f.default
+        default_text = default if default == "required" or default == "see below" else f"`{msgspec.json.encode(msgspec.to_builtins(default)).decode()}`"
+        env = f"`FEBLAM_{env_section.upper()}_{f.name.upper()}`" if env_section else ""
+        rows.append(f"| `{prefix}{f.name}` | {typ} | {allowed} | {default_text} | {env} | {desc} |")
+    return rows
+
+
+def reference_markdown() -> str:
+    """``docs/configuration.md``, generated from the schema (a test keeps the file equal to it)."""
+    head = "| key | type | allowed | default | environment | meaning |\n|---|---|---|---|---|---|"
+    out = [
+        "# Configuration reference",
+        "",
+        "Generated from `feblam/config.py` by `feblam config reference`; do not edit by hand.",
+        "",
+        "`feblam run --config feblam.toml` reads TOML. Every key has a default; `FEBLAM_<SECTION>_<KEY>`",
+        "environment variables override the file. Unknown keys, unknown `FEBLAM_*` variables and values",
+        "out of range are errors: `feblam config check --config FILE` names each one, and `feblam config show`",
+        "prints the effective settings with secrets masked.",
+        "",
+    ]
+    for section, cls in SECTIONS.items():
+        out += [f"## [{section}]", "", head, *_table_rows(cls, "", section), ""]
+    out += ["## [[sources]] (one per camera-vendor topic)", "", head, *_table_rows(SourceSettings, "", None), ""]
+    out += ["## [[sinks]] (a hit goes to every sink whose rule takes it)", "", head, *_table_rows(SinkSettings, "", None), ""]
+    out += ["### rule (`rule = { … }` or the keys on the sink itself)", "", head, *_table_rows(Rule, "", None), ""]
+    return "\n".join(out)
+
+
+assert set(typing.get_args(Action)) == ACTIONS  # noqa: S101 - one definition of the actions, pinned at import

@@ -14,6 +14,8 @@ from typing import Literal
 MatchKind = Literal["exact", "ocr_equivalent", "pattern"]
 Action = Literal["intercept", "observe", "inform"]
 ACTIONS: frozenset[str] = frozenset({"intercept", "observe", "inform"})
+#: The vendor decoders of ``sources/vendors`` (a test pins the registry to this tuple).
+VENDOR_NAMES: tuple[str, ...] = ("canonical", "vendor-a", "vendor-b", "vendor-c")
 
 
 @dataclass(frozen=True, slots=True)

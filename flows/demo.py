@@ -15,13 +15,12 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
 from bytewax.testing import run_main
 
-from feblam.config import DeadletterSettings, HotlistSettings, Settings, SinkSettings, SourceSettings
+from feblam.config import DeadletterSettings, HotlistSettings, Settings, SinkSettings, SourceSettings, replace
 from feblam.errors import FeblamError
 from feblam.logs import get_logger
 from flows.pipeline import FlowStats, build_flow

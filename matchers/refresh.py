@@ -21,6 +21,7 @@ from feblam.errors import FeblamError
 from feblam.logs import get_logger
 from matchers.index import Index, IndexHolder, LayeredIndex
 from matchers.service import load_index
+from matchers.shrink import latest_fulls, permits, shrinks, take_permits
 from matchers.snapshot import hotlists_fingerprint
 
 log = get_logger(__name__)
@@ -98,16 +99,27 @@ class HotlistWatcher(threading.Thread):
         self.holder = holder
         self.builder = builder or default_builder(settings)
         self.stop_event = threading.Event()
-        self.fingerprint = hotlists_fingerprint(settings.dir)
+        self.fingerprint = self._fingerprint()
+        #: Per list, the latest full snapshot of the live version (the shrink guard compares with it).
+        self.live_fulls = latest_fulls(self.fingerprint[0])
         self.rejected = 0
         self.last_error: str | None = None
         #: The version swapped out last: released by this thread at its next poll, not by
         #: the flow's thread (unmapping gigabytes is no work for a batch to wait on).
         self.retired: Index | None = None
 
+    def _fingerprint(self) -> tuple[tuple[tuple[str, str, int, int], ...], frozenset[str]]:
+        """The directory's files and the shrink permits in it: a change of either is worth a look."""
+        return hotlists_fingerprint(self.settings.dir), permits(self.settings.dir)
+
+    def _reject(self, error: str, **fields: object) -> None:
+        self.rejected += 1
+        self.last_error = error
+        log.error("snapshot_rejected", error=error, live_version=self.holder.current.version, **fields)
+
     def check(self) -> bool:
         """Load and swap if the directory changed; True when a new version went live."""
-        fp = hotlists_fingerprint(self.settings.dir)
+        fp = self._fingerprint()
         if fp == self.fingerprint:
             return False
         self.fingerprint = fp
@@ -115,13 +127,30 @@ class HotlistWatcher(threading.Thread):
         try:
             index = self.builder(self.settings, self.holder.current)
         except (FeblamError, OSError) as exc:
-            self.rejected += 1
-            self.last_error = str(exc)
-            log.error("snapshot_rejected", error=str(exc), live_version=self.holder.current.version)
+            self._reject(str(exc))
             return False
         if index.version == self.holder.current.version:
             return False
+        fulls = latest_fulls(fp[0])
+        changed = {k for k in set(fulls) | set(self.live_fulls) if fulls.get(k) != self.live_fulls.get(k)}
+        live_counts = {i.list_id: i.entries for i in self.holder.current.lists}
+        found = shrinks(live_counts, {i.list_id: i.entries for i in index.lists}, changed, self.settings.max_shrink)
+        blocked = [s for s in found if s.list_id not in fp[1]]
+        for s in blocked:
+            self._reject(
+                f"{Path(self.settings.dir) / s.list_id}: the new full snapshot would shrink the list from "
+                f"{s.live_entries} to {s.new_entries} entries ({s.share:.0%} > hotlists.max_shrink "
+                f"{self.settings.max_shrink:.0%}); run 'feblam index allow-shrink {s.list_id}' if that is meant",
+                list_id=s.list_id, reason="shrink", live_entries=s.live_entries, new_entries=s.new_entries,
+            )
+        if blocked:
+            return False
         old = self.holder.swap(index)
+        self.live_fulls = fulls
+        if found:
+            take_permits(self.settings.dir, [s.list_id for s in found])
+            log.warning("list_shrink_allowed", lists=[s.list_id for s in found],
+                        entries=[(s.live_entries, s.new_entries) for s in found])
         self.retired = old
         log.info("index_swapped", old_version=old.version, version=index.version, entries=len(index),
                  seconds=round(time.perf_counter() - started, 3))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import stat
 import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -29,11 +30,13 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from feblam.errors import SnapshotError
+from feblam.logs import get_logger
 from feblam.model import ACTIONS
 from matchers.normalize import country_code, is_pattern, pattern_key, plate_key
 
 SNAPSHOT_NAME = re.compile(r"^(?P<seq>\d+)-(?P<kind>full|delta)\.(?P<ext>parquet|csv|jsonl)$")
 REQUIRED = ("entry_id", "plate", "category", "priority", "action")
+log = get_logger(__name__)
 OPTIONAL = ("country", "valid_from", "valid_until", "owner", "note")
 
 #: Schema of a validated, normalised snapshot table (one per list).
@@ -82,7 +85,7 @@ def list_files(list_dir: Path) -> tuple[SnapshotFile, ...]:
     found: dict[int, dict[str, SnapshotFile]] = {}
     for path in sorted(list_dir.iterdir()):
         m = SNAPSHOT_NAME.match(path.name)
-        if not m or not path.is_file():
+        if not m or not is_regular(path):
             continue
         snap = SnapshotFile(path, int(m["seq"]), m["kind"], m["ext"])
         slot = found.setdefault(snap.seq, {})
@@ -102,8 +105,11 @@ def list_files(list_dir: Path) -> tuple[SnapshotFile, ...]:
 
 def read_list_toml(list_dir: Path) -> tuple[str, bool]:
     path = list_dir / "list.toml"
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return list_dir.name, True
+    if not is_regular(path):
+        msg = f"{path}: not a regular file"
+        raise SnapshotError(msg)
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -589,10 +595,34 @@ def list_dirs(directory: str | Path) -> list[Path]:
     return [d for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")]
 
 
+#: Paths already reported as not regular files (one warning each, not one per poll).
+_SKIPPED: set[str] = set()
+
+
+def is_regular(path: Path) -> bool:
+    """True for a regular file (through a symlink); anything else is skipped with one warning naming it.
+
+    A dangling symlink, a FIFO (reading it would block the watcher for ever), a socket
+    or a folder named like a snapshot is never read.
+    """
+    try:
+        mode = path.stat().st_mode
+        reason = None if stat.S_ISREG(mode) else "not a regular file"
+    except OSError as exc:
+        reason = f"unreadable ({exc.strerror or exc})"
+    if reason is None:
+        _SKIPPED.discard(str(path))
+        return True
+    if str(path) not in _SKIPPED:
+        _SKIPPED.add(str(path))
+        log.warning("snapshot_file_skipped", path=str(path), reason=reason)
+    return False
+
+
 def source_files(directory: str | Path) -> list[Path]:
-    """Every file a version depends on: snapshots and ``list.toml`` of every list folder."""
+    """Every file a version depends on: snapshots and ``list.toml`` of every list folder (regular files only)."""
     return [f for d in list_dirs(directory) for f in sorted(d.iterdir())
-            if SNAPSHOT_NAME.match(f.name) or f.name == "list.toml"]
+            if (SNAPSHOT_NAME.match(f.name) or f.name == "list.toml") and is_regular(f)]
 
 
 def source_manifest(directory: str | Path) -> dict[str, list[tuple[str, str, int]]]:
@@ -617,6 +647,9 @@ def hotlists_fingerprint(directory: str | Path) -> tuple[tuple[str, str, int, in
         return ()
     out: list[tuple[str, str, int, int]] = []
     for f in source_files(directory):
-        st = f.stat()
+        try:
+            st = f.stat()
+        except OSError:  # removed since it was listed: the next poll sees the new state
+            continue
         out.append((f.parent.name, f.name, st.st_size, st.st_mtime_ns))
     return tuple(out)

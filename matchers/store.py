@@ -16,7 +16,6 @@ opens over the base it already maps.
 
 from __future__ import annotations
 
-import dataclasses
 import fcntl
 import hashlib
 import os
@@ -27,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
 import orjson
 import pyarrow as pa
@@ -347,7 +347,7 @@ def build_shared(settings: HotlistSettings, cache_dir: str | Path, timeout: floa
             if (target / DONE).exists():
                 return target
             base = _layer_base(cache, manifest, settings)
-            job = {"settings": dataclasses.asdict(settings), "out": str(target), "manifest": manifest,
+            job = {"settings": msgspec.to_builtins(settings), "out": str(target), "manifest": manifest,
                    "base": str(base[0]) if base else None, "new_files": base[1] if base else None}
             args = [sys.executable, "-m", "matchers.store", orjson.dumps(job).decode()]
             try:
@@ -406,7 +406,7 @@ def _main(argv: list[str]) -> int:
     pa.set_cpu_count(1)
     pa.set_io_thread_count(1)
     job = orjson.loads(argv[0])
-    settings = HotlistSettings(**job["settings"])
+    settings = msgspec.convert(job["settings"], HotlistSettings)
     try:
         remember_hashes(settings.dir, job["manifest"])
         if job["base"]:

@@ -77,14 +77,24 @@ def test_secrets_are_redacted(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("[kafka]\nbrokerz = 'x'\n", "unknown key"),
-        ("[dedup]\nwindow_seconds = 'soon'\n", "not a valid float"),
-        ("[[sources]]\ntopic = 't'\nvendor = 'vendor-q'\n", "unknown vendor"),
-        ("[[sinks]]\nname = 'a'\ntopic = 't'\npath = 'p'\n", "exactly one of topic or path"),
-        ("[[sinks]]\nname = 'a'\ntopic = 't'\nmax_priority = 9\n", "not 1..5"),
-        ("[[sinks]]\nname = 'a'\ntopic = 't'\nactions = ['arrest']\n", "not one of"),
-        ("[nonsense]\n", "unknown section"),
+        ("[kafka]\nbrokerz = 'x'\n", "kafka.brokerz: unknown key; did you mean 'brokers'"),
+        ("[dedup]\nwindow_seconds = 'soon'\n", r"dedup.window_seconds = 'soon': expected `float`, got `str`"),
+        ("[[sources]]\ntopic = 't'\nvendor = 'vendor-q'\n", r"sources\[0\].vendor = 'vendor-q': expected `str` matching"),
+        ("[[sinks]]\nname = 'a'\ntopic = 't'\npath = 'p'\n", "exactly one of topic, path or parquet_dir"),
+        ("[[sinks]]\nname = 'a'\ntopic = 't'\nmax_priority = 9\n", r"sinks\[0\].rule.max_priority = 9: expected `int` <= 5"),
+        ("[[sinks]]\nname = 'a'\ntopic = 't'\nactions = ['arrest']\n", r"sinks\[0\].rule.actions\[0\] = 'arrest': invalid enum value"),
+        ("[nonsense]\n", r"\[nonsense\]: unknown section"),
         ("[kafka\n", "not valid TOML"),
+        ("[kafka]\nstart = 'beginning'\n", "kafka.start = 'beginning': invalid enum value"),
+        ("[logging]\nlevel = 'verbose'\n", "logging.level = 'verbose': invalid enum value"),
+        ("[logging]\nformat = 'jsno'\n", "logging.format = 'jsno': invalid enum value"),
+        ("[hotlists]\nbloom_backend = 'rbloomm'\n", "hotlists.bloom_backend = 'rbloomm': invalid enum value"),
+        ("[hotlists]\nbloom_fp_rate = 2\n", "hotlists.bloom_fp_rate = 2: expected `float` < 1"),
+        ("[hotlists]\nshards = 0\n", "hotlists.shards = 0: expected `int` >= 1"),
+        ("[hotlists]\nmax_shrink = 1.5\n", "hotlists.max_shrink = 1.5: expected `float` <= 1"),
+        ("[[sinks]]\nname = 'a'\ntopic = 'h'\n[[sinks]]\nname = 'a'\npath = 'p'\n", "name 'a' is used twice"),
+        ("sinks = []\n", "at least one"),
+        ("[deadletter]\ntopic = ''\n", "dead letters would be lost"),
     ],
 )
 def test_bad_config_is_a_clear_error(tmp_path: Path, text: str, message: str) -> None:
@@ -103,3 +113,46 @@ def test_every_section_key_has_an_env_variable() -> None:
     assert "FEBLAM_KAFKA_BROKERS" in ENV_KEYS
     assert "FEBLAM_RECOVERY_DIR" in ENV_KEYS
     assert "FEBLAM_PRIVACY_HASH_KEY" in ENV_KEYS
+
+
+def test_every_bad_key_is_named_not_only_the_first(tmp_path: Path) -> None:
+    p = tmp_path / "feblam.toml"
+    p.write_text("[hotlists]\nshards = 0\nbloom_backend = 'x'\n[logging]\nlevel = 'verbose'\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(p, environ={})
+    lines = str(info.value).splitlines()
+    assert len(lines) == 3
+    assert [line.split(": ")[1].split(" ")[0] for line in lines] == ["hotlists.shards", "hotlists.bloom_backend", "logging.level"]
+
+
+def test_unknown_feblam_variable_is_an_error_with_a_suggestion() -> None:
+    with pytest.raises(ConfigError, match="FEBLAM_KAFKA_BROKER: unknown environment variable; did you mean FEBLAM_KAFKA_BROKERS"):
+        load_settings(None, environ={"FEBLAM_KAFKA_BROKER": "x:1"})
+
+
+def test_environment_values_are_validated_like_the_file() -> None:
+    with pytest.raises(ConfigError, match="FEBLAM_KAFKA_START = 'beginning': invalid enum value"):
+        load_settings(None, environ={"FEBLAM_KAFKA_START": "beginning"})
+    assert load_settings(None, environ={"FEBLAM_HOTLISTS_SHARED_BUILD": "false"}).hotlists.shared_build is False
+
+
+def test_the_shipped_reference_is_generated_from_the_schema() -> None:
+    from feblam.config import reference_markdown
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+    assert doc.read_text(encoding="utf-8") == reference_markdown() + "\n", "run: feblam config reference > docs/configuration.md"
+    for var in ENV_KEYS:
+        assert var in doc.read_text(encoding="utf-8")
+
+
+def test_the_shipped_example_configuration_is_valid() -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "feblam.toml"
+    s = load_settings(example, environ={})
+    assert s.sinks and s.sources
+
+
+def test_vendor_names_are_the_decoder_registry() -> None:
+    from feblam.model import VENDOR_NAMES
+    from sources.vendors import VENDORS
+
+    assert tuple(VENDORS) == VENDOR_NAMES

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import orjson
 import pytest
 from bytewax.testing import TestingSink, TestingSource, run_main
 
-from feblam.config import Rule, Settings, SinkSettings
+from feblam.config import Rule, Settings, SinkSettings, replace
 from feblam.model import DeadLetter, Hit
 from flows.pipeline import FlowStats, build_flow, hit_id
 from matchers.index import IndexHolder, build_index
@@ -82,7 +81,7 @@ def test_duplicates_within_window_are_suppressed(sample_holder: IndexHolder) -> 
     hits, _, stats = run_flow(items, sample_holder, batch_size=1)
     assert sorted(h.read.read_id for h in hits) == ["r1", "r3", "r4"]
     assert stats.suppressed == 2  # r2's two matches
-    hits0, _, _ = run_flow(items, sample_holder, replace(Settings(), dedup=replace(Settings().dedup, window_seconds=0)))
+    hits0, _, _ = run_flow(items, sample_holder, Settings().without_dedup())
     assert len(hits0) == 4
 
 

@@ -4,6 +4,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from feblam.config import HotlistSettings
@@ -138,7 +139,6 @@ def test_default_cache_dir_is_private_and_refuses_a_symlink(tmp_path: Path) -> N
 
 
 def test_builder_drops_a_version_whose_files_changed_during_the_build(tmp_path: Path) -> None:
-    import dataclasses
     import subprocess
     import sys
 
@@ -151,7 +151,7 @@ def test_builder_drops_a_version_whose_files_changed_during_the_build(tmp_path: 
     seen = source_manifest(hot)  # what the parent saw ...
     write_snapshot(hot, "WANTED", [{"op": "delete", "entry_id": "W-1"}], seq=80, kind="delta")  # ... then a new file
     out = tmp_path / "cache" / "index-x"
-    job = {"settings": dataclasses.asdict(settings), "out": str(out), "manifest": seen, "base": None, "new_files": None}
+    job = {"settings": msgspec.to_builtins(settings), "out": str(out), "manifest": seen, "base": None, "new_files": None}
     proc = subprocess.run([sys.executable, "-m", "matchers.store", orjson.dumps(job).decode()],  # noqa: S603
                           capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 1 and "changed during the build" in proc.stderr
