@@ -197,6 +197,11 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    import signal
+
+    # Before any library starts a thread (Arrow's pools): SIGTERM/SIGINT are taken by the job's
+    # stopper thread (flows.run.Stopper), also while Bytewax's Rust code forms a cluster.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
     from flows.run import run_job
 
     settings = _settings(args)
@@ -255,9 +260,16 @@ def cmd_broker(args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    topics = [t for t in args.topics.split(",") if t]
+    if args.config:
+        settings = load_settings(args.config)
+        topics += [s.topic for s in settings.sources] + [s.topic for s in settings.sinks if s.topic]
+        if settings.deadletter.topic and not settings.deadletter.path:
+            topics.append(settings.deadletter.topic)
     with EmbeddedBroker(port=args.port) as broker:
-        if args.topics:
-            create_topics(broker.address, [t for t in args.topics.split(",") if t], partitions=args.partitions)
+        if topics:
+            create_topics(broker.address, topics, partitions=args.partitions)
+            print(f"topics: {', '.join(dict.fromkeys(topics))}", flush=True)
         print(f"broker {broker.address} (in memory; Ctrl-C stops it)", flush=True)
         while not stop.wait(0.5):
             if broker.proc is None or broker.proc.poll() is not None:
@@ -374,6 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     bk = sub.add_parser("broker", help="start the bundled Kafka-compatible broker alone (for trying 'feblam run')")
     bk.add_argument("--port", type=int, default=9092, help="loopback port (default 9092, as in examples/feblam.toml)")
     bk.add_argument("--topics", default="", help="comma-separated topics to create")
+    bk.add_argument("--config", default=None, help="also create every topic this configuration reads or writes")
     bk.add_argument("--partitions", type=int, default=2, help="partitions of each created topic")
     bk.set_defaults(func=cmd_broker)
     return p
@@ -395,7 +408,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except FeblamError as exc:
-        return _err(str(exc))
+        from flows.run import JobFailed
+
+        _err(str(exc))
+        return 1 if isinstance(exc, JobFailed) else EXIT_USAGE
     except FileNotFoundError as exc:
         return _err(str(exc))
     except KeyboardInterrupt:

@@ -23,6 +23,7 @@ import msgspec
 from msgspec import Meta
 
 from feblam.errors import ConfigError
+from feblam.logs import kafka_logger
 from feblam.model import ACTIONS, VENDOR_NAMES
 
 SECRET_KEYS = frozenset({"sasl_password", "hash_key", "ssl_key_password"})
@@ -63,6 +64,9 @@ class KafkaSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     linger_ms: Annotated[int, Meta(ge=0, le=60_000, description="producer linger (batching delay)")] = 5
     client_id: Annotated[str, Meta(min_length=1, description="client.id on the broker")] = "feblam"
     group_id: Annotated[str, Meta(min_length=1, description="consumer group the job's positions are committed to (lag tools)")] = "feblam"
+    delivery_timeout_seconds: Annotated[
+        float, Meta(gt=0, le=3600, description="a hit the broker has not confirmed within this time stops the job (it restarts from the last snapshot)")
+    ] = 30.0
     start_timeout_seconds: Annotated[
         float, Meta(gt=0, le=600, description="how long start-up waits for the broker and topics before it gives up")
     ] = 10.0
@@ -74,6 +78,7 @@ class KafkaSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
             "security.protocol": self.security_protocol,
             "client.id": self.client_id,
             "log.connection.close": False,
+            "logger": kafka_logger(),  # librdkafka's lines become rate-limited structured events
         }
         if self.sasl_mechanism:
             conf["sasl.mechanism"] = self.sasl_mechanism
@@ -135,7 +140,7 @@ class SinkSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     name: Annotated[str, Meta(min_length=1, description="unique sink name (metrics, logs)")]
     topic: Annotated[str, _doc("hits topic (must exist)")] = ""
     path: Annotated[str, _doc("hits JSONL file (appended, never truncated)")] = ""
-    parquet_dir: Annotated[str, _doc("Parquet audit folder, one day=YYYY-MM-DD partition per capture day")] = ""
+    parquet_dir: Annotated[str, _doc("Parquet audit folder, one day=YYYY-MM-DD partition per UTC day of emission")] = ""
     rotate_bytes: Annotated[int, Meta(ge=0, description="JSONL: start a new file past this size; 0: never")] = 0
     rotate_daily: Annotated[bool, _doc("JSONL: start a new file each UTC day")] = False
     keep: Annotated[int, Meta(ge=0, description="JSONL: rotated files kept (oldest removed first); 0: keep all")] = 0

@@ -1,4 +1,4 @@
-"""Gateway sinks from the settings: a Kafka topic or a JSONL file per sink."""
+"""Gateway sinks from the settings: a Kafka topic, a JSONL file or a Parquet audit folder per sink."""
 
 from __future__ import annotations
 
@@ -7,14 +7,17 @@ from typing import Any
 from bytewax.outputs import Sink
 
 from feblam.config import Settings
-from sinks.files import JsonlSink
+from sinks.audit import ParquetAuditSink
+from sinks.files import JsonlSink, Rotation
 
 
 def build_sinks(settings: Settings) -> dict[str, Sink[Any]]:
     out: dict[str, Sink[Any]] = {}
     for s in settings.sinks:
         if s.path:
-            out[s.name] = JsonlSink(s.path)
+            out[s.name] = JsonlSink(s.path, Rotation(s.rotate_bytes, s.rotate_daily, s.keep))
+        elif s.parquet_dir:
+            out[s.name] = ParquetAuditSink(s.parquet_dir)
         else:
             from sinks.kafka import KafkaHitSink
 

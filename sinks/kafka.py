@@ -40,6 +40,8 @@ def producer_config(settings: KafkaSettings) -> dict[str, Any]:
         "acks": "all",
         "linger.ms": settings.linger_ms,
         "compression.type": "lz4",
+        "message.timeout.ms": int(settings.delivery_timeout_seconds * 1000),
+        "request.timeout.ms": int(settings.delivery_timeout_seconds * 1000),
     }
 
 
@@ -55,8 +57,9 @@ def topic_partitions(settings: KafkaSettings, topic: str) -> list[int]:
 
 
 class _ProducerPartition(StatefulSinkPartition[Any, None]):
-    def __init__(self, producer: Producer, topic: str, partition: int, kind: str) -> None:
+    def __init__(self, producer: Producer, topic: str, partition: int, kind: str, timeout: float) -> None:
         self._producer = producer
+        self._timeout = timeout
         self._topic = topic
         self._partition = partition
         self._kind = kind
@@ -92,16 +95,23 @@ class _ProducerPartition(StatefulSinkPartition[Any, None]):
         self._producer.poll(0)
 
     def snapshot(self) -> None:
-        remaining = self._producer.flush(30.0)
+        remaining = self._producer.flush(self._timeout + 1.0)
         if remaining:
-            msg = f"{self._topic}[{self._partition}]: {remaining} message(s) still queued after 30 s"
+            log.error("kafka_delivery_failed", topic=self._topic, partition=self._partition, queued=remaining,
+                      timeout_seconds=self._timeout)
+            msg = (f"{self._topic}[{self._partition}]: {remaining} message(s) not confirmed by the broker within "
+                   f"{self._timeout:g} s (kafka.delivery_timeout_seconds)")
             raise DeliveryError(msg)
         self._raise_errors()
         return None
 
     def close(self) -> None:
-        self._producer.flush(30.0)
-        self._raise_errors()
+        # Never raise here: close also runs while the job is failing; what is not confirmed is
+        # after the last snapshot and is produced again after the restart.
+        remaining = self._producer.flush(self._timeout + 1.0)
+        if remaining or self._errors:
+            log.error("kafka_delivery_failed", topic=self._topic, partition=self._partition, queued=remaining,
+                      failed=len(self._errors), at="close")
 
 
 class _TopicSink(FixedPartitionedSink[Any, None]):
@@ -126,7 +136,8 @@ class _TopicSink(FixedPartitionedSink[Any, None]):
             return self._producer
 
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _ProducerPartition:
-        return _ProducerPartition(self._shared_producer(), self.topic, int(for_part), self.kind)
+        return _ProducerPartition(self._shared_producer(), self.topic, int(for_part), self.kind,
+                                  self.settings.delivery_timeout_seconds)
 
 
 class KafkaHitSink(_TopicSink):

@@ -18,15 +18,20 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from feblam.errors import FeblamError
-from feblam.logs import get_logger
+from feblam.logs import get_logger, kafka_logger
 
 log = get_logger(__name__)
 
 
 class BrokerError(FeblamError, RuntimeError):
     """The embedded broker could not be started."""
+
+
+def _admin_config(brokers: str) -> dict[str, Any]:
+    return {"bootstrap.servers": brokers, "logger": kafka_logger()}
 
 
 def free_port() -> int:
@@ -45,17 +50,20 @@ def broker_binary() -> str:
 
 
 class EmbeddedBroker:
-    def __init__(self, port: int | None = None, log_path: Path | None = None) -> None:
+    def __init__(self, port: int | None = None, log_path: Path | None = None, advertised_port: int | None = None) -> None:
+        """``advertised_port``: the port clients are told to use (a proxy in front of the broker); default ``port``."""
         self.port = port or free_port()
-        self.address = f"127.0.0.1:{self.port}"
+        self.advertised_port = advertised_port or self.port
+        self.address = f"127.0.0.1:{self.advertised_port}"
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 20.0) -> EmbeddedBroker:
         url = f"tcp://127.0.0.1:{self.port}"
+        advertised = f"tcp://127.0.0.1:{self.advertised_port}"
         out = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
         self.proc = subprocess.Popen(  # noqa: S603 - our own pinned binary, fixed arguments
-            [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
+            [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", advertised,
              "--storage-engine", "memory://tansu/"],
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -70,7 +78,7 @@ class EmbeddedBroker:
                 msg = f"broker exited with status {self.proc.returncode}"
                 raise BrokerError(msg)
             try:
-                AdminClient({"bootstrap.servers": self.address}).list_topics(timeout=1.0)
+                AdminClient(_admin_config(self.address)).list_topics(timeout=1.0)
                 log.info("broker_started", address=self.address, pid=self.proc.pid)
                 return self
             except Exception:  # noqa: BLE001, S112 - not up yet
@@ -109,7 +117,7 @@ def create_topics(brokers: str, topics: Iterable[str], partitions: int = 1, time
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    admin = AdminClient({"bootstrap.servers": brokers})
+    admin = AdminClient(_admin_config(brokers))
     wanted = list(dict.fromkeys(topics))
     futures = admin.create_topics([NewTopic(t, num_partitions=partitions, replication_factor=1) for t in wanted])
     for fut in futures.values():
