@@ -216,6 +216,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    try:
+        import psutil  # noqa: F401 - the bench extra
+    except ImportError:
+        return _err("feblam bench needs the bench extra (pip install 'feblam[bench]'): psutil is missing")
     from bench.suite import main as bench_main
 
     return bench_main(args)
@@ -296,14 +300,16 @@ def versions() -> dict[str, str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from bench.suite import ALL_ROWS as BENCH_ROWS
+
     p = argparse.ArgumentParser(prog="feblam", description="FEBLAM: the ANPR hit generator.")
     p.add_argument("--version", action=_Version)
     sub = p.add_subparsers(dest="cmd", required=True)
 
     n = sub.add_parser("normalize", help="plate key, fuzzy key and country of a plate")
-    n.add_argument("plate")
-    n.add_argument("--country", default=None)
-    n.add_argument("--json", action="store_true")
+    n.add_argument("plate", help="a plate as printed or read (any separators, Cyrillic/Greek look-alikes)")
+    n.add_argument("--country", default=None, help="any country code form (B, BE, BEL, ...)")
+    n.add_argument("--json", action="store_true", help="one JSON object instead of lines")
     n.set_defaults(func=cmd_normalize)
 
     r = sub.add_parser("replay", help="the dataflow over files; ends when input is exhausted")
@@ -312,9 +318,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="canonical, vendor-a, vendor-b or vendor-c; repeatable, read in order")
     r.add_argument("--out", required=True, help="hits JSONL file")
     r.add_argument("--dlq", default=None, help="dead-letter JSONL file (default: next to --out)")
-    r.add_argument("--dedup-window", type=float, default=None, metavar="SECONDS")
+    r.add_argument("--dedup-window", type=float, default=None, metavar="SECONDS",
+                   help="duplicate suppression window (default: [dedup] window_seconds; 0: off)")
     r.add_argument("--config", default=None, help="TOML settings (routing rules, privacy key)")
-    r.add_argument("--quiet", action="store_true")
+    r.add_argument("--quiet", action="store_true", help="only warnings and errors on stderr")
     r.set_defaults(func=cmd_replay)
 
     i = sub.add_parser("index", help="build, inspect and probe the hotlist index")
@@ -323,17 +330,18 @@ def build_parser() -> argparse.ArgumentParser:
                            ("probe", "which entries a plate matches")):
         c = isub.add_parser(name, help=helptext)
         c.add_argument("--hotlists", default=None, help="hotlist directory (default: [hotlists] dir)")
-        c.add_argument("--config", default=None)
-        c.add_argument("--quiet", action="store_true")
+        c.add_argument("--config", default=None, help="TOML settings ([hotlists] keys)")
+        c.add_argument("--quiet", action="store_true", help="only warnings and errors on stderr")
         if name == "build":
             c.add_argument("--out", default=None, help="write the built index to this directory")
-            c.add_argument("--shards", type=int, default=None)
-            c.add_argument("--bloom", choices=("rbloom", "pybloom"), default=None)
+            c.add_argument("--shards", type=int, default=None, help="exact-set shards (default: [hotlists] shards)")
+            c.add_argument("--bloom", choices=("rbloom", "pybloom"), default=None,
+                           help="Bloom filter library (default: [hotlists] bloom_backend)")
         else:
             c.add_argument("--index", default=None, help="a directory written by 'index build --out'")
         if name == "probe":
-            c.add_argument("plate")
-            c.add_argument("--country", default=None)
+            c.add_argument("plate", help="the plate to look up")
+            c.add_argument("--country", default=None, help="the read's country (any code form); default unknown")
             c.add_argument("--at", default=None, help="capture time (ISO 8601); default now")
         c.set_defaults(func=cmd_index)
     c = isub.add_parser("allow-shrink", help="let the next full snapshot of a list shrink it past hotlists.max_shrink")
@@ -344,7 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_index)
 
     run = sub.add_parser("run", help="the long-running job: Kafka in, gateway sinks out")
-    run.add_argument("--config", default=None)
+    run.add_argument("--config", default=None, help="TOML settings (docs/configuration.md); default: built-in defaults")
     run.add_argument("-w", "--workers", type=int, default=1, help="worker threads per process")
     run.add_argument("-i", "--process-id", type=int, default=None, help="this process's index in --addresses")
     run.add_argument("-a", "--addresses", default=None, help="host:port;host:port of every process")
@@ -352,21 +360,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="the job on an embedded broker with a camera simulator")
     d.add_argument("--seconds", type=float, default=None, help="stop after N seconds (default: Ctrl-C)")
-    d.add_argument("--out-dir", default="demo-out/")
+    d.add_argument("--out-dir", default="demo-out/", help="where hits.jsonl and deadletter.jsonl go")
     d.add_argument("--rate", type=float, default=2000.0, help="simulated reads per second")
     d.add_argument("--hotlists", default=None, help="default: the shipped sample hotlists")
-    d.add_argument("--config", default=None)
+    d.add_argument("--config", default=None, help="TOML settings (routing, privacy key); broker and topics are the demo's")
     d.set_defaults(func=cmd_demo)
 
     b = sub.add_parser("bench", help="the benchmark suite (reads/s, CPU, latency, index)")
-    b.add_argument("--reads", type=int, default=200_000)
-    b.add_argument("--hotlist-size", type=int, default=1_000_000)
-    b.add_argument("--only", default=None, help="comma-separated row names")
-    b.add_argument("--json", action="store_true")
+    b.add_argument("--reads", type=int, default=200_000, help="generated reads per row")
+    b.add_argument("--hotlist-size", type=int, default=1_000_000, help="entries of the generated hotlist")
+    b.add_argument("--only", default=None, metavar="NAME,...",
+                   help=f"comma-separated rows, of: {', '.join(BENCH_ROWS)}")
+    b.add_argument("--json", action="store_true", help="one JSON object on stdout (DESIGN section 9) instead of a table")
     b.add_argument("--rate", type=float, default=20_000.0, help="offered reads/s for the latency rows")
-    b.add_argument("--hit-rate", type=float, default=0.005)
-    b.add_argument("--plot", default=None, metavar="FILE.png")
-    b.add_argument("--seed", type=int, default=7)
+    b.add_argument("--hit-rate", type=float, default=0.005, help="share of generated reads that match an entry")
+    b.add_argument("--plot", default=None, metavar="FILE.png", help="draw the figures (needs the plot extra)")
+    b.add_argument("--seed", type=int, default=7, help="random seed of the generated data")
     b.add_argument("--latency-seconds", type=float, default=8.0, help="how long to offer --rate for the latency row")
     b.set_defaults(func=cmd_bench)
 

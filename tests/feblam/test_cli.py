@@ -154,3 +154,27 @@ def test_index_stats_and_probe_read_a_layer_directory(tmp_path: Path, capsys: py
     assert main(["index", "probe", "9-NEW-999", "--index", str(layer), "--at", "2026-11-28T12:00:00Z"]) == 0
     doc = orjson.loads(capsys.readouterr().out)
     assert [m["entry_id"] for m in doc["matches"]] == ["W-9"] and doc["index_version"] == stats["version"]
+
+
+def test_every_flag_has_help_and_only_lists_the_rows() -> None:
+    import argparse
+
+    from bench.suite import ALL_ROWS
+    from feblam.cli import build_parser
+
+    missing: list[str] = []
+
+    def walk(p: argparse.ArgumentParser, path: str) -> None:
+        for a in p._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                for name, sub in a.choices.items():
+                    walk(sub, f"{path} {name}")
+            elif not a.help:
+                missing.append(f"{path} {a.dest}")
+
+    parser = build_parser()
+    walk(parser, "feblam")
+    assert missing == []
+    bench = parser._subparsers._group_actions[0].choices["bench"]  # type: ignore[union-attr]
+    only = next(a for a in bench._actions if a.dest == "only")
+    assert all(row in (only.help or "") for row in ALL_ROWS)
