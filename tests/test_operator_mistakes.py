@@ -332,3 +332,32 @@ def test_a_sink_that_cannot_deliver_is_one_event_then_a_non_zero_exit(tmp_path: 
     errors = [line for line in log.splitlines() if line.startswith("feblam: error:")]
     assert len(errors) == 1 and f"{prefix}.hits" in errors[0], log[-3000:]
     assert '"job_failed"' in log
+
+
+@pytest.mark.kafka
+def test_the_example_configuration_runs_against_feblam_broker(tmp_path: Path) -> None:
+    from tests.kafka_util import hits_of, produce_file, read_topic
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEBLAM_")}
+    broker = subprocess.Popen([FEBLAM, "broker", "--config", str(EXAMPLES / "feblam.toml"), "--port", str(port)],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    try:
+        assert broker.stdout is not None
+        assert "topics: reads.vendor-a" in broker.stdout.readline()
+        assert f"broker 127.0.0.1:{port}" in broker.stdout.readline()
+        env |= {"FEBLAM_KAFKA_BROKERS": f"127.0.0.1:{port}", "FEBLAM_HOTLISTS_DIR": str(EXAMPLES / "hotlists")}
+        job = subprocess.Popen([FEBLAM, "run", "--config", str(EXAMPLES / "feblam.toml")], cwd=tmp_path, env=env,
+                               stdout=(tmp_path / "run.log").open("ab"), stderr=subprocess.STDOUT)
+        try:
+            produce_file(f"127.0.0.1:{port}", "reads.canonical", EXAMPLES / "input" / "canonical.jsonl")
+            hits = hits_of(read_topic(f"127.0.0.1:{port}", "hits", expect=1, timeout=60))
+            assert hits and all(h["routes"] for h in hits)
+        finally:
+            job.send_signal(signal.SIGTERM)
+            assert job.wait(timeout=30) == 0, (tmp_path / "run.log").read_text()[-2000:]
+        assert (tmp_path / "example-out" / "audit").is_dir(), "the audit sink wrote its day folders at close"
+        assert (tmp_path / "example-out" / "state").is_dir()
+    finally:
+        broker.send_signal(signal.SIGTERM)
+        assert broker.wait(timeout=15) == 0
