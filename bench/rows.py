@@ -30,6 +30,7 @@ from bytewax.testing import TestingSink, TestingSource, run_main
 from bench.generate import sample_hot_plates, write_snapshot
 from bench.steal import StealMonitor, less_steal
 from feblam.config import HotlistSettings, KafkaSettings, Settings, SinkSettings, SourceSettings, replace
+from feblam.model import PayloadBatch
 from flows.pipeline import LONG_GAP, FlowStats, build_flow
 from matchers.index import HotlistIndex, IndexHolder, build_index
 from matchers.normalize import country_code, plate_key
@@ -138,7 +139,7 @@ class CountSink(DynamicSink[Any]):
 
 
 class _MemoryPartition(StatefulSourcePartition[Any, int]):
-    def __init__(self, items: list[tuple[str, str, int, int, list[bytes]]], repeat_until: threading.Event | None) -> None:
+    def __init__(self, items: list[PayloadBatch], repeat_until: threading.Event | None) -> None:
         self._items = items
         self._i = 0
         self._repeat_until = repeat_until
@@ -165,7 +166,7 @@ class MemorySource(FixedPartitionedSource[Any, int]):
         for i in range(max(len(c) for c in chunks.values())):
             for v, c in chunks.items():
                 if i < len(c):
-                    self.items.append((v, "memory", 0, i * BATCH, c[i]))
+                    self.items.append(PayloadBatch(v, "memory", 0, c[i], range(i * BATCH, i * BATCH + len(c[i]))))
         self.repeat_until = repeat_until
 
     def list_parts(self) -> list[str]:

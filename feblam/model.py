@@ -7,6 +7,7 @@ frozen dataclass with twelve fields costs microseconds to construct.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -102,3 +103,33 @@ class DeadLetter:
     line: int | None = None
     partition: int | None = None
     offset: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PayloadBatch:
+    """Payloads of one vendor from one place: the one shape every source (Kafka, files, memory) emits.
+
+    ``positions[i]`` is where ``payloads[i]`` came from: its offset in a topic
+    partition (or a memory source), or its line in a file (``by_line``). It is
+    looked up only for a dead letter, so a source may pass a lazy sequence.
+    ``appended_ms[i]``, when the source knows it, is the broker's append time
+    (for the append-to-hit latency).
+    """
+
+    vendor: str
+    origin: str  # topic, file path or memory source name
+    partition: int | None
+    payloads: Sequence[bytes]
+    positions: Sequence[int]
+    by_line: bool = False
+    appended_ms: Sequence[int] | None = None
+
+    def __len__(self) -> int:
+        return len(self.payloads)
+
+    def deadletter(self, i: int, error: str) -> DeadLetter:
+        """The dead letter of payload ``i``: where it came from, why, and the payload itself."""
+        pos = self.positions[i]
+        payload = self.payloads[i]
+        return DeadLetter(self.origin, error, payload if payload is not None else b"", self.vendor,
+                          pos if self.by_line else None, self.partition, None if self.by_line else pos)

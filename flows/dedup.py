@@ -25,6 +25,7 @@ class Candidate:
     matches: tuple[Match, ...]
     index_version: str
     ts_us: int
+    appended_ms: int | None = None  # broker append time of the read (Kafka), for the append-to-hit latency
 
 
 DedupState = dict[tuple[str, str], int]

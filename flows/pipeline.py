@@ -6,10 +6,11 @@ read_payloads ─► decode_normalize_probe (one Python call per batch) ─► s
                    └─ candidates ─► key_by_plate ─► suppress_duplicates ─► build_hit ─► route_<sink> ─► out_<sink>
 ```
 
-Items on ``read_payloads`` are :data:`RawRead` tuples. The decode, normalise
-and probe stage runs once per batch (``flat_map_batch``) so its per-read cost is
-a plain Python loop; only reads that match something (a fraction of a percent)
-become objects and travel further.
+Items on ``read_payloads`` are :class:`~feblam.model.PayloadBatch` — the one
+shape every source emits. The decode, normalise and probe stage runs once per
+batch of them (``flat_map_batch``) so its per-read cost is a plain Python loop;
+only reads that match something (a fraction of a percent) become objects and
+travel further.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from bytewax.outputs import FixedPartitionedSink, Sink
 from feblam.config import Settings
 from feblam.errors import DecodeError
 from feblam.logs import get_logger, plate_ref, set_hash_key
-from feblam.model import DeadLetter, Hit, Match
+from feblam.model import DeadLetter, Hit, Match, PayloadBatch
 from flows.dedup import Candidate, DedupState, suppress
 from matchers.index import Index, IndexHolder, ts_to_us
 from matchers.normalize import country_code, plate_key
@@ -37,10 +38,6 @@ from sinks.routing import Router
 from sources.vendors import PARSERS, make_read
 
 log = get_logger(__name__)
-
-#: (vendor, payload, source, line, partition, offset): a payload and where it came from.
-RawRead = tuple[str, bytes, str, int | None, int | None, int | None]
-
 
 LONG_GAP = 0.02  # seconds
 
@@ -88,20 +85,15 @@ def hit_id(read_id: str, matches: Iterable[Match]) -> str:
     return h.hexdigest()
 
 
-def make_processor(holder: IndexHolder, stats: FlowStats) -> Callable[[list[Any]], list[Any]]:
-    """The hot loop: payloads -> dead letters and candidates, against one index version per batch.
+def make_processor(holder: IndexHolder, stats: FlowStats) -> Callable[[list[PayloadBatch]], list[Any]]:
+    """The hot loop: payload batches -> dead letters and candidates, against one index version per Bytewax batch."""
 
-    Items are :data:`RawRead` (files, tests), Kafka polls ``(vendor, topic,
-    partition, [Message])`` or in-memory batches ``(vendor, source, partition,
-    first_offset, [bytes])``. Where a payload came from is worked out only for
-    dead letters.
-    """
-
-    def payloads_of(vendor: str, payloads: list[bytes], where: Origin, index: Index, out: list[Any]) -> None:
+    def payloads_of(batch: PayloadBatch, index: Index, out: list[Any]) -> None:
+        vendor = batch.vendor
         parser = PARSERS.get(vendor)
         probe = index.probe
         version = index.version
-        for i, payload in enumerate(payloads):
+        for i, payload in enumerate(batch.payloads):
             try:
                 if parser is None:
                     msg = f"unknown vendor {vendor!r}"
@@ -119,49 +111,25 @@ def make_processor(holder: IndexHolder, stats: FlowStats) -> Callable[[list[Any]
                 else:
                     log.error("decode_failed_unexpectedly", vendor=vendor, error=repr(exc))
                     error = f"{vendor}: internal error: {exc!r}"
-                source, line, partition, offset = where(i)
-                out.append(DeadLetter(source, error, payload if payload is not None else b"", vendor, line, partition, offset))
+                out.append(batch.deadletter(i, error))
                 continue
             if matches:
                 read = make_read(t)
-                out.append(Candidate(read, key, country, tuple(matches), version, ts_to_us(read.ts)))
+                appended = batch.appended_ms[i] if batch.appended_ms is not None else None
+                out.append(Candidate(read, key, country, tuple(matches), version, ts_to_us(read.ts), appended))
 
-    def process(batch: list[Any]) -> list[Any]:
+    def process(batches: list[PayloadBatch]) -> list[Any]:
         index: Index = holder.current
         out: list[Any] = []
         n = 0
-        for item in batch:
-            if len(item) == 4:  # a Kafka poll
-                vendor, topic, partition, msgs = item
-                payloads_of(vendor, [m.value() for m in msgs], _kafka_origin(topic, partition, msgs), index, out)
-                n += len(msgs)
-            elif len(item) == 5:  # an in-memory batch
-                vendor, source, partition, first, payloads = item
-                payloads_of(vendor, payloads, _memory_origin(source, partition, first), index, out)
-                n += len(payloads)
-            else:  # one RawRead
-                payloads_of(item[0], [item[1]], _raw_origin(item), index, out)
-                n += 1
+        for batch in batches:
+            payloads_of(batch, index, out)
+            n += len(batch.payloads)
         stats.reads += n
         stats.batch_done()
         return out
 
     return process
-
-
-Origin = Callable[[int], tuple[str, int | None, int | None, int | None]]
-
-
-def _kafka_origin(topic: str, partition: int, msgs: list[Any]) -> Origin:
-    return lambda i: (topic, None, partition, msgs[i].offset())
-
-
-def _memory_origin(source: str, partition: int, first: int) -> Origin:
-    return lambda i: (source, None, partition, first + i)
-
-
-def _raw_origin(raw: RawRead) -> Origin:
-    return lambda _i: (raw[2], raw[3], raw[4], raw[5])
 
 
 def _routed_to(name: str) -> Callable[[Hit], bool]:

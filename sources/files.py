@@ -15,15 +15,14 @@ from typing import BinaryIO
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from feblam.errors import FeblamError
-
-RawRead = tuple[str, bytes, str, int | None, int | None, int | None]
+from feblam.model import PayloadBatch
 
 
 class InputFileError(FeblamError, FileNotFoundError):
     """An input file is missing or unreadable."""
 
 
-class _FilesPartition(StatefulSourcePartition[RawRead, tuple[int, int]]):
+class _FilesPartition(StatefulSourcePartition[PayloadBatch, tuple[int, int]]):
     def __init__(self, inputs: Sequence[tuple[str, Path]], batch_size: int, resume: tuple[int, int] | None) -> None:
         self._inputs = list(inputs)
         self._batch_size = batch_size
@@ -40,26 +39,28 @@ class _FilesPartition(StatefulSourcePartition[RawRead, tuple[int, int]]):
             for _ in range(self._line_no):
                 self._fh.readline()
 
-    def next_batch(self) -> list[RawRead]:
-        batch: list[RawRead] = []
-        while len(batch) < self._batch_size:
-            if self._fh is None:
-                if batch:
-                    return batch
-                raise StopIteration
-            line = self._fh.readline()
-            if not line:
+    def next_batch(self) -> list[PayloadBatch]:
+        """Up to ``batch_size`` lines of the current file as one batch (a batch never spans two files)."""
+        while self._fh is not None:
+            payloads: list[bytes] = []
+            lines: list[int] = []
+            while len(payloads) < self._batch_size:
+                line = self._fh.readline()
+                if not line:
+                    break
+                self._line_no += 1
+                payload = line.rstrip(b"\r\n")
+                if payload.strip():  # blank lines carry no read
+                    payloads.append(payload)
+                    lines.append(self._line_no)
+            vendor, path = self._inputs[self._file_no]
+            if len(payloads) < self._batch_size:  # the file is done
                 self._file_no += 1
                 self._line_no = 0
                 self._open()
-                continue
-            self._line_no += 1
-            payload = line.rstrip(b"\r\n")
-            if not payload.strip():
-                continue  # blank lines carry no read
-            vendor, path = self._inputs[self._file_no]
-            batch.append((vendor, payload, str(path), self._line_no, None, None))
-        return batch
+            if payloads:
+                return [PayloadBatch(vendor, str(path), None, payloads, lines, by_line=True)]
+        raise StopIteration
 
     def snapshot(self) -> tuple[int, int]:
         return (self._file_no, self._line_no)
@@ -69,7 +70,7 @@ class _FilesPartition(StatefulSourcePartition[RawRead, tuple[int, int]]):
             self._fh.close()
 
 
-class FilesSource(FixedPartitionedSource[RawRead, tuple[int, int]]):
+class FilesSource(FixedPartitionedSource[PayloadBatch, tuple[int, int]]):
     """Reads ``(vendor, path)`` inputs one after the other."""
 
     def __init__(self, inputs: Sequence[tuple[str, str | Path]], batch_size: int = 2000) -> None:

@@ -1,9 +1,9 @@
 """Kafka input: one lean Bytewax partition per topic partition.
 
-Each poll emits **one item**: ``(vendor, topic, partition, [messages])``, not one
-item per message, so Bytewax's per-item cost is paid once per poll. The
-decode stage reads ``message.value()`` in its own loop and asks a message for
-its offset only when it goes to the dead letters.
+Each poll emits **one item**: a :class:`~feblam.model.PayloadBatch` of the
+messages' values, not one item per message, so Bytewax's per-item cost is paid
+once per poll. Message objects stay here: offsets and append times are lazy
+sequences over them, asked only for a dead letter or a hit.
 
 The resume state of a partition is the next offset to read; with a recovery
 directory a restart resumes where the last snapshot was taken (at-least-once:
@@ -23,11 +23,34 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, 
 from feblam.config import KafkaSettings, SourceSettings
 from feblam.errors import FeblamError
 from feblam.logs import get_logger
+from feblam.model import PayloadBatch
 
 log = get_logger(__name__)
 
-#: (vendor, topic, partition, messages): one poll of one partition.
-KafkaBatch = tuple[str, str, int, list[Any]]
+
+
+class _Offsets(Sequence[int]):
+    """The offsets of a poll's messages, looked up one at a time (only dead letters need them)."""
+
+    __slots__ = ("_msgs",)
+
+    def __init__(self, msgs: list[Any]) -> None:
+        self._msgs = msgs
+
+    def __len__(self) -> int:
+        return len(self._msgs)
+
+    def __getitem__(self, i: Any) -> Any:
+        return int(self._msgs[i].offset())
+
+
+class _AppendTimes(_Offsets):
+    """The broker append (or create) time of each message, in ms since the epoch."""
+
+    __slots__ = ()
+
+    def __getitem__(self, i: Any) -> Any:
+        return int(self._msgs[i].timestamp()[1])
 
 
 class KafkaSourceError(FeblamError, RuntimeError):
@@ -48,7 +71,7 @@ def _consumer_config(settings: KafkaSettings) -> dict[str, Any]:
     }
 
 
-class _PartitionReader(StatefulSourcePartition[KafkaBatch, int]):
+class _PartitionReader(StatefulSourcePartition[PayloadBatch, int]):
     def __init__(
         self, settings: KafkaSettings, vendor: str, topic: str, partition: int, resume: int | None,
         stop: threading.Event | None, counter: _Counter | None = None,
@@ -67,7 +90,7 @@ class _PartitionReader(StatefulSourcePartition[KafkaBatch, int]):
         self._counter = counter
         log.info("partition_assigned", topic=topic, partition=partition, resume_offset=resume)
 
-    def next_batch(self) -> list[KafkaBatch]:
+    def next_batch(self) -> list[PayloadBatch]:
         if self._stop is not None and self._stop.is_set():
             raise StopIteration
         if self._counter is not None and self._counter.done():
@@ -99,7 +122,8 @@ class _PartitionReader(StatefulSourcePartition[KafkaBatch, int]):
         self._next = int(good[-1].offset() or 0) + 1
         if self._counter is not None:
             self._counter.add(len(good))
-        return [(self._vendor, self._topic, self._partition, good)]
+        return [PayloadBatch(self._vendor, self._topic, self._partition, [m.value() or b"" for m in good], _Offsets(good),
+                             appended_ms=_AppendTimes(good))]
 
     def next_awake(self) -> datetime | None:
         return self._awake
@@ -127,7 +151,7 @@ class _Counter:
         return self.count >= self.limit
 
 
-class KafkaReadSource(FixedPartitionedSource[KafkaBatch, int]):
+class KafkaReadSource(FixedPartitionedSource[PayloadBatch, int]):
     """Every partition of every configured vendor topic; Bytewax spreads them over the workers."""
 
     def __init__(

@@ -7,16 +7,16 @@ import pytest
 from bytewax.testing import TestingSink, TestingSource, run_main
 
 from feblam.config import Rule, Settings, SinkSettings, replace
-from feblam.model import DeadLetter, Hit
+from feblam.model import DeadLetter, Hit, PayloadBatch
 from flows.pipeline import FlowStats, build_flow, hit_id
 from matchers.index import IndexHolder, build_index
 from matchers.snapshot import load_hotlists
 from tests.helpers import EXAMPLES, entry, write_snapshot
 
 
-def canonical(read_id: str, plate: str, ts: str, country: str | None = "BE", camera: str = "CAM-BXL-1") -> tuple:
+def canonical(read_id: str, plate: str, ts: str, country: str | None = "BE", camera: str = "CAM-BXL-1") -> PayloadBatch:
     doc = {"read_id": read_id, "camera_id": camera, "ts": ts, "plate_raw": plate, "country_raw": country}
-    return ("canonical", orjson.dumps(doc), "test", None, None, None)
+    return PayloadBatch("canonical", "test", None, [orjson.dumps(doc)], [1], by_line=True)
 
 
 @pytest.fixture(scope="module")
@@ -56,9 +56,9 @@ def test_hit_id_is_deterministic_across_runs(sample_holder: IndexHolder) -> None
 
 def test_bad_input_goes_to_deadletter_and_the_flow_goes_on(sample_holder: IndexHolder) -> None:
     items = [
-        ("vendor-a", b"{not json", "topic-a", None, 0, 17),
-        ("vendor-zz", b"{}", "topic-z", None, 1, 3),
-        ("vendor-c", b"\xff\xfe", "file.txt", 9, None, None),
+        PayloadBatch("vendor-a", "topic-a", 0, [b"{not json"], [17]),
+        PayloadBatch("vendor-zz", "topic-z", 1, [b"{}"], [3]),
+        PayloadBatch("vendor-c", "file.txt", None, [b"\xff\xfe"], [9], by_line=True),
         canonical("r2", "1-NEW-001", "2026-11-28T12:00:00Z"),
     ]
     hits, dead, stats = run_flow(items, sample_holder)
