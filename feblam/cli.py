@@ -25,6 +25,11 @@ def _err(message: str) -> int:
 
 def _settings(args: argparse.Namespace) -> Settings:
     settings = load_settings(getattr(args, "config", None))
+    if getattr(args, "http_port", None) is not None:
+        if not 0 <= args.http_port <= 65535:
+            msg = f"--http-port {args.http_port}: not a port (0..65535; 0: off)"
+            raise FeblamError(msg)
+        settings = replace(settings, http=replace(settings.http, port=args.http_port))
     logs.configure(settings.logging.level if not getattr(args, "quiet", False) else "warning", settings.logging.format)
     logs.set_hash_key(settings.privacy.hash_key)
     return settings
@@ -356,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-w", "--workers", type=int, default=1, help="worker threads per process")
     run.add_argument("-i", "--process-id", type=int, default=None, help="this process's index in --addresses")
     run.add_argument("-a", "--addresses", default=None, help="host:port;host:port of every process")
+    run.add_argument("--http-port", type=int, default=None, help="/metrics, /live, /ready (default: [http] port; 0: off)")
     run.set_defaults(func=cmd_run)
 
     d = sub.add_parser("demo", help="the job on an embedded broker with a camera simulator")
@@ -363,6 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out-dir", default="demo-out/", help="where hits.jsonl and deadletter.jsonl go")
     d.add_argument("--rate", type=float, default=2000.0, help="simulated reads per second")
     d.add_argument("--hotlists", default=None, help="default: the shipped sample hotlists")
+    d.add_argument("--http-port", type=int, default=None, help="/metrics, /live, /ready (default: [http] port; 0: off)")
     d.add_argument("--config", default=None, help="TOML settings (routing, privacy key); broker and topics are the demo's")
     d.set_defaults(func=cmd_demo)
 

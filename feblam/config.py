@@ -78,6 +78,7 @@ class KafkaSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
             "security.protocol": self.security_protocol,
             "client.id": self.client_id,
             "log.connection.close": False,
+            "reconnect.backoff.max.ms": 2000,  # back within seconds of a broker's return (default 10 s)
             "logger": kafka_logger(),  # librdkafka's lines become rate-limited structured events
         }
         if self.sasl_mechanism:
@@ -164,6 +165,22 @@ class PrivacySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
 class LoggingSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     level: Annotated[Literal["debug", "info", "warning", "error"], _doc("least severe level written")] = "info"
     format: Annotated[Literal["auto", "json", "console"], _doc("auto: console on a terminal, JSON otherwise")] = "auto"
+    stats_seconds: Annotated[
+        float, Meta(ge=0, le=86_400, description="one `stats` event (reads/s, hits, dead letters, lag, index) this often; 0: none")
+    ] = 60.0
+
+
+class HttpSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    port: Annotated[
+        int, Meta(ge=0, le=65535, description="/metrics, /live and /ready; cluster process i serves port + i; 0: off")
+    ] = 9464
+    host: Annotated[str, Meta(min_length=1, description="address the endpoints listen on")] = "0.0.0.0"  # noqa: S104 - scraped from outside
+    broker_timeout_seconds: Annotated[
+        float, Meta(gt=0, le=3600, description="/ready turns 503 when the broker has not answered for this long")
+    ] = 10.0
+    live_timeout_seconds: Annotated[
+        float, Meta(gt=0, le=3600, description="/live turns 503 when the running flow has not polled its input for this long")
+    ] = 30.0
 
 
 class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -181,6 +198,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     recovery: RecoverySettings = msgspec.field(default_factory=RecoverySettings)
     privacy: PrivacySettings = msgspec.field(default_factory=PrivacySettings)
     logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
+    http: HttpSettings = msgspec.field(default_factory=HttpSettings)
 
     def redacted(self) -> dict[str, Any]:
         """The settings as a dict with secrets masked, for logs and ``config show``."""
@@ -201,6 +219,7 @@ SECTIONS: dict[str, type[msgspec.Struct]] = {
     "recovery": RecoverySettings,
     "privacy": PrivacySettings,
     "logging": LoggingSettings,
+    "http": HttpSettings,
 }
 ARRAYS: dict[str, type[msgspec.Struct]] = {"sources": SourceSettings, "sinks": SinkSettings}
 

@@ -15,6 +15,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -23,11 +24,12 @@ from bytewax.testing import run_main
 from feblam.config import DeadletterSettings, HotlistSettings, Settings, SinkSettings, SourceSettings, replace
 from feblam.errors import FeblamError
 from feblam.logs import get_logger
+from flows.operations import Operations
 from flows.pipeline import FlowStats, build_flow
 from matchers.index import IndexHolder
 from matchers.refresh import HotlistWatcher, default_builder
 from sources.broker import EmbeddedBroker
-from sources.kafka import KafkaReadSource
+from sources.kafka import KafkaReadSource, SourceMonitor
 from sources.simulator import VENDORS, KafkaSimulator, ReadGenerator
 
 log = get_logger(__name__)
@@ -40,7 +42,12 @@ def hot_plates(holder: IndexHolder) -> list[tuple[str, str | None]]:
 
 
 class LiveView(threading.Thread):
-    """Reads/s, hits and dead letters, refreshed once a second."""
+    """Reads/s, hits and dead letters, refreshed once a second.
+
+    On a terminal it is a rich ``Live`` line at the bottom, with log lines
+    printed above it (rich redirects stdout and stderr while it is shown);
+    otherwise one plain line a second.
+    """
 
     def __init__(self, stats: FlowStats, stop: threading.Event) -> None:
         super().__init__(name="live-view", daemon=True)
@@ -48,20 +55,28 @@ class LiveView(threading.Thread):
         self.stop_event = stop
         self.tty = sys.stdout.isatty()
 
+    def line(self, rate: float) -> str:
+        s = self.stats
+        return f"reads/s={rate:8.0f}  reads={s.reads}  hits={s.hits}  suppressed={s.suppressed}  deadletter={s.deadletters}"
+
     def run(self) -> None:
+        if not self.tty:
+            self._loop(lambda text: print(text, flush=True))
+            return
+        from rich.live import Live
+        from rich.text import Text
+
+        with Live(Text(self.line(0.0)), refresh_per_second=4, transient=False,
+                  redirect_stdout=True, redirect_stderr=True) as live:
+            self._loop(lambda text: live.update(Text(text)))
+
+    def _loop(self, show: Callable[[str], None]) -> None:
         last_reads, last_t = 0, time.monotonic()
         while not self.stop_event.wait(1.0):
             now = time.monotonic()
-            s = self.stats
-            rate = (s.reads - last_reads) / max(now - last_t, 1e-9)
-            last_reads, last_t = s.reads, now
-            line = f"reads/s={rate:8.0f}  reads={s.reads}  hits={s.hits}  suppressed={s.suppressed}  deadletter={s.deadletters}"
-            if self.tty:
-                print(f"\r{line}", end="", flush=True)
-            else:
-                print(line, flush=True)
-        if self.tty:
-            print()
+            rate = (self.stats.reads - last_reads) / max(now - last_t, 1e-9)
+            last_reads, last_t = self.stats.reads, now
+            show(self.line(rate))
 
 
 def run_demo(settings: Settings, *, seconds: float | None, out_dir: Path, rate: float = 2000.0,
@@ -93,7 +108,10 @@ def run_demo(settings: Settings, *, seconds: float | None, out_dir: Path, rate: 
             deadletter=DeadletterSettings(path=str(out_dir / "deadletter.jsonl")),
             sinks=(SinkSettings("hits-topic", topic="hits"), SinkSettings("hits-file", path=str(out_dir / "hits.jsonl"))),
         )
+        monitor = SourceMonitor(settings.kafka)
+        ops = Operations(settings, monitor, stop).start()
         holder = IndexHolder(default_builder(settings.hotlists)(settings.hotlists, None))
+        ops.attach(holder, stats)
         watcher = HotlistWatcher(settings.hotlists, holder)
         watcher.start()
         generator = ReadGenerator(hot_plates(holder), hit_rate=0.01, bad_rate=0.002)
@@ -105,18 +123,20 @@ def run_demo(settings: Settings, *, seconds: float | None, out_dir: Path, rate: 
             threading.Timer(seconds, stop.set).start()
         flow = build_flow(
             settings,
-            KafkaReadSource(settings.kafka, settings.sources, stop),
+            KafkaReadSource(settings.kafka, settings.sources, stop, monitor=monitor),
             holder=holder,
             stats=stats,
             flow_id="feblam_demo",
         )
+        endpoints = f"; metrics http://127.0.0.1:{ops.http.port}/metrics" if ops.http is not None else ""
         print(f"broker {broker.address}; hotlists {hot_dir} (index {holder.current.version}); "
-              f"simulating {rate:.0f} reads/s; output in {out_dir}/", flush=True)
+              f"simulating {rate:.0f} reads/s; output in {out_dir}/{endpoints}", flush=True)
         started = time.monotonic()
         run_main(flow)
         elapsed = time.monotonic() - started
         stop.set()
         watcher.stop()
+        ops.close()
         simulator.join(timeout=10)
         view.join(timeout=2)
         del flow, simulator  # close Kafka clients before the broker goes away

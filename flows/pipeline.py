@@ -27,6 +27,7 @@ from bytewax.dataflow import Dataflow
 from bytewax.inputs import Source
 from bytewax.outputs import FixedPartitionedSink, Sink
 
+from feblam import metrics
 from feblam.config import Settings
 from feblam.errors import DecodeError
 from feblam.logs import get_logger, plate_ref, set_hash_key
@@ -118,13 +119,20 @@ def make_processor(holder: IndexHolder, stats: FlowStats) -> Callable[[list[Payl
                 appended = batch.appended_ms[i] if batch.appended_ms is not None else None
                 out.append(Candidate(read, key, country, tuple(matches), version, ts_to_us(read.ts), appended))
 
+    reads_of: dict[str, Any] = {}  # the metric child of each vendor, looked up once
+
     def process(batches: list[PayloadBatch]) -> list[Any]:
         index: Index = holder.current
         out: list[Any] = []
         n = 0
         for batch in batches:
             payloads_of(batch, index, out)
-            n += len(batch.payloads)
+            k = len(batch.payloads)
+            n += k
+            counter = reads_of.get(batch.vendor)
+            if counter is None:
+                counter = reads_of[batch.vendor] = metrics.READS.labels(batch.vendor)
+            counter.inc(k)
         stats.reads += n
         stats.batch_done()
         return out
@@ -139,22 +147,32 @@ def _routed_to(name: str) -> Callable[[Hit], bool]:
 def make_hit_builder(router: Router, stats: FlowStats) -> Callable[[tuple[Candidate | None, int]], Hit | None]:
     def build(item: tuple[Candidate | None, int]) -> Hit | None:
         cand, suppressed = item
-        stats.suppressed += suppressed
+        if suppressed:
+            stats.suppressed += suppressed
+            metrics.SUPPRESSED.inc(suppressed)
         if cand is None:
             return None
         matches = tuple(sorted(cand.matches, key=lambda m: (m.priority, m.list_id, m.entry_id)))
         stats.hits += 1
-        return Hit(
+        now = datetime.now(UTC)
+        hit = Hit(
             hit_id=hit_id(cand.read.read_id, matches),
             index_version=cand.index_version,
             priority=min(m.priority for m in matches),
-            emitted_at=datetime.now(UTC),
+            emitted_at=now,
             read=cand.read,
             plate=cand.key,
             country=cand.country,
             matches=matches,
             routes=router.routes(matches, cand.read.camera_id),
         )
+        metrics.HITS.labels(str(hit.priority)).inc()
+        for m in matches:
+            metrics.MATCHES.labels(m.list_id, m.match_kind).inc()
+        metrics.READ_TO_HIT.observe(max(0.0, (now - cand.read.ts).total_seconds()))
+        if cand.appended_ms is not None:
+            metrics.APPEND_TO_HIT.observe(max(0.0, now.timestamp() - cand.appended_ms / 1000))
+        return hit
 
     return build
 
@@ -207,6 +225,7 @@ def build_flow(
 
     def count_dead(dl: DeadLetter) -> DeadLetter:
         stats.deadletters += 1
+        metrics.DEADLETTERS.labels(dl.vendor or "unknown", metrics.reason_of(dl.error)).inc()
         return dl
 
     dead = op.map("count_deadletter", split.trues, count_dead)

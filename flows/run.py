@@ -32,10 +32,11 @@ from bytewax.run import cli_main
 from feblam.config import DEV_HASH_KEY, Settings
 from feblam.errors import FeblamError
 from feblam.logs import filter_native_stderr, flush_stderr, get_logger
+from flows.operations import Operations
 from flows.pipeline import FlowStats, build_flow
 from matchers.index import IndexHolder
 from matchers.refresh import HotlistWatcher, default_builder
-from sources.kafka import KafkaReadSource
+from sources.kafka import KafkaReadSource, SourceMonitor
 
 log = get_logger(__name__)
 #: How long a stop may take while the cluster forms (no batch yet) before the process exits anyway.
@@ -254,15 +255,29 @@ def _run(
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         Stopper(stop, stats).start()
+    monitor = SourceMonitor(settings.kafka)
+    ops = Operations(settings, monitor, stop, process_id if peers else None).start()
+    try:
+        return _run_flow(settings, workers, process_id, peers, stop, stats, monitor, ops)
+    finally:
+        ops.close()
+
+
+def _run_flow(
+    settings: Settings, workers: int, process_id: int | None, peers: list[str], stop: threading.Event,
+    stats: FlowStats, monitor: SourceMonitor, ops: Operations,
+) -> int:
     preflight(settings)
     holder = IndexHolder(default_builder(settings.hotlists)(settings.hotlists, None))
+    ops.attach(holder, stats)
     watcher = HotlistWatcher(settings.hotlists, holder)
     watcher.start()
     gc.collect()
     gc.freeze()  # start-up objects (index metadata, modules) are never garbage: keep full collections short
     if peers:
         cluster_watchdog(peers, process_id or 0, stats, stop, settings.kafka.start_timeout_seconds * 3)
-    flow = build_flow(settings, KafkaReadSource(settings.kafka, settings.sources, stop), holder=holder, stats=stats)
+    source = KafkaReadSource(settings.kafka, settings.sources, stop, monitor=monitor)
+    flow = build_flow(settings, source, holder=holder, stats=stats)
     os.environ["RUST_BACKTRACE"] = "0"  # a failure is reported below, in one line
     filter_native_stderr()
     try:

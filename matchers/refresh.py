@@ -8,6 +8,7 @@ A snapshot that fails validation is logged and the live index stays.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -16,6 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from feblam import metrics
 from feblam.config import HotlistSettings
 from feblam.errors import FeblamError
 from feblam.logs import get_logger
@@ -112,10 +114,14 @@ class HotlistWatcher(threading.Thread):
         """The directory's files and the shrink permits in it: a change of either is worth a look."""
         return hotlists_fingerprint(self.settings.dir), permits(self.settings.dir)
 
-    def _reject(self, error: str, **fields: object) -> None:
+    def _reject(self, error: str, list_id: str | None = None, **fields: object) -> None:
         self.rejected += 1
         self.last_error = error
-        log.error("snapshot_rejected", error=error, live_version=self.holder.current.version, **fields)
+        if list_id is None:  # a bad file: its list is the folder named in the message
+            m = re.search(re.escape(str(Path(self.settings.dir))) + r"/+([^/:]+)", error)
+            list_id = m.group(1) if m else "unknown"
+        metrics.SNAPSHOT_REJECTED.labels(list_id).inc()
+        log.error("snapshot_rejected", error=error, list_id=list_id, live_version=self.holder.current.version, **fields)
 
     def check(self) -> bool:
         """Load and swap if the directory changed; True when a new version went live."""
@@ -146,6 +152,7 @@ class HotlistWatcher(threading.Thread):
         if blocked:
             return False
         old = self.holder.swap(index)
+        metrics.index_live(index.version, ((i.list_id, i.entries) for i in index.lists), swapped=True)
         self.live_fulls = fulls
         if found:
             take_permits(self.settings.dir, [s.list_id for s in found])

@@ -21,7 +21,7 @@ def build_sinks(settings: Settings) -> dict[str, Sink[Any]]:
         else:
             from sinks.kafka import KafkaHitSink
 
-            out[s.name] = KafkaHitSink(settings.kafka, s.topic)
+            out[s.name] = KafkaHitSink(settings.kafka, s.topic, s.name)
     return out
 
 
@@ -30,4 +30,4 @@ def build_deadletter_sink(settings: Settings) -> Sink[Any]:
         return JsonlSink(settings.deadletter.path)
     from sinks.kafka import KafkaDeadletterSink
 
-    return KafkaDeadletterSink(settings.kafka, settings.deadletter.topic)
+    return KafkaDeadletterSink(settings.kafka, settings.deadletter.topic, "deadletter")

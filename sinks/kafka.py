@@ -23,6 +23,7 @@ from confluent_kafka import KafkaError, Producer
 from feblam.config import KafkaSettings
 from feblam.errors import FeblamError
 from feblam.logs import get_logger, plate_ref
+from feblam.metrics import SINK_ERRORS
 from feblam.model import DeadLetter, Hit
 from feblam.serde import deadletter_to_json, hit_to_json
 
@@ -57,9 +58,10 @@ def topic_partitions(settings: KafkaSettings, topic: str) -> list[int]:
 
 
 class _ProducerPartition(StatefulSinkPartition[Any, None]):
-    def __init__(self, producer: Producer, topic: str, partition: int, kind: str, timeout: float) -> None:
+    def __init__(self, producer: Producer, topic: str, partition: int, kind: str, timeout: float, name: str) -> None:
         self._producer = producer
         self._timeout = timeout
+        self._error_count = SINK_ERRORS.labels(name)
         self._topic = topic
         self._partition = partition
         self._kind = kind
@@ -68,6 +70,7 @@ class _ProducerPartition(StatefulSinkPartition[Any, None]):
 
     def _on_delivery(self, err: KafkaError | None, _msg: Any) -> None:
         if err is not None:
+            self._error_count.inc()
             with self._lock:
                 self._errors.append(err)
 
@@ -117,9 +120,11 @@ class _ProducerPartition(StatefulSinkPartition[Any, None]):
 class _TopicSink(FixedPartitionedSink[Any, None]):
     kind = "hit"
 
-    def __init__(self, settings: KafkaSettings, topic: str) -> None:
+    def __init__(self, settings: KafkaSettings, topic: str, name: str | None = None) -> None:
+        """``name``: the sink's name in the settings (the ``sink`` label of ``feblam_sink_errors_total``)."""
         self.settings = settings
         self.topic = topic
+        self.name = name or topic
         self._producer: Producer | None = None
         self._lock = threading.Lock()
 
@@ -137,7 +142,7 @@ class _TopicSink(FixedPartitionedSink[Any, None]):
 
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _ProducerPartition:
         return _ProducerPartition(self._shared_producer(), self.topic, int(for_part), self.kind,
-                                  self.settings.delivery_timeout_seconds)
+                                  self.settings.delivery_timeout_seconds, self.name)
 
 
 class KafkaHitSink(_TopicSink):

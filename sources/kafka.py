@@ -13,12 +13,13 @@ reads after the snapshot are read again, and hit ids are deterministic).
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
-from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
 
 from feblam.config import KafkaSettings, SourceSettings
 from feblam.errors import FeblamError
@@ -60,7 +61,9 @@ class KafkaSourceError(FeblamError, RuntimeError):
 def _consumer_config(settings: KafkaSettings) -> dict[str, Any]:
     return {
         **settings.client_config(),
-        "group.id": f"{settings.client_id}-reader",  # offsets live in Bytewax state, never committed
+        # Positions live in Bytewax state (recovery resumes from there); each closed epoch's
+        # positions are also committed to this group, so that lag tools see the job.
+        "group.id": settings.group_id,
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
         "enable.partition.eof": False,
@@ -74,7 +77,7 @@ def _consumer_config(settings: KafkaSettings) -> dict[str, Any]:
 class _PartitionReader(StatefulSourcePartition[PayloadBatch, int]):
     def __init__(
         self, settings: KafkaSettings, vendor: str, topic: str, partition: int, resume: int | None,
-        stop: threading.Event | None, counter: _Counter | None = None,
+        stop: threading.Event | None, counter: _Counter | None = None, monitor: SourceMonitor | None = None,
     ) -> None:
         self._vendor = vendor
         self._topic = topic
@@ -88,6 +91,10 @@ class _PartitionReader(StatefulSourcePartition[PayloadBatch, int]):
         self._consumer = Consumer(_consumer_config(settings))
         self._consumer.assign([TopicPartition(topic, partition, start)])
         self._counter = counter
+        self._monitor = monitor
+        self._committed: int | None = None
+        if monitor is not None:
+            monitor.assigned(topic, partition, lambda: self._next)
         log.info("partition_assigned", topic=topic, partition=partition, resume_offset=resume)
 
     def next_batch(self) -> list[PayloadBatch]:
@@ -95,6 +102,8 @@ class _PartitionReader(StatefulSourcePartition[PayloadBatch, int]):
             raise StopIteration
         if self._counter is not None and self._counter.done():
             raise StopIteration
+        if self._monitor is not None:
+            self._monitor.heartbeat = time.monotonic()
         # Never block here: librdkafka prefetches in the background, so a poll
         # returns what has arrived; an empty poll asks Bytewax to come back after
         # poll_timeout (next_awake), so many partitions on one worker add no delay.
@@ -129,10 +138,93 @@ class _PartitionReader(StatefulSourcePartition[PayloadBatch, int]):
         return self._awake
 
     def snapshot(self) -> int | None:  # type: ignore[override]
+        if self._next is not None and self._next != self._committed:
+            try:  # for lag tools only: recovery resumes from the Bytewax state this returns
+                self._consumer.commit(offsets=[TopicPartition(self._topic, self._partition, self._next)], asynchronous=True)
+                self._committed = self._next
+            except KafkaException as exc:
+                log.warning("offset_commit_failed", topic=self._topic, partition=self._partition, error=str(exc))
         return self._next
 
     def close(self) -> None:
+        if self._monitor is not None:
+            self._monitor.released(self._topic, self._partition)
         self._consumer.close()
+
+
+class SourceMonitor:
+    """What this process's Kafka input is doing, for ``/ready``, ``/live``, lag and the stats event.
+
+    Every ``every`` seconds a thread asks the broker for the high watermark of
+    each partition this process reads (``feblam_consumer_lag`` = high watermark
+    − next offset); a successful answer is also the broker contact ``/ready``
+    looks at.
+    """
+
+    def __init__(self, settings: KafkaSettings, every: float = 2.0) -> None:
+        self.settings = settings
+        self.every = every
+        self.heartbeat = 0.0  # monotonic time of the last poll of any partition
+        self.broker_ok_at = 0.0  # monotonic time the broker last answered
+        self.broker_error: str | None = None
+        self.lag: dict[tuple[str, int], int] = {}
+        self._parts: dict[tuple[str, int], Callable[[], int | None]] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def assigned(self, topic: str, partition: int, position: Callable[[], int | None]) -> None:
+        with self._lock:
+            self._parts[(topic, partition)] = position
+
+    def released(self, topic: str, partition: int) -> None:
+        with self._lock:
+            self._parts.pop((topic, partition), None)
+
+    @property
+    def partitions(self) -> int:
+        return len(self._parts)
+
+    def start(self) -> SourceMonitor:
+        self._thread = threading.Thread(target=self._run, name="source-monitor", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        consumer = Consumer({**self.settings.client_config(), "group.id": f"{self.settings.group_id}-monitor",
+                             "enable.auto.commit": False})
+        try:
+            while True:
+                self.check(consumer)
+                if self._stop.wait(self.every):
+                    return
+        finally:
+            consumer.close()
+
+    def check(self, consumer: Consumer) -> None:
+        """One round: the broker's answer, and the lag of every partition read here."""
+        from feblam.metrics import CONSUMER_LAG
+
+        timeout = min(5.0, max(1.0, self.every))
+        with self._lock:
+            parts = dict(self._parts)
+        try:
+            if not parts:
+                consumer.list_topics(timeout=timeout)
+            for (topic, partition), position in parts.items():
+                low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout)
+                pos = position()
+                lag = max(0, high - (pos if pos is not None else (low if self.settings.start == "earliest" else high)))
+                self.lag[(topic, partition)] = lag
+                CONSUMER_LAG.labels(topic, str(partition)).set(lag)
+        except KafkaException as exc:
+            self.broker_error = str(exc.args[0].str() if exc.args and hasattr(exc.args[0], "str") else exc)
+            return
+        self.broker_ok_at = time.monotonic()
+        self.broker_error = None
 
 
 class _Counter:
@@ -156,13 +248,15 @@ class KafkaReadSource(FixedPartitionedSource[PayloadBatch, int]):
 
     def __init__(
         self, settings: KafkaSettings, sources: Sequence[SourceSettings], stop: threading.Event | None = None,
-        *, limit: int | None = None,
+        *, limit: int | None = None, monitor: SourceMonitor | None = None,
     ) -> None:
-        """``limit``: end after that many messages in this process (benchmarks, batch jobs)."""
+        """``limit``: end after that many messages in this process (benchmarks, batch jobs);
+        ``monitor``: where the partitions report (lag, readiness)."""
         self.settings = settings
         self.vendor_of = {s.topic: s.vendor for s in sources}
         self.stop = stop
         self.counter = _Counter(limit) if limit is not None else None
+        self.monitor = monitor
 
     def list_parts(self) -> list[str]:
         consumer = Consumer(_consumer_config(self.settings))
@@ -183,5 +277,6 @@ class KafkaReadSource(FixedPartitionedSource[PayloadBatch, int]):
     def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _PartitionReader:
         topic, _, partition = for_part.rpartition("#")
         return _PartitionReader(
-            self.settings, self.vendor_of[topic], topic, int(partition), resume_state, self.stop, self.counter
+            self.settings, self.vendor_of[topic], topic, int(partition), resume_state, self.stop, self.counter,
+            self.monitor,
         )
