@@ -553,7 +553,7 @@ def _latency(broker: Any, data: BenchData, rate: float, seconds: float, cache: P
         f"{sources}"
         f'[hotlists]\ndir = "{kb.data.hot_dir}"\ncache_dir = "{index_cache()}"\npoll_seconds = 3600\n'
         f'[dedup]\nwindow_seconds = 0\n[deadletter]\ntopic = "{prefix}.dlq"\n'
-        f'[[sinks]]\nname = "hits"\ntopic = "{hits_topic}"\n[logging]\nlevel = "warning"\nformat = "json"\n'
+        f'[[sinks]]\nname = "hits"\ntopic = "{hits_topic}"\n[logging]\nlevel = "warning"\nformat = "json"\n[http]\nport = 0\n'
     )
     job = subprocess.Popen([sys.executable, "-m", "feblam.cli", "run", "--config", str(cfg)],  # noqa: S603
                            stdout=subprocess.DEVNULL, stderr=(cache / "latency-job.log").open("wb"))

@@ -93,8 +93,9 @@ class _PartitionReader(StatefulSourcePartition[PayloadBatch, int]):
         self._counter = counter
         self._monitor = monitor
         self._committed: int | None = None
+        self._start_earliest = settings.start == "earliest"
         if monitor is not None:
-            monitor.assigned(topic, partition, lambda: self._next)
+            monitor.assigned(topic, partition, self.lag)
         log.info("partition_assigned", topic=topic, partition=partition, resume_offset=resume)
 
     def next_batch(self) -> list[PayloadBatch]:
@@ -134,6 +135,18 @@ class _PartitionReader(StatefulSourcePartition[PayloadBatch, int]):
         return [PayloadBatch(self._vendor, self._topic, self._partition, [m.value() or b"" for m in good], _Offsets(good),
                              appended_ms=_AppendTimes(good))]
 
+    def lag(self) -> int | None:
+        """Messages on the partition not yet read: the high watermark of the last fetch minus the next offset.
+
+        From the consumer's cached fetch state (no broker call; safe from another thread);
+        None until the first fetch.
+        """
+        low, high = self._consumer.get_watermark_offsets(TopicPartition(self._topic, self._partition), cached=True)
+        if high < 0:
+            return None
+        position = self._next if self._next is not None else (low if self._start_earliest else high)
+        return max(0, high - position)
+
     def next_awake(self) -> datetime | None:
         return self._awake
 
@@ -155,10 +168,10 @@ class _PartitionReader(StatefulSourcePartition[PayloadBatch, int]):
 class SourceMonitor:
     """What this process's Kafka input is doing, for ``/ready``, ``/live``, lag and the stats event.
 
-    Every ``every`` seconds a thread asks the broker for the high watermark of
-    each partition this process reads (``feblam_consumer_lag`` = high watermark
-    − next offset); a successful answer is also the broker contact ``/ready``
-    looks at.
+    Every ``every`` seconds a thread asks the broker for its metadata (a
+    successful answer is the broker contact ``/ready`` looks at) and sets
+    ``feblam_consumer_lag`` of each partition this process reads (the high
+    watermark of its last fetch − its next offset).
     """
 
     def __init__(self, settings: KafkaSettings, every: float = 2.0) -> None:
@@ -168,14 +181,14 @@ class SourceMonitor:
         self.broker_ok_at = 0.0  # monotonic time the broker last answered
         self.broker_error: str | None = None
         self.lag: dict[tuple[str, int], int] = {}
-        self._parts: dict[tuple[str, int], Callable[[], int | None]] = {}
+        self._parts: dict[tuple[str, int], Callable[[], int | None]] = {}  # partition -> its lag
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def assigned(self, topic: str, partition: int, position: Callable[[], int | None]) -> None:
+    def assigned(self, topic: str, partition: int, lag: Callable[[], int | None]) -> None:
         with self._lock:
-            self._parts[(topic, partition)] = position
+            self._parts[(topic, partition)] = lag
 
     def released(self, topic: str, partition: int) -> None:
         with self._lock:
@@ -208,23 +221,20 @@ class SourceMonitor:
         """One round: the broker's answer, and the lag of every partition read here."""
         from feblam.metrics import CONSUMER_LAG
 
-        timeout = min(5.0, max(1.0, self.every))
-        with self._lock:
-            parts = dict(self._parts)
         try:
-            if not parts:
-                consumer.list_topics(timeout=timeout)
-            for (topic, partition), position in parts.items():
-                low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout)
-                pos = position()
-                lag = max(0, high - (pos if pos is not None else (low if self.settings.start == "earliest" else high)))
-                self.lag[(topic, partition)] = lag
-                CONSUMER_LAG.labels(topic, str(partition)).set(lag)
+            consumer.list_topics(timeout=min(5.0, max(1.0, self.every)))
         except KafkaException as exc:
             self.broker_error = str(exc.args[0].str() if exc.args and hasattr(exc.args[0], "str") else exc)
-            return
-        self.broker_ok_at = time.monotonic()
-        self.broker_error = None
+        else:
+            self.broker_ok_at = time.monotonic()
+            self.broker_error = None
+        with self._lock:
+            parts = dict(self._parts)
+        for (topic, partition), lag_of in parts.items():
+            lag = lag_of()
+            if lag is not None:
+                self.lag[(topic, partition)] = lag
+                CONSUMER_LAG.labels(topic, str(partition)).set(lag)
 
 
 class _Counter:

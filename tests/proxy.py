@@ -90,14 +90,19 @@ class KafkaProxy:
             _close(src, dst)
 
     def cut(self) -> None:
-        """The broker goes away: every connection closed, new ones refused."""
+        """The broker goes away: every connection closed, new ones refused (nothing listens)."""
         self.mode = "cut"
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
         with self._lock:
             conns, self._conns = self._conns, []
         _close(*conns)
 
     def restore(self) -> None:
         self.mode = "pass"
+        if self._server is None:
+            self._listen()
 
     def stop(self) -> None:
         self._stop.set()

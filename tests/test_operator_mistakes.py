@@ -147,6 +147,9 @@ snapshot_seconds = 0.3
 [logging]
 format = "json"
 
+[http]
+port = 0
+
 [privacy]
 hash_key = "a-test-key-of-this-deployment"
 """

@@ -51,6 +51,9 @@ snapshot_seconds = 0.5
 
 [logging]
 format = "json"
+
+[http]
+port = 0
 """
     path = tmp / "feblam.toml"
     path.write_text(text)
