@@ -48,6 +48,8 @@ SNAPSHOT_REJECTED = Counter("feblam_snapshot_rejected", "Hotlist snapshots rejec
 CONSUMER_LAG = Gauge("feblam_consumer_lag", "Messages on a source partition not yet read (high watermark - position)",
                      ["topic", "partition"], registry=REGISTRY)
 SINK_ERRORS = Counter("feblam_sink_errors", "Messages a sink could not deliver", ["sink"], registry=REGISTRY)
+READY = Gauge("feblam_ready", "1 while /ready answers 200 (index loaded, partitions assigned, broker answering)",
+              registry=REGISTRY)
 BUILD_INFO = Gauge("feblam_build_info", "FEBLAM's version (value 1)", ["version"], registry=REGISTRY)
 
 _live_since = {"t": time.time()}

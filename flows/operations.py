@@ -24,7 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from feblam.config import Settings
 from feblam.errors import FeblamError
 from feblam.logs import get_logger
-from feblam.metrics import REGISTRY, index_live
+from feblam.metrics import READY, REGISTRY, index_live
 from flows.pipeline import FlowStats
 from matchers.index import IndexHolder
 from sources.kafka import SourceMonitor
@@ -159,6 +159,7 @@ class Operations:
         self.monitor = monitor
         self.stop_event = stop
         self.health = Health(settings, None, monitor)
+        READY.set_function(lambda: float(self.health.ready()[0]))
         self.http = HttpEndpoints(settings, self.health, process_id) if settings.http.port else None
 
     def start(self) -> Operations:
