@@ -198,10 +198,10 @@ def ceiling_loop(index: HotlistIndex, payloads: dict[str, list[bytes]]) -> int:
                 t = parse(payload)
             except ValueError:
                 continue
-            key = plate_key(t[4])
+            key = plate_key(t.plate_raw)
             if not key:
                 continue
-            if probe(key, country_code(t[5]), t[3]):
+            if probe(key, country_code(t.country_raw), t.ts):
                 make_read(t)
                 hits += 1
     return hits

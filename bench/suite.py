@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-MEMORY_ROWS = ("ceiling-memory", "feblam-memory", "naive-memory")
+MEMORY_ROWS = ("limit-memory", "ceiling-memory", "feblam-memory", "naive-memory")
 KAFKA_ROWS = ("ceiling-kafka", "feblam-kafka", "naive-kafka", "feblam-kafka-latency")
 INDEX_ROWS = ("index-build", "index-swap", "index-delta")
 CLUSTER_ROWS = ("feblam-memory-2proc",)
@@ -61,6 +61,8 @@ def ratios(results: list[dict[str, Any]]) -> dict[str, float]:
         if a in by and b in by and by[a].get(key) and by[b].get(key):
             out[f"{a}/{b}"] = round(by[a][key] / by[b][key], 3)
 
+    ratio("feblam-memory", "limit-memory")
+    ratio("ceiling-memory", "limit-memory")
     ratio("feblam-memory", "ceiling-memory")
     ratio("feblam-memory", "naive-memory")
     ratio("feblam-kafka", "ceiling-kafka")
@@ -109,13 +111,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     progress.step("generating data and building the index")
     wants_naive = bool({"naive-memory", "naive-kafka"} & set(only))
-    data = rows.prepare(cache, args.reads, args.hotlist_size, args.hit_rate, args.seed, naive=wants_naive)
+    wants_limit = "limit-memory" in only
+    data = rows.prepare(cache, args.reads, args.hotlist_size, args.hit_rate, args.seed, naive=wants_naive or wants_limit)
     progress.advance()
     results: list[dict[str, Any]] = []
     naive = rows.NaiveIndex(data.keys) if wants_naive else None
+    from bench.limit import LimitIndex, limit_memory
+
+    limit = LimitIndex(data.keys) if wants_limit else None
     data.keys = []
 
     runners: dict[str, Callable[[], dict[str, Any]]] = {
+        "limit-memory": lambda: limit_memory(limit, data.payloads, data.reads),  # type: ignore[arg-type]
         "ceiling-memory": lambda: rows.ceiling_memory(data),
         "feblam-memory": lambda: rows.feblam_memory(data),
         "naive-memory": lambda: rows.naive_memory(data, naive),  # type: ignore[arg-type]

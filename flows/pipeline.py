@@ -99,13 +99,13 @@ def make_processor(holder: IndexHolder, stats: FlowStats) -> Callable[[list[Payl
                 if parser is None:
                     msg = f"unknown vendor {vendor!r}"
                     raise DecodeError(msg)
-                t = parser(payload)
-                key = plate_key(t[4])
+                fields = parser(payload)
+                key = plate_key(fields.plate_raw)
                 if not key:
-                    msg = f"plate {t[4]!r} has no letter or digit"
+                    msg = f"plate {fields.plate_raw!r} has no letter or digit"
                     raise DecodeError(msg)
-                country = country_code(t[5])
-                matches = probe(key, country, t[3])
+                country = country_code(fields.country_raw)
+                matches = probe(key, country, fields.ts)
             except Exception as exc:  # noqa: BLE001 - bad input (or a bug) must not stop the flow or lose the read
                 if isinstance(exc, DecodeError):
                     error = f"{vendor}: {exc}"
@@ -115,7 +115,7 @@ def make_processor(holder: IndexHolder, stats: FlowStats) -> Callable[[list[Payl
                 out.append(batch.deadletter(i, error))
                 continue
             if matches:
-                read = make_read(t)
+                read = make_read(fields)
                 appended = batch.appended_ms[i] if batch.appended_ms is not None else None
                 out.append(Candidate(read, key, country, tuple(matches), version, ts_to_us(read.ts), appended))
 

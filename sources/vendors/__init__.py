@@ -1,8 +1,8 @@
 """Vendor decoders, one module per camera vendor, listed in :data:`PARSERS`.
 
 Each module has ``decode(payload: bytes) -> Read`` (raising
-:class:`~feblam.errors.DecodeError`) and ``parse(payload) -> ReadTuple``, the
-same without building the frozen dataclass, for the hot path.
+:class:`~feblam.errors.DecodeError`) and ``parse(payload) -> ReadFields``, the
+same decoded fields by name without building the frozen dataclass, for the hot path.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from collections.abc import Callable
 from feblam.errors import DecodeError
 from feblam.model import Read
 from sources.vendors import canonical, vendor_a, vendor_b, vendor_c
-from sources.vendors._fields import ReadTuple, make_read
+from sources.vendors._fields import ReadFields, make_read
 
-PARSERS: dict[str, Callable[[bytes], ReadTuple]] = {
+PARSERS: dict[str, Callable[[bytes], ReadFields]] = {
     canonical.VENDOR: canonical.parse,
     vendor_a.VENDOR: vendor_a.parse,
     vendor_b.VENDOR: vendor_b.parse,
@@ -39,4 +39,4 @@ def decode(vendor: str, payload: bytes) -> Read:
     return decoder(payload)
 
 
-__all__ = ["DECODERS", "PARSERS", "VENDORS", "ReadTuple", "decode", "make_read"]
+__all__ = ["DECODERS", "PARSERS", "VENDORS", "ReadFields", "decode", "make_read"]

@@ -1,26 +1,62 @@
-"""Field checks shared by the vendor decoders. Each raises :class:`DecodeError`."""
+"""What the vendor decoders share: the decoded-read type, msgspec field types, and the field checks.
+
+Each decoder has two paths. The fast one decodes the payload with msgspec into
+a typed struct whose field types carry the checks (non-empty strings, ranges,
+times with an offset): validation happens in C while decoding. Anything that
+struct refuses — bad input, but also the lenient forms the contract accepts
+(a number in a string, an empty string for "absent") — goes to the checked path,
+field by field in Python, which accepts those forms and words the error with
+the field's path and value. Both paths give the same :class:`ReadFields`.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import math
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 import orjson
+from msgspec import Meta
 
 from feblam.errors import DecodeError
 from feblam.model import Read
 
 MAX_PAYLOAD_BYTES = 16 * 1024
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_EPOCH_MS = 253_402_300_800_000  # 9999-12-31
 
-#: A decoded read on the hot path: the fields of :class:`Read`, in order.
-#: ``read_id`` may be ``None`` when the vendor gives none (see :func:`make_read`).
-ReadTuple = tuple[
-    str | None, str, str, datetime, str, str | None,
-    float | None, float | None, float | None, str | int | None, str | int | None, str | None,
-]
+# Field types of the fast path (msgspec checks them while decoding).
+Text = Annotated[str, Meta(min_length=1)]
+Lat = Annotated[float, Meta(ge=-90.0, le=90.0)]
+Lon = Annotated[float, Meta(ge=-180.0, le=180.0)]
+Unit = Annotated[float, Meta(ge=0.0, le=1.0)]
+Percent = Annotated[float, Meta(ge=0.0, le=100.0)]
+AwareTime = Annotated[datetime, Meta(tz=True)]
+EpochMs = Annotated[int, Meta(ge=0, lt=MAX_EPOCH_MS)]
+Lane = str | int
+FAST_PATH_ERRORS = (msgspec.ValidationError, msgspec.DecodeError)
+
+
+class ReadFields(msgspec.Struct, frozen=True, gc=False):
+    """A decoded read on the hot path: the fields of :class:`Read`, by name.
+
+    ``read_id`` is ``None`` when the vendor gives none (see :func:`make_read`).
+    """
+
+    read_id: str | None
+    camera_id: str
+    vendor: str
+    ts: datetime
+    plate_raw: str
+    country_raw: str | None
+    confidence: float | None
+    lat: float | None
+    lon: float | None
+    lane: str | int | None
+    direction: str | int | None
+    image_ref: str | None
 
 
 def check_size(payload: bytes) -> None:
@@ -121,8 +157,8 @@ def iso_time(value: Any, name: str, *, naive_is_utc: bool) -> datetime:
 
 
 def epoch_ms(value: Any, name: str) -> datetime:
-    if type(value) is int and 0 <= value < 253_402_300_800_000:  # up to 9999-12-31
-        return datetime.fromtimestamp(value / 1000, UTC)  # exact to the millisecond
+    if type(value) is int and 0 <= value < MAX_EPOCH_MS:
+        return from_epoch_ms(value)
     if value is None or value == "":
         msg = f"{name} is missing"
         raise DecodeError(msg)
@@ -149,9 +185,19 @@ def derived_read_id(camera_id: str, ts: datetime, plate_raw: str) -> str:
     return "h-" + hashlib.blake2b(text, digest_size=12).hexdigest()
 
 
-def make_read(t: ReadTuple) -> Read:
-    """Build the frozen :class:`Read` of a hot-path tuple (deriving the id when missing)."""
-    read_id = t[0]
+def make_read(f: ReadFields) -> Read:
+    """Build the frozen :class:`Read` of decoded fields (deriving the id when missing)."""
+    read_id = f.read_id
     if read_id is None:
-        read_id = derived_read_id(t[1], t[3], t[4])
-    return Read(read_id, t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11])
+        read_id = derived_read_id(f.camera_id, f.ts, f.plate_raw)
+    return Read(read_id, f.camera_id, f.vendor, f.ts, f.plate_raw, f.country_raw, f.confidence, f.lat, f.lon,
+                f.lane, f.direction, f.image_ref)
+
+
+def utc(ts: datetime) -> datetime:
+    """An aware time in UTC; a naive one is taken as UTC."""
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def from_epoch_ms(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)  # exact to the millisecond

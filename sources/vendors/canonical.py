@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+import msgspec
+
 from feblam.model import Read
 from sources.vendors._fields import (
-    ReadTuple,
+    FAST_PATH_ERRORS,
+    Lane,
+    Lat,
+    Lon,
+    ReadFields,
+    Text,
+    Unit,
+    check_size,
     iso_time,
     json_object,
     make_read,
@@ -12,14 +23,47 @@ from sources.vendors._fields import (
     opt_lane,
     opt_str,
     req_str,
+    utc,
 )
 
 VENDOR = "canonical"
 
 
-def parse(payload: bytes) -> ReadTuple:
+class _Payload(msgspec.Struct, gc=False):
+    camera_id: Text
+    ts: datetime  # a naive time is UTC
+    plate_raw: Text
+    read_id: str | None = None
+    vendor: str | None = None
+    country_raw: str | None = None
+    confidence: Unit | None = None
+    lat: Lat | None = None
+    lon: Lon | None = None
+    lane: Lane | None = None
+    direction: Lane | None = None
+    image_ref: str | None = None
+
+
+_decode = msgspec.json.Decoder(_Payload).decode
+
+
+def parse(payload: bytes) -> ReadFields:
+    check_size(payload)
+    try:
+        d = _decode(payload)
+    except FAST_PATH_ERRORS:
+        return _checked(payload)
+    return ReadFields(
+        d.read_id or None, d.camera_id, d.vendor or VENDOR, utc(d.ts), d.plate_raw, d.country_raw or None,
+        d.confidence, d.lat, d.lon, None if d.lane == "" else d.lane, None if d.direction == "" else d.direction,
+        d.image_ref or None,
+    )
+
+
+def _checked(payload: bytes) -> ReadFields:
+    """Field by field: the lenient forms, and the error message for anything else."""
     get = json_object(payload).get
-    return (
+    return ReadFields(
         opt_str(get("read_id"), "read_id"),
         req_str(get("camera_id"), "camera_id"),
         opt_str(get("vendor"), "vendor") or VENDOR,

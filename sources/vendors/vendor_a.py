@@ -9,12 +9,23 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
+
+import msgspec
 
 from feblam.errors import DecodeError
 from feblam.model import Read
 from sources.vendors._fields import (
-    ReadTuple,
+    FAST_PATH_ERRORS,
+    AwareTime,
+    Lane,
+    Lat,
+    Lon,
+    Percent,
+    ReadFields,
+    Text,
+    check_size,
     iso_time,
     json_object,
     make_read,
@@ -27,6 +38,45 @@ from sources.vendors._fields import (
 VENDOR = "vendor-a"
 
 
+class _Camera(msgspec.Struct, gc=False):
+    id: Text
+    lat: Lat | None = None
+    lon: Lon | None = None
+    lane: Lane | None = None
+    direction: Lane | None = None
+
+
+class _Plate(msgspec.Struct, gc=False):
+    text: Text
+    country: str | None = None
+    confidence: Percent | None = None
+
+
+class _Payload(msgspec.Struct, gc=False):
+    camera: _Camera
+    plate: _Plate
+    captured_at: AwareTime
+    id: str | None = None
+    image: str | None = None
+
+
+_decode = msgspec.json.Decoder(_Payload).decode
+
+
+def parse(payload: bytes) -> ReadFields:
+    check_size(payload)
+    try:
+        d = _decode(payload)
+    except FAST_PATH_ERRORS:
+        return _checked(payload)
+    cam, plate, conf = d.camera, d.plate, d.plate.confidence
+    return ReadFields(
+        d.id or None, cam.id, VENDOR, d.captured_at.astimezone(UTC), plate.text, plate.country or None,
+        None if conf is None else conf / 100.0, cam.lat, cam.lon,
+        None if cam.lane == "" else cam.lane, None if cam.direction == "" else cam.direction, d.image or None,
+    )
+
+
 def _obj(value: Any, name: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         msg = f"{name} is missing" if value is None else f"{name} is not an object"
@@ -34,12 +84,13 @@ def _obj(value: Any, name: str) -> dict[str, Any]:
     return value
 
 
-def parse(payload: bytes) -> ReadTuple:
+def _checked(payload: bytes) -> ReadFields:
+    """Field by field: the lenient forms, and the error message for anything else."""
     doc = json_object(payload)
     camera = _obj(doc.get("camera"), "camera")
     plate = _obj(doc.get("plate"), "plate")
     conf = opt_float(plate.get("confidence"), "plate.confidence", 0.0, 100.0)
-    return (
+    return ReadFields(
         opt_str(doc.get("id"), "id"),
         req_str(camera.get("id"), "camera.id"),
         VENDOR,

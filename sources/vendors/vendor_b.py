@@ -8,10 +8,21 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from feblam.model import Read
 from sources.vendors._fields import (
-    ReadTuple,
+    FAST_PATH_ERRORS,
+    EpochMs,
+    Lane,
+    Lat,
+    Lon,
+    ReadFields,
+    Text,
+    Unit,
+    check_size,
     epoch_ms,
+    from_epoch_ms,
     json_object,
     make_read,
     opt_float,
@@ -23,9 +34,39 @@ from sources.vendors._fields import (
 VENDOR = "vendor-b"
 
 
-def parse(payload: bytes) -> ReadTuple:
+class _Payload(msgspec.Struct, gc=False, rename="pascal"):
+    camera_id: Text
+    timestamp_ms: EpochMs
+    plate: Text
+    read_id: str | None = None
+    country: str | None = None
+    conf: Unit | None = None
+    lat: Lat | None = None
+    lon: Lon | None = None
+    lane: Lane | None = None
+    direction: Lane | None = None
+    image: str | None = None
+
+
+_decode = msgspec.json.Decoder(_Payload).decode
+
+
+def parse(payload: bytes) -> ReadFields:
+    check_size(payload)
+    try:
+        d = _decode(payload)
+    except FAST_PATH_ERRORS:
+        return _checked(payload)
+    return ReadFields(
+        d.read_id or None, d.camera_id, VENDOR, from_epoch_ms(d.timestamp_ms), d.plate, d.country or None, d.conf,
+        d.lat, d.lon, None if d.lane == "" else d.lane, None if d.direction == "" else d.direction, d.image or None,
+    )
+
+
+def _checked(payload: bytes) -> ReadFields:
+    """Field by field: the lenient forms, and the error message for anything else."""
     get = json_object(payload).get
-    return (
+    return ReadFields(
         opt_str(get("ReadId"), "ReadId"),
         req_str(get("CameraId"), "CameraId"),
         VENDOR,

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from feblam.errors import DecodeError
 from feblam.model import Read
 from sources.vendors._fields import (
-    ReadTuple,
+    ReadFields,
     check_size,
     make_read,
     opt_float,
@@ -96,7 +96,7 @@ def local_to_utc(text: str) -> datetime:
     raise DecodeError(msg)
 
 
-def parse(payload: bytes) -> ReadTuple:
+def parse(payload: bytes) -> ReadFields:
     check_size(payload)
     try:
         line = payload.decode("utf-8").strip("\r\n")
@@ -111,7 +111,7 @@ def parse(payload: bytes) -> ReadTuple:
             raise DecodeError(msg)
         parts += [""] * (5 - n)
     camera, when, plate, country, conf = parts
-    return (
+    return ReadFields(
         None,
         req_str(camera.strip(), "camera_id"),
         VENDOR,
