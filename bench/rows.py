@@ -649,6 +649,8 @@ def _latency(broker: Any, data: BenchData, rate: float, seconds: float, cache: P
         "hits": len(lat), "p50_ms": round(p50, 2) if p50 is not None else None,
         "p99_ms": round(p99, 2) if p99 is not None else None,
         "max_ms": round(lat[-1], 2) if lat else None,
+        # the distribution, for the plot: the latency at every whole percentile 0..100
+        "percentiles_ms": [round(lat[min(len(lat) - 1, int(len(lat) * q / 100))], 2) for q in range(101)] if lat else [],
         "flush_seconds": round(flush_seconds, 2),
         "cores_used": cpu,
     }

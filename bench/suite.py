@@ -197,20 +197,53 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+COLUMNS = ["name", "reads", "seconds", "reads_per_s", "cpu_seconds", "reads_per_cpu_s", "p50_ms", "p99_ms"]
+HIDDEN = {"reads_per_s_all", "percentiles_ms"}
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.1f}" if abs(value) >= 100 else f"{value:,.3g}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _extra(r: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in r.items() if k not in COLUMNS and k not in HIDDEN and v is not None)
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The report as a Markdown table: readable piped, in a narrow terminal, in RESULTS.md."""
+    p = report["params"]
+    lines = [f"feblam bench — {p['reads']:,} reads, hotlist {p['hotlist_size']:,}", "",
+             "| " + " | ".join(COLUMNS) + " | extra |", "|" + "---|" * (len(COLUMNS) + 1)]
+    for r in report["results"]:
+        lines.append("| " + " | ".join(_cell(r.get(c)) for c in COLUMNS) + f" | {_extra(r)} |")
+    lines.append("")
+    lines += [f"- {k} = {v}" for k, v in report["ratios"].items()]
+    lines.append(f"- machine: {report['machine']['cpu']} ({report['machine']['cores']} cores); "
+                 f"total {report['total_seconds']} s")
+    return "\n".join(lines)
+
+
 def table(report: dict[str, Any]) -> None:
+    """A rich table on a terminal wide enough for it; Markdown otherwise (never cut cells)."""
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(title=f"feblam bench — {report['params']['reads']} reads, hotlist {report['params']['hotlist_size']}")
-    cols = ["name", "reads", "seconds", "reads_per_s", "cpu_seconds", "reads_per_cpu_s", "p50_ms", "p99_ms", "extra"]
-    for c in cols:
-        t.add_column(c, justify="left" if c in ("name", "extra") else "right")
-    base = set(cols)
-    for r in report["results"]:
-        extra = ", ".join(f"{k}={v}" for k, v in r.items() if k not in base and k != "reads_per_s_all" and v is not None)
-        t.add_row(*[("" if r.get(c) is None else f"{r[c]:,}" if isinstance(r.get(c), int | float) else str(r[c]))
-                    for c in cols[:-1]], extra)
     console = Console()
+    if not console.is_terminal or console.width < 120:
+        print(markdown(report))
+        return
+    t = Table(title=f"feblam bench — {report['params']['reads']:,} reads, hotlist {report['params']['hotlist_size']:,}")
+    for c in COLUMNS:
+        t.add_column(c, justify="left" if c == "name" else "right", no_wrap=True)
+    t.add_column("extra", overflow="fold")
+    for r in report["results"]:
+        t.add_row(*[_cell(r.get(c)) for c in COLUMNS], _extra(r))
     console.print(t)
     for k, v in report["ratios"].items():
         console.print(f"  {k} = {v}")
@@ -219,6 +252,7 @@ def table(report: dict[str, Any]) -> None:
 
 
 def plot(report: dict[str, Any], path: str) -> None:
+    """What a reader compares: each row's reads/s as a share of limit-memory, and the latency distribution."""
     try:
         import matplotlib
 
@@ -227,20 +261,36 @@ def plot(report: dict[str, Any], path: str) -> None:
     except ImportError as exc:
         text = "feblam: error: --plot needs matplotlib (pip install -e '.[plot]')"
         raise SystemExit(text) from exc
-    rs = [r for r in report["results"] if r.get("reads_per_s")]
-    lat = [r for r in report["results"] if r.get("p50_ms") is not None]
-    fig, axes = plt.subplots(1, 2 if lat else 1, figsize=(12 if lat else 7, 4.5))
-    ax = axes[0] if lat else axes
-    ax.barh([r["name"] for r in rs], [r["reads_per_s"] for r in rs], color="#3b6ea5")
-    ax.set_xlabel("reads/s")
-    ax.set_title("throughput")
-    if lat:
-        ax2 = axes[1]
-        names = [r["name"] for r in lat]
-        ax2.bar([n + " p50" for n in names], [r["p50_ms"] for r in lat], color="#6aa56a")
-        ax2.bar([n + " p99" for n in names], [r["p99_ms"] for r in lat], color="#a56a3b")
-        ax2.set_ylabel("ms, publish to hit")
-        ax2.set_title(f"latency at {report['params']['rate']:.0f} reads/s offered")
+    by = {r["name"]: r for r in report["results"]}
+    base = by.get("limit-memory") or by.get("ceiling-memory")
+    rs = [r for r in report["results"] if r.get("reads_per_s") and "latency" not in r["name"] and base]
+    lat = by.get("feblam-kafka-latency")
+    fig, axes = plt.subplots(1, 2 if lat and lat.get("percentiles_ms") else 1, figsize=(13, 4.8), squeeze=False)
+    ax = axes[0][0]
+    if rs and base:
+        shares = [r["reads_per_s"] / base["reads_per_s"] for r in rs]
+        bars = ax.barh([r["name"] for r in rs], shares, color=["#3b6ea5" if "feblam" in r["name"] else "#999999" for r in rs])
+        for bar, r, share in zip(bars, rs, shares, strict=True):
+            ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {share:.2f}  ({r['reads_per_s']:,.0f}/s)",
+                    va="center", fontsize=8)
+        ax.axvline(1.0, color="black", linewidth=0.8)
+        ax.set_xlim(0, max(shares) * 1.35)
+        ax.set_xlabel(f"reads/s as a share of {base['name']} ({base['reads_per_s']:,.0f}/s)")
+        ax.set_title("throughput against the bare-Python limit")
+        ax.invert_yaxis()
+    if lat and lat.get("percentiles_ms"):
+        ax2 = axes[0][1]
+        pct = lat["percentiles_ms"]
+        ax2.plot(pct, [q / 100 for q in range(len(pct))], color="#3b6ea5")
+        for q, label in ((50, "p50"), (99, "p99")):
+            value = pct[q]
+            ax2.axvline(value, color="#a56a3b", linestyle="--", linewidth=0.8)
+            ax2.annotate(f"{label} {value:.1f} ms", (value, q / 100), xytext=(6, -12 if q == 99 else 6),
+                         textcoords="offset points", fontsize=8)
+        ax2.set_xscale("log")
+        ax2.set_xlabel("ms, publish to hit (log scale)")
+        ax2.set_ylabel("share of hits")
+        ax2.set_title(f"latency CDF at {lat.get('offered_rate', report['params']['rate']):,.0f} reads/s offered")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
