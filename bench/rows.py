@@ -30,6 +30,7 @@ from bytewax.testing import TestingSink, TestingSource, run_main
 from bench.generate import sample_hot_plates, write_snapshot
 from bench.steal import StealMonitor, less_steal
 from feblam.config import HotlistSettings, KafkaSettings, Settings, SinkSettings, SourceSettings, replace
+from feblam.kafka import produce_waiting
 from feblam.model import PayloadBatch
 from flows.pipeline import LONG_GAP, FlowStats, build_flow
 from matchers.index import HotlistIndex, IndexHolder, build_index
@@ -442,12 +443,7 @@ class KafkaBench:
         p = Producer({"bootstrap.servers": self.broker.address, "linger.ms": 20, "batch.num.messages": 10000})
         for v, items in data.payloads.items():
             for payload in items:
-                while True:
-                    try:
-                        p.produce(self.topics[v], value=payload)
-                        break
-                    except BufferError:
-                        p.poll(0.05)
+                produce_waiting(p, self.topics[v], payload)
         p.flush(60)
         self.kafka = KafkaSettings(brokers=self.broker.address, poll_timeout_ms=20)
         self.sources = tuple(SourceSettings(t, v) for v, t in self.topics.items())
@@ -618,12 +614,7 @@ def _latency(broker: Any, data: BenchData, rate: float, seconds: float, cache: P
         if delay > 0.001:
             prod.poll(0)
             time.sleep(delay)
-        while True:
-            try:
-                prod.produce(topic, value=value)
-                break
-            except BufferError:
-                prod.poll(0.001)
+        produce_waiting(prod, topic, value, wait=0.001)
         sent += 1
     send_seconds = time.perf_counter() - started
     prod.flush(30)

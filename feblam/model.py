@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
+
+#: The start of Unix time, in UTC (the index's microsecond times and epoch-ms payloads count from it).
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 MatchKind = Literal["exact", "ocr_equivalent", "pattern"]
 Action = Literal["intercept", "observe", "inform"]
@@ -48,7 +51,7 @@ class HotlistEntry:
     country: str | None
     category: str
     priority: int
-    action: str
+    action: Action
     valid_from: datetime | None = None
     valid_until: datetime | None = None
     owner: str | None = None
@@ -67,14 +70,11 @@ class Match:
     entry_id: str
     category: str
     priority: int
-    action: str
-    match_kind: str
+    action: Action
+    match_kind: MatchKind
     owner: str | None = None
     note: str | None = None
 
-    @property
-    def sort_key(self) -> tuple[int, str, str]:
-        return (self.priority, self.list_id, self.entry_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,3 +133,8 @@ class PayloadBatch:
         payload = self.payloads[i]
         return DeadLetter(self.origin, error, payload if payload is not None else b"", self.vendor,
                           pos if self.by_line else None, self.partition, None if self.by_line else pos)
+
+
+def match_order(m: Match) -> tuple[int, str, str]:
+    """The order of the matches in a hit (DESIGN section 6): priority, list id, entry id."""
+    return (m.priority, m.list_id, m.entry_id)

@@ -31,7 +31,7 @@ from feblam import metrics
 from feblam.config import Settings
 from feblam.errors import DecodeError
 from feblam.logs import get_logger, plate_ref, set_hash_key
-from feblam.model import DeadLetter, Hit, Match, PayloadBatch
+from feblam.model import DeadLetter, Hit, Match, PayloadBatch, match_order
 from flows.dedup import Candidate, DedupState, suppress
 from matchers.index import Index, IndexHolder, ts_to_us
 from matchers.normalize import country_code, plate_key
@@ -152,7 +152,7 @@ def make_hit_builder(router: Router, stats: FlowStats) -> Callable[[tuple[Candid
             metrics.SUPPRESSED.inc(suppressed)
         if cand is None:
             return None
-        matches = tuple(sorted(cand.matches, key=lambda m: (m.priority, m.list_id, m.entry_id)))
+        matches = tuple(sorted(cand.matches, key=match_order))
         stats.hits += 1
         now = datetime.now(UTC)
         hit = Hit(

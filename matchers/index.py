@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -35,22 +35,23 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from feblam.model import HotlistEntry, Match
+from feblam.model import EPOCH, HotlistEntry, Match, MatchKind, match_order
 from matchers.bloom import BloomFilter, bloom_bytes, build_bloom
 from matchers.keycode import PACKED_MAX_LEN, decode_code, key_and_fuzzy_codes, key_code
-from matchers.normalize import fuzzy_key
+from matchers.normalize import OCR_FROM, OCR_TO, fuzzy_key
 from matchers.snapshot import ListSnapshot
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 TS_MIN = np.iinfo(np.int64).min
 TS_MAX = np.iinfo(np.int64).max
 DEFAULT_SHARDS = 31  # coprime with 36, so fcode % n spreads well
 DEFAULT_FP_RATE = 0.001
-KIND_EXACT, KIND_OCR, KIND_PATTERN = "exact", "ocr_equivalent", "pattern"
+KIND_EXACT: MatchKind = "exact"
+KIND_OCR: MatchKind = "ocr_equivalent"
+KIND_PATTERN: MatchKind = "pattern"
 
 Progress = Callable[[str, float], None]
-_FUZZY_BYTES = bytes.maketrans(b"OQDIZSBG", b"00012586")
+_FUZZY_BYTES = bytes.maketrans(OCR_FROM.encode(), OCR_TO.encode())
 
 
 def ts_to_us(ts: datetime) -> int:
@@ -173,20 +174,20 @@ class HotlistIndex:
             return []
         return self._matches(rows, country, ts)
 
-    def candidates(self, key: str) -> list[tuple[int, str]]:
+    def candidates(self, key: str) -> list[tuple[int, MatchKind]]:
         """Rows whose key matches ``key`` and how (before country and validity are checked)."""
         if len(key) <= PACKED_MAX_LEN:
             fcode = int(b"1" + key.encode().translate(_FUZZY_BYTES), 36)  # == key_code(fuzzy_key(key)), 4x faster
         else:
             fcode = key_code(fuzzy_key(key))
-        rows: list[tuple[int, str]] = []
+        rows: list[tuple[int, MatchKind]] = []
         if fcode in self.blooms[fcode % self.n_shards]:
             rows = self._plain_rows(key, fcode)
         if self.has_patterns:
             rows.extend((row, KIND_PATTERN) for row in self.patterns.rows(key))
         return rows
 
-    def _plain_rows(self, key: str, fcode: int) -> list[tuple[int, str]]:
+    def _plain_rows(self, key: str, fcode: int) -> list[tuple[int, MatchKind]]:
         shard = fcode % self.n_shards
         codes = self.shard_codes[shard]
         lo = int(np.searchsorted(codes, fcode, side="left"))
@@ -194,7 +195,7 @@ class HotlistIndex:
             return []
         hi = int(np.searchsorted(codes, fcode, side="right"))
         code = key_code(key)
-        out: list[tuple[int, str]] = []
+        out: list[tuple[int, MatchKind]] = []
         for row in self.shard_rows[shard][lo:hi].tolist():
             same = int(self.key_code[row]) == code
             if same and len(key) > PACKED_MAX_LEN:
@@ -211,7 +212,7 @@ class HotlistIndex:
         entry_key = self.long_keys.get(row)
         return entry_key is not None and fuzzy_key(entry_key) == fuzzy_key(key)
 
-    def _matches(self, rows: list[tuple[int, str]], country: str | None, ts: datetime) -> list[Match]:
+    def _matches(self, rows: list[tuple[int, MatchKind]], country: str | None, ts: datetime) -> list[Match]:
         ts_us = ts_to_us(ts)
         read_cc = self.country_idx.get(country, 0) if country else 0
         if country and read_cc == 0:
@@ -239,7 +240,7 @@ class HotlistIndex:
                     note=self.note[row].as_py(),
                 )
             )
-        out.sort(key=lambda m: (m.priority, m.list_id, m.entry_id))
+        out.sort(key=match_order)
         return out
 
     # ------------------------------------------------------------ inspection
@@ -459,10 +460,6 @@ def build_index(
     )
 
 
-def _match_order(m: Match) -> tuple[int, str, str]:
-    return (m.priority, m.list_id, m.entry_id)
-
-
 class LayeredIndex:
     """A version made of a base version and the delta files that came after it.
 
@@ -499,7 +496,7 @@ class LayeredIndex:
                 out = base._matches(rows, country, ts)
         extra = self.overlay.probe(key, country, ts)
         if extra:
-            out = sorted(out + extra, key=_match_order)
+            out = sorted(out + extra, key=match_order)
         return out
 
     def entries(self) -> Iterator[HotlistEntry]:

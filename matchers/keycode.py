@@ -14,6 +14,8 @@ import hashlib
 import numpy as np
 import numpy.typing as npt
 
+from matchers.normalize import OCR_FROM, OCR_TO
+
 PACKED_MAX_LEN = 11
 _LONG_FLAG = 1 << 62
 _LONG_MASK = _LONG_FLAG - 1
@@ -42,7 +44,7 @@ _DIGIT_PAD[ord(" ")] = 0
 _POW36 = np.array([36**i for i in range(PACKED_MAX_LEN + 1)], dtype=np.int64)
 
 _FUZZY_LUT = np.arange(256, dtype=np.uint8)
-for _src, _dst in zip("OQDIZSBG", "00012586", strict=True):
+for _src, _dst in zip(OCR_FROM, OCR_TO, strict=True):
     _FUZZY_LUT[ord(_src)] = ord(_dst)
 
 

@@ -23,8 +23,13 @@ _LATIN_EXTRA = {
 }
 _FOLD = str.maketrans({**_HOMOGLYPHS, **_LATIN_EXTRA})
 
-#: OCR equivalence classes -> representative (fuzzy key).
-_FUZZY = str.maketrans({"O": "0", "Q": "0", "D": "0", "I": "1", "Z": "2", "S": "5", "B": "8", "G": "6"})
+#: The OCR equivalence classes of DESIGN section 4, each with its representative first.
+#: The one definition: the fuzzy key here, and the byte and code tables of the index, derive from it.
+OCR_CLASSES: tuple[str, ...] = ("0OQD", "1I", "2Z", "5S", "8B", "6G")
+#: Every character that is not its class's representative, and that representative.
+OCR_FROM = "".join(cls[1:] for cls in OCR_CLASSES)
+OCR_TO = "".join(cls[0] * (len(cls) - 1) for cls in OCR_CLASSES)
+_FUZZY = str.maketrans(OCR_FROM, OCR_TO)
 
 _ASCII_ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 _NOT_KEY = re.compile(r"[^A-Z0-9]+")

@@ -22,6 +22,7 @@ from confluent_kafka import KafkaError, Producer
 
 from feblam.config import KafkaSettings
 from feblam.errors import FeblamError
+from feblam.kafka import produce_waiting, topic_partitions
 from feblam.logs import get_logger, plate_ref
 from feblam.metrics import SINK_ERRORS
 from feblam.model import DeadLetter, Hit
@@ -44,17 +45,6 @@ def producer_config(settings: KafkaSettings) -> dict[str, Any]:
         "message.timeout.ms": int(settings.delivery_timeout_seconds * 1000),
         "request.timeout.ms": int(settings.delivery_timeout_seconds * 1000),
     }
-
-
-def topic_partitions(settings: KafkaSettings, topic: str) -> list[int]:
-    from confluent_kafka.admin import AdminClient
-
-    md = AdminClient(settings.client_config()).list_topics(topic, timeout=10.0)
-    t = md.topics.get(topic)
-    if t is None or t.error is not None or not t.partitions:
-        msg = f"topic {topic!r} is not available on {settings.brokers}: {t.error if t else 'no metadata'}"
-        raise FeblamError(msg)
-    return sorted(t.partitions)
 
 
 class _ProducerPartition(StatefulSinkPartition[Any, None]):
@@ -83,18 +73,13 @@ class _ProducerPartition(StatefulSinkPartition[Any, None]):
 
     def write_batch(self, values: list[Any]) -> None:
         self._raise_errors()
-        produce = self._producer.produce
         for item in values:
             if self._kind == "hit":
                 value, key = hit_to_json(item), plate_ref(item.plate).encode()
             else:
                 value, key = deadletter_to_json(item, datetime.now(UTC)), item.source.encode()
-            while True:
-                try:
-                    produce(self._topic, value=value, key=key, partition=self._partition, on_delivery=self._on_delivery)
-                    break
-                except BufferError:  # local queue full: let it drain, never drop
-                    self._producer.poll(0.1)
+            produce_waiting(self._producer, self._topic, value, 0.1, key=key, partition=self._partition,
+                            on_delivery=self._on_delivery)
         self._producer.poll(0)
 
     def snapshot(self) -> None:
@@ -129,7 +114,9 @@ class _TopicSink(FixedPartitionedSink[Any, None]):
         self._lock = threading.Lock()
 
     def list_parts(self) -> list[str]:
-        return [str(p) for p in topic_partitions(self.settings, self.topic)]
+        from confluent_kafka.admin import AdminClient
+
+        return [str(p) for p in topic_partitions(AdminClient(self.settings.client_config()), self.topic, self.settings.brokers)]
 
     def part_fn(self, item_key: str) -> int:
         return int(item_key[:8], 16) if item_key else 0

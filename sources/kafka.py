@@ -23,6 +23,7 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, 
 
 from feblam.config import KafkaSettings, SourceSettings
 from feblam.errors import FeblamError
+from feblam.kafka import topic_partitions
 from feblam.logs import get_logger
 from feblam.model import PayloadBatch
 
@@ -273,13 +274,7 @@ class KafkaReadSource(FixedPartitionedSource[PayloadBatch, int]):
         try:
             parts: list[str] = []
             for topic in self.vendor_of:
-                md = consumer.list_topics(topic, timeout=10.0)
-                t = md.topics.get(topic)
-                if t is None or t.error is not None or not t.partitions:
-                    reason = t.error if t is not None else "no metadata"
-                    msg = f"topic {topic!r} is not available on {self.settings.brokers}: {reason}"
-                    raise KafkaSourceError(msg)
-                parts.extend(f"{topic}#{p}" for p in sorted(t.partitions))
+                parts.extend(f"{topic}#{p}" for p in topic_partitions(consumer, topic, self.settings.brokers))
             return parts
         finally:
             consumer.close()

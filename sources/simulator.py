@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from feblam.kafka import produce_waiting
+
 L = string.ascii_uppercase
 D = string.digits
 BRUSSELS = ZoneInfo("Europe/Brussels")
@@ -160,12 +162,7 @@ class KafkaSimulator(threading.Thread):
             for _ in range(max(0, due)):
                 vendor = vendors[self.sent % len(vendors)]
                 value, _hot = self.gen.next(vendor, now=True)
-                while True:
-                    try:
-                        self.producer.produce(self.topics[vendor], value=value)
-                        break
-                    except BufferError:
-                        self.producer.poll(0.05)
+                produce_waiting(self.producer, self.topics[vendor], value)
                 self.sent += 1
             self.producer.poll(0)
             time.sleep(tick)

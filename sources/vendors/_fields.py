@@ -21,10 +21,9 @@ import orjson
 from msgspec import Meta
 
 from feblam.errors import DecodeError
-from feblam.model import Read
+from feblam.model import EPOCH, Read
 
 MAX_PAYLOAD_BYTES = 16 * 1024
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_EPOCH_MS = 253_402_300_800_000  # 9999-12-31
 
 # Field types of the fast path (msgspec checks them while decoding).

@@ -110,3 +110,17 @@ def test_ivc_codes_never_shadow_another_iso_code() -> None:
 def test_pattern_key_keeps_wildcards() -> None:
     assert pattern_key("1-ab?-12**") == "1AB?12*"
     assert pattern_key("*zz 77") == "*ZZ77"
+
+
+def test_every_ocr_table_derives_from_the_one_rule() -> None:
+    """DESIGN section 4's classes, and the byte and code tables of the index, agree character by character."""
+    from matchers.index import _FUZZY_BYTES
+    from matchers.keycode import _FUZZY_LUT
+    from matchers.normalize import OCR_CLASSES, fuzzy_key
+
+    assert OCR_CLASSES == ("0OQD", "1I", "2Z", "5S", "8B", "6G")
+    for cls in OCR_CLASSES:
+        assert {fuzzy_key(ch) for ch in cls} == {cls[0]}
+    for ch in "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789":
+        assert ch.encode().translate(_FUZZY_BYTES).decode() == fuzzy_key(ch)
+        assert chr(_FUZZY_LUT[ord(ch)]) == fuzzy_key(ch)

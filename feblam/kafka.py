@@ -1,0 +1,32 @@
+"""Kafka client helpers every package uses: topic metadata and producing without dropping."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from feblam.errors import FeblamError
+
+
+class TopicError(FeblamError, RuntimeError):
+    """A topic is missing or has no partitions."""
+
+
+def topic_partitions(client: Any, topic: str, brokers: str, timeout: float = 10.0) -> list[int]:
+    """The partitions of ``topic`` (from a Consumer's or AdminClient's metadata), or a :class:`TopicError`."""
+    md = client.list_topics(topic, timeout=timeout)
+    t = md.topics.get(topic)
+    if t is None or t.error is not None or not t.partitions:
+        reason = t.error if t is not None else "no metadata"
+        msg = f"topic {topic!r} is not available on {brokers}: {reason}"
+        raise TopicError(msg)
+    return sorted(t.partitions)
+
+
+def produce_waiting(producer: Any, topic: str, value: bytes, wait: float = 0.05, **kwargs: Any) -> None:
+    """Produce one message; when the local queue is full, let it drain and try again — never drop."""
+    while True:
+        try:
+            producer.produce(topic, value=value, **kwargs)
+            return
+        except BufferError:
+            producer.poll(wait)
