@@ -64,12 +64,11 @@ def _child(argv: list[str]) -> int:
     from bench.rows import MemorySource
     from feblam.config import HotlistSettings, Settings
     from flows.pipeline import FlowStats, build_flow
-    from matchers.index import IndexHolder
-    from matchers.refresh import shared_load
+    from matchers.refresh import open_live_index
 
     proc_id, addresses, payload_file, hot_dir, index_cache, out = argv
     payloads = pickle.loads(Path(payload_file).read_bytes())  # noqa: S301 - written by our parent a moment ago
-    holder = IndexHolder(shared_load(HotlistSettings(dir=hot_dir, cache_dir=index_cache)))
+    holder = open_live_index(HotlistSettings(dir=hot_dir, cache_dir=index_cache), watch=False).holder
     source = MemorySource(payloads)
     items = source.items
 

@@ -33,8 +33,10 @@ from feblam.config import HotlistSettings, KafkaSettings, Settings, SinkSettings
 from feblam.kafka import produce_waiting
 from feblam.model import PayloadBatch
 from flows.pipeline import LONG_GAP, FlowStats, build_flow
-from matchers.index import HotlistIndex, IndexHolder, build_index
+from matchers.build import build_index
+from matchers.index import HotlistIndex, IndexHolder
 from matchers.normalize import country_code, plate_key
+from matchers.refresh import open_live_index
 from matchers.snapshot import load_hotlists
 from sources.simulator import VENDORS, ReadGenerator
 from sources.vendors import DECODERS, PARSERS, make_read
@@ -74,14 +76,13 @@ def prepare(cache: Path, reads: int, hotlist_size: int, hit_rate: float, seed: i
     table = pq.read_table(path, columns=["plate", "country"])
     hot = sample_hot_plates(table, 2000, seed=seed)
     del table
-    lists = load_hotlists(hot_dir)
-    index = build_index(lists)
+    index = open_live_index(HotlistSettings(dir=str(hot_dir), shared_build=False), watch=False).current
+    assert isinstance(index, HotlistIndex)  # noqa: S101 - a fresh local build is never a layer
     keys: list[tuple[str, int]] = []
-    if naive:  # millions of small Python objects: only when the naive rows need them
-        for snap in lists:
+    if naive:  # millions of small Python objects: only when the naive and limit rows need them
+        for snap in load_hotlists(hot_dir):
             for key in snap.table.column("key").to_pylist():
                 keys.append((key, len(keys)))
-    del lists
     gen = ReadGenerator(hot, hit_rate=hit_rate, seed=seed)
     per = reads // len(VENDORS)
     payloads: dict[str, list[bytes]] = {}

@@ -77,36 +77,18 @@ def _parse_inputs(values: Sequence[str]) -> list[tuple[str, str]]:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from bytewax.testing import run_main
-
-    from flows.pipeline import FlowStats, build_flow
-    from matchers.index import IndexHolder
-    from matchers.service import load_index
-    from sinks.files import JsonlSink
-    from sources.files import FilesSource
+    from flows.replay import run_replay
 
     settings = _settings(args)
     hot = replace(settings.hotlists, dir=args.hotlists)
     dedup = settings.dedup if args.dedup_window is None else replace(settings.dedup, window_seconds=args.dedup_window)
     settings = replace(settings, hotlists=hot, dedup=dedup)
-    inputs = _parse_inputs(args.input)
-    source = FilesSource(inputs)
-    holder = IndexHolder(load_index(hot))
-    dlq_path = args.dlq or str(Path(args.out).with_name(Path(args.out).stem + ".deadletter.jsonl"))
-    stats = FlowStats()
-    flow = build_flow(
-        settings,
-        source,
-        JsonlSink(args.out),
-        deadletter=JsonlSink(dlq_path),
-        holder=holder,
-        stats=stats,
-        flow_id="feblam_replay",
-    )
-    run_main(flow)
+    out = Path(args.out)
+    dlq = Path(args.dlq) if args.dlq else out.with_name(out.stem + ".deadletter.jsonl")
+    stats, version = run_replay(settings, _parse_inputs(args.input), out, dlq)
     print(
         f"reads={stats.reads} hits={stats.hits} deadletter={stats.deadletters} "
-        f"suppressed={stats.suppressed} index_version={holder.current.version}"
+        f"suppressed={stats.suppressed} index_version={version}"
     )
     return 0
 
@@ -132,7 +114,7 @@ def _progress_bar(label: str) -> Any:
 
 
 def _load_any_index(args: argparse.Namespace, settings: Settings) -> Any:
-    from matchers.service import load_index
+    from matchers.build import load_index
 
     if getattr(args, "index", None):
         from matchers.store import open_version
@@ -231,10 +213,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_config_env(args: argparse.Namespace) -> int:
-    from feblam.config import _type_text
+    from feblam.config import describe_type
 
     for var, (section, key, typ) in ENV_KEYS.items():
-        name, allowed, desc = _type_text(typ)
+        name, allowed, desc = describe_type(typ)
         print(f"{var:<40} [{section}] {key} ({name}{'; ' + allowed if allowed else ''}): {desc}")
     return 0
 

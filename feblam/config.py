@@ -392,7 +392,7 @@ def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | N
 # ---------------------------------------------------------------- reference
 
 
-def _type_text(tp: Any) -> tuple[str, str, str]:
+def describe_type(tp: Any) -> tuple[str, str, str]:
     """(type, allowed values or range, description) of a field type."""
     desc, allowed = "", []
     if typing.get_origin(tp) is Annotated:
@@ -407,12 +407,12 @@ def _type_text(tp: Any) -> tuple[str, str, str]:
                     allowed.append(meta.pattern.strip("^$()").replace("|", " \\| "))
                 if meta.min_length:
                     allowed.append("not empty" if meta.min_length == 1 else f"length >= {meta.min_length}")
-        inner_type, inner_allowed, inner_desc = _type_text(tp)
+        inner_type, inner_allowed, inner_desc = describe_type(tp)
         return inner_type, ", ".join([inner_allowed, *allowed] if inner_allowed else allowed), desc or inner_desc
     if typing.get_origin(tp) is Literal:
         return "str", " \\| ".join(f"`{v!r}`" if v else "`''`" for v in typing.get_args(tp)), ""
     if typing.get_origin(tp) is tuple:
-        inner = _type_text(typing.get_args(tp)[0])
+        inner = describe_type(typing.get_args(tp)[0])
         return f"list of {inner[0]}", inner[1], ""
     return getattr(tp, "__name__", str(tp)), "", ""
 
@@ -420,7 +420,7 @@ def _type_text(tp: Any) -> tuple[str, str, str]:
 def _table_rows(cls: type[msgspec.Struct], prefix: str, env_section: str | None) -> list[str]:
     rows = []
     for f in msgspec.structs.fields(cls):
-        typ, allowed, desc = _type_text(f.type)
+        typ, allowed, desc = describe_type(f.type)
         if f.default_factory is not msgspec.NODEFAULT:
             default: Any = "see below" if typ == "Rule" else f.default_factory()
         else:

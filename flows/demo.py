@@ -27,7 +27,7 @@ from feblam.logs import get_logger
 from flows.operations import Operations
 from flows.pipeline import FlowStats, build_flow
 from matchers.index import IndexHolder
-from matchers.refresh import HotlistWatcher, default_builder
+from matchers.refresh import open_live_index
 from sources.broker import EmbeddedBroker
 from sources.kafka import KafkaReadSource, SourceMonitor
 from sources.simulator import VENDORS, KafkaSimulator, ReadGenerator
@@ -110,10 +110,9 @@ def run_demo(settings: Settings, *, seconds: float | None, out_dir: Path, rate: 
         )
         monitor = SourceMonitor(settings.kafka)
         ops = Operations(settings, monitor, stop).start()
-        holder = IndexHolder(default_builder(settings.hotlists)(settings.hotlists, None))
+        live = open_live_index(settings.hotlists)
+        holder = live.holder
         ops.attach(holder, stats)
-        watcher = HotlistWatcher(settings.hotlists, holder)
-        watcher.start()
         generator = ReadGenerator(hot_plates(holder), hit_rate=0.01, bad_rate=0.002)
         simulator = KafkaSimulator(broker.address, topics, generator, rate, stop)
         simulator.start()
@@ -135,7 +134,7 @@ def run_demo(settings: Settings, *, seconds: float | None, out_dir: Path, rate: 
         run_main(flow)
         elapsed = time.monotonic() - started
         stop.set()
-        watcher.stop()
+        live.close()
         ops.close()
         simulator.join(timeout=10)
         view.join(timeout=2)

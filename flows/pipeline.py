@@ -28,7 +28,7 @@ from bytewax.inputs import Source
 from bytewax.outputs import FixedPartitionedSink, Sink
 
 from feblam import metrics
-from feblam.config import Settings
+from feblam.config import Settings, replace
 from feblam.errors import DecodeError
 from feblam.logs import get_logger, plate_ref, set_hash_key
 from feblam.model import DeadLetter, Hit, Match, PayloadBatch, match_order
@@ -199,9 +199,9 @@ def build_flow(
     stats = stats if stats is not None else FlowStats()
     set_hash_key(settings.privacy.hash_key)
     if holder is None:
-        from matchers.service import load_index
+        from matchers.refresh import open_live_index
 
-        holder = IndexHolder(load_index(settings.hotlists))
+        holder = open_live_index(replace(settings.hotlists, shared_build=False), watch=False).holder
     if source is None:
         from sources.kafka import KafkaReadSource
 

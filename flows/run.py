@@ -34,8 +34,7 @@ from feblam.errors import FeblamError
 from feblam.logs import filter_native_stderr, flush_stderr, get_logger
 from flows.operations import Operations
 from flows.pipeline import FlowStats, build_flow
-from matchers.index import IndexHolder
-from matchers.refresh import HotlistWatcher, default_builder
+from matchers.refresh import open_live_index
 from sources.kafka import KafkaReadSource, SourceMonitor
 
 log = get_logger(__name__)
@@ -268,10 +267,9 @@ def _run_flow(
     stats: FlowStats, monitor: SourceMonitor, ops: Operations,
 ) -> int:
     preflight(settings)
-    holder = IndexHolder(default_builder(settings.hotlists)(settings.hotlists, None))
+    live = open_live_index(settings.hotlists)
+    holder = live.holder
     ops.attach(holder, stats)
-    watcher = HotlistWatcher(settings.hotlists, holder)
-    watcher.start()
     gc.collect()
     gc.freeze()  # start-up objects (index metadata, modules) are never garbage: keep full collections short
     if peers:
@@ -296,7 +294,7 @@ def _run_flow(
         log.error("job_failed", error=message, error_type=type(exc).__name__)
         raise JobFailed(message) from None
     finally:
-        watcher.stop()
+        live.close()
         with contextlib.suppress(Exception):
             del flow
     log.info("stopped")

@@ -1,0 +1,51 @@
+"""Plate keys, hotlist snapshots and the index: build, store, query, keep live. No Kafka, no Bytewax.
+
+The names below are the package's public API, imported lazily (importing the
+package costs nothing; each name loads its module on first use).
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_WHERE = {
+    "plate_key": "matchers.normalize",
+    "fuzzy_key": "matchers.normalize",
+    "pattern_key": "matchers.normalize",
+    "country_code": "matchers.normalize",
+    "OCR_CLASSES": "matchers.normalize",
+    "list_dirs": "matchers.hotdir",
+    "list_files": "matchers.hotdir",
+    "source_manifest": "matchers.hotdir",
+    "hotlists_fingerprint": "matchers.hotdir",
+    "load_hotlists": "matchers.snapshot",
+    "load_list": "matchers.snapshot",
+    "ListSnapshot": "matchers.snapshot",
+    "SCHEMA": "matchers.snapshot",
+    "build_index": "matchers.build",
+    "build_layer": "matchers.build",
+    "load_index": "matchers.build",
+    "load_layer": "matchers.build",
+    "save_index": "matchers.store",
+    "open_index": "matchers.store",
+    "save_layer": "matchers.store",
+    "open_version": "matchers.store",
+    "build_shared": "matchers.builder",
+    "HotlistIndex": "matchers.index",
+    "LayeredIndex": "matchers.index",
+    "Index": "matchers.index",
+    "IndexHolder": "matchers.index",
+    "open_live_index": "matchers.refresh",
+    "LiveIndex": "matchers.refresh",
+    "HotlistWatcher": "matchers.refresh",
+    "allow_shrink": "matchers.shrink",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        msg = f"module {__name__!r} has no attribute {name!r}"
+        raise AttributeError(msg)
+    return getattr(import_module(_WHERE[name]), name)

@@ -1,6 +1,7 @@
 """The sharded hotlist index: Bloom pre-check, exact structure, patterns; match semantics.
 
-Layout (built by :func:`build_index`, never mutated afterwards):
+Querying a version: probe a plate, list entries, report figures. Layout
+(built by :func:`matchers.build.build_index`, never mutated afterwards):
 
 * every plain (non-pattern) entry is filed under the 64-bit code of its
   **fuzzy** key (:mod:`matchers.keycode`), in shard ``fcode % n_shards``;
@@ -20,12 +21,10 @@ version is a new object, swapped in by :class:`IndexHolder`.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,13 +32,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from feblam.model import EPOCH, HotlistEntry, Match, MatchKind, match_order
-from matchers.bloom import BloomFilter, bloom_bytes, build_bloom
-from matchers.keycode import PACKED_MAX_LEN, decode_code, key_and_fuzzy_codes, key_code
+from matchers.bloom import BloomFilter, bloom_bytes
+from matchers.keycode import PACKED_MAX_LEN, decode_code, key_code
 from matchers.normalize import OCR_FROM, OCR_TO, fuzzy_key
-from matchers.snapshot import ListSnapshot
 
 _US = timedelta(microseconds=1)
 TS_MIN = np.iinfo(np.int64).min
@@ -50,7 +47,6 @@ KIND_EXACT: MatchKind = "exact"
 KIND_OCR: MatchKind = "ocr_equivalent"
 KIND_PATTERN: MatchKind = "pattern"
 
-Progress = Callable[[str, float], None]
 _FUZZY_BYTES = bytes.maketrans(OCR_FROM.encode(), OCR_TO.encode())
 
 
@@ -310,154 +306,10 @@ class HotlistIndex:
         }
 
 
-def version_of(lists: Iterable[ListInfo]) -> str:
-    """The version id: a hash of every list's id and content digest, however the version was built."""
-    h = hashlib.blake2b(digest_size=8)
-    for info in lists:
-        h.update(f"{info.list_id}\x1f{info.digest}\x1e".encode())
-    return h.hexdigest()
 
 
-def _dict_column(col: pa.Array) -> tuple[npt.NDArray[Any], list[Any]]:
-    enc = pc.dictionary_encode(col).combine_chunks() if isinstance(col, pa.ChunkedArray) else pc.dictionary_encode(col)
-    idx = enc.indices.to_numpy(zero_copy_only=False)
-    return idx, enc.dictionary.to_pylist()
 
 
-def build_index(
-    lists: Sequence[ListSnapshot],
-    *,
-    n_shards: int = DEFAULT_SHARDS,
-    fp_rate: float = DEFAULT_FP_RATE,
-    backend: str = "rbloom",
-    progress: Progress | None = None,
-    with_blooms: bool = True,
-) -> HotlistIndex:
-    """Build one index version from loaded lists (vectorised; a few Python loops per shard).
-
-    ``with_blooms=False`` is for a builder that saves a version without filters
-    (pybloom ones cannot be saved): the processes that map it build their own
-    (:mod:`matchers.store`).
-    """
-    started = time.perf_counter()
-
-    def step(name: str, frac: float) -> None:
-        if progress is not None:
-            progress(name, frac)
-
-    step("concat", 0.0)
-    tables = []
-    infos = []
-    for i, snap in enumerate(lists):
-        t = snap.table
-        tables.append(t.append_column("list_idx", pa.array(np.full(t.num_rows, i, dtype=np.int16))))
-        k = t.column("key")
-        n_pat = int(pc.sum(pc.or_(pc.match_substring(k, "?"), pc.match_substring(k, "*"))).as_py() or 0) if t.num_rows else 0
-        infos.append(ListInfo(snap.list_id, snap.name, snap.fuzzy, t.num_rows, n_pat, snap.digest))
-    if tables:
-        table = pa.concat_tables(tables).combine_chunks()
-    else:
-        from matchers.snapshot import SCHEMA
-
-        table = SCHEMA.empty_table().append_column("list_idx", pa.array([], pa.int16()))
-    n = table.num_rows
-    keys = table.column("key").combine_chunks()
-    is_pat = pc.fill_null(pc.or_(pc.match_substring(keys, "?"), pc.match_substring(keys, "*")), False)
-    is_pat = is_pat.to_numpy(zero_copy_only=False)
-    plain_keys = pc.if_else(pa.array(is_pat), "", keys) if is_pat.any() else keys
-
-    step("key codes", 0.1)
-    key_codes, fcodes = key_and_fuzzy_codes(plain_keys)
-    key_codes[is_pat] = -1
-    lengths = pc.utf8_length(keys).to_numpy(zero_copy_only=False)
-    long_rows = np.nonzero((lengths > PACKED_MAX_LEN) & ~is_pat)[0]
-    long_keys = {int(r): keys[int(r)].as_py() for r in long_rows}
-    pat_rows = np.nonzero(is_pat)[0]
-    pattern_keys = {int(r): keys[int(r)].as_py() for r in pat_rows}
-
-    step("columns", 0.3)
-    countries: list[str | None] = [None]
-    cc_idx, cc_values = _dict_column(pc.fill_null(table.column("country").combine_chunks(), ""))
-    cc_map = np.array([0] + [0] * len(cc_values), dtype=np.int16)
-    for i, v in enumerate(cc_values):
-        if v:
-            countries.append(v)
-            cc_map[i] = len(countries) - 1
-    country = cc_map[cc_idx] if n else np.zeros(0, dtype=np.int16)
-    cat_idx, categories = _dict_column(table.column("category").combine_chunks())
-    act_idx, actions = _dict_column(table.column("action").combine_chunks())
-    own_idx, owners = _dict_column(pc.fill_null(table.column("owner").combine_chunks(), ""))
-    owner = own_idx.astype(np.int32)
-    if "" in owners:
-        owner[owner == owners.index("")] = -1
-
-    def ts_col(name: str, fill: int, table: pa.Table = table) -> npt.NDArray[np.int64]:
-        col = pc.cast(table.column(name).combine_chunks(), pa.int64())
-        return pc.fill_null(col, fill).to_numpy(zero_copy_only=False).astype(np.int64)
-
-    columns: dict[str, Any] = {
-        "list_idx": table.column("list_idx").to_numpy().astype(np.int16),
-        "key_code": key_codes,
-        "country": country.astype(np.int16),
-        "priority": table.column("priority").to_numpy().astype(np.int8),
-        "category": cat_idx.astype(np.int16),
-        "action": act_idx.astype(np.int8),
-        "owner": owner,
-        "valid_from": ts_col("valid_from", int(TS_MIN)),
-        "valid_until": ts_col("valid_until", int(TS_MAX)),
-        "entry_id": table.column("entry_id").combine_chunks(),
-        "note": table.column("note").combine_chunks(),
-        "plate": table.column("plate").combine_chunks(),
-        "long_keys": long_keys,
-        "pattern_keys": pattern_keys,
-        "countries": countries,
-        "categories": categories,
-        "actions": actions,
-        "owners": owners,
-    }
-    del table, keys, plain_keys
-
-    step("shards", 0.4)
-    plain = np.nonzero(~is_pat)[0].astype(np.int32)
-    pf = fcodes[plain]
-    order = np.argsort(pf)
-    by_code = pf[order]
-    shard_of = (by_code % n_shards).astype(np.int16)
-    # a stable sort by shard keeps codes sorted within each shard
-    order2 = np.argsort(shard_of, kind="stable")
-    sorted_codes = by_code[order2]
-    sorted_rows = plain[order][order2]
-    bounds = np.searchsorted(shard_of[order2], np.arange(n_shards + 1), side="left")
-    del by_code
-    blooms: list[BloomFilter] = []
-    shard_codes: list[npt.NDArray[np.int64]] = []
-    shard_rows: list[npt.NDArray[np.int32]] = []
-    for s in range(n_shards):
-        a, b = int(bounds[s]), int(bounds[s + 1])
-        codes_s = np.ascontiguousarray(sorted_codes[a:b])
-        shard_codes.append(codes_s)
-        shard_rows.append(np.ascontiguousarray(sorted_rows[a:b]))
-        if with_blooms:
-            blooms.append(build_bloom(codes_s, fp_rate, backend))
-        step("bloom", 0.4 + 0.55 * (s + 1) / n_shards)
-    del sorted_codes, sorted_rows, order, shard_of, pf, fcodes
-
-    patterns = PatternIndex([(int(r), pattern_keys[int(r)]) for r in pat_rows])
-    version = version_of(infos)
-    step("done", 1.0)
-    return HotlistIndex(
-        version=version,
-        lists=tuple(infos),
-        n_shards=n_shards,
-        backend=backend,
-        fp_rate=fp_rate,
-        blooms=blooms,
-        shard_codes=shard_codes,
-        shard_rows=shard_rows,
-        columns=columns,
-        patterns=patterns,
-        build_seconds=time.perf_counter() - started,
-    )
 
 
 class LayeredIndex:
@@ -537,28 +389,6 @@ class LayeredIndex:
 Index = HotlistIndex | LayeredIndex
 
 
-def build_layer(
-    base: HotlistIndex, lists: Sequence[ListSnapshot], removed: npt.NDArray[np.int64], *, with_blooms: bool = True,
-) -> tuple[tuple[ListInfo, ...], HotlistIndex]:
-    """The list infos and overlay index of a layer over ``base``.
-
-    ``lists`` are the base's lists, in its order, each with the deltas' surviving
-    upserts as its table and the digest of *all* its current files (so the version
-    id is the one a full rebuild would get); ``removed`` are the base rows dropped.
-    """
-    if [s.list_id for s in lists] != list(base.list_ids):
-        msg = "a layer must have the lists of its base, in the same order"
-        raise ValueError(msg)
-    overlay = build_index(lists, n_shards=1, fp_rate=base.fp_rate, backend=base.backend, with_blooms=with_blooms)
-    gone_lists = base.list_idx[removed]
-    gone = np.bincount(gone_lists, minlength=len(lists))
-    gone_pat = np.bincount(gone_lists[base.key_code[removed] == -1], minlength=len(lists))  # patterns have no code
-    infos = tuple(
-        ListInfo(b.list_id, b.name, b.fuzzy, b.entries - int(gone[i]) + o.entries,
-                 b.patterns - int(gone_pat[i]) + o.patterns, o.digest)
-        for i, (b, o) in enumerate(zip(base.lists, overlay.lists, strict=True))
-    )
-    return infos, overlay
 
 
 class IndexHolder:

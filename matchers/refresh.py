@@ -1,8 +1,16 @@
-"""Hotlist refresh while the flow runs: poll the directory, build, swap.
+"""The live index: the version a job matches against, and the thread that swaps new ones in.
 
-A changed directory (file names, sizes, modification times) is loaded and a new
-index version is swapped in at once; readers pick it up at their next batch.
-A snapshot that fails validation is logged and the live index stays.
+:func:`open_live_index` is the one way run, demo, replay and the benchmark get
+their index: it builds (or finds in the cache) and maps the current version,
+and with ``watch`` starts a :class:`HotlistWatcher` that polls the directory; a
+changed directory (file names, sizes, modification times, shrink permits) is
+built and the new version swapped in at once — readers pick it up at their
+next batch. A snapshot that fails validation, or that the shrink guard holds
+back, is logged and the live index stays.
+
+The life cycle, one verb a module: build (:mod:`matchers.build`), save and
+open (:mod:`matchers.store`), the builder process (:mod:`matchers.builder`),
+query (:mod:`matchers.index`), watch and swap (here).
 """
 
 from __future__ import annotations
@@ -15,16 +23,17 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from feblam import metrics
 from feblam.config import HotlistSettings
 from feblam.errors import FeblamError
 from feblam.logs import get_logger
+from matchers.build import load_index
+from matchers.hotdir import hotlists_fingerprint
 from matchers.index import Index, IndexHolder, LayeredIndex
-from matchers.service import load_index
 from matchers.shrink import latest_fulls, permits, shrinks, take_permits
-from matchers.snapshot import hotlists_fingerprint
 
 log = get_logger(__name__)
 SHM_MIN_FREE = 4 << 30  # bytes: room for a few national-size versions
@@ -66,7 +75,8 @@ def shared_load(settings: HotlistSettings, live: Index | None = None, phases: di
     ``live``'s base, that base is reused as it is.
     ``phases``, when given, receives the wall-clock times of start, built and mapped.
     """
-    from matchers.store import build_shared, open_version
+    from matchers.builder import build_shared
+    from matchers.store import open_version
 
     phases = {} if phases is None else phases
     phases["start"] = time.time()
@@ -173,3 +183,33 @@ class HotlistWatcher(threading.Thread):
 
     def stop(self) -> None:
         self.stop_event.set()
+
+
+@dataclass
+class LiveIndex:
+    """The live version (``holder``) and, when watched, the watcher that swaps new ones in."""
+
+    holder: IndexHolder
+    watcher: HotlistWatcher | None = None
+
+    @property
+    def current(self) -> Index:
+        return self.holder.current
+
+    def close(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
+
+
+def open_live_index(settings: HotlistSettings, *, watch: bool = True) -> LiveIndex:
+    """Build (or find) and map the current version of ``settings.dir``; with ``watch``, keep it current.
+
+    Raises :class:`~feblam.errors.SnapshotError` (file, row, column) when the
+    directory does not give a valid first version.
+    """
+    holder = IndexHolder(default_builder(settings)(settings, None))
+    watcher = None
+    if watch:
+        watcher = HotlistWatcher(settings, holder)
+        watcher.start()
+    return LiveIndex(holder, watcher)

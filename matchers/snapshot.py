@@ -1,9 +1,9 @@
-"""Hotlist snapshot loader (DESIGN section 5), with pyarrow.
+"""Reading and validating hotlist snapshots (DESIGN section 5), with pyarrow.
 
-A hotlist directory holds one folder per list. In it, ``<seq>-full.<ext>`` and
-``<seq>-delta.<ext>`` files (``parquet``, ``csv``, ``jsonl``) and optionally a
-``list.toml``. A list is its latest full snapshot plus every later delta in
-sequence order.
+A list is its latest full snapshot plus every later delta in sequence order
+(which files those are is :mod:`matchers.hotdir`). Three readers (Parquet, CSV,
+JSONL) give Arrow tables of the source columns; validation normalises them to
+:data:`SCHEMA`.
 
 Validation is vectorised: the common path touches no row in Python; when a
 check fails, the offending row is located and reported with file, row (1-based
@@ -12,9 +12,6 @@ data row, and the file line for text formats) and column.
 
 from __future__ import annotations
 
-import hashlib
-import re
-import stat
 import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -32,12 +29,13 @@ import pyarrow.parquet as pq
 from feblam.errors import SnapshotError
 from feblam.logs import get_logger
 from feblam.model import ACTIONS
+from matchers.hotdir import SNAPSHOT_NAME, SnapshotFile, is_regular, list_digest, list_dirs, list_files
 from matchers.normalize import country_code, is_pattern, pattern_key, plate_key
 
-SNAPSHOT_NAME = re.compile(r"^(?P<seq>\d+)-(?P<kind>full|delta)\.(?P<ext>parquet|csv|jsonl)$")
 REQUIRED = ("entry_id", "plate", "category", "priority", "action")
 log = get_logger(__name__)
 OPTIONAL = ("country", "valid_from", "valid_until", "owner", "note")
+
 
 #: Schema of a validated, normalised snapshot table (one per list).
 SCHEMA = pa.schema(
@@ -58,14 +56,6 @@ SCHEMA = pa.schema(
 
 
 @dataclass(frozen=True, slots=True)
-class SnapshotFile:
-    path: Path
-    seq: int
-    kind: str  # "full" | "delta"
-    ext: str
-
-
-@dataclass(frozen=True, slots=True)
 class ListSnapshot:
     """One hotlist after loading: its settings, the files used and the validated entries."""
 
@@ -75,32 +65,6 @@ class ListSnapshot:
     files: tuple[SnapshotFile, ...]
     table: pa.Table  # SCHEMA
     digest: str
-
-
-# ---------------------------------------------------------------- discovery
-
-
-def list_files(list_dir: Path) -> tuple[SnapshotFile, ...]:
-    """The files that make up a list: the latest full and every later delta, in order."""
-    found: dict[int, dict[str, SnapshotFile]] = {}
-    for path in sorted(list_dir.iterdir()):
-        m = SNAPSHOT_NAME.match(path.name)
-        if not m or not is_regular(path):
-            continue
-        snap = SnapshotFile(path, int(m["seq"]), m["kind"], m["ext"])
-        slot = found.setdefault(snap.seq, {})
-        if snap.kind in slot:
-            msg = f"{path}: sequence {snap.seq} has two {snap.kind} snapshots ({slot[snap.kind].path.name})"
-            raise SnapshotError(msg)
-        slot[snap.kind] = snap
-    fulls = [s for seq in found.values() for s in seq.values() if s.kind == "full"]
-    base = max(fulls, key=lambda s: s.seq) if fulls else None
-    start = base.seq if base else -1
-    deltas = sorted(
-        (s for seq in found.values() for s in seq.values() if s.kind == "delta" and s.seq > start),
-        key=lambda s: s.seq,
-    )
-    return ((base,) if base else ()) + tuple(deltas)
 
 
 def read_list_toml(list_dir: Path) -> tuple[str, bool]:
@@ -124,9 +88,6 @@ def read_list_toml(list_dir: Path) -> tuple[str, bool]:
         msg = f"{path}: name {name!r} is not a string"
         raise SnapshotError(msg)
     return name, fuzzy
-
-
-# ---------------------------------------------------------------- reading
 
 
 class _RawFile:
@@ -228,9 +189,6 @@ def _jsonl_text(value: Any) -> str:
 
 
 _READERS = {"parquet": _read_parquet, "csv": _read_csv, "jsonl": _read_jsonl}
-
-
-# ---------------------------------------------------------------- validation
 
 
 def _first_true(flags: pa.Array | pa.ChunkedArray, within: pa.Array | None = None) -> int | None:
@@ -485,52 +443,6 @@ def validate(raw: _RawFile, kind: str) -> tuple[pa.Table, pa.Array | None]:
     return table, delete
 
 
-# ---------------------------------------------------------------- lists
-
-
-#: Content hashes by (path, size, mtime, ctime, inode): a process hashes a file once, not on every rebuild.
-_HASHES: dict[tuple[str, int, int, int, int], str] = {}
-
-
-def _stat_key(path: Path) -> tuple[str, int, int, int, int]:
-    st = path.stat()
-    return (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
-
-
-def file_hash(path: Path) -> str:
-    """Content hash of a file, remembered while its size, times and inode stay the same."""
-    key = _stat_key(path)
-    known = _HASHES.get(key)
-    if known is None:
-        h = hashlib.blake2b(digest_size=16)
-        with path.open("rb") as fh:
-            while chunk := fh.read(1 << 20):
-                h.update(chunk)
-        known = h.hexdigest()
-        if len(_HASHES) > 100_000:
-            _HASHES.clear()
-        _HASHES[key] = known
-    return known
-
-
-def remember_hashes(directory: str | Path, manifest: dict[str, list[tuple[str, str, int]]]) -> None:
-    """Take the hashes of a manifest made by another process (the files are stat-ed, not read)."""
-    for list_id, rows in manifest.items():
-        for name, digest, _size in rows:
-            path = Path(directory) / list_id / name
-            if path.is_file():
-                _HASHES[_stat_key(path)] = digest
-
-
-def list_digest(files: Iterable[SnapshotFile], name: str, fuzzy: bool) -> str:
-    """Content digest of a list's settings and files: part of every index version id."""
-    h = hashlib.blake2b(digest_size=16)
-    h.update(f"{name}\x1f{fuzzy}".encode())
-    for f in files:
-        h.update(f"\x1e{f.path.name}\x1f{file_hash(f.path)}".encode())
-    return h.hexdigest()
-
-
 def load_file(path: Path, kind: str | None = None) -> tuple[pa.Table, pa.Array | None]:
     """Read and validate one snapshot file."""
     m = SNAPSHOT_NAME.match(path.name)
@@ -586,70 +498,6 @@ def load_list(list_dir: Path) -> ListSnapshot:
     )
 
 
-def list_dirs(directory: str | Path) -> list[Path]:
-    """The list folders of a hotlist directory, sorted by list id (hidden folders are not lists)."""
-    root = Path(directory)
-    if not root.is_dir():
-        msg = f"{root}: hotlist directory does not exist"
-        raise SnapshotError(msg)
-    return [d for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")]
-
-
-#: Paths already reported as not regular files (one warning each, not one per poll).
-_SKIPPED: set[str] = set()
-
-
-def is_regular(path: Path) -> bool:
-    """True for a regular file (through a symlink); anything else is skipped with one warning naming it.
-
-    A dangling symlink, a FIFO (reading it would block the watcher for ever), a socket
-    or a folder named like a snapshot is never read.
-    """
-    try:
-        mode = path.stat().st_mode
-        reason = None if stat.S_ISREG(mode) else "not a regular file"
-    except OSError as exc:
-        reason = f"unreadable ({exc.strerror or exc})"
-    if reason is None:
-        _SKIPPED.discard(str(path))
-        return True
-    if str(path) not in _SKIPPED:
-        _SKIPPED.add(str(path))
-        log.warning("snapshot_file_skipped", path=str(path), reason=reason)
-    return False
-
-
-def source_files(directory: str | Path) -> list[Path]:
-    """Every file a version depends on: snapshots and ``list.toml`` of every list folder (regular files only)."""
-    return [f for d in list_dirs(directory) for f in sorted(d.iterdir())
-            if (SNAPSHOT_NAME.match(f.name) or f.name == "list.toml") and is_regular(f)]
-
-
-def source_manifest(directory: str | Path) -> dict[str, list[tuple[str, str, int]]]:
-    """Per list folder, ``(name, content hash, size)`` of ``list.toml`` and of every snapshot file, by name.
-
-    Two manifests tell whether a directory only gained delta files since a version was built.
-    """
-    out: dict[str, list[tuple[str, str, int]]] = {d.name: [] for d in list_dirs(directory)}
-    for f in source_files(directory):
-        out[f.parent.name].append((f.name, file_hash(f), f.stat().st_size))
-    return out
-
-
 def load_hotlists(directory: str | Path) -> list[ListSnapshot]:
     """Load every list folder of a hotlist directory (sorted by list id)."""
     return [load_list(d) for d in list_dirs(directory)]
-
-
-def hotlists_fingerprint(directory: str | Path) -> tuple[tuple[str, str, int, int], ...]:
-    """A cheap fingerprint (names, sizes, mtimes) to notice that a directory changed."""
-    if not Path(directory).is_dir():
-        return ()
-    out: list[tuple[str, str, int, int]] = []
-    for f in source_files(directory):
-        try:
-            st = f.stat()
-        except OSError:  # removed since it was listed: the next poll sees the new state
-            continue
-        out.append((f.parent.name, f.name, st.st_size, st.st_mtime_ns))
-    return tuple(out)

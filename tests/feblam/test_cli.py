@@ -140,7 +140,7 @@ def test_index_probe_and_stats(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_index_stats_and_probe_read_a_layer_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from feblam.config import HotlistSettings
-    from matchers.store import build_shared
+    from matchers.builder import build_shared
 
     hot = sample_hotlists(tmp_path)
     settings = HotlistSettings(dir=str(hot))
@@ -178,3 +178,22 @@ def test_every_flag_has_help_and_only_lists_the_rows() -> None:
     bench = parser._subparsers._group_actions[0].choices["bench"]  # type: ignore[union-attr]
     only = next(a for a in bench._actions if a.dest == "only")
     assert all(row in (only.help or "") for row in ALL_ROWS)
+
+
+def test_replay_never_overwrites_an_earlier_output(tmp_path: Path) -> None:
+    out = tmp_path / "hits.jsonl"
+    out.write_text('{"hit_id": "earlier"}\n')
+    args = ["replay", "--hotlists", str(EXAMPLES / "hotlists"), "--input", f"canonical={EXAMPLES / 'input' / 'canonical.jsonl'}",
+            "--out", str(out), "--quiet"]
+    assert main(args) == 2
+    assert out.read_text() == '{"hit_id": "earlier"}\n'
+
+
+def test_every_package_names_its_public_api() -> None:
+    import importlib
+
+    for name in ("feblam", "matchers", "sources", "sinks", "flows", "bench"):
+        package = importlib.import_module(name)
+        assert package.__all__, name
+        for attr in package.__all__:
+            assert getattr(package, attr) is not None, f"{name}.{attr}"

@@ -9,7 +9,8 @@ from bytewax.testing import TestingSink, TestingSource, run_main
 from feblam.config import Rule, Settings, SinkSettings, replace
 from feblam.model import DeadLetter, Hit, PayloadBatch
 from flows.pipeline import FlowStats, build_flow, hit_id
-from matchers.index import IndexHolder, build_index
+from matchers.build import build_index
+from matchers.index import IndexHolder
 from matchers.snapshot import load_hotlists
 from tests.helpers import EXAMPLES, entry, write_snapshot
 

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from matchers.index import IndexHolder, build_index
+from matchers.build import build_index
+from matchers.index import IndexHolder
 from matchers.normalize import fuzzy_key
 from matchers.snapshot import load_hotlists
 from tests.helpers import EXAMPLES, entry, write_snapshot

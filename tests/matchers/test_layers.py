@@ -14,12 +14,13 @@ from hypothesis import strategies as st
 
 from feblam.config import HotlistSettings
 from feblam.errors import SnapshotError
-from matchers.index import HotlistIndex, IndexHolder, LayeredIndex, build_index
+from matchers.build import build_index, load_index, load_layer
+from matchers.builder import build_shared, new_deltas
+from matchers.hotdir import source_manifest
+from matchers.index import HotlistIndex, IndexHolder, LayeredIndex
 from matchers.normalize import fuzzy_key
 from matchers.refresh import HotlistWatcher, shared_load
-from matchers.service import load_index, load_layer
-from matchers.snapshot import load_hotlists, source_manifest
-from matchers.store import build_shared, new_deltas
+from matchers.snapshot import load_hotlists
 from tests.helpers import entry, sample_hotlists, write_snapshot
 from tests.reference import as_tuples
 from tests.strategies import countries, keys, times

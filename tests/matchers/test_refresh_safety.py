@@ -10,7 +10,8 @@ from pathlib import Path
 from structlog.testing import capture_logs
 
 from feblam.config import HotlistSettings
-from matchers.index import IndexHolder, build_index
+from matchers.build import build_index
+from matchers.index import IndexHolder
 from matchers.refresh import HotlistWatcher, local_load
 from matchers.shrink import PERMIT
 from matchers.snapshot import load_hotlists

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from feblam.errors import SnapshotError
-from matchers.snapshot import list_files, load_hotlists, load_list
+from matchers.hotdir import list_files
+from matchers.snapshot import load_hotlists, load_list
 from tests.helpers import EXAMPLES, entry, write_snapshot
 
 

@@ -9,10 +9,12 @@ import pytest
 
 from feblam.config import HotlistSettings
 from feblam.errors import IndexFormatError, SnapshotError
-from matchers.index import IndexHolder, build_index
+from matchers.build import build_index
+from matchers.builder import build_shared
+from matchers.index import IndexHolder
 from matchers.refresh import HotlistWatcher
 from matchers.snapshot import load_hotlists
-from matchers.store import build_shared, open_index, save_index
+from matchers.store import open_index, save_index
 from tests.helpers import EXAMPLES, entry, sample_hotlists, write_snapshot
 from tests.reference import as_tuples
 
@@ -114,7 +116,7 @@ def test_versions_built_with_other_index_settings_are_not_shared(tmp_path: Path)
 
 
 def test_file_hashes_are_remembered_until_the_file_changes(tmp_path: Path) -> None:
-    from matchers.snapshot import file_hash
+    from matchers.hotdir import file_hash
 
     f = tmp_path / "000001-full.csv"
     f.write_text("entry_id,plate\nE1,AB12\n")
@@ -144,7 +146,7 @@ def test_builder_drops_a_version_whose_files_changed_during_the_build(tmp_path: 
 
     import orjson
 
-    from matchers.snapshot import source_manifest
+    from matchers.hotdir import source_manifest
 
     hot = sample_hotlists(tmp_path)
     settings = HotlistSettings(dir=str(hot))
@@ -152,7 +154,7 @@ def test_builder_drops_a_version_whose_files_changed_during_the_build(tmp_path: 
     write_snapshot(hot, "WANTED", [{"op": "delete", "entry_id": "W-1"}], seq=80, kind="delta")  # ... then a new file
     out = tmp_path / "cache" / "index-x"
     job = {"settings": msgspec.to_builtins(settings), "out": str(out), "manifest": seen, "base": None, "new_files": None}
-    proc = subprocess.run([sys.executable, "-m", "matchers.store", orjson.dumps(job).decode()],  # noqa: S603
+    proc = subprocess.run([sys.executable, "-m", "matchers.builder", orjson.dumps(job).decode()],  # noqa: S603
                           capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 1 and "changed during the build" in proc.stderr
     assert not out.exists()

@@ -1,0 +1,282 @@
+"""Building an index version: from snapshot tables to the arrays of :mod:`matchers.index`.
+
+``build_index`` files every entry of every list (vectorised; no Python object
+per entry); ``build_layer`` builds the small overlay of a :class:`LayeredIndex`.
+``load_index`` and ``load_layer`` read and validate the snapshots first.
+No Kafka and no Bytewax here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from feblam.config import HotlistSettings
+from feblam.errors import SnapshotError
+from feblam.logs import get_logger
+from matchers.bloom import BloomFilter, build_bloom
+from matchers.hotdir import list_digest, list_files
+from matchers.index import (
+    DEFAULT_FP_RATE,
+    DEFAULT_SHARDS,
+    TS_MAX,
+    TS_MIN,
+    HotlistIndex,
+    LayeredIndex,
+    ListInfo,
+    PatternIndex,
+)
+from matchers.keycode import PACKED_MAX_LEN, key_and_fuzzy_codes
+from matchers.snapshot import ListSnapshot, load_deltas, load_hotlists, read_list_toml
+
+log = get_logger(__name__)
+
+
+Progress = Callable[[str, float], None]
+
+
+def version_of(lists: Iterable[ListInfo]) -> str:
+    """The version id: a hash of every list's id and content digest, however the version was built."""
+    h = hashlib.blake2b(digest_size=8)
+    for info in lists:
+        h.update(f"{info.list_id}\x1f{info.digest}\x1e".encode())
+    return h.hexdigest()
+
+
+def _dict_column(col: pa.Array) -> tuple[npt.NDArray[Any], list[Any]]:
+    enc = pc.dictionary_encode(col).combine_chunks() if isinstance(col, pa.ChunkedArray) else pc.dictionary_encode(col)
+    idx = enc.indices.to_numpy(zero_copy_only=False)
+    return idx, enc.dictionary.to_pylist()
+
+
+def build_index(
+    lists: Sequence[ListSnapshot],
+    *,
+    n_shards: int = DEFAULT_SHARDS,
+    fp_rate: float = DEFAULT_FP_RATE,
+    backend: str = "rbloom",
+    progress: Progress | None = None,
+    with_blooms: bool = True,
+) -> HotlistIndex:
+    """Build one index version from loaded lists (vectorised; a few Python loops per shard).
+
+    ``with_blooms=False`` is for a builder that saves a version without filters
+    (pybloom ones cannot be saved): the processes that map it build their own
+    (:mod:`matchers.store`).
+    """
+    started = time.perf_counter()
+
+    def step(name: str, frac: float) -> None:
+        if progress is not None:
+            progress(name, frac)
+
+    step("concat", 0.0)
+    tables = []
+    infos = []
+    for i, snap in enumerate(lists):
+        t = snap.table
+        tables.append(t.append_column("list_idx", pa.array(np.full(t.num_rows, i, dtype=np.int16))))
+        k = t.column("key")
+        n_pat = int(pc.sum(pc.or_(pc.match_substring(k, "?"), pc.match_substring(k, "*"))).as_py() or 0) if t.num_rows else 0
+        infos.append(ListInfo(snap.list_id, snap.name, snap.fuzzy, t.num_rows, n_pat, snap.digest))
+    if tables:
+        table = pa.concat_tables(tables).combine_chunks()
+    else:
+        from matchers.snapshot import SCHEMA
+
+        table = SCHEMA.empty_table().append_column("list_idx", pa.array([], pa.int16()))
+    n = table.num_rows
+    keys = table.column("key").combine_chunks()
+    is_pat = pc.fill_null(pc.or_(pc.match_substring(keys, "?"), pc.match_substring(keys, "*")), False)
+    is_pat = is_pat.to_numpy(zero_copy_only=False)
+    plain_keys = pc.if_else(pa.array(is_pat), "", keys) if is_pat.any() else keys
+
+    step("key codes", 0.1)
+    key_codes, fcodes = key_and_fuzzy_codes(plain_keys)
+    key_codes[is_pat] = -1
+    lengths = pc.utf8_length(keys).to_numpy(zero_copy_only=False)
+    long_rows = np.nonzero((lengths > PACKED_MAX_LEN) & ~is_pat)[0]
+    long_keys = {int(r): keys[int(r)].as_py() for r in long_rows}
+    pat_rows = np.nonzero(is_pat)[0]
+    pattern_keys = {int(r): keys[int(r)].as_py() for r in pat_rows}
+
+    step("columns", 0.3)
+    countries: list[str | None] = [None]
+    cc_idx, cc_values = _dict_column(pc.fill_null(table.column("country").combine_chunks(), ""))
+    cc_map = np.array([0] + [0] * len(cc_values), dtype=np.int16)
+    for i, v in enumerate(cc_values):
+        if v:
+            countries.append(v)
+            cc_map[i] = len(countries) - 1
+    country = cc_map[cc_idx] if n else np.zeros(0, dtype=np.int16)
+    cat_idx, categories = _dict_column(table.column("category").combine_chunks())
+    act_idx, actions = _dict_column(table.column("action").combine_chunks())
+    own_idx, owners = _dict_column(pc.fill_null(table.column("owner").combine_chunks(), ""))
+    owner = own_idx.astype(np.int32)
+    if "" in owners:
+        owner[owner == owners.index("")] = -1
+
+    def ts_col(name: str, fill: int, table: pa.Table = table) -> npt.NDArray[np.int64]:
+        col = pc.cast(table.column(name).combine_chunks(), pa.int64())
+        return pc.fill_null(col, fill).to_numpy(zero_copy_only=False).astype(np.int64)
+
+    columns: dict[str, Any] = {
+        "list_idx": table.column("list_idx").to_numpy().astype(np.int16),
+        "key_code": key_codes,
+        "country": country.astype(np.int16),
+        "priority": table.column("priority").to_numpy().astype(np.int8),
+        "category": cat_idx.astype(np.int16),
+        "action": act_idx.astype(np.int8),
+        "owner": owner,
+        "valid_from": ts_col("valid_from", int(TS_MIN)),
+        "valid_until": ts_col("valid_until", int(TS_MAX)),
+        "entry_id": table.column("entry_id").combine_chunks(),
+        "note": table.column("note").combine_chunks(),
+        "plate": table.column("plate").combine_chunks(),
+        "long_keys": long_keys,
+        "pattern_keys": pattern_keys,
+        "countries": countries,
+        "categories": categories,
+        "actions": actions,
+        "owners": owners,
+    }
+    del table, keys, plain_keys
+
+    step("shards", 0.4)
+    plain = np.nonzero(~is_pat)[0].astype(np.int32)
+    pf = fcodes[plain]
+    order = np.argsort(pf)
+    by_code = pf[order]
+    shard_of = (by_code % n_shards).astype(np.int16)
+    # a stable sort by shard keeps codes sorted within each shard
+    order2 = np.argsort(shard_of, kind="stable")
+    sorted_codes = by_code[order2]
+    sorted_rows = plain[order][order2]
+    bounds = np.searchsorted(shard_of[order2], np.arange(n_shards + 1), side="left")
+    del by_code
+    blooms: list[BloomFilter] = []
+    shard_codes: list[npt.NDArray[np.int64]] = []
+    shard_rows: list[npt.NDArray[np.int32]] = []
+    for s in range(n_shards):
+        a, b = int(bounds[s]), int(bounds[s + 1])
+        codes_s = np.ascontiguousarray(sorted_codes[a:b])
+        shard_codes.append(codes_s)
+        shard_rows.append(np.ascontiguousarray(sorted_rows[a:b]))
+        if with_blooms:
+            blooms.append(build_bloom(codes_s, fp_rate, backend))
+        step("bloom", 0.4 + 0.55 * (s + 1) / n_shards)
+    del sorted_codes, sorted_rows, order, shard_of, pf, fcodes
+
+    patterns = PatternIndex([(int(r), pattern_keys[int(r)]) for r in pat_rows])
+    version = version_of(infos)
+    step("done", 1.0)
+    return HotlistIndex(
+        version=version,
+        lists=tuple(infos),
+        n_shards=n_shards,
+        backend=backend,
+        fp_rate=fp_rate,
+        blooms=blooms,
+        shard_codes=shard_codes,
+        shard_rows=shard_rows,
+        columns=columns,
+        patterns=patterns,
+        build_seconds=time.perf_counter() - started,
+    )
+
+
+def build_layer(
+    base: HotlistIndex, lists: Sequence[ListSnapshot], removed: npt.NDArray[np.int64], *, with_blooms: bool = True,
+) -> tuple[tuple[ListInfo, ...], HotlistIndex]:
+    """The list infos and overlay index of a layer over ``base``.
+
+    ``lists`` are the base's lists, in its order, each with the deltas' surviving
+    upserts as its table and the digest of *all* its current files (so the version
+    id is the one a full rebuild would get); ``removed`` are the base rows dropped.
+    """
+    if [s.list_id for s in lists] != list(base.list_ids):
+        msg = "a layer must have the lists of its base, in the same order"
+        raise ValueError(msg)
+    overlay = build_index(lists, n_shards=1, fp_rate=base.fp_rate, backend=base.backend, with_blooms=with_blooms)
+    gone_lists = base.list_idx[removed]
+    gone = np.bincount(gone_lists, minlength=len(lists))
+    gone_pat = np.bincount(gone_lists[base.key_code[removed] == -1], minlength=len(lists))  # patterns have no code
+    infos = tuple(
+        ListInfo(b.list_id, b.name, b.fuzzy, b.entries - int(gone[i]) + o.entries,
+                 b.patterns - int(gone_pat[i]) + o.patterns, o.digest)
+        for i, (b, o) in enumerate(zip(base.lists, overlay.lists, strict=True))
+    )
+    return infos, overlay
+
+
+def load_index(settings: HotlistSettings, progress: Progress | None = None, *, with_blooms: bool = True) -> HotlistIndex:
+    """Load and validate every list, then build the index; raises SnapshotError on bad input."""
+    started = time.perf_counter()
+    lists = load_hotlists(settings.dir)
+    index = build_index(
+        lists,
+        n_shards=settings.shards,
+        fp_rate=settings.bloom_fp_rate,
+        backend=settings.bloom_backend,
+        progress=progress,
+        with_blooms=with_blooms,
+    )
+    log.info(
+        "index_built",
+        version=index.version,
+        lists=len(index.lists),
+        entries=len(index),
+        seconds=round(time.perf_counter() - started, 3),
+    )
+    return index
+
+
+def load_layer(
+    base: HotlistIndex, directory: str | Path, new_files: Mapping[str, Sequence[str]], *, with_blooms: bool = True,
+) -> LayeredIndex:
+    """Apply the delta files that arrived after ``base`` was built, without rebuilding it.
+
+    ``new_files`` maps a list id to the names of its new delta files; they must be
+    the last files of the list. Raises :class:`SnapshotError` on a bad delta (file,
+    row and column), like a full load.
+    """
+    started = time.perf_counter()
+    root = Path(directory)
+    snaps: list[ListSnapshot] = []
+    removed: list[npt.NDArray[np.int64]] = []
+    for pos, info in enumerate(base.lists):
+        list_dir = root / info.list_id
+        name, fuzzy = read_list_toml(list_dir)
+        if (name, fuzzy) != (info.name, info.fuzzy):
+            msg = f"{list_dir}: list.toml changed since version {base.version}; a full rebuild is needed"
+            raise SnapshotError(msg)
+        files = list_files(list_dir)
+        wanted = list(new_files.get(info.list_id, ()))
+        extra = files[len(files) - len(wanted) :] if wanted else ()
+        if [f.path.name for f in extra] != wanted or any(f.kind != "delta" for f in extra):
+            msg = f"{list_dir}: {wanted} are not the newest delta files of the list"
+            raise SnapshotError(msg)
+        table, ids = load_deltas(extra)
+        if len(ids):
+            # build_index keeps each list's rows together, in list order
+            lo, hi = (int(x) for x in np.searchsorted(base.list_idx, [pos, pos + 1]))
+            named = pc.is_in(base.entry_id.slice(lo, hi - lo), value_set=ids)
+            removed.append(np.flatnonzero(named.to_numpy(zero_copy_only=False)) + lo)
+        snaps.append(ListSnapshot(info.list_id, name, fuzzy, files, table, list_digest(files, name, fuzzy)))
+    rows = np.concatenate(removed) if removed else np.zeros(0, np.int64)
+    infos, overlay = build_layer(base, snaps, rows, with_blooms=with_blooms)
+    layer = LayeredIndex(
+        version=version_of(infos), lists=infos, base=base, removed=frozenset(rows.tolist()),
+        overlay=overlay, build_seconds=time.perf_counter() - started,
+    )
+    log.info("layer_built", version=layer.version, base_version=base.version, removed=len(layer.removed),
+             added=len(overlay), seconds=round(layer.build_seconds, 3))
+    return layer
