@@ -21,10 +21,11 @@ PARTS = 8
 
 
 def two_process_row(args: argparse.Namespace, cache: Path) -> dict[str, Any]:
-    from bench import rows
+    from bench import data as data_mod
+    from bench import index_rows
     from sources.broker import free_port
 
-    data = rows.prepare(cache, args.reads, args.hotlist_size, args.hit_rate, args.seed)
+    data = data_mod.prepare(cache, args.reads, args.hotlist_size, args.hit_rate, args.seed)
     payload_file = cache / "cluster-payloads.pkl"
     payload_file.write_bytes(pickle.dumps(data.payloads))
     addresses = f"127.0.0.1:{free_port()};127.0.0.1:{free_port()}"
@@ -34,7 +35,7 @@ def two_process_row(args: argparse.Namespace, cache: Path) -> dict[str, Any]:
     procs = [
         subprocess.Popen(  # noqa: S603 - our own module
             [sys.executable, "-m", "bench.cluster", str(i), addresses, str(payload_file), str(data.hot_dir),
-             str(rows.index_cache()), str(outs[i])],
+             str(index_rows.index_cache()), str(outs[i])],
             stdout=subprocess.DEVNULL, stderr=(cache / f"cluster-{i}.log").open("wb"),
         )
         for i in range(2)
@@ -61,7 +62,8 @@ def _child(argv: list[str]) -> int:
     from bytewax.run import cli_main
     from bytewax.testing import TestingSink
 
-    from bench.rows import MemorySource
+    from bench.data import MemorySource
+    from bench.gaps import GapLog
     from feblam.config import HotlistSettings, Settings
     from flows.pipeline import FlowStats, build_flow
     from matchers.refresh import open_live_index
@@ -77,14 +79,15 @@ def _child(argv: list[str]) -> int:
             return [f"m{k}" for k in range(PARTS)]
 
         def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> Any:
-            from bench.rows import _MemoryPartition
+            from bench.data import _MemoryPartition
 
             k = int(for_part[1:])
-            return _MemoryPartition(items[k::PARTS], None)
+            return _MemoryPartition(items[k::PARTS], None, gaps)
 
     parted = Parted.__new__(Parted)
     parted.items, parted.repeat_until = items, None
     stats = FlowStats()
+    gaps = GapLog()
     hits: list[Any] = []
     settings = Settings().without_dedup()
     flow = build_flow(settings, parted, TestingSink(hits), deadletter=TestingSink([]), holder=holder, stats=stats,
@@ -94,8 +97,8 @@ def _child(argv: list[str]) -> int:
     end, cpu = time.time(), time.process_time() - c0
     # Time from this process's first batch to its last: cluster start-up (connecting the
     # processes) is not reads/s; the row spans the earliest first batch to the latest last one.
-    Path(out).write_bytes(orjson.dumps({"start": stats.first_batch_wall, "end": stats.last_batch_wall,
-                                        "startup": stats.first_batch_wall - start, "wall_all": end - start,
+    Path(out).write_bytes(orjson.dumps({"start": gaps.first_wall, "end": gaps.last_wall,
+                                        "startup": gaps.first_wall - start, "wall_all": end - start,
                                         "reads": stats.reads, "cpu": cpu, "hits": len(hits)}))
     return 0
 

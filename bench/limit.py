@@ -71,7 +71,7 @@ def limit_loop(index: LimitIndex, payloads: dict[str, list[bytes]]) -> int:
 
 
 def limit_memory(index: LimitIndex, payloads: dict[str, list[bytes]], reads: int) -> Figures:
-    from bench.rows import _figures
+    from bench.data import _figures
 
     c0, t0 = time.process_time(), time.perf_counter()
     hits = limit_loop(index, payloads)

@@ -96,7 +96,9 @@ class Progress:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from bench import rows
+    from bench import data as data_mod
+    from bench import index_rows, kafka_rows
+    from bench import memory as memory_rows
 
     only = [x.strip() for x in args.only.split(",")] if args.only else list(ALL_ROWS)
     unknown = set(only) - set(ALL_ROWS)
@@ -112,10 +114,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     progress.step("generating data and building the index")
     wants_naive = bool({"naive-memory", "naive-kafka"} & set(only))
     wants_limit = "limit-memory" in only
-    data = rows.prepare(cache, args.reads, args.hotlist_size, args.hit_rate, args.seed, naive=wants_naive or wants_limit)
+    data = data_mod.prepare(cache, args.reads, args.hotlist_size, args.hit_rate, args.seed, naive=wants_naive or wants_limit)
     progress.advance()
     results: list[dict[str, Any]] = []
-    naive = rows.NaiveIndex(data.keys) if wants_naive else None
+    naive = memory_rows.NaiveIndex(data.keys) if wants_naive else None
     from bench.limit import LimitIndex, limit_memory
 
     limit = LimitIndex(data.keys) if wants_limit else None
@@ -123,9 +125,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     runners: dict[str, Callable[[], dict[str, Any]]] = {
         "limit-memory": lambda: limit_memory(limit, data.payloads, data.reads),  # type: ignore[arg-type]
-        "ceiling-memory": lambda: rows.ceiling_memory(data),
-        "feblam-memory": lambda: rows.feblam_memory(data),
-        "naive-memory": lambda: rows.naive_memory(data, naive),  # type: ignore[arg-type]
+        "ceiling-memory": lambda: memory_rows.ceiling_memory(data),
+        "feblam-memory": lambda: memory_rows.feblam_memory(data),
+        "naive-memory": lambda: memory_rows.naive_memory(data, naive),  # type: ignore[arg-type]
     }
     # Alternate the in-memory rows so that a noisy moment hurts them alike; keep each row's best round.
     runs: dict[str, list[dict[str, Any]]] = {r: [] for r in memory}
@@ -152,20 +154,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     if "feblam-kafka-latency" in only:  # first, on a broker of its own, before anything else loads the machine
         progress.step("feblam-kafka-latency")
-        results.append(rows.feblam_kafka_latency(data, args.rate, args.latency_seconds, cache))
+        results.append(kafka_rows.feblam_kafka_latency(data, args.rate, args.latency_seconds, cache))
         progress.advance()
     kafka = [r for r in KAFKA_ROWS if r in only and r != "feblam-kafka-latency"]
     if kafka:
-        kb = rows.KafkaBench(data)
+        kb = kafka_rows.KafkaBench(data)
         try:
             for name in kafka:
                 progress.step(name)
                 if name == "feblam-kafka":
-                    results.append(rows.feblam_kafka(kb))
+                    results.append(kafka_rows.feblam_kafka(kb))
                 elif name == "ceiling-kafka":
-                    results.append(rows.ceiling_kafka(kb))
+                    results.append(kafka_rows.ceiling_kafka(kb))
                 elif name == "naive-kafka":
-                    results.append(rows.naive_kafka(kb, naive))  # type: ignore[arg-type]
+                    results.append(kafka_rows.naive_kafka(kb, naive))  # type: ignore[arg-type]
                 progress.advance()
         finally:
             kb.close()
@@ -173,11 +175,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if name in only:
             progress.step(name)
             if name == "index-build":
-                results.append(rows.index_build(data))
+                results.append(index_rows.index_build(data))
             elif name == "index-swap":
-                results.append(rows.index_swap(data, cache))
+                results.append(index_rows.index_swap(data, cache))
             else:
-                results.append(rows.index_delta(data, cache))
+                results.append(index_rows.index_delta(data, cache))
             progress.advance()
     progress.close()
     by_name = {r["name"]: r for r in results}
@@ -190,7 +192,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "machine": machine(),
         "command": "feblam bench " + " ".join(sys.argv[2:]) if len(sys.argv) > 1 else "feblam bench",
         "params": {"reads": data.reads, "hotlist_size": args.hotlist_size, "hit_rate": args.hit_rate,
-                   "rate": args.rate, "seed": args.seed, "batch": rows.BATCH, "expected_hot_reads": data.expected_hot},
+                   "rate": args.rate, "seed": args.seed, "batch": data_mod.BATCH, "expected_hot_reads": data.expected_hot},
         "results": results,
         "ratios": ratios(results),
         "total_seconds": round(time.perf_counter() - started, 1),

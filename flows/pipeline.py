@@ -16,9 +16,8 @@ travel further.
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,41 +39,15 @@ from sources.vendors import PARSERS, make_read
 
 log = get_logger(__name__)
 
-LONG_GAP = 0.02  # seconds
-
-
 @dataclass
 class FlowStats:
-    """Counters of one process (read by the demo and the benchmark)."""
+    """Counters of one process (read by the demo's live view, the stats event and the benchmark)."""
 
     reads: int = 0
     deadletters: int = 0
     hits: int = 0
     suppressed: int = 0
     batches: int = 0
-    last_batch_at: float = 0.0
-    max_batch_gap: float = 0.0  # seconds between the ends of two consecutive batches
-    first_batch_wall: float = 0.0  # time.time() when the first batch was done (cross-process timing)
-    last_batch_wall: float = 0.0
-    max_gap_wall: float = 0.0  # time.time() at the end of the longest gap
-    #: (seconds, time.time() at the end) of every gap over LONG_GAP (the first 1,000), for the benchmark
-    long_gaps: list[tuple[float, float]] = field(default_factory=list)
-
-    def batch_done(self) -> None:
-        now = time.perf_counter()
-        wall = time.time()
-        if not self.first_batch_wall:
-            self.first_batch_wall = wall
-        self.last_batch_wall = wall
-        if self.last_batch_at:
-            gap = now - self.last_batch_at
-            if gap > self.max_batch_gap:
-                self.max_batch_gap = gap
-                self.max_gap_wall = wall
-            if gap > LONG_GAP and len(self.long_gaps) < 1000:
-                self.long_gaps.append((gap, wall))
-        self.last_batch_at = now
-        self.batches += 1
 
 
 def hit_id(read_id: str, matches: Iterable[Match]) -> str:
@@ -134,7 +107,7 @@ def make_processor(holder: IndexHolder, stats: FlowStats) -> Callable[[list[Payl
                 counter = reads_of[batch.vendor] = metrics.READS.labels(batch.vendor)
             counter.inc(k)
         stats.reads += n
-        stats.batch_done()
+        stats.batches += 1
         return out
 
     return process

@@ -78,7 +78,7 @@ def _consumer_config(settings: KafkaSettings) -> dict[str, Any]:
 class _PartitionReader(StatefulSourcePartition[PayloadBatch, int]):
     def __init__(
         self, settings: KafkaSettings, vendor: str, topic: str, partition: int, resume: int | None,
-        stop: threading.Event | None, counter: _Counter | None = None, monitor: SourceMonitor | None = None,
+        stop: threading.Event | None, monitor: SourceMonitor | None = None,
     ) -> None:
         self._vendor = vendor
         self._topic = topic
@@ -91,7 +91,6 @@ class _PartitionReader(StatefulSourcePartition[PayloadBatch, int]):
         self._next = resume
         self._consumer = Consumer(_consumer_config(settings))
         self._consumer.assign([TopicPartition(topic, partition, start)])
-        self._counter = counter
         self._monitor = monitor
         self._committed: int | None = None
         self._start_earliest = settings.start == "earliest"
@@ -101,8 +100,6 @@ class _PartitionReader(StatefulSourcePartition[PayloadBatch, int]):
 
     def next_batch(self) -> list[PayloadBatch]:
         if self._stop is not None and self._stop.is_set():
-            raise StopIteration
-        if self._counter is not None and self._counter.done():
             raise StopIteration
         if self._monitor is not None:
             self._monitor.heartbeat = time.monotonic()
@@ -131,8 +128,6 @@ class _PartitionReader(StatefulSourcePartition[PayloadBatch, int]):
             if not good:
                 return []
         self._next = int(good[-1].offset() or 0) + 1
-        if self._counter is not None:
-            self._counter.add(len(good))
         return [PayloadBatch(self._vendor, self._topic, self._partition, [m.value() or b"" for m in good], _Offsets(good),
                              appended_ms=_AppendTimes(good))]
 
@@ -238,35 +233,18 @@ class SourceMonitor:
                 CONSUMER_LAG.labels(topic, str(partition)).set(lag)
 
 
-class _Counter:
-    """Messages read by every partition of this process; the source ends at ``limit``."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.count = 0
-        self._lock = threading.Lock()
-
-    def add(self, n: int) -> None:
-        with self._lock:
-            self.count += n
-
-    def done(self) -> bool:
-        return self.count >= self.limit
-
-
 class KafkaReadSource(FixedPartitionedSource[PayloadBatch, int]):
     """Every partition of every configured vendor topic; Bytewax spreads them over the workers."""
 
     def __init__(
         self, settings: KafkaSettings, sources: Sequence[SourceSettings], stop: threading.Event | None = None,
-        *, limit: int | None = None, monitor: SourceMonitor | None = None,
+        *, monitor: SourceMonitor | None = None,
     ) -> None:
-        """``limit``: end after that many messages in this process (benchmarks, batch jobs);
-        ``monitor``: where the partitions report (lag, readiness)."""
+        """``stop``: set it to end every partition at its next poll; ``monitor``: where the
+        partitions report (lag, readiness)."""
         self.settings = settings
         self.vendor_of = {s.topic: s.vendor for s in sources}
         self.stop = stop
-        self.counter = _Counter(limit) if limit is not None else None
         self.monitor = monitor
 
     def list_parts(self) -> list[str]:
@@ -282,6 +260,5 @@ class KafkaReadSource(FixedPartitionedSource[PayloadBatch, int]):
     def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _PartitionReader:
         topic, _, partition = for_part.rpartition("#")
         return _PartitionReader(
-            self.settings, self.vendor_of[topic], topic, int(partition), resume_state, self.stop, self.counter,
-            self.monitor,
+            self.settings, self.vendor_of[topic], topic, int(partition), resume_state, self.stop, self.monitor,
         )

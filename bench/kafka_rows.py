@@ -1,0 +1,299 @@
+"""The Kafka rows, on the bundled broker: ``feblam-kafka``, ``ceiling-kafka``, ``naive-kafka`` and
+``feblam-kafka-latency`` (``feblam run`` as a subprocess, at a fixed offered rate).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import statistics
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import bytewax.operators as op
+from bytewax.dataflow import Dataflow
+from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+from bytewax.testing import TestingSink, run_main
+
+from bench.data import BATCH, BenchData, Figures, _figures, _timed
+from bench.index_rows import index_cache
+from bench.memory import NaiveIndex, naive_steps
+from feblam.config import KafkaSettings, Settings, SinkSettings, SourceSettings, replace
+from feblam.kafka import produce_waiting
+from feblam.model import PayloadBatch
+from flows.pipeline import FlowStats, build_flow
+from matchers.index import HotlistIndex, IndexHolder
+from sources.simulator import VENDORS, ReadGenerator
+from sources.vendors import PARSERS
+
+
+class KafkaBench:
+    """The local broker with the generated reads on one topic per vendor."""
+
+    def __init__(self, data: BenchData, partitions: int = 2) -> None:
+        from sources.broker import EmbeddedBroker
+
+        self.data = data
+        self.broker = EmbeddedBroker().start()
+        self.prefix = f"bench{os.getpid()}"
+        self.topics = {v: f"{self.prefix}.{v}" for v in VENDORS}
+        self.broker.create_topics([*self.topics.values(), f"{self.prefix}.hits", f"{self.prefix}.dlq"], partitions)
+        from confluent_kafka import Producer
+
+        p = Producer({"bootstrap.servers": self.broker.address, "linger.ms": 20, "batch.num.messages": 10000})
+        for v, items in data.payloads.items():
+            for payload in items:
+                produce_waiting(p, self.topics[v], payload)
+        p.flush(60)
+        self.kafka = KafkaSettings(brokers=self.broker.address, poll_timeout_ms=20)
+        self.sources = tuple(SourceSettings(t, v) for v, t in self.topics.items())
+
+    def close(self) -> None:
+        self.broker.stop()
+
+    def settings(self) -> Settings:
+        return replace(Settings().without_dedup(), kafka=self.kafka, sources=self.sources,
+                       sinks=(SinkSettings("hits", topic=f"{self.prefix}.hits"),))
+
+
+class LimitedKafkaSource(FixedPartitionedSource[PayloadBatch, int]):
+    """The job's Kafka source, ended once this process has read ``limit`` messages (the topics hold exactly those)."""
+
+    def __init__(self, settings: KafkaSettings, sources: tuple[SourceSettings, ...], limit: int) -> None:
+        from sources.kafka import KafkaReadSource
+
+        self.stop = threading.Event()
+        self.inner = KafkaReadSource(settings, sources, self.stop)
+        self.limit = limit
+        self.count = 0
+        self.lock = threading.Lock()
+
+    def list_parts(self) -> list[str]:
+        return self.inner.list_parts()
+
+    def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> StatefulSourcePartition[PayloadBatch, int]:
+        part = self.inner.build_part(step_id, for_part, resume_state)
+        outer = self
+
+        class Counted(StatefulSourcePartition[PayloadBatch, int]):
+            def next_batch(self) -> list[PayloadBatch]:
+                batches = part.next_batch()
+                with outer.lock:
+                    outer.count += sum(len(b) for b in batches)
+                    if outer.count >= outer.limit:
+                        outer.stop.set()  # every partition ends at its next poll
+                return batches
+
+            def next_awake(self) -> datetime | None:
+                return part.next_awake()
+
+            def snapshot(self) -> int:
+                return part.snapshot()  # type: ignore[return-value]
+
+            def close(self) -> None:
+                part.close()
+
+        return Counted()
+
+
+def feblam_kafka(kb: KafkaBench) -> Figures:
+    from sinks.build import build_sinks
+
+    settings = kb.settings()
+    stats = FlowStats()
+    flow = build_flow(settings, LimitedKafkaSource(kb.kafka, kb.sources, kb.data.reads), sinks=build_sinks(settings),
+                      deadletter=TestingSink([]), holder=IndexHolder(kb.data.index), stats=stats, flow_id="bench_fk")
+    wall, cpu, _ = _timed(lambda: run_main(flow))
+    return _figures("feblam-kafka", stats.reads, wall, cpu, hits=stats.hits)
+
+
+def ceiling_kafka(kb: KafkaBench) -> Figures:
+    from confluent_kafka import Consumer, TopicPartition
+
+    def run() -> int:
+        c = Consumer({"bootstrap.servers": kb.broker.address, "group.id": f"ceil-{time.monotonic_ns()}",
+                      "enable.auto.commit": False, "enable.partition.eof": False})
+        parts = []
+        for v, t in kb.topics.items():
+            md = c.list_topics(t, timeout=10)
+            parts += [(v, TopicPartition(t, p, 0)) for p in md.topics[t].partitions]
+        c.assign([tp for _, tp in parts])
+        vendor_of = {t: v for v, t in kb.topics.items()}
+        want = kb.data.reads
+        n = 0
+        while n < want:
+            for m in c.consume(BATCH, 0.5):
+                if m.error() is not None:
+                    continue
+                n += 1
+                try:
+                    PARSERS[vendor_of[str(m.topic())]](m.value() or b"")
+                except ValueError:
+                    pass
+        c.close()
+        return n
+
+    wall, cpu, n = _timed(run)
+    return _figures("ceiling-kafka", n, wall, cpu)
+
+
+def naive_kafka(kb: KafkaBench, naive: NaiveIndex) -> Figures:
+    from bytewax.connectors.kafka import KafkaSource
+
+    flow = Dataflow("bench_naive_kafka")
+    msgs = op.input("inp", flow, KafkaSource([kb.broker.address], list(kb.topics.values()), tail=False))
+    vendor_of = {t: v for v, t in kb.topics.items()}
+    def vendor_payload(m: Any) -> tuple[str, bytes] | None:
+        if not hasattr(m, "topic"):  # a KafkaError item of the stock source
+            return None
+        return (vendor_of[m.topic], m.value)
+
+    items = op.filter_map("vendor", msgs, vendor_payload)
+    out: list[Any] = []
+    op.output("out", naive_steps(items, naive), TestingSink(out))
+    wall, cpu, _ = _timed(lambda: run_main(flow))
+    return _figures("naive-kafka", kb.data.reads, wall, cpu, hits=len(out))
+
+
+def feblam_kafka_latency(data: BenchData, rate: float, seconds: float, cache: Path) -> Figures:
+    """Publish at a fixed rate while ``feblam run`` (a subprocess) turns reads into hits, on a broker of its own."""
+    from sources.broker import EmbeddedBroker
+
+    broker = EmbeddedBroker().start()
+    try:
+        return _latency(broker, data, rate, seconds, cache)
+    finally:
+        broker.stop()
+
+
+def _latency(broker: Any, data: BenchData, rate: float, seconds: float, cache: Path) -> Figures:
+    import subprocess
+    import sys
+    from types import SimpleNamespace
+
+    import orjson
+    from confluent_kafka import Consumer, Producer, TopicPartition
+
+    kb = SimpleNamespace(broker=broker, data=data, prefix=f"lat{os.getpid()}")
+
+    prefix = f"{kb.prefix}.lat{int(time.time())}"
+    topics = {v: f"{prefix}.{v}" for v in VENDORS}
+    hits_topic = f"{prefix}.hits"
+    kb.broker.create_topics([*topics.values(), hits_topic, f"{prefix}.dlq"], partitions=2)
+    hot = [(e[0], e[1]) for e in _hot_from_index(kb.data.index, 500)]
+    cfg = cache / "latency.toml"
+    sources = "".join(f'[[sources]]\ntopic = "{t}"\nvendor = "{v}"\n' for v, t in topics.items())
+    cfg.write_text(
+        f'[kafka]\nbrokers = "{kb.broker.address}"\npoll_timeout_ms = 5\nfetch_wait_ms = 5\nbatch_size = 2000\nlinger_ms = 1\n'
+        f"{sources}"
+        f'[hotlists]\ndir = "{kb.data.hot_dir}"\ncache_dir = "{index_cache()}"\npoll_seconds = 3600\n'
+        f'[dedup]\nwindow_seconds = 0\n[deadletter]\ntopic = "{prefix}.dlq"\n'
+        f'[[sinks]]\nname = "hits"\ntopic = "{hits_topic}"\n[logging]\nlevel = "warning"\nformat = "json"\n[http]\nport = 0\n'
+    )
+    job = subprocess.Popen([sys.executable, "-m", "feblam.cli", "run", "--config", str(cfg)],  # noqa: S603
+                           stdout=subprocess.DEVNULL, stderr=(cache / "latency-job.log").open("wb"))
+    cons = Consumer({"bootstrap.servers": kb.broker.address, "group.id": f"lat-{time.monotonic_ns()}",
+                     "enable.auto.commit": False, "enable.partition.eof": False,
+                     "fetch.wait.max.ms": 5, "fetch.error.backoff.ms": 5})  # a dispatch console polls tightly
+    cons.assign([TopicPartition(hits_topic, p, 0) for p in range(2)])
+    latencies: list[float] = []
+    stop = threading.Event()
+    clock: dict[str, float] = {}
+
+    def consume() -> None:
+        while not stop.is_set():
+            for m in cons.consume(500, 0.01):
+                if m.error() is None:
+                    got = time.time()
+                    ts = datetime.fromisoformat(orjson.loads(m.value() or b"{}")["read"]["ts"]).timestamp()
+                    if "start" in clock:  # measured phase: due time = start + (capture time - base)
+                        offset = ts - clock["base"]
+                        if 0 <= offset <= seconds + 1:
+                            latencies.append((got - clock["start"] - offset) * 1000)
+                    else:  # warm-up: capture time is the wall clock
+                        latencies.append((got - ts) * 1000)
+
+    reader = threading.Thread(target=consume, daemon=True)
+    reader.start()
+    # Warm-up: hotlisted reads on every partition of every topic until hits flow
+    # (the first hits wait for the job to start and for topic metadata).
+    gen = ReadGenerator(hot, hit_rate=1.0, seed=5)
+    prod = Producer({"bootstrap.servers": kb.broker.address, "linger.ms": 5, "queue.buffering.max.messages": 1_000_000})
+    deadline = time.time() + 120
+    while len(latencies) < 20 and time.time() < deadline:
+        for v, t in topics.items():
+            for part in range(2):
+                prod.produce(t, value=gen.next(v, now=True)[0], partition=part)
+        prod.flush(5)
+        time.sleep(0.1)
+    time.sleep(1.0)
+    # The whole schedule is generated up front (read i is due at start + i/rate, and carries
+    # that capture time), so the load generator costs almost nothing while it runs and a
+    # late send counts as latency (no coordinated omission).
+    gen = ReadGenerator(hot, hit_rate=kb.data.expected_hot / max(kb.data.reads, 1) or 0.005, seed=6)
+    base = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
+    total = int(rate * seconds)
+    vendors = list(VENDORS)
+    schedule = [(topics[vendors[i % 3]], gen.next(vendors[i % 3], ts=base + timedelta(seconds=i / rate))[0])
+                for i in range(total)]
+    import psutil as _ps
+
+    gc.collect()
+    gc.freeze()  # the measuring process must not pause for a full collection mid-run
+    watched = {"job": _ps.Process(job.pid), "broker": _ps.Process(kb.broker.proc.pid), "bench": _ps.Process()}
+    cpu0 = {k: sum(p.cpu_times()[:2]) for k, p in watched.items()}
+    latencies.clear()
+    clock["base"] = base.timestamp()
+    clock["start"] = time.time()
+    started = time.perf_counter()
+    sent = 0
+    for i, (topic, value) in enumerate(schedule):
+        due = started + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0.001:
+            prod.poll(0)
+            time.sleep(delay)
+        produce_waiting(prod, topic, value, wait=0.001)
+        sent += 1
+    send_seconds = time.perf_counter() - started
+    prod.flush(30)
+    flush_seconds = time.perf_counter() - started - send_seconds
+    offered = sent / send_seconds
+    cpu = {k: round((sum(p.cpu_times()[:2]) - cpu0[k]) / (send_seconds + flush_seconds), 2) for k, p in watched.items()}
+    time.sleep(2.0)
+    stop.set()
+    reader.join(timeout=5)
+    cons.close()
+    job.terminate()
+    try:
+        job.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        job.kill()
+    gc.unfreeze()
+    lat = sorted(latencies)
+    p50 = statistics.median(lat) if lat else None
+    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else None
+    return {
+        "name": "feblam-kafka-latency", "reads": sent, "seconds": round(seconds, 2),
+        "reads_per_s": round(offered, 1), "cpu_seconds": None, "offered_rate": rate,
+        "hits": len(lat), "p50_ms": round(p50, 2) if p50 is not None else None,
+        "p99_ms": round(p99, 2) if p99 is not None else None,
+        "max_ms": round(lat[-1], 2) if lat else None,
+        # the distribution, for the plot: the latency at every whole percentile 0..100
+        "percentiles_ms": [round(lat[min(len(lat) - 1, int(len(lat) * q / 100))], 2) for q in range(101)] if lat else [],
+        "flush_seconds": round(flush_seconds, 2),
+        "cores_used": cpu,
+    }
+
+
+def _hot_from_index(index: HotlistIndex, k: int) -> list[tuple[str, str | None]]:
+    step = max(1, len(index) // k)
+    out = []
+    for row in range(0, len(index), step):
+        e = index.entry(row)
+        if not e.is_pattern:
+            out.append((e.plate, e.country))
+    return out[:k]

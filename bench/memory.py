@@ -1,0 +1,91 @@
+"""The in-memory rows: ``feblam-memory`` (the product's flow), ``ceiling-memory`` (its functions in a bare
+loop) and ``naive-memory`` (the obvious Bytewax flow). ``limit-memory`` is :mod:`bench.limit`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import bytewax.operators as op
+from bytewax.dataflow import Dataflow
+from bytewax.testing import TestingSink, TestingSource, run_main
+
+from bench.data import BenchData, CountSink, Figures, MemorySource, _figures, _timed
+from feblam.config import Settings
+from flows.pipeline import FlowStats, build_flow
+from matchers.index import HotlistIndex, IndexHolder
+from matchers.normalize import country_code, plate_key
+from sources.vendors import DECODERS, PARSERS, make_read
+
+
+def feblam_memory(data: BenchData, holder: IndexHolder | None = None) -> Figures:
+    holder = holder or IndexHolder(data.index)
+    hits, dead = CountSink(), CountSink()
+    stats = FlowStats()
+    settings = Settings().without_dedup()
+    flow = build_flow(settings, MemorySource(data.payloads), hits, deadletter=dead,
+                      holder=holder, stats=stats, flow_id="bench_feblam")
+    wall, cpu, _ = _timed(lambda: run_main(flow))
+    return _figures("feblam-memory", stats.reads, wall, cpu, hits=hits.count, deadletter=dead.count)
+
+
+def ceiling_loop(index: HotlistIndex, payloads: dict[str, list[bytes]]) -> int:
+    """A bare Python loop: decode + normalise + probe, the same functions as the flow."""
+    hits = 0
+    for vendor, items in payloads.items():
+        parse = PARSERS[vendor]
+        probe = index.probe
+        for payload in items:
+            try:
+                t = parse(payload)
+            except ValueError:
+                continue
+            key = plate_key(t.plate_raw)
+            if not key:
+                continue
+            if probe(key, country_code(t.country_raw), t.ts):
+                make_read(t)
+                hits += 1
+    return hits
+
+
+def ceiling_memory(data: BenchData) -> Figures:
+    wall, cpu, hits = _timed(lambda: ceiling_loop(data.index, data.payloads))
+    return _figures("ceiling-memory", data.reads, wall, cpu, hits=hits)
+
+
+class NaiveIndex:
+    """What one would write first: pybloom-live, then a Python dict of exact keys."""
+
+    def __init__(self, entries: list[tuple[str, int]]) -> None:
+        from pybloom_live import BloomFilter
+
+        keys: dict[str, list[int]] = {}
+        for key, row in entries:
+            keys.setdefault(key, []).append(row)
+        self.keys = keys
+        self.bloom = BloomFilter(capacity=max(len(keys), 1) + 1, error_rate=0.001)
+        for key in keys:
+            self.bloom.add(key)
+
+
+def naive_steps(flow_input: Any, naive: NaiveIndex) -> Any:
+    def decode(item: tuple[str, bytes]) -> Any:
+        try:
+            return DECODERS[item[0]](item[1])
+        except ValueError:
+            return None
+
+    decoded = op.filter_map("decode", flow_input, decode)
+    normalised = op.map("normalize", decoded, lambda r: (r, plate_key(r.plate_raw), country_code(r.country_raw)))
+    maybe = op.filter("bloom", normalised, lambda x: x[1] in naive.bloom)
+    return op.filter_map("lookup", maybe, lambda x: (x[0], naive.keys[x[1]]) if x[1] in naive.keys else None)
+
+
+def naive_memory(data: BenchData, naive: NaiveIndex) -> Figures:
+    flow = Dataflow("bench_naive")
+    inp = op.input("inp", flow, TestingSource(data.interleaved()))
+    out: list[Any] = []
+    op.output("out", naive_steps(inp, naive), TestingSink(out))
+    wall, cpu, _ = _timed(lambda: run_main(flow))
+    return _figures("naive-memory", data.reads, wall, cpu, hits=len(out))
