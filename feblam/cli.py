@@ -39,6 +39,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_normalize(args: argparse.Namespace) -> int:
+    """``feblam normalize``: the key, fuzzy key and country of one plate."""
     from matchers.normalize import country_code, fuzzy_key, plate_key
 
     key = plate_key(args.plate)
@@ -77,6 +78,7 @@ def _parse_inputs(values: Sequence[str]) -> list[tuple[str, str]]:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    """``feblam replay``: the dataflow over files (DESIGN section 7)."""
     from flows.replay import run_replay
 
     settings = _settings(args)
@@ -139,6 +141,7 @@ def _probe_time(text: str | None) -> datetime:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
+    """``feblam index build|stats|probe|allow-shrink``."""
     settings = _settings(args)
     if args.index_cmd == "allow-shrink":
         from matchers.shrink import allow_shrink
@@ -184,6 +187,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """``feblam run``: the long-running job."""
     import signal
 
     # Before any library starts a thread (Arrow's pools): SIGTERM/SIGINT are taken by the job's
@@ -196,6 +200,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """``feblam demo``: the job on embedded defaults."""
     from flows.demo import run_demo
 
     settings = _settings(args)
@@ -203,6 +208,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    """``feblam bench``: the benchmark suite (needs the bench extra)."""
     try:
         import psutil  # noqa: F401 - the bench extra
     except ImportError:
@@ -213,6 +219,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_config_env(args: argparse.Namespace) -> int:
+    """``feblam config-env``: every FEBLAM_* variable with its type, range and meaning."""
     from feblam.config import describe_type
 
     for var, (section, key, typ) in ENV_KEYS.items():
@@ -222,6 +229,7 @@ def cmd_config_env(args: argparse.Namespace) -> int:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
+    """``feblam config check|show|env|reference``."""
     from feblam.config import check_config, read_toml, reference_markdown
 
     if args.config_cmd == "env":
@@ -243,6 +251,7 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def cmd_broker(args: argparse.Namespace) -> int:
+    """``feblam broker``: the bundled broker alone, until SIGTERM/SIGINT."""
     import signal
     import threading
 
@@ -269,6 +278,7 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
 
 def versions() -> dict[str, str]:
+    """FEBLAM's, bytewax's, confluent-kafka's and librdkafka's versions."""
     from importlib.metadata import PackageNotFoundError, version
 
     import confluent_kafka
@@ -287,6 +297,7 @@ def versions() -> dict[str, str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command."""
     from bench.suite import ALL_ROWS as BENCH_ROWS
 
     p = argparse.ArgumentParser(prog="feblam", description="FEBLAM: the ANPR hit generator.")
@@ -400,6 +411,7 @@ class _Version(argparse.Action):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; a FeblamError is one line on stderr and a non-zero status."""
     args = build_parser().parse_args(argv)
     # Logs go to stderr from the first line on; stdout carries only results (JSON, tables, summaries).
     logs.configure("warning" if args.cmd in ("bench", "normalize") else "info")

@@ -43,6 +43,8 @@ def _doc(text: str) -> Meta:
 
 
 class KafkaSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``[kafka]``: the broker and the clients' settings."""
+
     brokers: Annotated[str, Meta(min_length=1, description="bootstrap servers, comma-separated host:port")] = "127.0.0.1:9092"
     security_protocol: Annotated[
         Literal["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"], _doc("librdkafka security.protocol")
@@ -91,11 +93,15 @@ class KafkaSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
 
 
 class SourceSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One ``[[sources]]``: a camera-vendor topic."""
+
     topic: Annotated[str, Meta(min_length=1, description="a camera-vendor topic")]
     vendor: Annotated[Vendor, _doc("the decoder of its payloads")]
 
 
 class HotlistSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``[hotlists]``: the hotlist directory, the index and its builder."""
+
     dir: Annotated[str, Meta(min_length=1, description="hotlist directory (one folder per list)")] = "hotlists/"
     poll_seconds: Annotated[float, Meta(gt=0, le=86_400, description="how often the directory is checked for new snapshots")] = 10.0
     shards: Annotated[int, Meta(ge=1, le=4096, description="exact-set shards of the index")] = 31
@@ -114,10 +120,14 @@ class HotlistSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
 
 
 class DedupSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``[dedup]``: duplicate suppression."""
+
     window_seconds: Annotated[float, Meta(ge=0, le=86_400, description="suppress a repeat hit of a plate and entry within this capture time; 0: off")] = 300.0
 
 
 class DeadletterSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``[deadletter]``: where undecodable reads go."""
+
     topic: Annotated[str, _doc("dead-letter topic")] = "reads.deadletter"
     path: Annotated[str, _doc("dead-letter JSONL file instead of a topic")] = ""
 
@@ -138,6 +148,8 @@ class Rule(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
 
 
 class SinkSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One ``[[sinks]]``: a gateway sink and its rule."""
+
     name: Annotated[str, Meta(min_length=1, description="unique sink name (metrics, logs)")]
     topic: Annotated[str, _doc("hits topic (must exist)")] = ""
     path: Annotated[str, _doc("hits JSONL file (appended, never truncated)")] = ""
@@ -149,6 +161,8 @@ class SinkSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class RecoverySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``[recovery]``: the Bytewax recovery store and the epoch length."""
+
     dir: Annotated[str, _doc("Bytewax recovery store; empty: no recovery")] = ""
     snapshot_seconds: Annotated[
         float, Meta(gt=0, le=3600, description="epoch length: how often state is snapshotted and sinks flushed")
@@ -157,12 +171,16 @@ class RecoverySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
 
 
 class PrivacySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``[privacy]``: the plate-hash key."""
+
     hash_key: Annotated[
         str, Meta(min_length=16, description="key of the plate hash in logs and message keys; the same on every process (secret)")
     ] = DEV_HASH_KEY
 
 
 class LoggingSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``[logging]``: level, format and the stats event."""
+
     level: Annotated[Literal["debug", "info", "warning", "error"], _doc("least severe level written")] = "info"
     format: Annotated[Literal["auto", "json", "console"], _doc("auto: console on a terminal, JSON otherwise")] = "auto"
     stats_seconds: Annotated[
@@ -171,6 +189,8 @@ class LoggingSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
 
 
 class HttpSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``[http]``: the /metrics, /live and /ready endpoints."""
+
     port: Annotated[
         int, Meta(ge=0, le=65535, description="/metrics, /live and /ready; cluster process i serves port + i; 0: off")
     ] = 9464
@@ -184,6 +204,8 @@ class HttpSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
 
 
 class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Every section: one typed, frozen settings object."""
+
     kafka: KafkaSettings = msgspec.field(default_factory=KafkaSettings)
     sources: tuple[SourceSettings, ...] = (
         SourceSettings("reads.vendor-a", "vendor-a"),
@@ -359,6 +381,7 @@ def check_config(doc: Mapping[str, Any], origin: str = "config", environ: Mappin
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
+    """A TOML file as a dict; a missing or invalid file is one ConfigError naming it."""
     p = Path(path)
     try:
         return tomllib.loads(p.read_text(encoding="utf-8"))
@@ -374,6 +397,7 @@ def read_toml(path: str | Path) -> dict[str, Any]:
 
 
 def settings_from_dict(doc: Mapping[str, Any], origin: str = "config", environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from a parsed document (environment ignored unless given); every bad key in one ConfigError."""
     settings, problems = check_config(doc, origin, {} if environ is None else environ)
     if settings is None:
         raise ConfigError("\n".join(problems))

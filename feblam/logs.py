@@ -17,6 +17,7 @@ _state = {"key": b"feblam-development-key-change-me"}
 
 
 def set_hash_key(key: str) -> None:
+    """The key of :func:`plate_ref` (``privacy.hash_key``)."""
     _state["key"] = key.encode()
 
 
@@ -57,6 +58,7 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
 
 
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
+    """A structlog logger named for its module."""
     return structlog.get_logger(name)  # type: ignore[no-any-return]
 
 

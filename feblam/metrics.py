@@ -92,4 +92,5 @@ def reason_of(error: str) -> str:
 
 
 def label_safe(text: str) -> str:
+    """Text made safe and short for a metric label."""
     return re.sub(r"[^A-Za-z0-9_.:-]", "_", text)[:100]

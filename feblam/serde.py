@@ -27,11 +27,13 @@ def format_ts(ts: datetime) -> str:
 
 
 def parse_ts(text: str) -> datetime:
+    """An ISO 8601 time as aware UTC (a naive one is taken as UTC)."""
     ts = datetime.fromisoformat(text)
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
 def read_to_dict(read: Read) -> dict[str, Any]:
+    """A read as DESIGN section 2's JSON object."""
     return {
         "read_id": read.read_id,
         "camera_id": read.camera_id,
@@ -49,6 +51,7 @@ def read_to_dict(read: Read) -> dict[str, Any]:
 
 
 def read_from_dict(doc: dict[str, Any]) -> Read:
+    """A read from its JSON object."""
     return Read(
         read_id=doc["read_id"],
         camera_id=doc["camera_id"],
@@ -66,10 +69,12 @@ def read_from_dict(doc: dict[str, Any]) -> Read:
 
 
 def match_to_dict(m: Match) -> dict[str, Any]:
+    """A match as in DESIGN section 6."""
     return {f: getattr(m, f) for f in MATCH_FIELDS}
 
 
 def hit_to_dict(hit: Hit) -> dict[str, Any]:
+    """A hit as DESIGN section 6's JSON object."""
     read = read_to_dict(hit.read)
     read["plate"] = hit.plate
     read["country"] = hit.country
@@ -85,10 +90,12 @@ def hit_to_dict(hit: Hit) -> dict[str, Any]:
 
 
 def hit_to_json(hit: Hit) -> bytes:
+    """A hit as JSON bytes."""
     return orjson.dumps(hit_to_dict(hit))
 
 
 def hit_from_dict(doc: dict[str, Any]) -> Hit:
+    """A hit from its JSON object."""
     read = doc["read"]
     return Hit(
         hit_id=doc["hit_id"],
@@ -104,6 +111,7 @@ def hit_from_dict(doc: dict[str, Any]) -> Hit:
 
 
 def hit_from_json(data: bytes | str) -> Hit:
+    """A hit from JSON bytes."""
     return hit_from_dict(orjson.loads(data))
 
 
@@ -116,6 +124,7 @@ def payload_text(payload: bytes) -> tuple[str, str]:
 
 
 def deadletter_to_dict(dl: DeadLetter, at: datetime | None = None) -> dict[str, Any]:
+    """A dead letter as a JSON object (the payload as text, or base64 when not UTF-8)."""
     text, encoding = payload_text(dl.payload)
     doc: dict[str, Any] = {"source": dl.source}
     if dl.line is not None:
@@ -133,10 +142,12 @@ def deadletter_to_dict(dl: DeadLetter, at: datetime | None = None) -> dict[str, 
 
 
 def deadletter_to_json(dl: DeadLetter, at: datetime | None = None) -> bytes:
+    """A dead letter as JSON bytes."""
     return orjson.dumps(deadletter_to_dict(dl, at))
 
 
 def deadletter_from_dict(doc: dict[str, Any]) -> DeadLetter:
+    """A dead letter from its JSON object."""
     payload = doc["payload"]
     raw = base64.b64decode(payload) if doc.get("payload_encoding") == "base64" else payload.encode("utf-8")
     return DeadLetter(

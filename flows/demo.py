@@ -81,6 +81,7 @@ class LiveView(threading.Thread):
 
 def run_demo(settings: Settings, *, seconds: float | None, out_dir: Path, rate: float = 2000.0,
              hotlists: str | None = None) -> int:
+    """Run the demo (DESIGN section 7) and print its summary line; the broker is always stopped."""
     hot_dir = Path(hotlists) if hotlists else SAMPLE_HOTLISTS
     if not hot_dir.is_dir():
         msg = f"{hot_dir}: hotlist directory not found"

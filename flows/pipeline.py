@@ -118,6 +118,7 @@ def _routed_to(name: str) -> Callable[[Hit], bool]:
 
 
 def make_hit_builder(router: Router, stats: FlowStats) -> Callable[[tuple[Candidate | None, int]], Hit | None]:
+    """The step that turns a kept candidate into a hit (sorted matches, routes, metrics)."""
     def build(item: tuple[Candidate | None, int]) -> Hit | None:
         cand, suppressed = item
         if suppressed:

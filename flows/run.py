@@ -229,6 +229,7 @@ def run_job(
     settings: Settings, *, workers: int = 1, process_id: int | None = None, addresses: str | None = None,
     stop: threading.Event | None = None, stats: FlowStats | None = None,
 ) -> int:
+    """Run ``feblam run``: checks, then the dataflow until stopped; returns the exit status."""
     peers = parse_cluster(workers, process_id, addresses)
     lock = RecoveryLock(Path(settings.recovery.dir), process_id if peers else None) if settings.recovery.dir else None
     if lock is not None:

@@ -23,6 +23,8 @@ CODE_HASH = int
 
 
 class BloomFilter(Protocol):
+    """What the index needs of a Bloom filter (rbloom or pybloom-live)."""
+
     def __contains__(self, item: object) -> bool: ...
 
 
@@ -45,6 +47,7 @@ def build_bloom(codes: npt.NDArray[np.int64], fp_rate: float, backend: str = "rb
 
 
 def new_rbloom(capacity: int, fp_rate: float) -> rbloom.Bloom:
+    """An empty rbloom filter of integer codes."""
     return rbloom.Bloom(max(capacity, 1), fp_rate, CODE_HASH)
 
 

@@ -33,6 +33,8 @@ Manifest = dict[str, list[tuple[str, str, int]]]
 
 @dataclass(frozen=True, slots=True)
 class SnapshotFile:
+    """One snapshot file of a list: its path, sequence, kind and format."""
+
     path: Path
     seq: int
     kind: str  # "full" | "delta"

@@ -51,11 +51,14 @@ _FUZZY_BYTES = bytes.maketrans(OCR_FROM.encode(), OCR_TO.encode())
 
 
 def ts_to_us(ts: datetime) -> int:
+    """Microseconds since the epoch of an aware time."""
     return (ts - EPOCH) // _US
 
 
 @dataclass(frozen=True, slots=True)
 class ListInfo:
+    """One list of a version: id, name, fuzzy flag, counts, digest."""
+
     list_id: str
     name: str
     fuzzy: bool

@@ -64,6 +64,7 @@ def fuzzy_key(key: str) -> str:
 
 
 def is_pattern(raw: str) -> bool:
+    """Whether an entry plate is a partial plate (``?`` or ``*``)."""
     return "?" in raw or "*" in raw
 
 

@@ -98,10 +98,13 @@ Builder = Callable[[HotlistSettings, Index | None], Index]
 
 
 def default_builder(settings: HotlistSettings) -> Builder:
+    """The builder the settings ask for: shared (child process, mapped) or local."""
     return shared_load if settings.shared_build else local_load
 
 
 class HotlistWatcher(threading.Thread):
+    """Polls the hotlist directory; builds, checks (shrink guard) and swaps new versions in."""
+
     def __init__(
         self, settings: HotlistSettings, holder: IndexHolder,
         builder: Builder | None = None,

@@ -23,6 +23,8 @@ PERMIT = ".allow-shrink"
 
 @dataclass(frozen=True, slots=True)
 class Shrink:
+    """A list that a new version would shrink: its live and new entry counts."""
+
     list_id: str
     live_entries: int
     new_entries: int

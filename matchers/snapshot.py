@@ -68,6 +68,7 @@ class ListSnapshot:
 
 
 def read_list_toml(list_dir: Path) -> tuple[str, bool]:
+    """A list's display name and fuzzy flag from its ``list.toml`` (defaults without one)."""
     path = list_dir / "list.toml"
     if not path.exists() and not path.is_symlink():
         return list_dir.name, True

@@ -96,6 +96,7 @@ def _lists_doc(lists: tuple[ListInfo, ...]) -> list[list[Any]]:
 
 
 def read_meta(d: Path) -> dict[str, Any]:
+    """The meta.json of a version folder; a missing or other-format folder is an IndexFormatError."""
     if not (d / DONE).exists():
         msg = f"{d}: not a complete index directory (no {DONE} marker)"
         raise IndexFormatError(msg)
@@ -258,6 +259,7 @@ def _bloom_in_slices(codes: np.ndarray, fp_rate: float, backend: str, pause: Cal
 
 
 def write_atomic(path: Path, data: bytes) -> None:
+    """Write a file under a temporary name and rename it (readers never see half a file)."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     tmp.write_bytes(data)
     tmp.rename(path)

@@ -12,6 +12,7 @@ from sinks.files import JsonlSink, Rotation
 
 
 def build_sinks(settings: Settings) -> dict[str, Sink[Any]]:
+    """The gateway sinks of the settings, by name."""
     out: dict[str, Sink[Any]] = {}
     for s in settings.sinks:
         if s.path:
@@ -26,6 +27,7 @@ def build_sinks(settings: Settings) -> dict[str, Sink[Any]]:
 
 
 def build_deadletter_sink(settings: Settings) -> Sink[Any]:
+    """The dead-letter output of the settings (topic or file)."""
     if settings.deadletter.path:
         return JsonlSink(settings.deadletter.path)
     from sinks.kafka import KafkaDeadletterSink

@@ -41,12 +41,15 @@ FileState = tuple[int, int]
 
 @dataclass(frozen=True, slots=True)
 class Rotation:
+    """When a JSONL file is rotated and how many rotated files are kept."""
+
     rotate_bytes: int = 0  # 0: never by size
     daily: bool = False
     keep: int = 0  # rotated files kept; 0: all
 
 
 def to_jsonl(item: Any) -> bytes:
+    """A hit or dead letter as one JSON line."""
     if isinstance(item, Hit):
         return hit_to_json(item)
     if isinstance(item, DeadLetter):

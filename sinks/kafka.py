@@ -36,6 +36,7 @@ class DeliveryError(FeblamError, RuntimeError):
 
 
 def producer_config(settings: KafkaSettings) -> dict[str, Any]:
+    """librdkafka settings of the hit producer: idempotent, acks=all, bounded delivery time."""
     return {
         **settings.client_config(),
         "enable.idempotence": True,

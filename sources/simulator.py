@@ -87,6 +87,8 @@ BAD_PAYLOADS = (
 
 @dataclass
 class Generated:
+    """A batch of generated payloads and how many of them should hit."""
+
     vendor: str
     payloads: list[bytes]
     hits: int

@@ -59,6 +59,7 @@ class ReadFields(msgspec.Struct, frozen=True, gc=False):
 
 
 def check_size(payload: bytes) -> None:
+    """Refuse a payload over the 16 KiB limit."""
     if len(payload) > MAX_PAYLOAD_BYTES:
         msg = f"payload of {len(payload)} bytes is over the {MAX_PAYLOAD_BYTES}-byte limit"
         raise DecodeError(msg)
@@ -79,6 +80,7 @@ def json_object(payload: bytes) -> dict[str, Any]:
 
 
 def req_str(value: Any, name: str) -> str:
+    """A required, non-empty string field."""
     if type(value) is str and value:
         return value
     if value is None or value == "":
@@ -91,6 +93,7 @@ def req_str(value: Any, name: str) -> str:
 
 
 def opt_str(value: Any, name: str) -> str | None:
+    """An optional string field (empty = absent)."""
     if type(value) is str:
         return value or None
     if value is None:
@@ -102,6 +105,7 @@ def opt_str(value: Any, name: str) -> str | None:
 
 
 def opt_float(value: Any, name: str, lo: float, hi: float) -> float | None:
+    """An optional number field in lo..hi (a number in a string is accepted)."""
     if value is None:
         return None
     if (type(value) is float or type(value) is int) and lo <= value <= hi:
@@ -128,6 +132,7 @@ def opt_float(value: Any, name: str, lo: float, hi: float) -> float | None:
 
 
 def opt_lane(value: Any, name: str) -> str | int | None:
+    """An optional lane or direction: a string or an integer."""
     if value is None or value == "":
         return None
     if isinstance(value, bool) or not isinstance(value, str | int):
@@ -137,6 +142,7 @@ def opt_lane(value: Any, name: str) -> str | int | None:
 
 
 def iso_time(value: Any, name: str, *, naive_is_utc: bool) -> datetime:
+    """An ISO 8601 time field as aware UTC."""
     text = value if type(value) is str and value else req_str(value, name)
     try:
         ts = datetime.fromisoformat(text)
@@ -156,6 +162,7 @@ def iso_time(value: Any, name: str, *, naive_is_utc: bool) -> datetime:
 
 
 def epoch_ms(value: Any, name: str) -> datetime:
+    """A milliseconds-since-epoch field as aware UTC."""
     if type(value) is int and 0 <= value < MAX_EPOCH_MS:
         return from_epoch_ms(value)
     if value is None or value == "":
@@ -199,4 +206,5 @@ def utc(ts: datetime) -> datetime:
 
 
 def from_epoch_ms(ms: int) -> datetime:
+    """Milliseconds since the epoch as aware UTC."""
     return datetime.fromtimestamp(ms / 1000, UTC)  # exact to the millisecond

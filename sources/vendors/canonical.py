@@ -48,6 +48,7 @@ _decode = msgspec.json.Decoder(_Payload).decode
 
 
 def parse(payload: bytes) -> ReadFields:
+    """The decoded fields of a canonical JSON read."""
     check_size(payload)
     try:
         d = _decode(payload)
@@ -80,4 +81,5 @@ def _checked(payload: bytes) -> ReadFields:
 
 
 def decode(payload: bytes) -> Read:
+    """A canonical JSON read as a Read."""
     return make_read(parse(payload))

@@ -64,6 +64,7 @@ _decode = msgspec.json.Decoder(_Payload).decode
 
 
 def parse(payload: bytes) -> ReadFields:
+    """The decoded fields of a vendor-a payload (DecodeError with the field path when invalid)."""
     check_size(payload)
     try:
         d = _decode(payload)
@@ -107,4 +108,5 @@ def _checked(payload: bytes) -> ReadFields:
 
 
 def decode(payload: bytes) -> Read:
+    """A vendor-a payload as a Read."""
     return make_read(parse(payload))

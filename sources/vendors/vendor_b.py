@@ -52,6 +52,7 @@ _decode = msgspec.json.Decoder(_Payload).decode
 
 
 def parse(payload: bytes) -> ReadFields:
+    """The decoded fields of a vendor-b payload (DecodeError with the field name when invalid)."""
     check_size(payload)
     try:
         d = _decode(payload)
@@ -83,4 +84,5 @@ def _checked(payload: bytes) -> ReadFields:
 
 
 def decode(payload: bytes) -> Read:
+    """A vendor-b payload as a Read."""
     return make_read(parse(payload))

@@ -97,6 +97,7 @@ def local_to_utc(text: str) -> datetime:
 
 
 def parse(payload: bytes) -> ReadFields:
+    """The decoded fields of a vendor-c line (Brussels local time to UTC)."""
     check_size(payload)
     try:
         line = payload.decode("utf-8").strip("\r\n")
@@ -125,4 +126,5 @@ def parse(payload: bytes) -> ReadFields:
 
 
 def decode(payload: bytes) -> Read:
+    """A vendor-c line as a Read."""
     return make_read(parse(payload))
