@@ -35,7 +35,7 @@ from matchers.index import (
     PatternIndex,
 )
 from matchers.keycode import PACKED_MAX_LEN, key_and_fuzzy_codes
-from matchers.snapshot import ListSnapshot, load_deltas, load_hotlists, read_list_toml
+from matchers.snapshot import ListSnapshot, load_deltas, load_hotlists, read_list_spec
 
 log = get_logger(__name__)
 
@@ -254,7 +254,8 @@ def load_layer(
     removed: list[npt.NDArray[np.int64]] = []
     for pos, info in enumerate(base.lists):
         list_dir = root / info.list_id
-        name, fuzzy = read_list_toml(list_dir)
+        spec = read_list_spec(list_dir)
+        name, fuzzy = spec.name, spec.fuzzy
         if (name, fuzzy) != (info.name, info.fuzzy):
             msg = f"{list_dir}: list.toml changed since version {base.version}; a full rebuild is needed"
             raise SnapshotError(msg)
@@ -264,13 +265,13 @@ def load_layer(
         if [f.path.name for f in extra] != wanted or any(f.kind != "delta" for f in extra):
             msg = f"{list_dir}: {wanted} are not the newest delta files of the list"
             raise SnapshotError(msg)
-        table, ids = load_deltas(extra)
+        table, ids = load_deltas(extra, spec)
         if len(ids):
             # build_index keeps each list's rows together, in list order
             lo, hi = (int(x) for x in np.searchsorted(base.list_idx, [pos, pos + 1]))
             named = pc.is_in(base.entry_id.slice(lo, hi - lo), value_set=ids)
             removed.append(np.flatnonzero(named.to_numpy(zero_copy_only=False)) + lo)
-        snaps.append(ListSnapshot(info.list_id, name, fuzzy, files, table, list_digest(files, name, fuzzy)))
+        snaps.append(ListSnapshot(info.list_id, name, fuzzy, files, table, list_digest(files, name, fuzzy, spec.identity())))
     rows = np.concatenate(removed) if removed else np.zeros(0, np.int64)
     infos, overlay = build_layer(base, snaps, rows, with_blooms=with_blooms)
     layer = LayeredIndex(

@@ -137,10 +137,12 @@ def remember_hashes(directory: str | Path, manifest: dict[str, list[tuple[str, s
                 _HASHES[_stat_key(path)] = digest
 
 
-def list_digest(files: Iterable[SnapshotFile], name: str, fuzzy: bool) -> str:
-    """Content digest of a list's settings and files: part of every index version id."""
+def list_digest(files: Iterable[SnapshotFile], name: str, fuzzy: bool, mapping: str = "") -> str:
+    """Content digest of a list's settings, source mapping and files: part of every index version id."""
     h = hashlib.blake2b(digest_size=16)
     h.update(f"{name}\x1f{fuzzy}".encode())
+    if mapping:
+        h.update(b"\x1d" + mapping.encode())
     for f in files:
         h.update(f"\x1e{f.path.name}\x1f{file_hash(f.path)}".encode())
     return h.hexdigest()

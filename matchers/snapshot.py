@@ -12,13 +12,15 @@ data row, and the file line for text formats) and column.
 
 from __future__ import annotations
 
+import codecs
 import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 import numpy as np
 import orjson
 import pyarrow as pa
@@ -67,11 +69,48 @@ class ListSnapshot:
     digest: str
 
 
-def read_list_toml(list_dir: Path) -> tuple[str, bool]:
-    """A list's display name and fuzzy flag from its ``list.toml`` (defaults without one)."""
+class CsvDialect(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """``[csv]`` of a ``list.toml``: how the list's CSV files are written."""
+
+    delimiter: Annotated[str, msgspec.Meta(min_length=1, max_length=1)] = ","
+    encoding: str = "utf-8"  # any Python codec name
+    quote: Annotated[str, msgspec.Meta(min_length=1, max_length=1)] = '"'
+
+
+class ListSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A list's ``list.toml`` (DESIGN section 5.1): its name, fuzzy flag, and how to read its source's own export."""
+
+    name: str = ""
+    display_name: str = ""
+    fuzzy: bool = True
+    csv: CsvDialect = msgspec.field(default_factory=CsvDialect)
+    #: our column -> the source's column
+    columns: dict[str, str] = msgspec.field(default_factory=dict)
+    #: our column -> {the source's value -> ours}
+    values: dict[str, dict[str, str | int]] = msgspec.field(default_factory=dict)
+    #: our column -> its value, for a column the source does not have
+    defaults: dict[str, str | int] = msgspec.field(default_factory=dict)
+
+    @property
+    def mapped(self) -> bool:
+        return bool(self.columns or self.values or self.defaults)
+
+    def identity(self) -> str:
+        """What of the spec changes the entries (part of the list's digest)."""
+        if not self.mapped and self.csv == CsvDialect():
+            return ""
+        return msgspec.json.encode(msgspec.structs.replace(self, name="", display_name="")).decode()
+
+
+#: The columns a mapping may name (ours).
+MAPPABLE = frozenset((*REQUIRED, *OPTIONAL, "op"))
+
+
+def read_list_spec(list_dir: Path) -> ListSpec:
+    """A list's ``list.toml`` (defaults without one); a bad key or value names the file and the key."""
     path = list_dir / "list.toml"
     if not path.exists() and not path.is_symlink():
-        return list_dir.name, True
+        return ListSpec(name=list_dir.name)
     if not is_regular(path):
         msg = f"{path}: not a regular file"
         raise SnapshotError(msg)
@@ -80,24 +119,47 @@ def read_list_toml(list_dir: Path) -> tuple[str, bool]:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         msg = f"{path}: not valid TOML: {exc}"
         raise SnapshotError(msg) from None
-    fuzzy = doc.get("fuzzy", True)
-    if not isinstance(fuzzy, bool):
-        msg = f"{path}: fuzzy {fuzzy!r} is not true or false"
-        raise SnapshotError(msg)
-    name = doc.get("name", doc.get("display_name", list_dir.name))
-    if not isinstance(name, str):
-        msg = f"{path}: name {name!r} is not a string"
-        raise SnapshotError(msg)
-    return name, fuzzy
+    try:
+        spec = msgspec.convert(doc, ListSpec)
+    except msgspec.ValidationError as exc:
+        message, _, where = str(exc).partition(" - at `$")
+        msg = f"{path}: {where.rstrip('`').lstrip('.') or 'list.toml'}: {message}"
+        raise SnapshotError(msg) from None
+    for section in ("columns", "values", "defaults"):
+        unknown = sorted(set(getattr(spec, section)) - MAPPABLE)
+        if unknown:
+            msg = f"{path}: [{section}] names {', '.join(map(repr, unknown))}, not one of our columns ({', '.join(sorted(MAPPABLE))})"
+            raise SnapshotError(msg)
+    try:
+        codecs.lookup(spec.csv.encoding)
+    except LookupError:
+        msg = f"{path}: csv.encoding {spec.csv.encoding!r} is not a known codec"
+        raise SnapshotError(msg) from None
+    return msgspec.structs.replace(spec, name=spec.name or spec.display_name or list_dir.name)
+
+
+def read_list_toml(list_dir: Path) -> tuple[str, bool]:
+    """A list's display name and fuzzy flag from its ``list.toml`` (defaults without one)."""
+    spec = read_list_spec(list_dir)
+    return spec.name, spec.fuzzy
 
 
 class _RawFile:
-    """A snapshot file as an Arrow table of its source columns, with row -> line mapping."""
+    """A snapshot file as an Arrow table of its columns, with row -> line mapping.
+
+    ``source`` names, for each of our columns that a mapping renamed, the
+    source's column: messages name the column as the file has it.
+    """
 
     def __init__(self, path: Path, table: pa.Table, line_of: Callable[[int], int | None]) -> None:
         self.path = path
         self.table = table
         self.line_of = line_of
+        self.source: dict[str, str] = {}
+
+    def column_name(self, column: str) -> str:
+        theirs = self.source.get(column)
+        return repr(column) if theirs is None else f"{theirs!r} ({column})"
 
     def where(self, row: int, column: str | None = None) -> str:
         line = self.line_of(row)
@@ -105,8 +167,56 @@ class _RawFile:
         if line is not None:
             text += f" (line {line})"
         if column is not None:
-            text += f": column {column!r}"
+            text += f": column {self.column_name(column)}"
         return text
+
+
+def apply_mapping(raw: _RawFile, spec: ListSpec, kind: str = "full") -> _RawFile:
+    """The source's columns renamed to ours, its values translated, defaults added (DESIGN section 5.1).
+
+    A mapped source column missing from the file, or a value absent from its
+    ``[values]`` table, is an error naming the file, row, source column and value.
+    """
+    if not spec.mapped:
+        return raw
+    table = raw.table
+    names = list(table.column_names)
+    # A full file has no op column; a delta may leave out what its deletes do not need (validation
+    # then asks for what its upserts need). Any other mapped source column must be in the file.
+    optional = {"op"} if kind == "full" else set(MAPPABLE) - {"entry_id", "op"}
+    columns = {o: s for o, s in spec.columns.items() if not (o in optional and s not in names)}
+    for ours, theirs in columns.items():
+        if theirs not in names:
+            msg = f"{raw.path}: column {theirs!r} (mapped to {ours!r} in list.toml) is missing; the file has {', '.join(names)}"
+            raise SnapshotError(msg)
+        if ours in names and ours != theirs and ours not in columns.values():
+            msg = f"{raw.path}: column {ours!r} is in the file and also mapped from {theirs!r}; keep one"
+            raise SnapshotError(msg)
+    renamed = {theirs: ours for ours, theirs in columns.items()}
+    table = table.rename_columns([renamed.get(n, n) for n in names])
+    raw.source = {ours: theirs for ours, theirs in columns.items() if ours != theirs}
+    raw.table = table
+    for ours, mapping in spec.values.items():
+        if ours not in table.column_names:
+            continue  # absent column: a default (or validation) takes over
+        col = pc.utf8_trim_whitespace(_as_string(raw, ours))
+        present = pc.and_(pc.is_valid(col), pc.not_equal(col, ""))
+        keys = pa.array(list(mapping), type=pa.string())
+        known = pc.is_in(col, value_set=keys)
+        row = _first_true(pc.invert(pc.fill_null(known, False)), present)
+        if row is not None:
+            value = raw.table.column(ours)[row].as_py()
+            msg = (f"{raw.where(row, ours)}: value {value!r} is not in [values.{ours}] of list.toml "
+                   f"(known: {', '.join(map(repr, mapping))})")
+            raise SnapshotError(msg)
+        translated = pc.take(pa.array([str(v) for v in mapping.values()], type=pa.string()), pc.index_in(col, value_set=keys))
+        table = table.set_column(table.column_names.index(ours), ours, translated)
+        raw.table = table
+    for ours, value in spec.defaults.items():
+        if ours not in table.column_names:
+            table = table.append_column(ours, pa.array([str(value)] * table.num_rows, type=pa.string()))
+    raw.table = table
+    return raw
 
 
 def _read_parquet(path: Path) -> _RawFile:
@@ -118,28 +228,30 @@ def _read_parquet(path: Path) -> _RawFile:
     return _RawFile(path, table, lambda row: None)
 
 
-def _read_csv(path: Path) -> _RawFile:
+def _read_csv(path: Path, dialect: CsvDialect | None = None) -> _RawFile:
+    d = dialect or CsvDialect()
     try:
         with path.open("rb") as fh:
-            header = fh.readline().decode("utf-8-sig").strip("\r\n")
+            header = fh.readline().decode(d.encoding).lstrip("\ufeff").strip("\r\n")
     except (OSError, UnicodeDecodeError) as exc:
-        msg = f"{path}: unreadable CSV file: {exc}"
+        msg = f"{path}: unreadable CSV file ({d.encoding}): {exc}"
         raise SnapshotError(msg) from None
-    names = [n.strip() for n in header.split(",")]
+    names = [n.strip().strip(d.quote) for n in header.split(d.delimiter)]
     if not header or any(not n for n in names):
-        msg = f"{path}: line 1: the CSV header {header!r} has an empty column name"
+        msg = f"{path}: line 1: the CSV header {header!r} has an empty column name (delimiter {d.delimiter!r})"
         raise SnapshotError(msg)
     try:
         table = pacsv.read_csv(
             path,
-            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, encoding=d.encoding),
+            parse_options=pacsv.ParseOptions(delimiter=d.delimiter, quote_char=d.quote),
             convert_options=pacsv.ConvertOptions(
                 column_types={n: pa.string() for n in names},
                 strings_can_be_null=True,
                 quoted_strings_can_be_null=False,
             ),
         )
-    except (OSError, pa.ArrowException) as exc:
+    except (OSError, pa.ArrowException, UnicodeDecodeError, LookupError) as exc:
         msg = f"{path}: unreadable CSV file: {exc}"
         raise SnapshotError(msg) from None
     # pyarrow skips blank lines; rows map to lines 2.. when there are none, which
@@ -444,8 +556,8 @@ def validate(raw: _RawFile, kind: str) -> tuple[pa.Table, pa.Array | None]:
     return table, delete
 
 
-def load_file(path: Path, kind: str | None = None) -> tuple[pa.Table, pa.Array | None]:
-    """Read and validate one snapshot file."""
+def load_file(path: Path, kind: str | None = None, spec: ListSpec | None = None) -> tuple[pa.Table, pa.Array | None]:
+    """Read one snapshot file (in the dialect of ``spec``), map it to our columns, validate it."""
     m = SNAPSHOT_NAME.match(path.name)
     ext = m["ext"] if m else path.suffix.lstrip(".")
     kind = kind or (m["kind"] if m else "full")
@@ -455,7 +567,9 @@ def load_file(path: Path, kind: str | None = None) -> tuple[pa.Table, pa.Array |
     if not path.is_file():
         msg = f"{path}: no such file"
         raise SnapshotError(msg)
-    return validate(_READERS[ext](path), kind)
+    spec = spec or ListSpec()
+    raw = _read_csv(path, spec.csv) if ext == "csv" else _READERS[ext](path)
+    return validate(apply_mapping(raw, spec, kind), kind)
 
 
 def apply_delta(current: pa.Table, delta: pa.Table, delete: pa.Array | None) -> pa.Table:
@@ -466,7 +580,7 @@ def apply_delta(current: pa.Table, delta: pa.Table, delete: pa.Array | None) -> 
     return pa.concat_tables([current.filter(pc.invert(touched)), delta.filter(pc.invert(delete))])
 
 
-def load_deltas(files: Iterable[SnapshotFile]) -> tuple[pa.Table, pa.Array]:
+def load_deltas(files: Iterable[SnapshotFile], spec: ListSpec | None = None) -> tuple[pa.Table, pa.Array]:
     """Merge delta files on their own: the surviving upserts and every ``entry_id`` the deltas name.
 
     Applying them to a list is: drop the list's entries with one of those ids, add the upserts.
@@ -474,7 +588,7 @@ def load_deltas(files: Iterable[SnapshotFile]) -> tuple[pa.Table, pa.Array]:
     current = SCHEMA.empty_table()
     named: list[pa.Array] = []
     for snap in files:
-        table, delete = load_file(snap.path, "delta")
+        table, delete = load_file(snap.path, "delta", spec)
         current = apply_delta(current, table, delete)
         named.append(table.column("entry_id").combine_chunks())
     ids = pa.concat_arrays(named) if named else pa.array([], pa.string())
@@ -483,19 +597,19 @@ def load_deltas(files: Iterable[SnapshotFile]) -> tuple[pa.Table, pa.Array]:
 
 def load_list(list_dir: Path) -> ListSnapshot:
     """Load one list: latest full plus later deltas, merged by ``entry_id``."""
-    name, fuzzy = read_list_toml(list_dir)
+    spec = read_list_spec(list_dir)
     files = list_files(list_dir)
     current = SCHEMA.empty_table()
     for snap in files:
-        table, delete = load_file(snap.path, snap.kind)
+        table, delete = load_file(snap.path, snap.kind, spec)
         current = table if snap.kind == "full" else apply_delta(current, table, delete)
     return ListSnapshot(
         list_id=list_dir.name,
-        name=name,
-        fuzzy=fuzzy,
+        name=spec.name,
+        fuzzy=spec.fuzzy,
         files=files,
         table=current.combine_chunks(),
-        digest=list_digest(files, name, fuzzy),
+        digest=list_digest(files, spec.name, spec.fuzzy, spec.identity()),
     )
 
 

@@ -137,7 +137,8 @@ def test_timestamps_with_offsets_are_utc(tmp_path: Path) -> None:
 
 def test_sample_hotlists_load() -> None:
     lists = {s.list_id: s for s in load_hotlists(EXAMPLES / "hotlists")}
-    assert set(lists) == {"BE-STOLEN", "SIS", "WANTED", "UNINSURED", "LEZ-BXL", "ZONE-LIEGE"}
+    assert set(lists) == {"BE-STOLEN", "SIS", "SIS-NL", "WANTED", "UNINSURED", "LEZ-BXL", "ZONE-LIEGE"}
+    assert sorted(lists["SIS-NL"].table.column("entry_id").to_pylist()) == ["NL-SIS-001", "NL-SIS-002", "NL-SIS-004"]
     stolen = lists["BE-STOLEN"].table.column("entry_id").to_pylist()
     assert sorted(stolen) == ["S-1", "S-3", "S-4", "S-5"]
     assert lists["UNINSURED"].fuzzy is False
