@@ -114,6 +114,9 @@ class HotlistSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     layer_max_fraction: Annotated[
         float, Meta(ge=0, le=1, description="deltas under this share of the snapshot bytes are layered, not rebuilt; 0: always rebuild")
     ] = 0.2
+    changes_topic: Annotated[
+        str, _doc("topic of single upserts and deletes, live within a second (DESIGN 5.2); empty: none")
+    ] = ""
     max_shrink: Annotated[
         float, Meta(ge=0, le=1, description="a new full snapshot that removes more than this share of a live list is rejected; 1.0: off")
     ] = 0.5

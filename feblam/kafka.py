@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from feblam.config import KafkaSettings
 from feblam.errors import FeblamError
 
 
@@ -30,3 +31,16 @@ def produce_waiting(producer: Any, topic: str, value: bytes, wait: float = 0.05,
             return
         except BufferError:
             producer.poll(wait)
+
+
+def producer_config(settings: KafkaSettings) -> dict[str, Any]:
+    """librdkafka settings of the hit producer: idempotent, acks=all, bounded delivery time."""
+    return {
+        **settings.client_config(),
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": settings.linger_ms,
+        "compression.type": "lz4",
+        "message.timeout.ms": int(settings.delivery_timeout_seconds * 1000),
+        "request.timeout.ms": int(settings.delivery_timeout_seconds * 1000),
+    }

@@ -35,6 +35,7 @@ from feblam.logs import filter_native_stderr, flush_stderr, get_logger
 from flows.operations import Operations
 from flows.pipeline import FlowStats, build_flow
 from matchers.refresh import open_live_index
+from sources.changes import start_change_feed
 from sources.kafka import KafkaReadSource, SourceMonitor
 
 log = get_logger(__name__)
@@ -140,6 +141,8 @@ def preflight(settings: Settings) -> None:
     needed += [(s.topic, f"sink topic (sinks {s.name!r})") for s in settings.sinks if s.topic]
     if settings.deadletter.topic and not settings.deadletter.path:
         needed.append((settings.deadletter.topic, "dead-letter topic (deadletter.topic)"))
+    if settings.hotlists.changes_topic:
+        needed.append((settings.hotlists.changes_topic, "change topic (hotlists.changes_topic)"))
     for topic, role in needed:
         t = md.topics.get(topic)
         if t is None or t.error is not None or not t.partitions:
@@ -270,6 +273,7 @@ def _run_flow(
     preflight(settings)
     live = open_live_index(settings.hotlists)
     holder = live.holder
+    start_change_feed(settings, holder, stop)
     ops.attach(holder, stats)
     gc.collect()
     gc.freeze()  # start-up objects (index metadata, modules) are never garbage: keep full collections short

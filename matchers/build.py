@@ -29,13 +29,15 @@ from matchers.index import (
     DEFAULT_SHARDS,
     TS_MAX,
     TS_MIN,
+    ChangedIndex,
     HotlistIndex,
+    Index,
     LayeredIndex,
     ListInfo,
     PatternIndex,
 )
 from matchers.keycode import PACKED_MAX_LEN, key_and_fuzzy_codes
-from matchers.snapshot import ListSnapshot, load_deltas, load_hotlists, read_list_spec
+from matchers.snapshot import SCHEMA, ListSnapshot, load_deltas, load_hotlists, read_list_spec
 
 log = get_logger(__name__)
 
@@ -281,3 +283,65 @@ def load_layer(
     log.info("layer_built", version=layer.version, base_version=base.version, removed=len(layer.removed),
              added=len(overlay), seconds=round(layer.build_seconds, 3))
     return layer
+
+
+#: A live change accepted from the change topic: its sequence number and its validated
+#: one-row table (SCHEMA), or None for a delete.
+Change = tuple[int, pa.Table | None]
+
+
+def build_changes(inner: HotlistIndex | LayeredIndex, changes: Mapping[str, Mapping[str, Change]]) -> Index:
+    """``inner`` with the live changes on top (DESIGN section 5.2); ``inner`` itself when there are none.
+
+    ``changes`` maps a list id to its changed entries (entry id -> change). The
+    version id is derived from ``inner``'s and the changes', so every hit carries
+    the version it was matched against.
+    """
+    if not any(changes.values()):
+        return inner
+    h = hashlib.blake2b(inner.version.encode(), digest_size=8)
+    snaps: list[ListSnapshot] = []
+    touched: set[tuple[str, str]] = set()
+    n = 0
+    for info in inner.lists:
+        per = changes.get(info.list_id, {})
+        tables = []
+        for entry_id in sorted(per):
+            seq, table = per[entry_id]
+            touched.add((info.list_id, entry_id))
+            h.update(f"\x1e{info.list_id}\x1f{entry_id}\x1f{seq}".encode())
+            n += 1
+            if table is not None:
+                tables.append(table)
+        table = pa.concat_tables(tables).combine_chunks() if tables else SCHEMA.empty_table()
+        snaps.append(ListSnapshot(info.list_id, info.name, info.fuzzy, (), table, info.digest))
+    overlay = build_index(snaps, n_shards=1, with_blooms=True)
+    kept = {i.list_id: i.entries for i in inner.lists}
+    gone: dict[str, int] = {}
+    for list_id in _touched_entries(inner, touched):  # entries the changes replace or delete that the inner version has
+        gone[list_id] = gone.get(list_id, 0) + 1
+    lists = tuple(
+        ListInfo(i.list_id, i.name, i.fuzzy, kept[i.list_id] - gone.get(i.list_id, 0) + o.entries, i.patterns + o.patterns,
+                 i.digest)
+        for i, o in zip(inner.lists, overlay.lists, strict=True)
+    )
+    return ChangedIndex(version=h.hexdigest(), lists=lists, inner=inner, touched=frozenset(touched), overlay=overlay,
+                        changes=n)
+
+
+def _touched_entries(inner: HotlistIndex | LayeredIndex, touched: set[tuple[str, str]]) -> list[str]:
+    """The list ids of the inner version's entries that ``touched`` names (one per entry)."""
+    base = inner.base if isinstance(inner, LayeredIndex) else inner
+    out = []
+    ids = pa.array([e for _, e in touched], type=pa.string())
+    hit = pc.is_in(base.entry_id, value_set=ids).to_numpy(zero_copy_only=False)
+    removed = inner.removed if isinstance(inner, LayeredIndex) else frozenset()
+    for row in np.flatnonzero(hit):
+        if int(row) in removed:
+            continue
+        list_id = base.list_ids[base.list_idx[row]]
+        if (list_id, base.entry_id[int(row)].as_py()) in touched:
+            out.append(list_id)
+    if isinstance(inner, LayeredIndex):
+        out += [e.list_id for e in inner.overlay.entries() if (e.list_id, e.entry_id) in touched]
+    return out

@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -388,8 +388,63 @@ class LayeredIndex:
         return doc
 
 
-#: What a reader probes: a version built whole, or a base plus deltas.
-Index = HotlistIndex | LayeredIndex
+class ChangedIndex:
+    """A version from the files with the live changes of the change topic on top (DESIGN section 5.2).
+
+    ``touched`` are the (list, entry) pairs the changes name: the inner version's
+    matches for them are dropped; ``overlay`` holds the changes' upserts. Rebuilt
+    (a few milliseconds) whenever a change arrives or the files give a new version.
+    """
+
+    def __init__(
+        self, *, version: str, lists: tuple[ListInfo, ...], inner: HotlistIndex | LayeredIndex,
+        touched: frozenset[tuple[str, str]], overlay: HotlistIndex, changes: int,
+    ) -> None:
+        self.version = version
+        self.lists = lists
+        self.inner = inner
+        self.touched = touched
+        self.overlay = overlay
+        self.changes = changes
+
+    def __len__(self) -> int:
+        return sum(i.entries for i in self.lists)
+
+    def probe(self, key: str, country: str | None, ts: datetime) -> list[Match]:
+        """Every entry that a read with plate key ``key`` matches, the changes included."""
+        out = self.inner.probe(key, country, ts)
+        if out and self.touched:
+            touched = self.touched
+            out = [m for m in out if (m.list_id, m.entry_id) not in touched]
+        extra = self.overlay.probe(key, country, ts)
+        if extra:
+            out = sorted(out + extra, key=match_order)
+        return out
+
+    def entries(self) -> Iterator[HotlistEntry]:
+        """Every live entry: the inner version's that no change names, then the changes' upserts."""
+        for e in self.inner.entries():
+            if (e.list_id, e.entry_id) not in self.touched:
+                yield e
+        yield from self.overlay.entries()
+
+    def nbytes(self) -> int:
+        return self.inner.nbytes() + self.overlay.nbytes() + 100 * len(self.touched)
+
+    def stats(self) -> dict[str, Any]:
+        doc = self.inner.stats()
+        doc.update(version=self.version, entries=len(self),
+                   changes={"inner_version": self.inner.version, "changes": self.changes, "entries_touched": len(self.touched)})
+        return doc
+
+
+#: What a reader probes: a version built whole, a base plus deltas, or either with live changes on top.
+Index = HotlistIndex | LayeredIndex | ChangedIndex
+
+
+def files_version(index: Index) -> HotlistIndex | LayeredIndex:
+    """The version built from the hotlist files, without the live changes on top."""
+    return index.inner if isinstance(index, ChangedIndex) else index
 
 
 
@@ -405,8 +460,12 @@ class IndexHolder:
         self._lock = threading.Lock()
         self.current = index
         self.swaps = 0
+        #: Applied to every version swapped in from the files (the change feed puts its changes on top).
+        self.wrap: Callable[[Index], Index] | None = None
 
     def swap(self, index: Index) -> Index:
+        if self.wrap is not None:
+            index = self.wrap(files_version(index))
         with self._lock:
             old, self.current = self.current, index
             self.swaps += 1

@@ -32,7 +32,7 @@ from feblam.errors import FeblamError
 from feblam.logs import get_logger
 from matchers.build import load_index
 from matchers.hotdir import hotlists_fingerprint
-from matchers.index import Index, IndexHolder, LayeredIndex
+from matchers.index import Index, IndexHolder, LayeredIndex, files_version
 from matchers.shrink import latest_fulls, permits, shrinks, take_permits
 
 log = get_logger(__name__)
@@ -144,15 +144,15 @@ class HotlistWatcher(threading.Thread):
         self.fingerprint = fp
         started = time.perf_counter()
         try:
-            index = self.builder(self.settings, self.holder.current)
+            index = self.builder(self.settings, files_version(self.holder.current))
         except (FeblamError, OSError) as exc:
             self._reject(str(exc))
             return False
-        if index.version == self.holder.current.version:
+        if index.version == files_version(self.holder.current).version:
             return False
         fulls = latest_fulls(fp[0])
         changed = {k for k in set(fulls) | set(self.live_fulls) if fulls.get(k) != self.live_fulls.get(k)}
-        live_counts = {i.list_id: i.entries for i in self.holder.current.lists}
+        live_counts = {i.list_id: i.entries for i in files_version(self.holder.current).lists}
         found = shrinks(live_counts, {i.list_id: i.entries for i in index.lists}, changed, self.settings.max_shrink)
         blocked = [s for s in found if s.list_id not in fp[1]]
         for s in blocked:

@@ -280,6 +280,11 @@ def _read_jsonl(path: Path) -> _RawFile:
             raise SnapshotError(msg)
         rows.append(doc)
         lines.append(number)
+    return _rows_raw(path, rows, lambda row: lines[row])
+
+
+def _rows_raw(origin: Path, rows: list[dict[str, Any]], line_of: Callable[[int], int | None]) -> _RawFile:
+    """JSON objects as a table of text columns (every value as the source wrote it)."""
     names: dict[str, None] = {}
     for doc in rows:
         names.update(dict.fromkeys(doc))
@@ -290,7 +295,12 @@ def _read_jsonl(path: Path) -> _RawFile:
         )
         for name in names
     }
-    return _RawFile(path, pa.table(columns) if columns else pa.table({}), lambda row: lines[row])
+    return _RawFile(origin, pa.table(columns) if columns else pa.table({}), line_of)
+
+
+def load_rows(rows: list[dict[str, Any]], origin: str, kind: str = "delta") -> tuple[pa.Table, pa.Array | None]:
+    """Validate rows in our column names (a change from the change topic) like a snapshot file of ``kind``."""
+    return validate(_rows_raw(Path(origin), rows, lambda _row: None), kind)
 
 
 def _jsonl_text(value: Any) -> str:

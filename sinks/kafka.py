@@ -22,7 +22,7 @@ from confluent_kafka import KafkaError, Producer
 
 from feblam.config import KafkaSettings
 from feblam.errors import FeblamError
-from feblam.kafka import produce_waiting, topic_partitions
+from feblam.kafka import produce_waiting, producer_config, topic_partitions
 from feblam.logs import get_logger, plate_ref
 from feblam.metrics import SINK_ERRORS
 from feblam.model import DeadLetter, Hit
@@ -33,19 +33,6 @@ log = get_logger(__name__)
 
 class DeliveryError(FeblamError, RuntimeError):
     """The broker did not confirm a message."""
-
-
-def producer_config(settings: KafkaSettings) -> dict[str, Any]:
-    """librdkafka settings of the hit producer: idempotent, acks=all, bounded delivery time."""
-    return {
-        **settings.client_config(),
-        "enable.idempotence": True,
-        "acks": "all",
-        "linger.ms": settings.linger_ms,
-        "compression.type": "lz4",
-        "message.timeout.ms": int(settings.delivery_timeout_seconds * 1000),
-        "request.timeout.ms": int(settings.delivery_timeout_seconds * 1000),
-    }
 
 
 class _ProducerPartition(StatefulSinkPartition[Any, None]):

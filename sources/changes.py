@@ -1,0 +1,205 @@
+"""The change topic (DESIGN section 5.2): single upserts and deletes, live within a second.
+
+Each message is one JSON object with our columns plus ``list_id``, ``seq`` and
+``op``. A :class:`ChangeFeed` reads the topic **from its beginning** at start
+(it is meant to be compacted, keyed ``list_id/entry_id``: a restart loses no
+change), validates each change on its own like a delta row, and puts the
+accepted ones on top of the live version as a :class:`~matchers.index.ChangedIndex`
+(a few milliseconds to build, swapped in between two batches). A change whose
+``seq`` is not above the list's latest snapshot file is already in that file
+and ignored; when the watcher swaps in a new file version, the changes it
+holds are dropped and the rest stay on top. A bad change goes to the
+dead-letter output with its reason and holds back no other.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import orjson
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
+
+from feblam.config import Settings
+from feblam.errors import FeblamError, SnapshotError
+from feblam.kafka import produce_waiting, producer_config, topic_partitions
+from feblam.logs import get_logger, plate_ref
+from feblam.model import DeadLetter
+from feblam.serde import deadletter_to_json
+from matchers.build import Change, build_changes
+from matchers.hotdir import list_files
+from matchers.index import HotlistIndex, Index, IndexHolder, LayeredIndex, files_version
+from matchers.normalize import plate_key
+from matchers.snapshot import load_rows
+
+log = get_logger(__name__)
+VENDOR = "change"  # the vendor field of a change's dead letter
+
+
+class DeadletterWriter:
+    """Dead letters written beside the flow's own: to the dead-letter topic or appended to its file."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.path = Path(settings.deadletter.path) if settings.deadletter.path else None
+        self.topic = settings.deadletter.topic
+        self._producer: Producer | None = None
+        if self.path is None:
+            self._producer = Producer(producer_config(settings.kafka))
+
+    def write(self, dl: DeadLetter) -> None:
+        line = deadletter_to_json(dl)
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("ab") as fh:  # one write of one line: appends never interleave
+                fh.write(line + b"\n")
+        elif self._producer is not None:
+            produce_waiting(self._producer, self.topic, line, key=dl.source.encode())
+            self._producer.flush(10)
+
+
+class ChangeFeed(threading.Thread):
+    """Reads the change topic and keeps the live index's changes current."""
+
+    def __init__(self, settings: Settings, holder: IndexHolder, stop: threading.Event) -> None:
+        super().__init__(name="change-feed", daemon=True)
+        self.settings = settings
+        self.topic = settings.hotlists.changes_topic
+        self.dir = Path(settings.hotlists.dir)
+        self.holder = holder
+        self.stop_event = stop
+        self.changes: dict[str, dict[str, Change]] = {}
+        self.accepted = self.ignored = self.rejected = 0
+        self._lock = threading.RLock()
+        self._seqs: dict[str, int] = {}
+        self._seqs_of = ""  # the files version the sequence numbers were read for
+        k = settings.kafka
+        self.consumer = Consumer({**k.client_config(), "group.id": f"{k.group_id}-changes", "enable.auto.commit": False,
+                                  "enable.partition.eof": False, "fetch.wait.max.ms": max(1, k.fetch_wait_ms)})
+        parts = topic_partitions(self.consumer, self.topic, k.brokers, timeout=k.start_timeout_seconds)
+        self.consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in parts])
+        self.deadletters = DeadletterWriter(settings)
+        holder.wrap = self.wrap
+
+    # ------------------------------------------------------------ the live index
+
+    def wrap(self, inner: Index) -> Index:
+        """``inner`` (a version from the files) with the changes it does not hold yet on top."""
+        files = files_version(inner)
+        with self._lock:
+            self._prune(files)
+            return build_changes(files, self.changes)
+
+    def _snapshot_seq(self, files: HotlistIndex | LayeredIndex, list_id: str) -> int:
+        if self._seqs_of != files.version:
+            self._seqs, self._seqs_of = {}, files.version
+        if list_id not in self._seqs:
+            found = list_files(self.dir / list_id) if (self.dir / list_id).is_dir() else ()
+            self._seqs[list_id] = max((f.seq for f in found), default=-1)
+        return self._seqs[list_id]
+
+    def _prune(self, files: HotlistIndex | LayeredIndex) -> None:
+        """Drop the changes that the files now hold (their ``seq`` is not above the list's latest file)."""
+        for list_id, per in self.changes.items():
+            seq = self._snapshot_seq(files, list_id)
+            for entry_id in [e for e, (s, _) in per.items() if s <= seq]:
+                del per[entry_id]
+
+    # ------------------------------------------------------------ reading
+
+    def accept(self, payload: bytes, partition: int, offset: int) -> bool:
+        """Validate one change and keep it; True when the live index must change. A bad one is dead-lettered."""
+        try:
+            return self._accept(payload)
+        except (FeblamError, ValueError, orjson.JSONDecodeError) as exc:
+            self.rejected += 1
+            error = f"change: {exc}"
+            self.deadletters.write(DeadLetter(self.topic, error, payload, VENDOR, None, partition, offset))
+            log.warning("change_rejected", topic=self.topic, partition=partition, offset=offset, error=error)
+            return False
+
+    def _accept(self, payload: bytes) -> bool:
+        doc = orjson.loads(payload)
+        if not isinstance(doc, dict):
+            msg = "a change is one JSON object"
+            raise FeblamError(msg)
+        list_id, seq, op, entry_id = doc.get("list_id"), doc.get("seq"), doc.get("op"), doc.get("entry_id")
+        files = files_version(self.holder.current)
+        if not isinstance(list_id, str) or list_id not in {i.list_id for i in files.lists}:
+            msg = f"list_id {list_id!r} is not a list folder of {self.dir}"
+            raise FeblamError(msg)
+        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+            msg = f"seq {seq!r} is not a whole number >= 0"
+            raise FeblamError(msg)
+        if op not in ("upsert", "delete"):
+            msg = f"op {op!r} is not upsert or delete"
+            raise FeblamError(msg)
+        if not isinstance(entry_id, str) or not entry_id.strip():
+            msg = f"entry_id {entry_id!r} is missing"
+            raise FeblamError(msg)
+        entry_id = entry_id.strip()
+        table = None
+        if op == "upsert":
+            row = {k: v for k, v in doc.items() if k not in ("list_id", "seq")}
+            try:
+                table, _ = load_rows([row], f"{self.topic}: {list_id}/{entry_id}")
+            except SnapshotError as exc:
+                raise FeblamError(str(exc).replace(": row 1", "", 1)) from None
+        with self._lock:
+            if seq <= self._snapshot_seq(files, list_id):
+                self.ignored += 1  # the list's snapshot file already holds it
+                return False
+            per = self.changes.setdefault(list_id, {})
+            if entry_id in per and per[entry_id][0] >= seq:
+                self.ignored += 1  # a later change of this entry is already live
+                return False
+            per[entry_id] = (seq, table)
+            self.accepted += 1
+        log.info("change_accepted", list_id=list_id, entry_id=entry_id, seq=seq, op=op,
+                 plate=plate_ref(plate_key(str(doc.get("plate") or ""))) if op == "upsert" else None)
+        return True
+
+    def poll_once(self, timeout: float) -> int:
+        """Read what has arrived; put the accepted changes live at once. Returns the messages read."""
+        msgs = self.consumer.consume(500, timeout)
+        changed = False
+        for m in msgs:
+            if m.error() is None:
+                changed |= self.accept(m.value() or b"", m.partition() or 0, m.offset() or 0)
+        if changed:
+            started = time.perf_counter()
+            self.holder.swap(files_version(self.holder.current))  # wrap() puts every change on top
+            from feblam import metrics
+
+            current = self.holder.current
+            metrics.index_live(current.version, ((i.list_id, i.entries) for i in current.lists), swapped=True)
+            log.info("changes_live", version=current.version, changes=sum(len(v) for v in self.changes.values()),
+                     seconds=round(time.perf_counter() - started, 4))
+        return len(msgs)
+
+    def catch_up(self, timeout: float = 30.0) -> None:
+        """Read the topic up to its end before the flow starts (a restart loses no change)."""
+        deadline = time.monotonic() + timeout
+        quiet = 0
+        while time.monotonic() < deadline and quiet < 3:
+            quiet = quiet + 1 if self.poll_once(0.2) == 0 else 0
+        log.info("changes_caught_up", topic=self.topic, accepted=self.accepted, ignored=self.ignored, rejected=self.rejected)
+
+    def run(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                self.poll_once(0.05)
+            except KafkaException as exc:
+                log.warning("change_feed_error", topic=self.topic, error=str(exc))
+                time.sleep(1.0)
+        self.consumer.close()
+
+
+def start_change_feed(settings: Settings, holder: IndexHolder, stop: threading.Event) -> ChangeFeed | None:
+    """With ``[hotlists] changes_topic``: the feed, caught up with the topic and running."""
+    if not settings.hotlists.changes_topic:
+        return None
+    feed = ChangeFeed(settings, holder, stop)
+    feed.catch_up()
+    feed.start()
+    return feed

@@ -1,0 +1,66 @@
+"""Live changes on top of a version (DESIGN section 5.2): the same answers as a full rebuild with the same rows."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from matchers.build import Change, build_changes, build_index
+from matchers.index import ChangedIndex
+from matchers.snapshot import load_hotlists, load_rows
+from tests.helpers import entry, write_snapshot
+
+NOON = datetime(2026, 11, 28, 12, tzinfo=UTC)
+PLATES = ["AB12CD", "AB12C0", "XY99ZZ", "QQ11QQ", "1ABC123", "8OB8OB", "ZZ1234"]
+
+
+def answers(index: Any, plates: list[str]) -> dict[str, list[tuple]]:
+    return {p: [(m.list_id, m.entry_id, m.match_kind, m.priority) for m in index.probe(p, None, NOON)] for p in plates}
+
+
+change_ops = st.lists(
+    st.tuples(st.sampled_from(["L1", "L2"]), st.integers(0, 6), st.sampled_from(["upsert", "delete"]),
+              st.sampled_from(PLATES), st.integers(1, 5)),
+    max_size=12,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(base_ids=st.lists(st.integers(0, 6), unique=True, max_size=6), ops=change_ops)
+def test_snapshot_plus_changes_equals_a_full_rebuild(tmp_path: Path, base_ids: list[int], ops: list[tuple]) -> None:
+    work = tmp_path / f"w{abs(hash((tuple(base_ids), tuple(ops))))}"
+    rows = {lid: {"KEEP": entry("KEEP", "KEEP1"), **{f"E{i}": entry(f"E{i}", PLATES[i]) for i in base_ids}}
+            for lid in ("L1", "L2")}
+    for lid in rows:
+        write_snapshot(work / "base", lid, list(rows[lid].values()), toml="fuzzy = true\n")
+    inner = build_index(load_hotlists(work / "base"))
+    changes: dict[str, dict[str, Change]] = {}
+    for seq, (lid, i, op, plate, prio) in enumerate(ops, start=10):
+        eid = f"E{i}"
+        if op == "delete":
+            changes.setdefault(lid, {})[eid] = (seq, None)
+            rows[lid].pop(eid, None)
+        else:
+            row = entry(eid, plate, priority=prio)
+            table, _ = load_rows([{**row, "op": "upsert"}], "test")
+            changes.setdefault(lid, {})[eid] = (seq, table)
+            rows[lid][eid] = row
+    changed = build_changes(inner, changes)
+    for lid, by_id in rows.items():
+        write_snapshot(work / "full", lid, list(by_id.values()), toml="fuzzy = true\n")
+    full = build_index(load_hotlists(work / "full"))
+    assert answers(changed, PLATES) == answers(full, PLATES)
+    assert sorted((e.list_id, e.entry_id) for e in changed.entries()) == sorted((e.list_id, e.entry_id) for e in full.entries())
+    assert [(i.list_id, i.entries) for i in changed.lists] == [(i.list_id, i.entries) for i in full.lists]
+    if any(changes.values()):
+        assert isinstance(changed, ChangedIndex) and changed.version != inner.version
+
+
+def test_no_change_is_the_version_itself(tmp_path: Path) -> None:
+    write_snapshot(tmp_path / "hot", "L", [entry("E1", "AB12")])
+    inner = build_index(load_hotlists(tmp_path / "hot"))
+    assert build_changes(inner, {}) is inner
