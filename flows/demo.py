@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
@@ -29,6 +30,7 @@ from flows.pipeline import FlowStats, build_flow
 from matchers.index import IndexHolder
 from matchers.refresh import open_live_index
 from sources.broker import EmbeddedBroker
+from sources.changes import start_change_feed
 from sources.kafka import KafkaReadSource, SourceMonitor
 from sources.simulator import VENDORS, KafkaSimulator, ReadGenerator
 
@@ -79,6 +81,49 @@ class LiveView(threading.Thread):
             show(self.line(rate))
 
 
+CHANGES_TOPIC = "hotlist.changes"
+
+
+class TheftReport(threading.Thread):
+    """A theft reported during the demo: one change on the change topic, then the car passes a camera.
+
+    Prints when the report goes out and when the first hit on it reaches ``hits.jsonl``.
+    """
+
+    PLATE, ENTRY = "1-THF-042", "S-DEMO-THEFT"
+
+    def __init__(self, brokers: str, topic: str, hits: Path, stop: threading.Event, after: float = 5.0) -> None:
+        super().__init__(name="theft-report", daemon=True)
+        self.brokers, self.topic, self.hits, self.stop_event, self.after = brokers, topic, hits, stop, after
+
+    def run(self) -> None:
+        import orjson
+        from confluent_kafka import Producer
+
+        if self.stop_event.wait(self.after):
+            return
+        producer = Producer({"bootstrap.servers": self.brokers})
+        change = {"list_id": "BE-STOLEN", "seq": 1_000_000, "op": "upsert", "entry_id": self.ENTRY, "plate": self.PLATE,
+                  "country": "BE", "category": "stolen_vehicle", "priority": 1, "action": "intercept",
+                  "note": "reported stolen during the demo"}
+        producer.produce(CHANGES_TOPIC, key=f"BE-STOLEN/{self.ENTRY}".encode(), value=orjson.dumps(change))
+        producer.flush(5)
+        reported = time.monotonic()
+        print(f"theft reported: BE-STOLEN/{self.ENTRY} on the change topic", flush=True)
+        if self.stop_event.wait(1.0):
+            return
+        read = {"id": "a-demo-theft", "camera": {"id": "CAM-BXL-0042", "lat": 50.85, "lon": 4.35, "lane": 1},
+                "plate": {"text": self.PLATE.lower(), "country": "B", "confidence": 91},
+                "captured_at": datetime.now(UTC).isoformat(), "image": "s3://anpr/a/demo-theft.jpg"}
+        producer.produce(self.topic, value=orjson.dumps(read))
+        producer.flush(5)
+        while not self.stop_event.wait(0.2):
+            if self.hits.exists() and self.ENTRY.encode() in self.hits.read_bytes():
+                print(f"hit on the reported theft at CAM-BXL-0042, {time.monotonic() - reported:.1f} s after the report",
+                      flush=True)
+                return
+
+
 def run_demo(settings: Settings, *, seconds: float | None, out_dir: Path, rate: float = 2000.0,
              hotlists: str | None = None) -> int:
     """Run the demo (DESIGN section 7) and print its summary line; the broker is always stopped."""
@@ -100,12 +145,12 @@ def run_demo(settings: Settings, *, seconds: float | None, out_dir: Path, rate: 
     try:
         broker.start()
         topics = {v: f"reads.{v}" for v in VENDORS}
-        broker.create_topics([*topics.values(), "hits", "reads.deadletter"], partitions=2)
+        broker.create_topics([*topics.values(), "hits", "reads.deadletter", CHANGES_TOPIC], partitions=2)
         settings = replace(
             settings,
             kafka=replace(settings.kafka, brokers=broker.address),
             sources=tuple(SourceSettings(t, v) for v, t in topics.items()),
-            hotlists=HotlistSettings(dir=str(hot_dir), poll_seconds=2.0),
+            hotlists=HotlistSettings(dir=str(hot_dir), poll_seconds=2.0, changes_topic=CHANGES_TOPIC),
             deadletter=DeadletterSettings(path=str(out_dir / "deadletter.jsonl")),
             sinks=(SinkSettings("hits-topic", topic="hits"), SinkSettings("hits-file", path=str(out_dir / "hits.jsonl"))),
         )
@@ -113,10 +158,12 @@ def run_demo(settings: Settings, *, seconds: float | None, out_dir: Path, rate: 
         ops = Operations(settings, monitor, stop).start()
         live = open_live_index(settings.hotlists)
         holder = live.holder
+        start_change_feed(settings, holder, stop)
         ops.attach(holder, stats)
         generator = ReadGenerator(hot_plates(holder), hit_rate=0.01, bad_rate=0.002)
         simulator = KafkaSimulator(broker.address, topics, generator, rate, stop)
         simulator.start()
+        TheftReport(broker.address, topics["vendor-a"], out_dir / "hits.jsonl", stop).start()
         view = LiveView(stats, stop)
         view.start()
         if seconds is not None:
