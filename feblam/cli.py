@@ -140,6 +140,22 @@ def _probe_time(text: str | None) -> datetime:
         raise FeblamError(msg) from None
 
 
+def _build_and_publish(args: argparse.Namespace, settings: Settings) -> int:
+    import signal
+    import threading
+
+    from matchers.refresh import watch_and_publish
+
+    if not args.out:
+        return _err("index build --watch needs --out DIR (the versions folder jobs map with [hotlists] versions_dir)")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    hot = replace(settings.hotlists, dir=args.hotlists or settings.hotlists.dir)
+    watch_and_publish(hot, args.out, stop)
+    return 0
+
+
 def cmd_index(args: argparse.Namespace) -> int:
     """``feblam index build|stats|probe|allow-shrink``."""
     settings = _settings(args)
@@ -149,6 +165,8 @@ def cmd_index(args: argparse.Namespace) -> int:
         path = allow_shrink(args.hotlists or settings.hotlists.dir, args.list_id)
         print(f"{args.list_id}: the next full snapshot may shrink the list ({path}); the permit is used once")
         return 0
+    if args.index_cmd == "build" and args.watch:
+        return _build_and_publish(args, settings)
     if args.index_cmd == "build":
         from matchers.store import save_index
 
@@ -332,6 +350,8 @@ def build_parser() -> argparse.ArgumentParser:
         c.add_argument("--quiet", action="store_true", help="only warnings and errors on stderr")
         if name == "build":
             c.add_argument("--out", default=None, help="write the built index to this directory")
+            c.add_argument("--watch", action="store_true",
+                           help="run as the builder apart: rebuild on every change and publish into --out (see [hotlists] versions_dir)")
             c.add_argument("--shards", type=int, default=None, help="exact-set shards (default: [hotlists] shards)")
             c.add_argument("--bloom", choices=("rbloom", "pybloom"), default=None,
                            help="Bloom filter library (default: [hotlists] bloom_backend)")

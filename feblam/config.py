@@ -110,6 +110,9 @@ class HotlistSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     cache_dir: Annotated[
         str, _doc("where versions are built and mapped (shared by the processes of a machine); empty: /dev/shm or the temp dir")
     ] = ""
+    versions_dir: Annotated[
+        str, _doc("map the versions a builder apart publishes here (feblam index build --watch --out DIR) instead of building; empty: build")
+    ] = ""
     shared_build: Annotated[bool, _doc("build versions in a child process and memory-map them; false: in the job's process")] = True
     layer_max_fraction: Annotated[
         float, Meta(ge=0, le=1, description="deltas under this share of the snapshot bytes are layered, not rebuilt; 0: always rebuild")

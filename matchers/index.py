@@ -335,6 +335,8 @@ class LayeredIndex:
         self.removed = removed
         self.overlay = overlay
         self.build_seconds = build_seconds
+        #: The directory this layer is mapped from (set by :func:`matchers.store.open_version`).
+        self.source_dir: str | None = None
 
     def __len__(self) -> int:
         return len(self.base) - len(self.removed) + len(self.overlay)

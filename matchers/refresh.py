@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from feblam import metrics
-from feblam.config import HotlistSettings
+from feblam.config import HotlistSettings, replace
 from feblam.errors import FeblamError
 from feblam.logs import get_logger
 from matchers.build import load_index
@@ -97,8 +97,23 @@ def local_load(settings: HotlistSettings, live: Index | None = None) -> Index:  
 Builder = Callable[[HotlistSettings, Index | None], Index]
 
 
+def published_load(settings: HotlistSettings, live: Index | None = None) -> Index:
+    """Map the version a builder apart published in ``versions_dir`` (never build here)."""
+    from matchers.store import open_version, published
+
+    directory = published(settings.versions_dir)
+    live_files = files_version(live) if live is not None else None
+    if live_files is not None and live_files.source_dir == str(directory.resolve()):
+        return live_files
+    index = open_version(directory, live=live_files, pause=lambda: time.sleep(0.002))
+    log.info("index_mapped", version=index.version, entries=len(index), dir=str(directory), published=True)
+    return index
+
+
 def default_builder(settings: HotlistSettings) -> Builder:
     """The builder the settings ask for: shared (child process, mapped) or local."""
+    if settings.versions_dir:
+        return published_load
     return shared_load if settings.shared_build else local_load
 
 
@@ -124,7 +139,18 @@ class HotlistWatcher(threading.Thread):
         self.retired: Index | None = None
 
     def _fingerprint(self) -> tuple[tuple[tuple[str, str, int, int], ...], frozenset[str]]:
-        """The directory's files and the shrink permits in it: a change of either is worth a look."""
+        """The directory's files and the shrink permits in it: a change of either is worth a look.
+
+        With ``versions_dir``, the publication file instead (the builder apart applied the guard).
+        """
+        if self.settings.versions_dir:
+            from matchers.store import PUBLISHED
+
+            try:
+                st = (Path(self.settings.versions_dir) / PUBLISHED).stat()
+            except OSError:
+                return (), frozenset()
+            return (("", PUBLISHED, st.st_size, st.st_mtime_ns),), frozenset()
         return hotlists_fingerprint(self.settings.dir), permits(self.settings.dir)
 
     def _reject(self, error: str, list_id: str | None = None, **fields: object) -> None:
@@ -216,3 +242,34 @@ def open_live_index(settings: HotlistSettings, *, watch: bool = True) -> LiveInd
         watcher = HotlistWatcher(settings, holder)
         watcher.start()
     return LiveIndex(holder, watcher)
+
+
+def watch_and_publish(settings: HotlistSettings, out: str | Path, stop: threading.Event) -> None:
+    """The builder apart (``feblam index build --watch --out DIR``): versions of the hotlist directory, published.
+
+    Builds each new version (child process, as a job would) into ``out`` and,
+    once the shrink guard lets it through, names it in ``out/CURRENT``; jobs with
+    ``[hotlists] versions_dir = out`` map it. This keeps the build's memory traffic
+    off the machines that run the flow, and many job processes share one build.
+    """
+    from matchers.builder import build_shared
+    from matchers.store import open_version, publish
+
+    settings = replace(settings, versions_dir="")
+
+    def build(s: HotlistSettings, live: Index | None) -> Index:
+        return open_version(build_shared(s, out), live=files_version(live) if live is not None else None)
+
+    def published_now(index: Index) -> Index:
+        publish(out, str(files_version(index).source_dir))
+        log.info("version_published", version=index.version, entries=len(index), dir=str(out))
+        return index
+
+    holder = IndexHolder(published_now(build(settings, None)))
+    holder.wrap = published_now
+    watcher = HotlistWatcher(settings, holder, builder=build)
+    while not stop.wait(settings.poll_seconds):
+        try:
+            watcher.check()
+        except Exception as exc:  # noqa: BLE001 - the builder must outlive any surprise
+            log.error("hotlist_watch_failed", error=repr(exc))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -199,7 +200,7 @@ def open_version(directory: str | Path, *, live: Index | None = None, pause: Cal
         msg = f"{d}: layer over version {meta['base_version']}, but {base_dir} holds {base.version}"
         raise IndexFormatError(msg)
     overlay = open_index(d / "overlay", pause=pause)
-    return LayeredIndex(
+    layer = LayeredIndex(
         version=meta["version"],
         lists=tuple(ListInfo(*row) for row in meta["lists"]),
         base=base,
@@ -207,6 +208,8 @@ def open_version(directory: str | Path, *, live: Index | None = None, pause: Cal
         overlay=overlay,
         build_seconds=meta["build_seconds"],
     )
+    layer.source_dir = str(d.resolve())
+    return layer
 
 
 PAGE = 4096
@@ -270,3 +273,25 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 
+
+
+#: The file in a versions folder that names the version published last (``feblam index build --watch``).
+PUBLISHED = "CURRENT"
+
+
+def publish(versions_dir: str | Path, version_dir: str | Path) -> None:
+    """Name ``version_dir`` (a folder of ``versions_dir``) as the one jobs map, atomically."""
+    folder = Path(version_dir)
+    doc = {"dir": folder.name, "version": read_meta(folder).get("version"), "published_at": time.time()}
+    write_atomic(Path(versions_dir) / PUBLISHED, orjson.dumps(doc))
+
+
+def published(versions_dir: str | Path) -> Path:
+    """The version folder published last in ``versions_dir``; an IndexFormatError when there is none yet."""
+    root = Path(versions_dir)
+    try:
+        doc = orjson.loads((root / PUBLISHED).read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        msg = f"{root}: no published version ({PUBLISHED}): {exc}; start 'feblam index build --watch --out {root}'"
+        raise IndexFormatError(msg) from None
+    return root / str(doc["dir"])
