@@ -80,7 +80,7 @@ def _copy_hotlists(data: BenchData, work: Path) -> None:
 
 
 def _flow_during(payloads: dict[str, list[bytes]], holder: IndexHolder, settings: HotlistSettings,
-                 change: Callable[[], None], name: str, **extra: Any) -> Figures:
+                 change: Callable[[], None], name: str, load: Callable[..., Any] | None = None, **extra: Any) -> Figures:
     """Run the feblam-memory flow while another thread changes the snapshots, rebuilds (as the job's
     watcher does: :func:`matchers.refresh.shared_load` over the live version) and swaps.
 
@@ -98,7 +98,7 @@ def _flow_during(payloads: dict[str, list[bytes]], holder: IndexHolder, settings
         try:
             change()
             t0 = time.perf_counter()
-            new = shared_load(settings, holder.current, phases)
+            new = (load or shared_load)(settings, holder.current, phases)
             holder.swap(new)
             swapped["seconds"] = time.perf_counter() - t0
             swapped["index"] = new
@@ -154,6 +154,38 @@ def index_swap(data: BenchData, cache: Path) -> Figures:
             f"entry_id,plate,category,priority,action\nSWAP-{stamp},9-SWP-{stamp[-3:]},wanted,2,intercept\n")
 
     return _flow_during(data.payloads, holder, settings, change, "index-swap")
+
+
+def index_publish(data: BenchData, cache: Path) -> Figures:
+    """A version built beforehand (as by a builder on another machine) is published into ``versions_dir``
+    while the flow runs; ``max_stall_ms`` is the longest stall as the job maps, faults in and swaps it."""
+    from matchers.builder import build_shared
+    from matchers.refresh import published_load
+    from matchers.store import publish
+
+    work = cache / "publish-hotlists"
+    _copy_hotlists(data, work)
+    versions = index_cache()
+    build = HotlistSettings(dir=str(work), cache_dir=str(versions))
+    publish(versions, build_shared(build, versions))
+    job = HotlistSettings(dir=str(work), versions_dir=str(versions))
+    holder = IndexHolder(published_load(job))
+    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S%f")
+    (work / "SWAP").mkdir()
+    (work / "SWAP" / "1-full.csv").write_text(
+        f"entry_id,plate,category,priority,action\nSWAP-{stamp},9-SWP-{stamp[-3:]},wanted,2,intercept\n")
+    t0 = time.perf_counter()
+    built = build_shared(build, versions)  # beforehand: not while the flow runs
+    build_seconds = time.perf_counter() - t0
+
+    def load(settings: HotlistSettings, live: Any, phases: dict[str, float]) -> Any:
+        phases["start"] = phases["built"] = time.time()
+        new = published_load(settings, live)
+        phases["mapped"] = time.time()
+        return new
+
+    return _flow_during(data.payloads, holder, job, lambda: publish(versions, built), "index-publish", load=load,
+                        built_beforehand_seconds=round(build_seconds, 2))
 
 
 def index_delta(data: BenchData, cache: Path, rows: int = 10_000) -> Figures:

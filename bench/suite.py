@@ -15,7 +15,7 @@ import orjson
 
 MEMORY_ROWS = ("limit-memory", "ceiling-memory", "feblam-memory", "naive-memory")
 KAFKA_ROWS = ("ceiling-kafka", "feblam-kafka", "naive-kafka", "feblam-kafka-latency")
-INDEX_ROWS = ("index-build", "index-swap", "index-delta")
+INDEX_ROWS = ("index-build", "index-swap", "index-delta", "index-publish")
 CLUSTER_ROWS = ("feblam-memory-2proc",)
 ALL_ROWS = MEMORY_ROWS + KAFKA_ROWS + CLUSTER_ROWS + INDEX_ROWS
 ROUNDS = 3
@@ -178,6 +178,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 results.append(index_rows.index_build(data))
             elif name == "index-swap":
                 results.append(index_rows.index_swap(data, cache))
+            elif name == "index-publish":
+                results.append(index_rows.index_publish(data, cache))
             else:
                 results.append(index_rows.index_delta(data, cache))
             progress.advance()
