@@ -9,6 +9,7 @@ import os
 import statistics
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -297,3 +298,101 @@ def _hot_from_index(index: HotlistIndex, k: int) -> list[tuple[str, str | None]]
         if not e.is_pattern:
             out.append((e.plate, e.country))
     return out[:k]
+
+
+def change_to_hit(data: BenchData, cache: Path, changes: int = 100) -> Figures:
+    """Milliseconds from publishing a change on the change topic to the first hit that uses it.
+
+    ``feblam run`` (a subprocess, the bench's hotlist mapped) reads a canonical
+    topic and the change topic on a broker of its own. For each of ``changes``
+    new stolen vehicles: publish the change, then a read of that plate every
+    20 ms until a hit on the new entry arrives on the hits topic.
+    """
+    import subprocess
+    import sys
+
+    import orjson
+    from confluent_kafka import Consumer, Producer, TopicPartition
+
+    from sources.broker import EmbeddedBroker
+
+    broker = EmbeddedBroker().start()
+    job = None
+    try:
+        p = f"c2h{os.getpid()}"
+        topics = {"reads": f"{p}.canonical", "changes": f"{p}.changes", "hits": f"{p}.hits", "dlq": f"{p}.dlq"}
+        broker.create_topics(topics.values())
+        list_id = next(iter(i.list_id for i in data.index.lists))
+        cfg = cache / "change-to-hit.toml"
+        cfg.write_text(
+            f'[kafka]\nbrokers = "{broker.address}"\npoll_timeout_ms = 5\nfetch_wait_ms = 5\nlinger_ms = 1\n'
+            f'[[sources]]\ntopic = "{topics["reads"]}"\nvendor = "canonical"\n'
+            f'[hotlists]\ndir = "{data.hot_dir}"\ncache_dir = "{index_cache()}"\npoll_seconds = 3600\n'
+            f'changes_topic = "{topics["changes"]}"\n'
+            f'[dedup]\nwindow_seconds = 0\n[deadletter]\ntopic = "{topics["dlq"]}"\n'
+            f'[[sinks]]\nname = "hits"\ntopic = "{topics["hits"]}"\n[logging]\nlevel = "warning"\nformat = "json"\n'
+            f'[http]\nport = 0\n')
+        job = subprocess.Popen([sys.executable, "-m", "feblam.cli", "run", "--config", str(cfg)],  # noqa: S603
+                               stdout=subprocess.DEVNULL, stderr=(cache / "change-to-hit-job.log").open("wb"))
+        cons = Consumer({"bootstrap.servers": broker.address, "group.id": f"c2h-{time.monotonic_ns()}",
+                         "enable.auto.commit": False, "fetch.wait.max.ms": 5, "fetch.error.backoff.ms": 5})
+        cons.assign([TopicPartition(topics["hits"], 0, 0)])
+        prod = Producer({"bootstrap.servers": broker.address, "linger.ms": 0})
+
+        def read(plate: str, n: int) -> bytes:
+            return orjson.dumps({"read_id": f"c2h-{plate}-{n}", "camera_id": "CAM-C2H", "plate_raw": plate,
+                                 "ts": datetime.now(UTC).isoformat()})
+
+        def wait_hit(entry_id: str, plate: str, deadline: float) -> float | None:
+            n = 0
+            next_read = 0.0
+            while time.time() < deadline:
+                if time.time() >= next_read:
+                    prod.produce(topics["reads"], value=read(plate, n))
+                    prod.poll(0)
+                    n += 1
+                    next_read = time.time() + 0.02
+                for m in cons.consume(100, 0.005):
+                    if m.error() is None and entry_id.encode() in (m.value() or b""):
+                        return time.time()
+            return None
+
+        # warm-up: the job is up, its index mapped and the feed caught up once a first change hits
+        warm = wait_hit_after_change(prod, topics["changes"], list_id, "C2H-WARM", "9WARM99", 0, wait_hit, 180)
+        if warm is None:
+            return _figures("change-to-hit", 0, 0.0, 0.0, error="the job did not hit the warm-up change in 180 s")
+        lat: list[float] = []
+        started = time.perf_counter()
+        for i in range(changes):
+            ms = wait_hit_after_change(prod, topics["changes"], list_id, f"C2H-{i}", f"8CH{i:04d}", i + 1, wait_hit, 10)
+            if ms is not None:
+                lat.append(ms)
+        seconds = time.perf_counter() - started
+        cons.close()
+        lat.sort()
+        return _figures("change-to-hit", changes, seconds, 0.0, entries=len(data.index), changes=changes,
+                        hits_found=len(lat), p50_ms=round(lat[len(lat) // 2], 1) if lat else None,
+                        p99_ms=round(lat[min(len(lat) - 1, int(len(lat) * 0.99))], 1) if lat else None,
+                        max_ms=round(lat[-1], 1) if lat else None)
+    finally:
+        if job is not None:
+            job.terminate()
+            try:
+                job.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                job.kill()
+        broker.stop()
+
+
+def wait_hit_after_change(prod: Any, topic: str, list_id: str, entry_id: str, plate: str, seq: int,
+                          wait_hit: Callable[[str, str, float], float | None], timeout: float) -> float | None:
+    """Publish one change; ms until the first hit on it (None if none within ``timeout``)."""
+    import orjson
+
+    change = {"list_id": list_id, "seq": 2_000_000_000 + seq, "op": "upsert", "entry_id": entry_id, "plate": plate,
+              "category": "stolen_vehicle", "priority": 1, "action": "intercept"}
+    prod.produce(topic, key=f"{list_id}/{entry_id}".encode(), value=orjson.dumps(change))
+    prod.flush(5)
+    t0 = time.time()
+    got = wait_hit(entry_id, plate, t0 + timeout)
+    return None if got is None else (got - t0) * 1000

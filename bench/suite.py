@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 MEMORY_ROWS = ("limit-memory", "ceiling-memory", "feblam-memory", "naive-memory")
-KAFKA_ROWS = ("ceiling-kafka", "feblam-kafka", "naive-kafka", "feblam-kafka-latency")
+KAFKA_ROWS = ("ceiling-kafka", "feblam-kafka", "naive-kafka", "feblam-kafka-latency", "change-to-hit")
 INDEX_ROWS = ("index-build", "index-swap", "index-delta", "index-publish")
 CLUSTER_ROWS = ("feblam-memory-2proc",)
 ALL_ROWS = MEMORY_ROWS + KAFKA_ROWS + CLUSTER_ROWS + INDEX_ROWS
@@ -156,7 +156,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         progress.step("feblam-kafka-latency")
         results.append(kafka_rows.feblam_kafka_latency(data, args.rate, args.latency_seconds, cache))
         progress.advance()
-    kafka = [r for r in KAFKA_ROWS if r in only and r != "feblam-kafka-latency"]
+    if "change-to-hit" in only:  # on a broker of its own, like the latency row
+        progress.step("change-to-hit")
+        results.append(kafka_rows.change_to_hit(data, cache))
+        progress.advance()
+    kafka = [r for r in KAFKA_ROWS if r in only and r not in ("feblam-kafka-latency", "change-to-hit")]
     if kafka:
         kb = kafka_rows.KafkaBench(data)
         try:
