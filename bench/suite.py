@@ -48,7 +48,7 @@ def machine() -> dict[str, Any]:
 
 
 def cache_dir() -> Path:
-    root = Path(os.environ.get("FEBLAM_BENCH_CACHE", Path.cwd() / "build" / "bench-cache"))
+    root = Path(os.environ.get("FEBLAM_BENCH_CACHE") or Path.cwd() / "build" / "bench-cache")  # empty: the default
     root.mkdir(parents=True, exist_ok=True)
     return root
 

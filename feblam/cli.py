@@ -268,6 +268,18 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_retro(args: argparse.Namespace) -> int:
+    """``feblam retro``: a retro-scan on demand (DESIGN section 10)."""
+    from flows.retro import parse_duration, retro_command
+
+    since = parse_duration(args.since)
+    settings = _settings(args)
+    result = retro_command(settings, since, args.list or [], args.entry or [])
+    print(f"reads_scanned={result.reads} retro_hits={len(result.hits)} seconds={result.seconds:.1f}"
+          f"{'' if result.complete else ' incomplete=timeout'}")
+    return 0 if result.complete else 1
+
+
 def cmd_broker(args: argparse.Namespace) -> int:
     """``feblam broker``: the bundled broker alone, until SIGTERM/SIGINT."""
     import signal
@@ -411,6 +423,13 @@ def build_parser() -> argparse.ArgumentParser:
         c.set_defaults(func=cmd_config)
     csub.add_parser("env", help="list the FEBLAM_* environment overrides").set_defaults(func=cmd_config)
     csub.add_parser("reference", help="docs/configuration.md, generated from the schema").set_defaults(func=cmd_config)
+
+    rt = sub.add_parser("retro", help="look back over the vendor topics for entries (DESIGN section 10)")
+    rt.add_argument("--config", required=True, help="TOML settings (topics, sinks, hotlists)")
+    rt.add_argument("--since", required=True, metavar="DURATION", help="how far back: a number with s, m, h or d (90m, 2h)")
+    rt.add_argument("--list", action="append", metavar="L", help="only this list's entries (repeatable)")
+    rt.add_argument("--entry", action="append", metavar="E", help="only this entry id (repeatable)")
+    rt.set_defaults(func=cmd_retro)
 
     bk = sub.add_parser("broker", help="start the bundled Kafka-compatible broker alone (for trying 'feblam run')")
     bk.add_argument("--port", type=int, default=9092, help="loopback port (default 9092, as in examples/feblam.toml)")

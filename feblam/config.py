@@ -151,6 +151,7 @@ class Rule(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
     lists: Annotated[tuple[str, ...], _doc("only these list ids")] = ()
     owners: Annotated[tuple[str, ...], _doc("only entries of these owners")] = ()
     camera_prefixes: Annotated[tuple[str, ...], _doc("only cameras whose id starts with one of these")] = ()
+    retro: Annotated[bool | None, _doc("true: only retro-hits; false: only live hits; absent: both")] = None
 
 
 class SinkSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -182,6 +183,15 @@ class PrivacySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     hash_key: Annotated[
         str, Meta(min_length=16, description="key of the plate hash in logs and message keys; the same on every process (secret)")
     ] = DEV_HASH_KEY
+
+
+class RetroSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    window_minutes: Annotated[
+        float, Meta(ge=0, le=7 * 24 * 60, description="how far back a retro-scan looks when entries are added (DESIGN 10); 0: off")
+    ] = 60.0
+    timeout_seconds: Annotated[
+        float, Meta(gt=0, le=3600, description="a retro-scan gives up (and says so) after this long")
+    ] = 300.0
 
 
 class LoggingSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -227,6 +237,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     privacy: PrivacySettings = msgspec.field(default_factory=PrivacySettings)
     logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
     http: HttpSettings = msgspec.field(default_factory=HttpSettings)
+    retro: RetroSettings = msgspec.field(default_factory=RetroSettings)
 
     def redacted(self) -> dict[str, Any]:
         """The settings as a dict with secrets masked, for logs and ``config show``."""
@@ -248,6 +259,7 @@ SECTIONS: dict[str, type[msgspec.Struct]] = {
     "privacy": PrivacySettings,
     "logging": LoggingSettings,
     "http": HttpSettings,
+    "retro": RetroSettings,
 }
 ARRAYS: dict[str, type[msgspec.Struct]] = {"sources": SourceSettings, "sinks": SinkSettings}
 

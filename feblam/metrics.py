@@ -48,6 +48,9 @@ SNAPSHOT_REJECTED = Counter("feblam_snapshot_rejected", "Hotlist snapshots rejec
 CONSUMER_LAG = Gauge("feblam_consumer_lag", "Messages on a source partition not yet read (high watermark - position)",
                      ["topic", "partition"], registry=REGISTRY)
 SINK_ERRORS = Counter("feblam_sink_errors", "Messages a sink could not deliver", ["sink"], registry=REGISTRY)
+RETRO_SCANS = Counter("feblam_retro_scans", "Retro-scans run, by trigger (swap or command)", ["trigger"], registry=REGISTRY)
+RETRO_HITS = Counter("feblam_retro_hits", "Retro-hits emitted", registry=REGISTRY)
+RETRO_SECONDS = Histogram("feblam_retro_scan_seconds", "Duration of a retro-scan", buckets=BUCKETS, registry=REGISTRY)
 READY = Gauge("feblam_ready", "1 while /ready answers 200 (index loaded, partitions assigned, broker answering)",
               registry=REGISTRY)
 BUILD_INFO = Gauge("feblam_build_info", "FEBLAM's version (value 1)", ["version"], registry=REGISTRY)

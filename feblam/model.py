@@ -90,6 +90,9 @@ class Hit:
     country: str | None
     matches: tuple[Match, ...]
     routes: tuple[str, ...] = field(default=())
+    #: A retro-hit (DESIGN section 10): found by looking back when ``retro_of`` added the entries.
+    retro: bool = False
+    retro_of: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

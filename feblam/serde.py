@@ -86,6 +86,8 @@ def hit_to_dict(hit: Hit) -> dict[str, Any]:
         "read": read,
         "matches": [match_to_dict(m) for m in hit.matches],
         "routes": list(hit.routes),
+        "retro": hit.retro,
+        "retro_of": hit.retro_of,
     }
 
 
@@ -107,6 +109,8 @@ def hit_from_dict(doc: dict[str, Any]) -> Hit:
         country=read.get("country"),
         matches=tuple(Match(**{f: m.get(f) for f in MATCH_FIELDS}) for m in doc["matches"]),
         routes=tuple(doc.get("routes", ())),
+        retro=bool(doc.get("retro", False)),
+        retro_of=doc.get("retro_of"),
     )
 
 

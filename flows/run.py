@@ -24,7 +24,7 @@ import threading
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.run import cli_main
@@ -48,6 +48,16 @@ class JobFailed(FeblamError, RuntimeError):
 
 
 # ---------------------------------------------------------------- checks before start
+
+
+def retro_hook(settings: Settings) -> Any:
+    """What the change feed calls when a swap added entries: a retro-scan of the window before it."""
+    from flows.retro import scan_in_background
+
+    def on_added(added: Any, entries: list[tuple[str, str]], before: Any, version: str) -> None:
+        scan_in_background(settings, added, entries, before, version)
+
+    return on_added
 
 
 def parse_cluster(workers: int, process_id: int | None, addresses: str | None) -> list[str]:
@@ -273,7 +283,7 @@ def _run_flow(
     preflight(settings)
     live = open_live_index(settings.hotlists)
     holder = live.holder
-    start_change_feed(settings, holder, stop)
+    start_change_feed(settings, holder, stop, on_added=retro_hook(settings))
     ops.attach(holder, stats)
     gc.collect()
     gc.freeze()  # start-up objects (index metadata, modules) are never garbage: keep full collections short

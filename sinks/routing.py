@@ -33,5 +33,7 @@ class Router:
     def __init__(self, sinks: Sequence[SinkSettings]) -> None:
         self.sinks = tuple(sinks)
 
-    def routes(self, matches: Sequence[Match], camera_id: str) -> tuple[str, ...]:
-        return tuple(s.name for s in self.sinks if rule_matches(s.rule, matches, camera_id))
+    def routes(self, matches: Sequence[Match], camera_id: str, retro: bool = False) -> tuple[str, ...]:
+        """The names of the sinks whose rule takes a hit with these matches from this camera."""
+        return tuple(s.name for s in self.sinks
+                     if (s.rule.retro is None or s.rule.retro == retro) and rule_matches(s.rule, matches, camera_id))

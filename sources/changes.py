@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -29,12 +30,14 @@ from feblam.model import DeadLetter
 from feblam.serde import deadletter_to_json
 from matchers.build import Change, build_changes
 from matchers.hotdir import list_files
-from matchers.index import HotlistIndex, Index, IndexHolder, LayeredIndex, files_version
+from matchers.index import ChangedIndex, HotlistIndex, Index, IndexHolder, LayeredIndex, files_version
 from matchers.normalize import plate_key
 from matchers.snapshot import load_rows
 
 log = get_logger(__name__)
-VENDOR = "change"  # the vendor field of a change's dead letter
+VENDOR = "change"
+#: Called with (an index of only the added entries, their (list, entry) ids, the version before, the new version).
+AddedHook = Callable[[Index, list[tuple[str, str]], Index, str], None]  # the vendor field of a change's dead letter
 
 
 class DeadletterWriter:
@@ -61,8 +64,12 @@ class DeadletterWriter:
 class ChangeFeed(threading.Thread):
     """Reads the change topic and keeps the live index's changes current."""
 
-    def __init__(self, settings: Settings, holder: IndexHolder, stop: threading.Event) -> None:
+    def __init__(self, settings: Settings, holder: IndexHolder, stop: threading.Event,
+                 on_added: AddedHook | None = None) -> None:
+        """``on_added(added, entries, before, version)``: called after a swap that added entries (retro-scans)."""
         super().__init__(name="change-feed", daemon=True)
+        self.on_added = on_added
+        self._new: dict[str, dict[str, Change]] = {}
         self.settings = settings
         self.topic = settings.hotlists.changes_topic
         self.dir = Path(settings.hotlists.dir)
@@ -154,6 +161,8 @@ class ChangeFeed(threading.Thread):
                 self.ignored += 1  # a later change of this entry is already live
                 return False
             per[entry_id] = (seq, table)
+            if table is not None:
+                self._new.setdefault(list_id, {})[entry_id] = (seq, table)
             self.accepted += 1
         log.info("change_accepted", list_id=list_id, entry_id=entry_id, seq=seq, op=op,
                  plate=plate_ref(plate_key(str(doc.get("plate") or ""))) if op == "upsert" else None)
@@ -168,7 +177,15 @@ class ChangeFeed(threading.Thread):
                 changed |= self.accept(m.value() or b"", m.partition() or 0, m.offset() or 0)
         if changed:
             started = time.perf_counter()
+            before = self.holder.current
             self.holder.swap(files_version(self.holder.current))  # wrap() puts every change on top
+            with self._lock:
+                new, self._new = self._new, {}
+            if new and self.on_added is not None:
+                added = build_changes(files_version(before), new)
+                if isinstance(added, ChangedIndex):
+                    self.on_added(added.overlay, [(lid, eid) for lid, per in new.items() for eid in per], before,
+                                  self.holder.current.version)
             from feblam import metrics
 
             current = self.holder.current
@@ -195,11 +212,12 @@ class ChangeFeed(threading.Thread):
         self.consumer.close()
 
 
-def start_change_feed(settings: Settings, holder: IndexHolder, stop: threading.Event) -> ChangeFeed | None:
+def start_change_feed(settings: Settings, holder: IndexHolder, stop: threading.Event,
+                      on_added: AddedHook | None = None) -> ChangeFeed | None:
     """With ``[hotlists] changes_topic``: the feed, caught up with the topic and running."""
     if not settings.hotlists.changes_topic:
         return None
-    feed = ChangeFeed(settings, holder, stop)
+    feed = ChangeFeed(settings, holder, stop, on_added)
     feed.catch_up()
     feed.start()
     return feed

@@ -34,7 +34,7 @@ matches = st.builds(
 hits = st.builds(
     Hit, hit_id=text, index_version=text, priority=st.integers(1, 5), emitted_at=times, read=reads,
     plate=text, country=opt_text, matches=st.lists(matches, max_size=4).map(tuple),
-    routes=st.lists(text, max_size=3).map(tuple),
+    routes=st.lists(text, max_size=3).map(tuple), retro=st.booleans(), retro_of=opt_text,
 )
 
 
@@ -48,7 +48,8 @@ def test_hit_json_shape_follows_the_contract() -> None:
     hit = Hit("h", "v", 1, datetime(2026, 11, 28, 12, 0, 0, 130000, tzinfo=UTC), read, "1ABC123", "BE",
               (Match("BE-STOLEN", "S-1", "stolen_vehicle", 1, "intercept", "exact", "o", "n"),), ("hits.p1",))
     doc = hit_to_dict(hit)
-    assert list(doc) == ["hit_id", "index_version", "priority", "emitted_at", "read", "matches", "routes"]
+    assert list(doc) == ["hit_id", "index_version", "priority", "emitted_at", "read", "matches", "routes", "retro", "retro_of"]
+    assert doc["retro"] is False and doc["retro_of"] is None  # a live hit (DESIGN section 6)
     assert doc["emitted_at"] == "2026-11-28T12:00:00.130Z"
     assert doc["read"]["plate"] == "1ABC123" and doc["read"]["country"] == "BE"
     assert doc["read"]["ts"] == "2026-11-28T12:00:00.130Z"
