@@ -281,7 +281,7 @@ def _run_flow(
     stats: FlowStats, monitor: SourceMonitor, ops: Operations,
 ) -> int:
     preflight(settings)
-    live = open_live_index(settings.hotlists)
+    live = open_live_index(settings.hotlists, on_added=retro_hook(settings))
     holder = live.holder
     start_change_feed(settings, holder, stop, on_added=retro_hook(settings))
     ops.attach(holder, stats)

@@ -345,3 +345,53 @@ def _touched_entries(inner: HotlistIndex | LayeredIndex, touched: set[tuple[str,
     if isinstance(inner, LayeredIndex):
         out += [e.list_id for e in inner.overlay.entries() if (e.list_id, e.entry_id) in touched]
     return out
+
+
+def _identity(index: HotlistIndex) -> pa.Table:
+    """One row per entry of a full version: what makes an entry "added" when it changes (DESIGN section 10)."""
+    return pa.table({
+        "list_id": pc.take(pa.array(index.list_ids, pa.string()), pa.array(index.list_idx.astype(np.int32))),
+        "entry_id": index.entry_id,
+        "plate": index.plate,
+        "country": pc.take(pa.array(index.countries, pa.string()), pa.array(index.country.astype(np.int32))),
+        "valid_from": pa.array(index.valid_from),
+        "valid_until": pa.array(index.valid_until),
+        "row": pa.array(np.arange(len(index), dtype=np.int64)),
+    })
+
+
+def added_entries(new: Index, old: Index) -> tuple[HotlistIndex | None, list[tuple[str, str]]]:
+    """The entries of ``new`` that ``old`` does not have as they are (a new id, or another plate, country or
+    validity), as a small index of their own, and their (list, entry) ids; (None, []) when there are none."""
+    from matchers.index import files_version
+
+    def table(index: Index) -> tuple[pa.Table, list[Any]]:
+        index = files_version(index)
+        if isinstance(index, LayeredIndex):
+            base = _identity(index.base)
+            keep = np.ones(len(index.base), dtype=bool)
+            keep[list(index.removed)] = False
+            over = _identity(index.overlay).set_column(6, "row", pa.array(np.arange(len(index.overlay)) + len(index.base)))
+            return pa.concat_tables([base.filter(pa.array(keep)), over]), [index.base, index.overlay]
+        return _identity(index), [index]
+
+    new_table, parts = table(new)
+    old_table, _ = table(old)
+    keys = ["list_id", "entry_id", "plate", "country", "valid_from", "valid_until"]
+    fresh = new_table.join(old_table.drop_columns(["row"]), keys=keys, join_type="left anti")
+    if fresh.num_rows == 0:
+        return None, []
+    entries = []
+    for row in sorted(fresh.column("row").to_pylist()):
+        part = parts[0] if row < len(parts[0]) else parts[1]
+        entries.append(part.entry(row if part is parts[0] else row - len(parts[0])))
+    by_list: dict[str, list[dict[str, Any]]] = {}
+    for e in entries:
+        by_list.setdefault(e.list_id, []).append({
+            "entry_id": e.entry_id, "plate": e.plate, "key": e.key, "country": e.country, "category": e.category,
+            "priority": e.priority, "action": e.action, "valid_from": e.valid_from, "valid_until": e.valid_until,
+            "owner": e.owner, "note": e.note})
+    infos = files_version(new).lists
+    snaps = [ListSnapshot(i.list_id, i.name, i.fuzzy, (), pa.Table.from_pylist(by_list.get(i.list_id, []), schema=SCHEMA),
+                          i.digest) for i in infos]
+    return build_index(snaps, n_shards=1), [(e.list_id, e.entry_id) for e in entries]

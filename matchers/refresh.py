@@ -95,6 +95,8 @@ def local_load(settings: HotlistSettings, live: Index | None = None) -> Index:  
 
 
 Builder = Callable[[HotlistSettings, Index | None], Index]
+#: Called with (an index of only the added entries, their (list, entry) ids, the version before, the new version).
+AddedHook = Callable[[Index, list[tuple[str, str]], Index, str], None]
 
 
 def published_load(settings: HotlistSettings, live: Index | None = None) -> Index:
@@ -122,12 +124,14 @@ class HotlistWatcher(threading.Thread):
 
     def __init__(
         self, settings: HotlistSettings, holder: IndexHolder,
-        builder: Builder | None = None,
+        builder: Builder | None = None, on_added: AddedHook | None = None,
     ) -> None:
+        """``on_added(added, entries, before, version)``: called after a swap of delta files (retro-scans)."""
         super().__init__(name="hotlist-watcher", daemon=True)
         self.settings = settings
         self.holder = holder
         self.builder = builder or default_builder(settings)
+        self.on_added = on_added
         self.stop_event = threading.Event()
         self.fingerprint = self._fingerprint()
         #: Per list, the latest full snapshot of the live version (the shrink guard compares with it).
@@ -192,6 +196,12 @@ class HotlistWatcher(threading.Thread):
             return False
         old = self.holder.swap(index)
         metrics.index_live(index.version, ((i.list_id, i.entries) for i in index.lists), swapped=True)
+        if self.on_added is not None:
+            from matchers.build import added_entries
+
+            added, entries = added_entries(index, old)
+            if added is not None:
+                self.on_added(added, entries, old, self.holder.current.version)
         self.live_fulls = fulls
         if found:
             take_permits(self.settings.dir, [s.list_id for s in found])
@@ -230,7 +240,7 @@ class LiveIndex:
             self.watcher.stop()
 
 
-def open_live_index(settings: HotlistSettings, *, watch: bool = True) -> LiveIndex:
+def open_live_index(settings: HotlistSettings, *, watch: bool = True, on_added: AddedHook | None = None) -> LiveIndex:
     """Build (or find) and map the current version of ``settings.dir``; with ``watch``, keep it current.
 
     Raises :class:`~feblam.errors.SnapshotError` (file, row, column) when the
@@ -239,7 +249,7 @@ def open_live_index(settings: HotlistSettings, *, watch: bool = True) -> LiveInd
     holder = IndexHolder(default_builder(settings)(settings, None))
     watcher = None
     if watch:
-        watcher = HotlistWatcher(settings, holder)
+        watcher = HotlistWatcher(settings, holder, on_added=on_added)
         watcher.start()
     return LiveIndex(holder, watcher)
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -32,12 +31,12 @@ from matchers.build import Change, build_changes
 from matchers.hotdir import list_files
 from matchers.index import ChangedIndex, HotlistIndex, Index, IndexHolder, LayeredIndex, files_version
 from matchers.normalize import plate_key
+from matchers.refresh import AddedHook
 from matchers.snapshot import load_rows
 
 log = get_logger(__name__)
 VENDOR = "change"
-#: Called with (an index of only the added entries, their (list, entry) ids, the version before, the new version).
-AddedHook = Callable[[Index, list[tuple[str, str]], Index, str], None]  # the vendor field of a change's dead letter
+  # the vendor field of a change's dead letter
 
 
 class DeadletterWriter:

@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -150,3 +151,68 @@ def test_an_added_entry_gets_retro_hits_for_reads_before_it(broker: EmbeddedBrok
     assert retro[0]["retro_of"] == retro[0]["index_version"]
     text = log.read_text()
     assert '"retro_scan"' in text and '"trigger": "swap"' in text
+
+
+def start_job(cfg: Path, log: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEBLAM_")}
+    return subprocess.Popen([FEBLAM, "run", "--config", str(cfg)], stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env)
+
+
+def wait_log(log: Path, text: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if text in log.read_text():
+            return
+        time.sleep(0.1)
+    raise AssertionError(log.read_text()[-3000:])
+
+
+def test_a_delta_file_that_adds_an_entry_starts_a_scan(broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path) -> None:
+    p = topic_prefix
+    hot = sample_hotlists(tmp_path)
+    broker.create_topics([f"{p}.canonical", f"{p}.hits", f"{p}.deadletter"])
+    now = datetime.now(UTC)
+    publish_reads(broker, f"{p}.canonical", [("r-before", "6-DEL-666", now - timedelta(minutes=9))])
+    cfg = config(tmp_path, broker, p, hot)
+    cfg.write_text(cfg.read_text().replace("shared_build = false", "shared_build = false\npoll_seconds = 0.3"))
+    proc = start_job(cfg, tmp_path / "run.log")
+    try:
+        wait_log(tmp_path / "run.log", "partition_assigned")
+        time.sleep(0.5)
+        write_snapshot(hot, "BE-STOLEN", [{"op": "upsert", **entry("S-DELTA", "6-DEL-666")}], seq=9, kind="delta")
+        hits = hits_of(read_topic(broker.address, f"{p}.hits", expect=1, timeout=60))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    assert [(h["read"]["read_id"], h["retro"]) for h in hits] == [("r-before", True)]
+
+
+def test_a_crash_during_a_scan_loses_no_retro_hit(broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path) -> None:
+    p = topic_prefix
+    hot = sample_hotlists(tmp_path)
+    broker.create_topics([f"{p}.canonical", f"{p}.hits", f"{p}.deadletter", f"{p}.changes"])
+    now = datetime.now(UTC)
+    publish_reads(broker, f"{p}.canonical", [(f"r{i}", "5-CRA-555", now - timedelta(minutes=20 - i)) for i in range(5)])
+    cfg = config(tmp_path, broker, p, hot, changes=True)
+    first = start_job(cfg, tmp_path / "run1.log")
+    try:
+        wait_log(tmp_path / "run1.log", "partition_assigned")
+        prod = Producer({"bootstrap.servers": broker.address})
+        prod.produce(f"{p}.changes", value=orjson.dumps({"list_id": "BE-STOLEN", "seq": 70, "op": "upsert", "entry_id": "S-CRASH",
+                                                          "plate": "5-CRA-555", "category": "stolen_vehicle", "priority": 1,
+                                                          "action": "intercept"}))
+        prod.flush(10)
+        wait_log(tmp_path / "run1.log", "change_accepted")
+    finally:
+        first.kill()  # no clean stop: whatever the scan had not written is gone with the process
+        first.wait(timeout=30)
+    second = start_job(cfg, tmp_path / "run2.log")
+    try:
+        wait_log(tmp_path / "run2.log", '"retro_scan"')
+        hits = hits_of(read_topic(broker.address, f"{p}.hits", expect=5, timeout=30))
+    finally:
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=30) == 0
+    retro = {h["read"]["read_id"]: h["hit_id"] for h in hits if h["retro"]}
+    assert set(retro) == {f"r{i}" for i in range(5)}, "the restart scans again (the change topic is read from its start)"
+    assert len({h["hit_id"] for h in hits if h["retro"]}) == 5, "the same ids, however often the scan ran"

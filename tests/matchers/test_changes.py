@@ -64,3 +64,17 @@ def test_no_change_is_the_version_itself(tmp_path: Path) -> None:
     write_snapshot(tmp_path / "hot", "L", [entry("E1", "AB12")])
     inner = build_index(load_hotlists(tmp_path / "hot"))
     assert build_changes(inner, {}) is inner
+
+
+def test_added_entries_are_new_ids_and_changed_plates_countries_or_validity(tmp_path: Path) -> None:
+    from matchers.build import added_entries
+
+    write_snapshot(tmp_path / "a", "L", [entry("E1", "AB12"), entry("E2", "CD34"), entry("E3", "EF56"), entry("E4", "GH78")])
+    write_snapshot(tmp_path / "b", "L", [entry("E1", "AB12"), entry("E2", "CD35"), entry("E3", "EF56", country="NL"),
+                                         entry("E5", "IJ90"), entry("E4", "GH78", valid_until="2030-01-01T00:00:00Z")])
+    old = build_index(load_hotlists(tmp_path / "a"))
+    new = build_index(load_hotlists(tmp_path / "b"))
+    added, ids = added_entries(new, old)
+    assert sorted(ids) == [("L", "E2"), ("L", "E3"), ("L", "E4"), ("L", "E5")], "E1 unchanged; nothing for deleted ones"
+    assert added is not None and sorted(e.entry_id for e in added.entries()) == ["E2", "E3", "E4", "E5"]
+    assert added_entries(new, new) == (None, [])
