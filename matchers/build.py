@@ -353,7 +353,8 @@ def _identity(index: HotlistIndex) -> pa.Table:
         "list_id": pc.take(pa.array(index.list_ids, pa.string()), pa.array(index.list_idx.astype(np.int32))),
         "entry_id": index.entry_id,
         "plate": index.plate,
-        "country": pc.take(pa.array(index.countries, pa.string()), pa.array(index.country.astype(np.int32))),
+        # "" for any country: a join never matches nulls
+        "country": pc.fill_null(pc.take(pa.array(index.countries, pa.string()), pa.array(index.country.astype(np.int32))), ""),
         "valid_from": pa.array(index.valid_from),
         "valid_until": pa.array(index.valid_until),
         "row": pa.array(np.arange(len(index), dtype=np.int64)),
