@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import bytewax.operators as op
+import pyarrow as pa
 from bytewax.dataflow import Dataflow
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from bytewax.testing import TestingSink, run_main
@@ -396,3 +397,60 @@ def wait_hit_after_change(prod: Any, topic: str, list_id: str, entry_id: str, pl
     t0 = time.time()
     got = wait_hit(entry_id, plate, t0 + timeout)
     return None if got is None else (got - t0) * 1000
+
+
+def retro_scan(data: BenchData, cache: Path, reads: int = 3_600_000, entries: int = 1000) -> Figures:
+    """One hour of reads at 1,000 reads/s on the vendor topics, scanned for ``entries`` added entries.
+
+    Every ``reads // entries``-th read carries one of the added plates (so exactly ``entries``
+    retro hits are due); the rest are the generator's random plates. The figure is the scan
+    itself (:func:`flows.retro.scan`): reads scanned per second and seconds to the last hit.
+    """
+    from confluent_kafka import Producer
+
+    from flows.retro import scan
+    from matchers.build import build_index
+    from matchers.snapshot import SCHEMA, ListSnapshot
+    from sources.broker import EmbeddedBroker
+
+    broker = EmbeddedBroker().start()
+    try:
+        p = f"retro{os.getpid()}"
+        topics = {v: f"{p}.{v}" for v in VENDORS}
+        broker.create_topics(topics.values(), partitions=2)
+        added_plates = [f"9R{i:05d}X" for i in range(entries)]
+        now = datetime.now(UTC)
+        start = now - timedelta(seconds=reads / 1000)
+        background = ReadGenerator(_hot_from_index(data.index, 100), hit_rate=0.0, seed=21)
+        hot = ReadGenerator([(plate, "BE") for plate in added_plates], hit_rate=1.0, seed=22)
+        prod = Producer({"bootstrap.servers": broker.address, "linger.ms": 50, "batch.num.messages": 10000,
+                         "queue.buffering.max.messages": 1_000_000})
+        every = max(1, reads // entries)
+        vendors = list(VENDORS)
+        t0 = time.perf_counter()
+        for i in range(reads):
+            vendor = vendors[i % 3]
+            ts = start + timedelta(milliseconds=i)
+            gen = hot if i % every == every // 2 else background
+            produce_waiting(prod, topics[vendor], gen.next(vendor, ts=ts)[0], timestamp=int(ts.timestamp() * 1000))
+            if i % 100_000 == 0:
+                prod.poll(0)
+        prod.flush(120)
+        publish_seconds = time.perf_counter() - t0
+        rows = [{"entry_id": f"R-{i}", "plate": plate, "key": plate, "country": None, "category": "stolen_vehicle",
+                 "priority": 1, "action": "intercept", "valid_from": None, "valid_until": None, "owner": None, "note": None}
+                for i, plate in enumerate(added_plates)]
+        added = build_index([ListSnapshot("RETRO", "retro", True, (), pa.Table.from_pylist(rows, schema=SCHEMA), "x")],
+                            n_shards=1)
+        settings = replace(Settings().without_dedup(), kafka=KafkaSettings(brokers=broker.address),
+                           sources=tuple(SourceSettings(t, v) for v, t in topics.items()))
+        c0 = time.process_time()
+        result = scan(settings, added, since=start - timedelta(seconds=1), until_ms=None, retro_of=added.version,
+                      timeout=1800)
+        cpu = time.process_time() - c0
+        return _figures("retro-scan", result.reads, result.seconds, cpu, added_entries=entries,
+                        retro_hits=len(result.hits), expected_hits=len(range(every // 2, reads, every)),
+                        seconds_to_last_hit=round(result.seconds, 2), complete=result.complete,
+                        publish_seconds=round(publish_seconds, 1))
+    finally:
+        broker.stop()

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 MEMORY_ROWS = ("limit-memory", "ceiling-memory", "feblam-memory", "naive-memory")
-KAFKA_ROWS = ("ceiling-kafka", "feblam-kafka", "naive-kafka", "feblam-kafka-latency", "change-to-hit")
+KAFKA_ROWS = ("ceiling-kafka", "feblam-kafka", "naive-kafka", "feblam-kafka-latency", "change-to-hit", "retro-scan")
 INDEX_ROWS = ("index-build", "index-swap", "index-delta", "index-publish")
 CLUSTER_ROWS = ("feblam-memory-2proc",)
 ALL_ROWS = MEMORY_ROWS + KAFKA_ROWS + CLUSTER_ROWS + INDEX_ROWS
@@ -68,6 +68,7 @@ def ratios(results: list[dict[str, Any]]) -> dict[str, float]:
     ratio("feblam-kafka", "ceiling-kafka")
     ratio("feblam-kafka", "naive-kafka")
     ratio("feblam-memory-2proc", "feblam-memory")
+    ratio("retro-scan", "feblam-kafka")
     return out
 
 
@@ -160,7 +161,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         progress.step("change-to-hit")
         results.append(kafka_rows.change_to_hit(data, cache))
         progress.advance()
-    kafka = [r for r in KAFKA_ROWS if r in only and r not in ("feblam-kafka-latency", "change-to-hit")]
+    if "retro-scan" in only:  # on a broker of its own: an hour of reads at 1,000 reads/s
+        progress.step("retro-scan")
+        results.append(kafka_rows.retro_scan(data, cache, reads=args.retro_reads))
+        progress.advance()
+    kafka = [r for r in KAFKA_ROWS if r in only and r not in ("feblam-kafka-latency", "change-to-hit", "retro-scan")]
     if kafka:
         kb = kafka_rows.KafkaBench(data)
         try:

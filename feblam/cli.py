@@ -408,6 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--hit-rate", type=float, default=0.005, help="share of generated reads that match an entry")
     b.add_argument("--plot", default=None, metavar="FILE.png", help="draw the figures (needs the plot extra)")
     b.add_argument("--seed", type=int, default=7, help="random seed of the generated data")
+    b.add_argument("--retro-reads", type=int, default=3_600_000, help="reads on the topics for the retro-scan row (an hour at 1,000/s)")
     b.add_argument("--latency-seconds", type=float, default=8.0, help="how long to offer --rate for the latency row")
     b.set_defaults(func=cmd_bench)
 

@@ -15,6 +15,7 @@ writes one ``retro_scan`` audit event: trigger, window, list and entry ids
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterable
@@ -122,8 +123,52 @@ def scan(
     return result
 
 
+#: Where the plate is in each vendor's payload, for the scan's pre-check (a plate with no escapes).
+_PLATE_AT = {
+    "vendor-a": (re.compile(rb'"plate"\s*:\s*\{[^{}]*?"text"\s*:\s*"([^"\\]*)"'), b'"plate"'),
+    "vendor-b": (re.compile(rb'"Plate"\s*:\s*"([^"\\]*)"'), b'"Plate"'),
+    "canonical": (re.compile(rb'"plate_raw"\s*:\s*"([^"\\]*)"'), b'"plate_raw"'),
+}
+
+
+def quick_plate(payload: bytes, vendor: str) -> str | None:
+    """The plate of a payload without decoding it, or None when that is not certain (then the scan decodes).
+
+    Only a plain form is taken: the plate's field once, its value a string with no escapes.
+    """
+    if vendor == "vendor-c":
+        parts = payload.split(b";", 3)
+        if len(parts) < 4:
+            return None
+        try:
+            return parts[2].decode("utf-8").strip()
+        except UnicodeDecodeError:
+            return None
+    found = _PLATE_AT.get(vendor)
+    if found is None:
+        return None
+    pattern, name = found
+    if payload.count(name) != 1:
+        return None
+    m = pattern.search(payload)
+    if m is None:
+        return None
+    try:
+        return m.group(1).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
 def _match(payload: bytes, vendor: str, added: Index, before: Index | None, router: Router, window_us: int,
            states: dict[str, Any], retro_of: str, result: ScanResult, since: datetime) -> None:
+    # Most reads match none of a handful of added entries: the plate alone tells, without decoding.
+    candidates = getattr(added, "candidates", None)
+    if candidates is not None:
+        plate = quick_plate(payload, vendor)
+        if plate is not None:
+            key = plate_key(plate)
+            if key and not candidates(key):
+                return
     try:
         fields = PARSERS[vendor](payload)
     except (ValueError, KeyError):

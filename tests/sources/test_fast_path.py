@@ -82,3 +82,39 @@ def test_well_formed_payloads_take_the_fast_path() -> None:
                b'"plate":{"text":"1-abc-123","country":"B","confidence":87},"captured_at":"2026-11-28T13:00:00.123+01:00"}')
     vendor_a._decode(payload)  # no fallback needed
     assert vendor_a.parse(payload) == vendor_a._checked(payload)
+
+
+@pytest.mark.parametrize("vendor", sorted(CASES))
+def test_the_retro_scans_quick_plate_is_the_decoders_plate_or_nothing(vendor: str) -> None:
+    from flows.retro import quick_plate
+
+    module = CASES[vendor]
+
+    @settings(max_examples=300, deadline=None)
+    @given(documents(VALID[vendor]), st.sampled_from(["", " ", "\n"]))
+    def check(doc: dict[str, Any], spacing: str) -> None:
+        payload = orjson.dumps(doc).replace(b'":', b'":' + spacing.encode())
+        quick = quick_plate(payload, vendor)
+        if quick is None:
+            return
+        try:
+            fields = module.parse(payload)
+        except DecodeError:
+            return  # a dead letter: the scan skips it either way
+        assert quick == fields.plate_raw
+
+    check()
+
+
+@given(st.text(max_size=12), st.text(alphabet="0123456789", min_size=17, max_size=17), st.text(max_size=12))
+def test_the_quick_plate_of_a_vendor_c_line(camera: str, when: str, plate: str) -> None:
+    from flows.retro import quick_plate
+    from sources.vendors import vendor_c
+
+    payload = f"{camera};{when};{plate};BE;0.5".encode()
+    quick = quick_plate(payload, "vendor-c")
+    try:
+        fields = vendor_c.parse(payload)
+    except DecodeError:
+        return
+    assert quick == fields.plate_raw
