@@ -454,3 +454,51 @@ def retro_scan(data: BenchData, cache: Path, reads: int = 3_600_000, entries: in
                         publish_seconds=round(publish_seconds, 1))
     finally:
         broker.stop()
+
+
+def retro_stall(data: BenchData, reads: int = 600_000, entries: int = 1000) -> Figures:
+    """The stall a retro-scan causes: the feblam-memory flow runs while a scan (a thread of the same
+    process, as in the job) reads ``reads`` reads from the broker; ``max_stall_ms`` as in ``index-swap``."""
+    from confluent_kafka import Producer
+
+    from bench.index_rows import _flow_during
+    from flows.retro import scan
+    from matchers.build import build_index
+    from matchers.snapshot import SCHEMA, ListSnapshot
+    from sources.broker import EmbeddedBroker
+
+    broker = EmbeddedBroker().start()
+    try:
+        topics = {v: f"stall{os.getpid()}.{v}" for v in VENDORS}
+        broker.create_topics(topics.values(), partitions=2)
+        gen = ReadGenerator(_hot_from_index(data.index, 100), hit_rate=0.0, seed=31)
+        start = datetime.now(UTC) - timedelta(seconds=reads / 1000)
+        prod = Producer({"bootstrap.servers": broker.address, "linger.ms": 50, "queue.buffering.max.messages": 1_000_000})
+        vendors = list(VENDORS)
+        for i in range(reads):
+            ts = start + timedelta(milliseconds=i)
+            produce_waiting(prod, topics[vendors[i % 3]], gen.next(vendors[i % 3], ts=ts)[0], timestamp=int(ts.timestamp() * 1000))
+        prod.flush(120)
+        rows = [{"entry_id": f"R-{i}", "plate": f"9R{i:05d}X", "key": f"9R{i:05d}X", "country": None, "category": "stolen_vehicle",
+                 "priority": 1, "action": "intercept", "valid_from": None, "valid_until": None, "owner": None, "note": None}
+                for i in range(entries)]
+        added = build_index([ListSnapshot("RETRO", "retro", True, (), pa.Table.from_pylist(rows, schema=SCHEMA), "x")], n_shards=1)
+        settings = replace(Settings().without_dedup(), kafka=KafkaSettings(brokers=broker.address),
+                           sources=tuple(SourceSettings(t, v) for v, t in topics.items()))
+        scanned: dict[str, Any] = {}
+
+        def load(_settings: Any, live: Any, phases: dict[str, float]) -> Any:
+            phases["start"] = time.time()
+            result = scan(settings, added, since=start - timedelta(seconds=1), until_ms=None, retro_of="x", timeout=600)
+            phases["built"] = phases["mapped"] = time.time()
+            scanned.update(reads=result.reads, seconds=result.seconds)
+            return live  # nothing to swap: the flow only runs beside the scan
+
+        from feblam.config import HotlistSettings
+
+        figures = _flow_during(data.payloads, IndexHolder(data.index), HotlistSettings(), lambda: None, "retro-stall",
+                               load=load)
+        figures.update(scan_reads=scanned.get("reads"), scan_seconds=round(scanned.get("seconds", 0.0), 2))
+        return figures
+    finally:
+        broker.stop()

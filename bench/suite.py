@@ -14,7 +14,8 @@ from typing import Any
 import orjson
 
 MEMORY_ROWS = ("limit-memory", "ceiling-memory", "feblam-memory", "naive-memory")
-KAFKA_ROWS = ("ceiling-kafka", "feblam-kafka", "naive-kafka", "feblam-kafka-latency", "change-to-hit", "retro-scan")
+KAFKA_ROWS = ("ceiling-kafka", "feblam-kafka", "naive-kafka", "feblam-kafka-latency", "change-to-hit", "retro-scan",
+              "retro-stall")
 INDEX_ROWS = ("index-build", "index-swap", "index-delta", "index-publish")
 CLUSTER_ROWS = ("feblam-memory-2proc",)
 ALL_ROWS = MEMORY_ROWS + KAFKA_ROWS + CLUSTER_ROWS + INDEX_ROWS
@@ -165,7 +166,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         progress.step("retro-scan")
         results.append(kafka_rows.retro_scan(data, cache, reads=args.retro_reads))
         progress.advance()
-    kafka = [r for r in KAFKA_ROWS if r in only and r not in ("feblam-kafka-latency", "change-to-hit", "retro-scan")]
+    if "retro-stall" in only:  # the flow beside a scan in the same process, as in the job
+        progress.step("retro-stall")
+        results.append(kafka_rows.retro_stall(data))
+        progress.advance()
+    kafka = [r for r in KAFKA_ROWS if r in only and r not in ("feblam-kafka-latency", "change-to-hit", "retro-scan",
+                                                               "retro-stall")]
     if kafka:
         kb = kafka_rows.KafkaBench(data)
         try:

@@ -31,7 +31,10 @@ def test_bench_json_has_every_requested_row_and_the_rows_agree(tmp_path: Path) -
     # the FEBLAM flow finds exactly what the bare loop finds; the naive one (exact only) no more
     assert by["feblam-memory"]["hits"] == by["ceiling-memory"]["hits"] > 0
     assert by["naive-memory"]["hits"] <= by["feblam-memory"]["hits"]
-    assert by["index-build"]["entries"] == 5000 and by["index-build"]["bytes_per_entry"] > 0
+    # resident growth of 5,000 entries (~0.4 MB) is under the noise of a process's RSS (seen: -27 B/entry);
+    # the structures' own size is exact, and the RSS figure is measured at 1M-10M entries (RESULTS.md)
+    assert by["index-build"]["entries"] == 5000 and by["index-build"]["index_bytes_per_entry"] > 0
+    assert isinstance(by["index-build"]["bytes_per_entry"], float)
     swap = by["index-swap"]
     assert swap["error"] is None and swap["entries"] == 5001 and swap["max_stall_ms"] > 0
     delta = by["index-delta"]  # 500 delta rows (M/10): 200 replace, 100 delete, 200 add
