@@ -80,7 +80,8 @@ def _copy_hotlists(data: BenchData, work: Path) -> None:
 
 
 def _flow_during(payloads: dict[str, list[bytes]], holder: IndexHolder, settings: HotlistSettings,
-                 change: Callable[[], None], name: str, load: Callable[..., Any] | None = None, **extra: Any) -> Figures:
+                 change: Callable[[], None], name: str, load: Callable[..., Any] | None = None,
+                 keep_old: bool = False, **extra: Any) -> Figures:
     """Run the feblam-memory flow while another thread changes the snapshots, rebuilds (as the job's
     watcher does: :func:`matchers.refresh.shared_load` over the live version) and swaps.
 
@@ -99,7 +100,10 @@ def _flow_during(payloads: dict[str, list[bytes]], holder: IndexHolder, settings
             change()
             t0 = time.perf_counter()
             new = (load or shared_load)(settings, holder.current, phases)
-            holder.swap(new)
+            old = holder.swap(new)
+            if keep_old:  # as the job's watcher does: released at its next poll, not in the swap's moment
+                swapped["old"] = old
+            del old
             swapped["seconds"] = time.perf_counter() - t0
             swapped["index"] = new
         except Exception as exc:  # noqa: BLE001 - reported in the figures
@@ -184,8 +188,9 @@ def index_publish(data: BenchData, cache: Path) -> Figures:
         phases["mapped"] = time.time()
         return new
 
+    # The version swapped out is released after the flow, as the job's watcher releases it at its next poll.
     return _flow_during(data.payloads, holder, job, lambda: publish(versions, built), "index-publish", load=load,
-                        built_beforehand_seconds=round(build_seconds, 2))
+                        keep_old=True, built_beforehand_seconds=round(build_seconds, 2))
 
 
 def index_delta(data: BenchData, cache: Path, rows: int = 10_000) -> Figures:
