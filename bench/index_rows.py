@@ -132,6 +132,10 @@ def _flow_during(payloads: dict[str, list[bytes]], holder: IndexHolder, settings
     extra["steal_in_max_stall_ms"] = round(steal.steal_ms(gaps.max_gap_wall - gaps.max_gap, gaps.max_gap_wall), 1)
     extra["longest_stalls"] = [[round(g * 1000, 1), round(end, 3), _phase_of(end, phases)]
                                for g, end in sorted(gaps.long_gaps, reverse=True)[:5]]
+    # From the change on (build or publish, map, fault in, swap): the flow's stalls the change can have caused.
+    # Gaps under LONG_GAP are not logged one by one, so "none over it" reads as <= LONG_GAP.
+    after = [g for g, end in gaps.long_gaps if phases and end >= phases.get("start", float("inf"))]
+    extra["max_stall_from_change_ms"] = round(max(after) * 1000, 1) if after else f"<= {LONG_GAP * 1000:.0f}"
     if {"start", "built", "mapped"} <= set(phases):
         extra["child_build_seconds"] = round(phases["built"] - phases["start"], 2)
         extra["open_seconds"] = round(phases["mapped"] - phases["built"], 2)
