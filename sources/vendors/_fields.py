@@ -38,6 +38,21 @@ Lane = str | int
 FAST_PATH_ERRORS = (msgspec.ValidationError, msgspec.DecodeError)
 
 
+def fast(decode: Any, payload: bytes) -> Any:
+    """The fast path: the payload size-checked and decoded into the vendor's typed struct, or None when
+    the struct refuses it (then the decoder's checked path decides, and words the error)."""
+    check_size(payload)
+    try:
+        return decode(payload)
+    except FAST_PATH_ERRORS:
+        return None
+
+
+def blank_none(value: Any) -> Any:
+    """An empty string as absent (the contract's lenient form for optional fields)."""
+    return None if value == "" else value
+
+
 class ReadFields(msgspec.Struct, frozen=True, gc=False):
     """A decoded read on the hot path: the fields of :class:`Read`, by name.
 

@@ -8,14 +8,14 @@ import msgspec
 
 from feblam.model import Read
 from sources.vendors._fields import (
-    FAST_PATH_ERRORS,
     Lane,
     Lat,
     Lon,
     ReadFields,
     Text,
     Unit,
-    check_size,
+    blank_none,
+    fast,
     iso_time,
     json_object,
     make_read,
@@ -49,14 +49,12 @@ _decode = msgspec.json.Decoder(_Payload).decode
 
 def parse(payload: bytes) -> ReadFields:
     """The decoded fields of a canonical JSON read."""
-    check_size(payload)
-    try:
-        d = _decode(payload)
-    except FAST_PATH_ERRORS:
+    d = fast(_decode, payload)
+    if d is None:
         return _checked(payload)
     return ReadFields(
         d.read_id or None, d.camera_id, d.vendor or VENDOR, utc(d.ts), d.plate_raw, d.country_raw or None,
-        d.confidence, d.lat, d.lon, None if d.lane == "" else d.lane, None if d.direction == "" else d.direction,
+        d.confidence, d.lat, d.lon, blank_none(d.lane), blank_none(d.direction),
         d.image_ref or None,
     )
 

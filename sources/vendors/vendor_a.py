@@ -17,7 +17,6 @@ import msgspec
 from feblam.errors import DecodeError
 from feblam.model import Read
 from sources.vendors._fields import (
-    FAST_PATH_ERRORS,
     AwareTime,
     Lane,
     Lat,
@@ -25,7 +24,8 @@ from sources.vendors._fields import (
     Percent,
     ReadFields,
     Text,
-    check_size,
+    blank_none,
+    fast,
     iso_time,
     json_object,
     make_read,
@@ -65,16 +65,14 @@ _decode = msgspec.json.Decoder(_Payload).decode
 
 def parse(payload: bytes) -> ReadFields:
     """The decoded fields of a vendor-a payload (DecodeError with the field path when invalid)."""
-    check_size(payload)
-    try:
-        d = _decode(payload)
-    except FAST_PATH_ERRORS:
+    d = fast(_decode, payload)
+    if d is None:
         return _checked(payload)
     cam, plate, conf = d.camera, d.plate, d.plate.confidence
     return ReadFields(
         d.id or None, cam.id, VENDOR, d.captured_at.astimezone(UTC), plate.text, plate.country or None,
         None if conf is None else conf / 100.0, cam.lat, cam.lon,
-        None if cam.lane == "" else cam.lane, None if cam.direction == "" else cam.direction, d.image or None,
+        blank_none(cam.lane), blank_none(cam.direction), d.image or None,
     )
 
 

@@ -12,7 +12,6 @@ import msgspec
 
 from feblam.model import Read
 from sources.vendors._fields import (
-    FAST_PATH_ERRORS,
     EpochMs,
     Lane,
     Lat,
@@ -20,8 +19,9 @@ from sources.vendors._fields import (
     ReadFields,
     Text,
     Unit,
-    check_size,
+    blank_none,
     epoch_ms,
+    fast,
     from_epoch_ms,
     json_object,
     make_read,
@@ -53,14 +53,12 @@ _decode = msgspec.json.Decoder(_Payload).decode
 
 def parse(payload: bytes) -> ReadFields:
     """The decoded fields of a vendor-b payload (DecodeError with the field name when invalid)."""
-    check_size(payload)
-    try:
-        d = _decode(payload)
-    except FAST_PATH_ERRORS:
+    d = fast(_decode, payload)
+    if d is None:
         return _checked(payload)
     return ReadFields(
         d.read_id or None, d.camera_id, VENDOR, from_epoch_ms(d.timestamp_ms), d.plate, d.country or None, d.conf,
-        d.lat, d.lon, None if d.lane == "" else d.lane, None if d.direction == "" else d.direction, d.image or None,
+        d.lat, d.lon, blank_none(d.lane), blank_none(d.direction), d.image or None,
     )
 
 
