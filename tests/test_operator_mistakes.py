@@ -5,10 +5,8 @@ Each row runs the real ``feblam`` command as an operator would (a subprocess).
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,12 +15,11 @@ import pytest
 
 from sources.broker import EmbeddedBroker, free_port
 from tests.helpers import EXAMPLES
-
-FEBLAM = str(Path(sys.executable).with_name("feblam"))
+from tests.jobs import FEBLAM, canonical, clean_env, start, wait_for
 
 
 def feblam(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("FEBLAM_")}
+    clean = clean_env()
     return subprocess.run([FEBLAM, *args], capture_output=True, text=True, timeout=timeout, check=False,
                           env={**clean, **(env or {})})
 
@@ -184,25 +181,6 @@ def test_missing_sink_topic_is_named_not_created(broker: EmbeddedBroker, topic_p
     assert f"{topic_prefix}.hits" not in AdminClient({"bootstrap.servers": broker.address}).list_topics(timeout=5).topics
 
 
-def start(cfg: Path, log: Path, *args: str) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FEBLAM_")}
-    return subprocess.Popen([FEBLAM, "run", "--config", str(cfg), *args], stdout=log.open("ab"),
-                            stderr=subprocess.STDOUT, env=env)
-
-
-def canonical(read_id: str, plate: str) -> bytes:
-    return orjson.dumps({"read_id": read_id, "camera_id": "CAM-X", "ts": "2026-11-28T12:00:00Z", "plate_raw": plate})
-
-
-def wait_for(predicate: object, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return True
-        time.sleep(0.2)
-    return False
-
-
 def jsonl(path: Path) -> list[dict]:
     return [orjson.loads(x) for x in path.read_bytes().splitlines() if x.strip()] if path.exists() else []
 
@@ -280,7 +258,7 @@ def test_a_process_whose_peer_never_comes_names_it(broker: EmbeddedBroker, topic
     peer = f"127.0.0.1:{free_port()}"
     proc = subprocess.run([FEBLAM, "run", "--config", str(cfg), "-i", "0", "-a", f"127.0.0.1:{free_port()};{peer}"],
                           capture_output=True, text=True, timeout=60, check=False,
-                          env={k: v for k, v in os.environ.items() if not k.startswith("FEBLAM_")})
+                          env=clean_env())
     line = assert_one_clear_line(proc, peer, "did not form")
     assert "peers not answering" in line
 
@@ -342,7 +320,7 @@ def test_the_example_configuration_runs_against_feblam_broker(tmp_path: Path) ->
     from tests.kafka_util import hits_of, produce_file, read_topic
 
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FEBLAM_")}
+    env = clean_env()
     broker = subprocess.Popen([FEBLAM, "broker", "--config", str(EXAMPLES / "feblam.toml"), "--port", str(port)],
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
     try:

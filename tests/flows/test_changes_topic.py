@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,10 +10,10 @@ import pytest
 
 from sources.broker import EmbeddedBroker
 from tests.helpers import sample_hotlists
+from tests.jobs import canonical, start, stop, wait_log
 from tests.kafka_util import hits_of, produce, read_topic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
-FEBLAM = str(Path(sys.executable).with_name("feblam"))
 
 
 def config(tmp: Path, broker: EmbeddedBroker, p: str, hot: Path) -> Path:
@@ -53,31 +49,8 @@ hash_key = "a-test-key-of-this-deployment"
     return path
 
 
-def start(cfg: Path, log: Path) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FEBLAM_")}
-    return subprocess.Popen([FEBLAM, "run", "--config", str(cfg)], stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env)
-
-
-def stop(proc: subprocess.Popen[bytes]) -> int:
-    proc.send_signal(signal.SIGTERM)
-    return proc.wait(timeout=30)
-
-
-def read(read_id: str, plate: str) -> bytes:
-    return orjson.dumps({"read_id": read_id, "camera_id": "CAM-X", "ts": "2026-11-28T12:00:00Z", "plate_raw": plate})
-
-
 def change(**kw: object) -> bytes:
     return orjson.dumps({"category": "stolen_vehicle", "priority": 1, "action": "intercept", **kw})
-
-
-def wait_for_log(log: Path, text: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if text in log.read_text():
-            return
-        time.sleep(0.1)
-    raise AssertionError(log.read_text()[-3000:])
 
 
 def test_changes_go_live_within_a_second_and_survive_a_restart(broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path) -> None:
@@ -87,7 +60,7 @@ def test_changes_go_live_within_a_second_and_survive_a_restart(broker: EmbeddedB
     cfg = config(tmp_path, broker, p, hot)
     proc = start(cfg, tmp_path / "run1.log")
     try:
-        wait_for_log(tmp_path / "run1.log", "partition_assigned")
+        wait_log(tmp_path / "run1.log", "partition_assigned")
         produce(broker.address, f"{p}.changes", [
             change(list_id="BE-STOLEN", seq=10, op="upsert", entry_id="S-LIVE", plate="7-NEW-777", note="reported 14:05"),
             change(list_id="BE-STOLEN", seq=11, op="delete", entry_id="S-1"),  # 1-ABC-123 in the files
@@ -97,8 +70,8 @@ def test_changes_go_live_within_a_second_and_survive_a_restart(broker: EmbeddedB
         ])
         published = time.monotonic()
         time.sleep(1.0)  # live within one second of being published
-        produce(broker.address, f"{p}.canonical", [read("r1", "7-NEW-777"), read("r2", "1-ABC-123"),
-                                                   read("r3", "5-OLD-555"), read("r4", "6-BAD-666")])
+        produce(broker.address, f"{p}.canonical", [canonical("r1", "7-NEW-777"), canonical("r2", "1-ABC-123"),
+                                                   canonical("r3", "5-OLD-555"), canonical("r4", "6-BAD-666")])
         hits = hits_of(read_topic(broker.address, f"{p}.hits", expect=2, timeout=30))
         dead = hits_of(read_topic(broker.address, f"{p}.deadletter", expect=2, timeout=20))
     finally:
@@ -117,8 +90,8 @@ def test_changes_go_live_within_a_second_and_survive_a_restart(broker: EmbeddedB
     # a restart reads the topic from its beginning: the change is still live
     proc = start(cfg, tmp_path / "run2.log")
     try:
-        wait_for_log(tmp_path / "run2.log", "changes_caught_up")
-        produce(broker.address, f"{p}.canonical", [read("r5", "7-NEW-777")])
+        wait_log(tmp_path / "run2.log", "changes_caught_up")
+        produce(broker.address, f"{p}.canonical", [canonical("r5", "7-NEW-777")])
         hits = hits_of(read_topic(broker.address, f"{p}.hits", expect=2 + 4, timeout=30))  # the first run's reads again, and r5
     finally:
         assert stop(proc) == 0
@@ -134,14 +107,14 @@ def test_a_new_snapshot_file_takes_over_the_changes_it_holds(broker: EmbeddedBro
     broker.create_topics([f"{p}.canonical", f"{p}.hits", f"{p}.deadletter", f"{p}.changes"])
     proc = start(config(tmp_path, broker, p, hot), tmp_path / "run.log")
     try:
-        wait_for_log(tmp_path / "run.log", "partition_assigned")
+        wait_log(tmp_path / "run.log", "partition_assigned")
         produce(broker.address, f"{p}.changes", [change(list_id="WANTED", seq=5, op="upsert", entry_id="W-LIVE", plate="4-LIV-444")])
-        wait_for_log(tmp_path / "run.log", "changes_live")
+        wait_log(tmp_path / "run.log", "changes_live")
         # the source's next full file holds every change up to seq 6, and no longer lists W-LIVE
         write_snapshot(hot, "WANTED", [entry("W-1", "1-ABC-123"), entry("W-2", "2-DEF-456"), entry("W-3", "3-GHI-789"),
                                        entry("W-4", "4-JKL-012")], seq=6)
-        wait_for_log(tmp_path / "run.log", "index_swapped")
-        produce(broker.address, f"{p}.canonical", [read("r1", "4-LIV-444"), read("r2", "2-DEF-456")])
+        wait_log(tmp_path / "run.log", "index_swapped")
+        produce(broker.address, f"{p}.canonical", [canonical("r1", "4-LIV-444"), canonical("r2", "2-DEF-456")])
         hits = hits_of(read_topic(broker.address, f"{p}.hits", expect=1, timeout=30))
     finally:
         assert stop(proc) == 0

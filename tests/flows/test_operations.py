@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -18,10 +15,10 @@ from confluent_kafka import Consumer, TopicPartition
 from feblam.config import SourceSettings
 from sources.broker import EmbeddedBroker, free_port
 from tests.helpers import EXAMPLES
+from tests.jobs import FEBLAM, canonical, clean_env, start, stop, wait_for
 from tests.kafka_util import hits_of, produce, read_topic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
-FEBLAM = str(Path(sys.executable).with_name("feblam"))
 
 
 def config(tmp: Path, brokers: str, prefix: str, http_port: int, **kw: str) -> Path:
@@ -92,29 +89,6 @@ def metrics(port: int) -> dict[str, float]:
             name, _, value = line.rpartition(" ")
             out[name] = float(value)
     return out
-
-
-def wait_for(predicate: object, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return True
-        time.sleep(0.2)
-    return False
-
-
-def canonical(read_id: str, plate: str) -> bytes:
-    return orjson.dumps({"read_id": read_id, "camera_id": "CAM-X", "ts": "2026-11-28T12:00:00Z", "plate_raw": plate})
-
-
-def start(cfg: Path, log: Path) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FEBLAM_")}
-    return subprocess.Popen([FEBLAM, "run", "--config", str(cfg)], stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env)
-
-
-def stop(proc: subprocess.Popen[bytes]) -> int:
-    proc.send_signal(signal.SIGTERM)
-    return proc.wait(timeout=30)
 
 
 def test_metrics_follow_the_data(broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path) -> None:
@@ -226,7 +200,7 @@ def test_ready_follows_the_broker_and_no_hit_is_lost_across_a_cut(tmp_path: Path
 
 def test_demo_serves_metrics_and_ready(tmp_path: Path) -> None:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FEBLAM_")}
+    env = clean_env()
     proc = subprocess.Popen([FEBLAM, "demo", "--seconds", "25", "--http-port", str(port), "--out-dir", str(tmp_path)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     try:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,10 +15,10 @@ from confluent_kafka import Producer
 
 from sources.broker import EmbeddedBroker
 from tests.helpers import entry, sample_hotlists, write_snapshot
+from tests.jobs import FEBLAM, clean_env, start, wait_log
 from tests.kafka_util import hits_of, read_topic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
-FEBLAM = str(Path(sys.executable).with_name("feblam"))
 
 
 def config(tmp: Path, broker: EmbeddedBroker, p: str, hot: Path, *, changes: bool = False, sinks: str = "") -> Path:
@@ -68,7 +66,7 @@ def publish_reads(broker: EmbeddedBroker, topic: str, reads: list[tuple[str, str
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FEBLAM_")}
+    env = clean_env()
     return subprocess.run([FEBLAM, *args], capture_output=True, text=True, timeout=120, check=False, env=env)
 
 
@@ -128,7 +126,7 @@ def test_an_added_entry_gets_retro_hits_for_reads_before_it(broker: EmbeddedBrok
     now = datetime.now(UTC)
     publish_reads(broker, f"{p}.canonical", [("r-before", "7-NEW-777", now - timedelta(minutes=14)),
                                              ("r-unchanged", "1-ABC-123", now - timedelta(minutes=13))])
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FEBLAM_")}
+    env = clean_env()
     log = tmp_path / "run.log"
     proc = subprocess.Popen([FEBLAM, "run", "--config", str(config(tmp_path, broker, p, hot, changes=True))],
                             stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env)
@@ -153,20 +151,6 @@ def test_an_added_entry_gets_retro_hits_for_reads_before_it(broker: EmbeddedBrok
     assert '"retro_scan"' in text and '"trigger": "swap"' in text
 
 
-def start_job(cfg: Path, log: Path) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FEBLAM_")}
-    return subprocess.Popen([FEBLAM, "run", "--config", str(cfg)], stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env)
-
-
-def wait_log(log: Path, text: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if text in log.read_text():
-            return
-        time.sleep(0.1)
-    raise AssertionError(log.read_text()[-3000:])
-
-
 def test_a_delta_file_that_adds_an_entry_starts_a_scan(broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path) -> None:
     p = topic_prefix
     hot = sample_hotlists(tmp_path)
@@ -175,7 +159,7 @@ def test_a_delta_file_that_adds_an_entry_starts_a_scan(broker: EmbeddedBroker, t
     publish_reads(broker, f"{p}.canonical", [("r-before", "6-DEL-666", now - timedelta(minutes=9))])
     cfg = config(tmp_path, broker, p, hot)
     cfg.write_text(cfg.read_text().replace("shared_build = false", "shared_build = false\npoll_seconds = 0.3"))
-    proc = start_job(cfg, tmp_path / "run.log")
+    proc = start(cfg, tmp_path / "run.log")
     try:
         wait_log(tmp_path / "run.log", "partition_assigned")
         time.sleep(0.5)
@@ -194,7 +178,7 @@ def test_a_crash_during_a_scan_loses_no_retro_hit(broker: EmbeddedBroker, topic_
     now = datetime.now(UTC)
     publish_reads(broker, f"{p}.canonical", [(f"r{i}", "5-CRA-555", now - timedelta(minutes=20 - i)) for i in range(5)])
     cfg = config(tmp_path, broker, p, hot, changes=True)
-    first = start_job(cfg, tmp_path / "run1.log")
+    first = start(cfg, tmp_path / "run1.log")
     try:
         wait_log(tmp_path / "run1.log", "partition_assigned")
         prod = Producer({"bootstrap.servers": broker.address})
@@ -206,7 +190,7 @@ def test_a_crash_during_a_scan_loses_no_retro_hit(broker: EmbeddedBroker, topic_
     finally:
         first.kill()  # no clean stop: whatever the scan had not written is gone with the process
         first.wait(timeout=30)
-    second = start_job(cfg, tmp_path / "run2.log")
+    second = start(cfg, tmp_path / "run2.log")
     try:
         wait_log(tmp_path / "run2.log", '"retro_scan"')
         hits = hits_of(read_topic(broker.address, f"{p}.hits", expect=5, timeout=30))

@@ -11,17 +11,9 @@ from feblam.config import HotlistSettings
 from matchers.refresh import open_live_index, watch_and_publish
 from matchers.store import PUBLISHED, published
 from tests.helpers import entry, write_snapshot
+from tests.jobs import wait_for
 
 NOON = datetime(2026, 11, 28, 12, tzinfo=UTC)
-
-
-def wait(predicate: object, timeout: float = 60) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_a_job_with_versions_dir_swaps_when_the_builder_publishes(tmp_path: Path) -> None:
@@ -32,7 +24,7 @@ def test_a_job_with_versions_dir_swaps_when_the_builder_publishes(tmp_path: Path
                                daemon=True)
     builder.start()
     try:
-        assert wait(lambda: (out / PUBLISHED).exists())
+        assert wait_for(lambda: (out / PUBLISHED).exists())
         # the job only maps: its hotlist directory is not even readable from here
         job = HotlistSettings(dir=str(tmp_path / "elsewhere"), versions_dir=str(out), poll_seconds=0.05)
         live = open_live_index(job, watch=False)
@@ -43,7 +35,7 @@ def test_a_job_with_versions_dir_swaps_when_the_builder_publishes(tmp_path: Path
         watcher = HotlistWatcher(job, live.holder)
         assert watcher.check() is False  # nothing new published
         write_snapshot(hot, "L", [{"op": "upsert", **entry("E99", "ZZ999")}], seq=2, kind="delta")
-        assert wait(lambda: published(out).name != Path(live.current.source_dir or "").name)
+        assert wait_for(lambda: published(out).name != Path(live.current.source_dir or "").name)
         assert watcher.check() is True
         assert live.current.version != first
         assert [m.entry_id for m in live.current.probe("ZZ999", None, NOON)] == ["E99"]
