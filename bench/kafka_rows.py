@@ -269,11 +269,7 @@ def _latency(broker: Any, data: BenchData, rate: float, seconds: float, cache: P
     stop.set()
     reader.join(timeout=5)
     cons.close()
-    job.terminate()
-    try:
-        job.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        job.kill()
+    _end_job(job)
     gc.unfreeze()
     lat = sorted(latencies)
     p50 = statistics.median(lat) if lat else None
@@ -377,11 +373,7 @@ def change_to_hit(data: BenchData, cache: Path, changes: int = 100) -> Figures:
                         max_ms=round(lat[-1], 1) if lat else None)
     finally:
         if job is not None:
-            job.terminate()
-            try:
-                job.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                job.kill()
+            _end_job(job)
         broker.stop()
 
 
@@ -399,6 +391,32 @@ def wait_hit_after_change(prod: Any, topic: str, list_id: str, entry_id: str, pl
     return None if got is None else (got - t0) * 1000
 
 
+def _end_job(job: Any) -> None:
+    import subprocess
+
+    job.terminate()
+    try:
+        job.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        job.kill()
+
+
+def _added_index(plates: list[str]) -> HotlistIndex:
+    """A small index of added stolen-vehicle entries, one per plate (already a key), for the retro rows."""
+    from matchers.build import build_index
+    from matchers.snapshot import SCHEMA, ListSnapshot
+
+    rows = [{"entry_id": f"R-{i}", "plate": plate, "key": plate, "country": None, "category": "stolen_vehicle",
+             "priority": 1, "action": "intercept", "valid_from": None, "valid_until": None, "owner": None, "note": None}
+            for i, plate in enumerate(plates)]
+    return build_index([ListSnapshot("RETRO", "retro", True, (), pa.Table.from_pylist(rows, schema=SCHEMA), "x")], n_shards=1)
+
+
+def _scan_settings(brokers: str, topics: dict[str, str]) -> Settings:
+    return replace(Settings().without_dedup(), kafka=KafkaSettings(brokers=brokers),
+                   sources=tuple(SourceSettings(t, v) for v, t in topics.items()))
+
+
 def retro_scan(data: BenchData, cache: Path, reads: int = 3_600_000, entries: int = 1000) -> Figures:
     """One hour of reads at 1,000 reads/s on the vendor topics, scanned for ``entries`` added entries.
 
@@ -409,8 +427,6 @@ def retro_scan(data: BenchData, cache: Path, reads: int = 3_600_000, entries: in
     from confluent_kafka import Producer
 
     from flows.retro import scan
-    from matchers.build import build_index
-    from matchers.snapshot import SCHEMA, ListSnapshot
     from sources.broker import EmbeddedBroker
 
     broker = EmbeddedBroker().start()
@@ -437,13 +453,8 @@ def retro_scan(data: BenchData, cache: Path, reads: int = 3_600_000, entries: in
                 prod.poll(0)
         prod.flush(120)
         publish_seconds = time.perf_counter() - t0
-        rows = [{"entry_id": f"R-{i}", "plate": plate, "key": plate, "country": None, "category": "stolen_vehicle",
-                 "priority": 1, "action": "intercept", "valid_from": None, "valid_until": None, "owner": None, "note": None}
-                for i, plate in enumerate(added_plates)]
-        added = build_index([ListSnapshot("RETRO", "retro", True, (), pa.Table.from_pylist(rows, schema=SCHEMA), "x")],
-                            n_shards=1)
-        settings = replace(Settings().without_dedup(), kafka=KafkaSettings(brokers=broker.address),
-                           sources=tuple(SourceSettings(t, v) for v, t in topics.items()))
+        added = _added_index(added_plates)
+        settings = _scan_settings(broker.address, topics)
         c0 = time.process_time()
         result = scan(settings, added, since=start - timedelta(seconds=1), until_ms=None, retro_of=added.version,
                       timeout=1800)
@@ -463,8 +474,6 @@ def retro_stall(data: BenchData, reads: int = 600_000, entries: int = 1000) -> F
 
     from bench.index_rows import _flow_during
     from flows.retro import scan
-    from matchers.build import build_index
-    from matchers.snapshot import SCHEMA, ListSnapshot
     from sources.broker import EmbeddedBroker
 
     broker = EmbeddedBroker().start()
@@ -479,12 +488,8 @@ def retro_stall(data: BenchData, reads: int = 600_000, entries: int = 1000) -> F
             ts = start + timedelta(milliseconds=i)
             produce_waiting(prod, topics[vendors[i % 3]], gen.next(vendors[i % 3], ts=ts)[0], timestamp=int(ts.timestamp() * 1000))
         prod.flush(120)
-        rows = [{"entry_id": f"R-{i}", "plate": f"9R{i:05d}X", "key": f"9R{i:05d}X", "country": None, "category": "stolen_vehicle",
-                 "priority": 1, "action": "intercept", "valid_from": None, "valid_until": None, "owner": None, "note": None}
-                for i in range(entries)]
-        added = build_index([ListSnapshot("RETRO", "retro", True, (), pa.Table.from_pylist(rows, schema=SCHEMA), "x")], n_shards=1)
-        settings = replace(Settings().without_dedup(), kafka=KafkaSettings(brokers=broker.address),
-                           sources=tuple(SourceSettings(t, v) for v, t in topics.items()))
+        added = _added_index([f"9R{i:05d}X" for i in range(entries)])
+        settings = _scan_settings(broker.address, topics)
         scanned: dict[str, Any] = {}
 
         def load(_settings: Any, live: Any, phases: dict[str, float]) -> Any:
