@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from confluent_kafka import OFFSET_END, Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from feblam import metrics
 from feblam.config import Settings
@@ -92,11 +92,10 @@ def scan(
         since_ms = int(since.timestamp() * 1000)
         wanted = [TopicPartition(t, p, since_ms) for t in vendor_of for p in topic_partitions(consumer, t, k.brokers)]
         starts = consumer.offsets_for_times(wanted, timeout=k.start_timeout_seconds)
-        for tp in starts:
-            if tp.offset < 0:  # nothing at or after the start time
-                tp.offset = OFFSET_END
-        consumer.assign(starts)
-        open_parts = {(str(tp.topic), int(tp.partition)) for tp in starts}
+        active = [tp for tp in starts if tp.offset >= 0]  # the others hold nothing at or after the start time
+        if active:
+            consumer.assign(active)
+        open_parts = {(str(tp.topic), int(tp.partition)) for tp in active}
         idle_since = time.monotonic()
         while open_parts:
             if time.monotonic() > deadline:
