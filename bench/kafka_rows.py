@@ -473,7 +473,7 @@ def retro_stall(data: BenchData, reads: int = 600_000, entries: int = 1000) -> F
     from confluent_kafka import Producer
 
     from bench.index_rows import _flow_during
-    from flows.retro import scan
+    from flows.retro import scan_in_background
     from sources.broker import EmbeddedBroker
 
     broker = EmbeddedBroker().start()
@@ -493,17 +493,21 @@ def retro_stall(data: BenchData, reads: int = 600_000, entries: int = 1000) -> F
         scanned: dict[str, Any] = {}
 
         def load(_settings: Any, live: Any, phases: dict[str, float]) -> Any:
+            # as the job does after a swap that added entries: the scan in a child process, waited for by a thread
             phases["start"] = time.time()
-            result = scan(settings, added, since=start - timedelta(seconds=1), until_ms=None, retro_of="x", timeout=600)
+            window = replace(settings, retro=replace(settings.retro, window_minutes=reads / 60_000 + 1))
+            thread = scan_in_background(window, added, [("RETRO", f"R-{i}") for i in range(entries)], data.index, "x")
+            if thread is not None:
+                thread.join()
             phases["built"] = phases["mapped"] = time.time()
-            scanned.update(reads=result.reads, seconds=result.seconds)
+            scanned.update(seconds=phases["built"] - phases["start"])
             return live  # nothing to swap: the flow only runs beside the scan
 
         from feblam.config import HotlistSettings
 
         figures = _flow_during(data.payloads, IndexHolder(data.index), HotlistSettings(), lambda: None, "retro-stall",
                                load=load)
-        figures.update(scan_reads=scanned.get("reads"), scan_seconds=round(scanned.get("seconds", 0.0), 2))
+        figures.update(scan_reads=reads, scan_seconds=round(scanned.get("seconds", 0.0), 2))
         return figures
     finally:
         broker.stop()

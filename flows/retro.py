@@ -228,44 +228,121 @@ def emit(settings: Settings, hits: list[Hit]) -> None:
     run_main(flow)
 
 
+def _audit(trigger: str, since: datetime, until_ms: int | None, ids: list[tuple[str, str]], reads: int, hits: int,
+           seconds: float, complete: bool, retro_of: str) -> None:
+    """Count the scan and write its one audit event (ids, never plates)."""
+    metrics.RETRO_SCANS.labels(trigger).inc()
+    metrics.RETRO_HITS.inc(hits)
+    metrics.RETRO_SECONDS.observe(seconds)
+    log.info("retro_scan", trigger=trigger, window_start=since.isoformat(),
+             window_end=datetime.fromtimestamp(until_ms / 1000, UTC).isoformat() if until_ms else "topic end",
+             lists=sorted({lid for lid, _ in ids}), entries=[f"{lid}/{eid}" for lid, eid in ids],
+             reads_scanned=reads, hits=hits, seconds=round(seconds, 3), complete=complete, retro_of=retro_of)
+
+
 def run_scan(
     settings: Settings, added: Index, entries: Iterable[tuple[str, str]], *, trigger: str, since: datetime,
     until_ms: int | None, retro_of: str, before: Index | None = None,
 ) -> ScanResult:
-    """Scan, emit, count and audit: one retro-scan from start to end."""
+    """Scan, emit, count and audit: one retro-scan from start to end, in this process."""
     ids = sorted(set(entries))
     result = scan(settings, added, since=since, until_ms=until_ms, retro_of=retro_of, before=before)
     emit(settings, result.hits)
-    metrics.RETRO_SCANS.labels(trigger).inc()
-    metrics.RETRO_HITS.inc(len(result.hits))
-    metrics.RETRO_SECONDS.observe(result.seconds)
-    log.info("retro_scan", trigger=trigger, window_start=since.isoformat(),
-             window_end=datetime.fromtimestamp(until_ms / 1000, UTC).isoformat() if until_ms else "topic end",
-             lists=sorted({lid for lid, _ in ids}), entries=[f"{lid}/{eid}" for lid, eid in ids],
-             reads_scanned=result.reads, hits=len(result.hits), seconds=round(result.seconds, 3),
-             complete=result.complete, retro_of=retro_of)
+    _audit(trigger, since, until_ms, ids, result.reads, len(result.hits), result.seconds, result.complete, retro_of)
     return result
+
+
+ROW_FIELDS = ("entry_id", "plate", "key", "country", "category", "priority", "action", "valid_from", "valid_until",
+              "owner", "note")
+
+
+def _rows(entries: Iterable[Any]) -> list[dict[str, Any]]:
+    return [{"list_id": e.list_id, **{f: getattr(e, f) for f in ROW_FIELDS}} for e in entries]
+
+
+def _index_of(rows: list[dict[str, Any]], lists: list[list[Any]]) -> Any:
+    """A small index of entry rows over the version's lists (same order, same fuzzy flags)."""
+    import pyarrow as pa
+
+    from matchers.build import build_index
+    from matchers.snapshot import SCHEMA, ListSnapshot
+
+    by_list: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        row = dict(row)
+        for f in ("valid_from", "valid_until"):
+            if isinstance(row[f], str):
+                row[f] = datetime.fromisoformat(row[f])
+        by_list.setdefault(row.pop("list_id"), []).append(row)
+    snaps = [ListSnapshot(lid, name, fuzzy, (), pa.Table.from_pylist(by_list.get(lid, []), schema=SCHEMA), "")
+             for lid, name, fuzzy in lists]
+    return build_index(snaps, n_shards=1)
 
 
 def scan_in_background(settings: Settings, added: Index, entries: list[tuple[str, str]], before: Index,
                        retro_of: str) -> threading.Thread | None:
-    """After a swap that added entries: a scan of the window before it, on a thread of its own."""
+    """After a swap that added entries: a scan of the window before it, in a child process.
+
+    The child (``python -m flows.retro``) gets the added entries and the old rows of
+    those that existed — all the scan needs — so it runs off the job's GIL (the flow
+    does not wait for it) and without the job's index. This thread waits for it and
+    then counts and audits the scan.
+    """
     if settings.retro.window_minutes <= 0 or not entries:
         return None
+    import msgspec
+    import orjson
+
+    from matchers.index import entries_named, files_version
+
     now = datetime.now(UTC)
     since = now - timedelta(minutes=settings.retro.window_minutes)
     until_ms = int(now.timestamp() * 1000)
+    ids = sorted(set(entries))
+    job = orjson.dumps({
+        "settings": msgspec.to_builtins(settings), "since": since.isoformat(), "until_ms": until_ms, "retro_of": retro_of,
+        "lists": [[i.list_id, i.name, i.fuzzy] for i in files_version(added).lists],
+        "added": _rows(added.entries()), "before": _rows(entries_named(before, set(ids))),
+    })
 
     def work() -> None:
+        import subprocess
+
         try:
-            run_scan(settings, added, entries, trigger="swap", since=since, until_ms=until_ms, retro_of=retro_of,
-                     before=before)
+            proc = subprocess.run([sys.executable, "-m", "flows.retro"], input=job, stdout=subprocess.PIPE,  # noqa: S603
+                                  timeout=settings.retro.timeout_seconds + 60, check=False)
+            if proc.returncode != 0:
+                log.error("retro_scan_failed", error=f"the scan process exited with {proc.returncode}", retro_of=retro_of)
+                return
+            doc = orjson.loads(proc.stdout.splitlines()[-1])
+            _audit("swap", since, until_ms, ids, doc["reads"], doc["hits"], doc["seconds"], doc["complete"], retro_of)
         except Exception as exc:  # noqa: BLE001 - a failed scan is reported, the job goes on
             log.error("retro_scan_failed", error=str(exc), retro_of=retro_of)
 
     thread = threading.Thread(target=work, name="retro-scan", daemon=True)
     thread.start()
     return thread
+
+
+def _child(job_json: bytes) -> int:
+    """``python -m flows.retro`` (the job on stdin): scan, emit, and one JSON summary line on stdout."""
+    import msgspec
+    import orjson
+
+    from feblam.logs import configure, set_hash_key
+
+    job = orjson.loads(job_json)
+    settings = msgspec.convert(job["settings"], Settings)
+    configure(settings.logging.level, settings.logging.format)
+    set_hash_key(settings.privacy.hash_key)
+    added = _index_of(job["added"], job["lists"])
+    before = _index_of(job["before"], job["lists"]) if job["before"] else None
+    result = scan(settings, added, since=datetime.fromisoformat(job["since"]), until_ms=job["until_ms"],
+                  retro_of=job["retro_of"], before=before)
+    emit(settings, result.hits)
+    sys.stdout.write(orjson.dumps({"reads": result.reads, "hits": len(result.hits), "seconds": result.seconds,
+                                   "complete": result.complete}).decode() + "\n")
+    return 0
 
 
 def retro_command(settings: Settings, since: timedelta, lists: list[str], entries: list[str]) -> ScanResult:
@@ -296,3 +373,7 @@ def retro_command(settings: Settings, since: timedelta, lists: list[str], entrie
     added = build_index(chosen, n_shards=max(1, min(31, len(ids) // 10_000 + 1)))
     now = datetime.now(UTC)
     return run_scan(settings, added, ids, trigger="command", since=now - since, until_ms=None, retro_of=added.version)
+
+
+if __name__ == "__main__":
+    sys.exit(_child(sys.stdin.buffer.read()))

@@ -473,3 +473,25 @@ class IndexHolder:
             self.swaps += 1
         return old
 
+
+
+def entries_named(index: Index, ids: set[tuple[str, str]]) -> list[HotlistEntry]:
+    """The live entries of ``index`` with these (list, entry) ids (a retro-scan's "before" rows)."""
+    if not ids:
+        return []
+    if isinstance(index, ChangedIndex):
+        kept = [e for e in entries_named(index.inner, ids) if (e.list_id, e.entry_id) not in index.touched]
+        return kept + entries_named(index.overlay, ids)
+    if isinstance(index, LayeredIndex):
+        base = [e for e in _named_rows(index.base, ids, index.removed)]
+        return base + entries_named(index.overlay, ids)
+    return _named_rows(index, ids, frozenset())
+
+
+def _named_rows(index: HotlistIndex, ids: set[tuple[str, str]], skip: frozenset[int]) -> list[HotlistEntry]:
+    import pyarrow.compute as pc
+
+    hit = pc.is_in(index.entry_id, value_set=pa.array(sorted({e for _, e in ids}), pa.string()))
+    rows = np.flatnonzero(hit.to_numpy(zero_copy_only=False))
+    out = [index.entry(int(r)) for r in rows if int(r) not in skip]
+    return [e for e in out if (e.list_id, e.entry_id) in ids]
