@@ -6,18 +6,9 @@ package costs nothing; each name loads its module on first use).
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from feblam.lazy import lazy_api
 
-_WHERE = {
+__all__, __getattr__ = lazy_api(__name__, {
     "main": "bench.suite",
     "ALL_ROWS": "bench.suite",
-}
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        msg = f"module {__name__!r} has no attribute {name!r}"
-        raise AttributeError(msg)
-    return getattr(import_module(_WHERE[name]), name)
+})

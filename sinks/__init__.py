@@ -6,10 +6,9 @@ package costs nothing; each name loads its module on first use).
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from feblam.lazy import lazy_api
 
-_WHERE = {
+__all__, __getattr__ = lazy_api(__name__, {
     "Router": "sinks.routing",
     "build_sinks": "sinks.build",
     "build_deadletter_sink": "sinks.build",
@@ -18,12 +17,4 @@ _WHERE = {
     "JsonlSink": "sinks.files",
     "Rotation": "sinks.files",
     "ParquetAuditSink": "sinks.audit",
-}
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        msg = f"module {__name__!r} has no attribute {name!r}"
-        raise AttributeError(msg)
-    return getattr(import_module(_WHERE[name]), name)
+})

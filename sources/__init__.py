@@ -6,10 +6,9 @@ package costs nothing; each name loads its module on first use).
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from feblam.lazy import lazy_api
 
-_WHERE = {
+__all__, __getattr__ = lazy_api(__name__, {
     "decode": "sources.vendors",
     "PARSERS": "sources.vendors",
     "DECODERS": "sources.vendors",
@@ -21,12 +20,4 @@ _WHERE = {
     "EmbeddedBroker": "sources.broker",
     "create_topics": "sources.broker",
     "free_port": "sources.broker",
-}
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        msg = f"module {__name__!r} has no attribute {name!r}"
-        raise AttributeError(msg)
-    return getattr(import_module(_WHERE[name]), name)
+})
