@@ -1,8 +1,4 @@
-"""The benchmark suite (`feblam bench`): rows by family, the report.
-
-The names below are the package's public API, imported lazily (importing the
-package costs nothing; each name loads its module on first use).
-"""
+"""The benchmark suite (`feblam bench`): rows by family, the report."""
 
 from __future__ import annotations
 

@@ -1,8 +1,4 @@
-"""What every part of FEBLAM shares: model types, errors, configuration, metrics, logging, the CLI.
-
-The names below are the package's public API, imported lazily (importing the
-package costs nothing; each name loads its module on first use).
-"""
+"""What every part of FEBLAM shares: model types, errors, configuration, metrics, logging, the CLI."""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""The lazy public API of a package: its ``__init__`` names what it offers without importing it."""
+"""The lazy public API of a package: its ``__init__`` names what it offers without importing it.
+
+Each package's ``__all__`` is its public API; importing the package costs nothing, and
+each name loads its module on first use.
+"""
 
 from __future__ import annotations
 

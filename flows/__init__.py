@@ -1,8 +1,4 @@
-"""The dataflow and the commands that run it: run, demo, replay; and what operators see of it.
-
-The names below are the package's public API, imported lazily (importing the
-package costs nothing; each name loads its module on first use).
-"""
+"""The dataflow and the commands that run it: run, demo, replay; and what operators see of it."""
 
 from __future__ import annotations
 

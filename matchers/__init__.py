@@ -1,8 +1,4 @@
-"""Plate keys, hotlist snapshots and the index: build, store, query, keep live. No Kafka, no Bytewax.
-
-The names below are the package's public API, imported lazily (importing the
-package costs nothing; each name loads its module on first use).
-"""
+"""Plate keys, hotlist snapshots and the index: build, store, query, keep live. No Kafka, no Bytewax."""
 
 from __future__ import annotations
 

@@ -1,8 +1,4 @@
-"""Where hits go: routing rules, Kafka topics, JSONL files, the Parquet audit.
-
-The names below are the package's public API, imported lazily (importing the
-package costs nothing; each name loads its module on first use).
-"""
+"""Where hits go: routing rules, Kafka topics, JSONL files, the Parquet audit."""
 
 from __future__ import annotations
 

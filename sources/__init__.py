@@ -1,8 +1,4 @@
-"""Where reads come from: vendor decoders, the Kafka and file sources, the embedded broker, the simulator.
-
-The names below are the package's public API, imported lazily (importing the
-package costs nothing; each name loads its module on first use).
-"""
+"""Where reads come from: vendor decoders, the Kafka and file sources, the embedded broker, the simulator."""
 
 from __future__ import annotations
 
