@@ -217,6 +217,32 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_job(settings, workers=args.workers, process_id=args.process_id, addresses=args.addresses)
 
 
+def cmd_gateway(args: argparse.Namespace) -> int:
+    """``feblam gateway``: the Hit Gateway and its console; ``feblam gateway hash-password``: a user's hash."""
+    if getattr(args, "gateway_cmd", None) == "hash-password":
+        import getpass
+
+        from sinks.console.auth import hash_password
+
+        password = getpass.getpass("password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+        if len(password) < 12:
+            return _err("hash-password: a desk password needs at least 12 characters")
+        print(hash_password(password))
+        return 0
+    import signal
+
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})  # taken by the stopper thread
+    from flows.gateway import run_gateway
+
+    settings = _settings(args)
+    if args.console_port is not None:
+        if not 0 <= args.console_port <= 65535:
+            msg = f"--http-port {args.console_port}: not a port (0..65535; 0: off)"
+            raise FeblamError(msg)
+        settings = replace(settings, gateway=replace(settings.gateway, http_port=args.console_port))
+    return run_gateway(settings)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """``feblam demo``: the job on embedded defaults."""
     from flows.demo import run_demo
@@ -389,6 +415,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--http-port", type=int, default=None, help="/metrics, /live, /ready (default: [http] port; 0: off)")
     run.set_defaults(func=cmd_run)
 
+    gw = sub.add_parser("gateway", help="the Hit Gateway: desks' boards in the browser, acknowledge, escalate (DESIGN 12)")
+    gw.add_argument("--config", default=None, help="TOML settings with [gateway] and [[desks]]")
+    gw.add_argument("--http-port", dest="console_port", type=int, default=None,
+                    help="the console, /metrics, /live, /ready (default: [gateway] http_port; 0: off)")
+    gw.set_defaults(func=cmd_gateway)
+    gsub = gw.add_subparsers(dest="gateway_cmd", required=False)
+    gsub.add_parser("hash-password", help="read a password (terminal or one stdin line), print its argon2id hash "
+                    "for [[desks]] users").set_defaults(func=cmd_gateway)
+
     d = sub.add_parser("demo", help="the job on an embedded broker with a camera simulator")
     d.add_argument("--seconds", type=float, default=None, help="stop after N seconds (default: Ctrl-C)")
     d.add_argument("--out-dir", default="demo-out/", help="where hits.jsonl and deadletter.jsonl go")
@@ -458,10 +493,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except FeblamError as exc:
+        from flows.gateway import GatewayFailed
         from flows.run import JobFailed
 
         _err(str(exc))
-        return 1 if isinstance(exc, JobFailed) else EXIT_USAGE
+        return 1 if isinstance(exc, JobFailed | GatewayFailed) else EXIT_USAGE
     except FileNotFoundError as exc:
         return _err(str(exc))
     except KeyboardInterrupt:

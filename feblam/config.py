@@ -26,7 +26,7 @@ from feblam.errors import ConfigError
 from feblam.logs import kafka_logger
 from feblam.model import ACTIONS, VENDOR_NAMES
 
-SECRET_KEYS = frozenset({"sasl_password", "hash_key", "ssl_key_password"})
+SECRET_KEYS = frozenset({"sasl_password", "hash_key", "ssl_key_password", "password_hash"})
 DEV_HASH_KEY = "feblam-development-key-change-me"
 #: FEBLAM_* variables that are not configuration keys (the benchmark's cache folders).
 OTHER_ENV = frozenset({"FEBLAM_BENCH_CACHE", "FEBLAM_BENCH_INDEX_CACHE"})
@@ -219,6 +219,57 @@ class HttpSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     ] = 30.0
 
 
+Outcome = Literal["intercepted", "not_found", "false_read", "other"]
+OUTCOMES: tuple[str, ...] = typing.get_args(Outcome)
+
+
+class GatewaySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``[gateway]``: the Hit Gateway (``feblam gateway``, DESIGN 12) and its console."""
+
+    hits_topics: Annotated[tuple[str, ...], Meta(min_length=1, description="hits topics the gateway hands to the desks")] = ("hits",)
+    events_topic: Annotated[str, Meta(min_length=1, description="audit trail: one event per state change of a hit at a desk")] = "hit-events"
+    actions_topic: Annotated[
+        str, Meta(min_length=1, description="what desks do in the console (acknowledge, close), read back by the gateway's flow")
+    ] = "hit-actions"
+    http_port: Annotated[int, Meta(ge=0, le=65535, description="the console (and /metrics, /live, /ready); 0: off")] = 8600
+    http_host: Annotated[
+        str, Meta(min_length=1, description="address the console listens on (put a TLS proxy in front of it)")
+    ] = "127.0.0.1"
+    escalate_after_seconds: Annotated[
+        dict[Annotated[str, Meta(pattern="^[1-5]$")], Annotated[float, Meta(gt=0)]],
+        _doc("by priority: a hit not acknowledged this long goes to the desk's escalate_to; absent: never"),
+    ] = msgspec.field(default_factory=lambda: {"1": 60.0, "2": 120.0, "3": 600.0})
+    keep_closed_minutes: Annotated[
+        float, Meta(gt=0, le=7 * 24 * 60, description="a hit whose every desk closed it leaves the board (and the state) after this long")
+    ] = 720.0
+    secure_cookies: Annotated[bool, _doc("session cookies only over HTTPS (false only for a console on localhost)")] = True
+    session_idle_minutes: Annotated[
+        float, Meta(gt=0, le=24 * 60, description="a session unused this long is signed out")
+    ] = 720.0
+    login_max_failures: Annotated[
+        int, Meta(ge=1, le=1000, description="failed logins of one user name or one address before it is refused for login_window_seconds")
+    ] = 5
+    login_window_seconds: Annotated[float, Meta(gt=0, le=86_400, description="the window of login_max_failures")] = 300.0
+
+
+class UserSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A console user of a desk."""
+
+    name: Annotated[str, Meta(pattern=r"^[A-Za-z0-9._@-]{1,64}$", description="login name, unique over all desks")]
+    password_hash: Annotated[
+        str, Meta(pattern=r"^\$argon2id\$", description="argon2id hash from `feblam gateway hash-password`; never the password")
+    ]
+
+
+class DeskSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """One ``[[desks]]``: a dispatch centre, zone or partner that acts on hits."""
+
+    name: Annotated[str, Meta(pattern=r"^[A-Za-z0-9._-]{1,64}$", description="unique desk name (events, metrics)")]
+    rule: Annotated[Rule, _doc("which hits the desk gets (a routing rule of DESIGN 6; the keys may also sit on the desk)")] = msgspec.field(default_factory=Rule)
+    users: Annotated[tuple[UserSettings, ...], _doc("who may log in for this desk")] = ()
+    escalate_to: Annotated[str, _doc("desk that gets the desk's hits not acknowledged in time; empty: none")] = ""
+
+
 class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Every section: one typed, frozen settings object."""
 
@@ -238,6 +289,8 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
     http: HttpSettings = msgspec.field(default_factory=HttpSettings)
     retro: RetroSettings = msgspec.field(default_factory=RetroSettings)
+    gateway: GatewaySettings = msgspec.field(default_factory=GatewaySettings)
+    desks: tuple[DeskSettings, ...] = ()
 
     def redacted(self) -> dict[str, Any]:
         """The settings as a dict with secrets masked, for logs and ``config show``."""
@@ -260,8 +313,9 @@ SECTIONS: dict[str, type[msgspec.Struct]] = {
     "logging": LoggingSettings,
     "http": HttpSettings,
     "retro": RetroSettings,
+    "gateway": GatewaySettings,
 }
-ARRAYS: dict[str, type[msgspec.Struct]] = {"sources": SourceSettings, "sinks": SinkSettings}
+ARRAYS: dict[str, type[msgspec.Struct]] = {"sources": SourceSettings, "sinks": SinkSettings, "desks": DeskSettings}
 
 #: Every environment override: variable -> (section, key, type).
 ENV_KEYS: dict[str, tuple[str, str, Any]] = {
@@ -294,7 +348,8 @@ def _problem(where: str, exc: msgspec.ValidationError, value: Any = msgspec.UNSE
             value = msgspec.UNSET
             break
     where = where + path
-    shown = "" if value is msgspec.UNSET or isinstance(value, dict | list) else f" = {value!r}"
+    secret = where.rpartition(".")[2] in SECRET_KEYS  # a password pasted into password_hash is never echoed
+    shown = "" if secret or value is msgspec.UNSET or isinstance(value, dict | list) else f" = {value!r}"
     return f"{where}{shown}: {message[0].lower()}{message[1:]}"
 
 
@@ -358,13 +413,32 @@ def _semantic_problems(settings: Settings, origin: str) -> list[str]:
         problems.append(f"{origin}: deadletter: give topic or path, or dead letters would be lost")
     if settings.deadletter.topic and settings.deadletter.path:
         problems.append(f"{origin}: deadletter: give one of topic or path, not both")
+    return problems + _desk_problems(settings, origin)
+
+
+def _desk_problems(settings: Settings, origin: str) -> list[str]:
+    problems: list[str] = []
+    desks = [d.name for d in settings.desks]
+    for name in sorted({n for n in desks if desks.count(n) > 1}):
+        problems.append(f"{origin}: desks: name {name!r} is used twice; desk names must be unique")
+    users = [u.name for d in settings.desks for u in d.users]
+    for name in sorted({n for n in users if users.count(n) > 1}):
+        problems.append(f"{origin}: desks: user {name!r} is listed twice; a user belongs to one desk")
+    for i, desk in enumerate(settings.desks):
+        if desk.escalate_to == desk.name:
+            problems.append(f"{origin}: desks[{i}] ({desk.name}).escalate_to: a desk cannot escalate to itself")
+        elif desk.escalate_to and desk.escalate_to not in desks:
+            problems.append(f"{origin}: desks[{i}] ({desk.name}).escalate_to = {desk.escalate_to!r}: no such desk (desks: {', '.join(desks)})")
+    g = settings.gateway
+    if g.events_topic == g.actions_topic or g.events_topic in g.hits_topics or g.actions_topic in g.hits_topics:
+        problems.append(f"{origin}: gateway: hits_topics, events_topic and actions_topic must be different topics")
     return problems
 
 
 def check_config(doc: Mapping[str, Any], origin: str = "config", environ: Mapping[str, str] | None = None) -> tuple[Settings | None, list[str]]:
     """The settings of a parsed TOML document and environment, and one line per bad key (empty: valid)."""
     problems: list[str] = []
-    doc = {k: ([_lift_rule(s) for s in v] if k == "sinks" and isinstance(v, list) else v) for k, v in doc.items()}
+    doc = {k: ([_lift_rule(s) for s in v] if k in ("sinks", "desks") and isinstance(v, list) else v) for k, v in doc.items()}
     for key, value in doc.items():
         if key in SECTIONS:
             _check_table(value, SECTIONS[key], f"{origin}: {key}", problems)
@@ -492,6 +566,8 @@ def reference_markdown() -> str:
     out += ["## [[sources]] (one per camera-vendor topic)", "", head, *_table_rows(SourceSettings, "", None), ""]
     out += ["## [[sinks]] (a hit goes to every sink whose rule takes it)", "", head, *_table_rows(SinkSettings, "", None), ""]
     out += ["### rule (`rule = { … }` or the keys on the sink itself)", "", head, *_table_rows(Rule, "", None), ""]
+    out += ["## [[desks]] (`feblam gateway`: a desk gets every hit its rule takes)", "", head, *_table_rows(DeskSettings, "", None), ""]
+    out += ["### users (`users = [ { name = …, password_hash = … } ]`)", "", head, *_table_rows(UserSettings, "", None), ""]
     return "\n".join(out)
 
 

@@ -136,6 +136,17 @@ def recovery_config(settings: Settings, partitions: int) -> RecoveryConfig | Non
 
 def preflight(settings: Settings) -> None:
     """The broker answers and every topic the job uses exists (listed, so nothing is auto-created)."""
+    needed = [(s.topic, f"source topic (sources, vendor {s.vendor})") for s in settings.sources]
+    needed += [(s.topic, f"sink topic (sinks {s.name!r})") for s in settings.sinks if s.topic]
+    if settings.deadletter.topic and not settings.deadletter.path:
+        needed.append((settings.deadletter.topic, "dead-letter topic (deadletter.topic)"))
+    if settings.hotlists.changes_topic:
+        needed.append((settings.hotlists.changes_topic, "change topic (hotlists.changes_topic)"))
+    preflight_topics(settings, needed)
+
+
+def preflight_topics(settings: Settings, needed: list[tuple[str, str]]) -> None:
+    """The broker answers within ``kafka.start_timeout_seconds`` and every ``(topic, role)`` exists."""
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
@@ -147,12 +158,6 @@ def preflight(settings: Settings) -> None:
         msg = (f"broker {k.brokers} (kafka.brokers) did not answer within {k.start_timeout_seconds:g} s "
                f"(kafka.start_timeout_seconds): {reason}")
         raise FeblamError(msg) from None
-    needed = [(s.topic, f"source topic (sources, vendor {s.vendor})") for s in settings.sources]
-    needed += [(s.topic, f"sink topic (sinks {s.name!r})") for s in settings.sinks if s.topic]
-    if settings.deadletter.topic and not settings.deadletter.path:
-        needed.append((settings.deadletter.topic, "dead-letter topic (deadletter.topic)"))
-    if settings.hotlists.changes_topic:
-        needed.append((settings.hotlists.changes_topic, "change topic (hotlists.changes_topic)"))
     for topic, role in needed:
         t = md.topics.get(topic)
         if t is None or t.error is not None or not t.partitions:

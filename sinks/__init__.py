@@ -1,4 +1,4 @@
-"""Where hits go: routing rules, Kafka topics, JSONL files, the Parquet audit."""
+"""Where hits go: routing rules, Kafka topics, JSONL files, the Parquet audit, the gateway's boards and console."""
 
 from __future__ import annotations
 
@@ -13,4 +13,8 @@ __all__, __getattr__ = lazy_api(__name__, {
     "JsonlSink": "sinks.files",
     "Rotation": "sinks.files",
     "ParquetAuditSink": "sinks.audit",
+    "KafkaEventSink": "sinks.kafka",
+    "Board": "sinks.board",
+    "BoardSink": "sinks.board",
+    "Console": "sinks.console",
 })

@@ -17,6 +17,7 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from confluent_kafka import KafkaError, Producer
 
@@ -64,6 +65,8 @@ class _ProducerPartition(StatefulSinkPartition[Any, None]):
         for item in values:
             if self._kind == "hit":
                 value, key = hit_to_json(item), plate_ref(item.plate).encode()
+            elif self._kind == "event":
+                value, key = orjson.dumps(item), item["hit_id"].encode()
             else:
                 value, key = deadletter_to_json(item, datetime.now(UTC)), item.source.encode()
             produce_waiting(self._producer, self._topic, value, 0.1, key=key, partition=self._partition,
@@ -140,3 +143,15 @@ class KafkaDeadletterSink(_TopicSink):
         import hashlib
 
         return hashlib.blake2b(f"{dl.source}/{dl.partition}".encode(), digest_size=4).hexdigest()
+
+
+class KafkaEventSink(_TopicSink):
+    """The gateway's hit events (DESIGN 12) as JSON, keyed by ``hit_id``: one hit's events stay in order."""
+
+    kind = "event"
+
+    @staticmethod
+    def item_key(event: dict[str, Any]) -> str:
+        import hashlib
+
+        return hashlib.blake2b(event["hit_id"].encode(), digest_size=4).hexdigest()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -237,13 +237,14 @@ class KafkaReadSource(FixedPartitionedSource[PayloadBatch, int]):
     """Every partition of every configured vendor topic; Bytewax spreads them over the workers."""
 
     def __init__(
-        self, settings: KafkaSettings, sources: Sequence[SourceSettings], stop: threading.Event | None = None,
+        self, settings: KafkaSettings, sources: Sequence[SourceSettings] | Mapping[str, str], stop: threading.Event | None = None,
         *, monitor: SourceMonitor | None = None,
     ) -> None:
-        """``stop``: set it to end every partition at its next poll; ``monitor``: where the
-        partitions report (lag, readiness)."""
+        """``sources``: the vendor topics, or topic -> the label its batches carry as ``vendor``
+        (the gateway's hits and actions); ``stop``: set it to end every partition at its next
+        poll; ``monitor``: where the partitions report (lag, readiness)."""
         self.settings = settings
-        self.vendor_of = {s.topic: s.vendor for s in sources}
+        self.vendor_of = dict(sources) if isinstance(sources, Mapping) else {s.topic: s.vendor for s in sources}
         self.stop = stop
         self.monitor = monitor
 

@@ -1,0 +1,210 @@
+"""What the Hit Gateway keeps per hit: one case per desk, new → acknowledged → closed (DESIGN 12).
+
+Pure functions over :class:`HitCases`, given the time, so that every rule is
+tested with a controlled clock; :mod:`flows.gateway` runs them in a Bytewax
+``stateful`` step keyed by ``hit_id`` (the state survives restarts with the
+recovery store).
+
+- A hit opens a case ``new`` at every desk whose rule takes it (a routing rule
+  of DESIGN 6, the same function the sinks use).
+- A case not acknowledged within ``[gateway] escalate_after_seconds`` of its
+  priority turns ``escalated``, and the desk's ``escalate_to`` gets a ``new``
+  case of its own (which escalates along its own ``escalate_to`` in turn; a
+  desk that already holds the hit is skipped, so a chain never loops).
+- A desk acknowledges a ``new`` or ``escalated`` case, and closes an open one
+  with an outcome. Anything else is refused with a reason, and changes nothing.
+- When every case of a hit is closed, the hit stays for
+  ``keep_closed_minutes`` (a replayed hit is recognised, the board shows it),
+  then leaves the state and the board.
+
+Every change is one :class:`BoardChange`; those with an ``event`` are the audit
+trail on ``events_topic`` (no plate: hit id, desk, state, user, time, outcome).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from feblam.config import OUTCOMES, DeskSettings, GatewaySettings
+from feblam.serde import format_ts, hit_from_dict
+from sinks.routing import rule_matches
+
+CaseState = Literal["new", "acknowledged", "escalated", "closed"]
+OPEN_STATES = frozenset({"new", "escalated", "acknowledged"})
+UNACKNOWLEDGED = frozenset({"new", "escalated"})
+
+
+@dataclass(slots=True)
+class Case:
+    """A hit at one desk."""
+
+    desk: str
+    state: CaseState
+    opened_at: datetime
+    at: datetime  # the last change
+    deadline: datetime | None  # when it escalates unless acknowledged (None: never)
+    user: str | None = None
+    outcome: str | None = None
+    escalated_from: str | None = None
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+
+    def view(self) -> dict[str, Any]:
+        """The case as the console shows it."""
+        return {
+            "desk": self.desk,
+            "state": self.state,
+            "opened_at": format_ts(self.opened_at),
+            "at": format_ts(self.at),
+            "deadline": format_ts(self.deadline) if self.deadline else None,
+            "user": self.user,
+            "outcome": self.outcome,
+            "escalated_from": self.escalated_from,
+            "acknowledged_by": self.acknowledged_by,
+            "acknowledged_at": format_ts(self.acknowledged_at) if self.acknowledged_at else None,
+        }
+
+
+@dataclass(slots=True)
+class HitCases:
+    """One hit and its cases (the Bytewax state of one ``hit_id``)."""
+
+    hit: dict[str, Any]
+    cases: dict[str, Case] = field(default_factory=dict)
+    closed_at: datetime | None = None  # when the last open case was closed
+
+    @property
+    def hit_id(self) -> str:
+        return str(self.hit["hit_id"])
+
+
+@dataclass(frozen=True, slots=True)
+class BoardChange:
+    """One desk's view of one hit changed; ``case`` None: the hit leaves that desk's board."""
+
+    hit_id: str
+    desk: str
+    case: dict[str, Any] | None
+    hit: dict[str, Any]
+    event: dict[str, Any] | None  # the audit event; None for board-only changes (after a restart, removal)
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """What a desk user did in the console (one message on ``actions_topic``)."""
+
+    hit_id: str
+    desk: str
+    user: str
+    kind: Literal["acknowledge", "close"]
+    at: datetime
+    outcome: str | None = None
+
+
+class Desks:
+    """The desks' rules, escalation targets and deadlines."""
+
+    def __init__(self, desks: Sequence[DeskSettings], gateway: GatewaySettings) -> None:
+        self.desks = tuple(desks)
+        self.names = tuple(d.name for d in desks)
+        self.escalate_to: Mapping[str, str] = {d.name: d.escalate_to for d in desks if d.escalate_to}
+        self.after = {int(p): timedelta(seconds=s) for p, s in gateway.escalate_after_seconds.items()}
+        self.keep_closed = timedelta(minutes=gateway.keep_closed_minutes)
+
+    def route(self, hit: dict[str, Any]) -> list[str]:
+        """The desks whose rule takes this hit (a malformed hit raises KeyError, TypeError or ValueError)."""
+        parsed = hit_from_dict(hit)
+        return [d.name for d in self.desks
+                if (d.rule.retro is None or d.rule.retro == parsed.retro)
+                and rule_matches(d.rule, parsed.matches, parsed.read.camera_id)]
+
+    def deadline(self, hit: dict[str, Any], desk: str, now: datetime) -> datetime | None:
+        """When a new case of this hit at this desk escalates (None: its priority never does, or nowhere to go)."""
+        after = self.after.get(int(hit["priority"]))
+        return now + after if after is not None and desk in self.escalate_to else None
+
+
+def event(hc: HitCases, case: Case) -> dict[str, Any]:
+    """The audit event of a case's last change (DESIGN 12)."""
+    return {"hit_id": hc.hit_id, "desk": case.desk, "state": case.state, "user": case.user,
+            "at": format_ts(case.at), "outcome": case.outcome}
+
+
+def _change(hc: HitCases, case: Case, *, audit: bool = True) -> BoardChange:
+    return BoardChange(hc.hit_id, case.desk, case.view(), hc.hit, event(hc, case) if audit else None)
+
+
+def open_cases(hit: dict[str, Any], desks: Desks, now: datetime) -> tuple[HitCases, list[BoardChange]]:
+    """A new hit: a ``new`` case at every desk that takes it (none: no change)."""
+    hc = HitCases(hit)
+    changes = []
+    for name in desks.route(hit):
+        case = Case(name, "new", now, now, desks.deadline(hit, name, now))
+        hc.cases[name] = case
+        changes.append(_change(hc, case))
+    return hc, changes
+
+
+def apply_action(hc: HitCases, action: Action) -> tuple[list[BoardChange], str | None]:
+    """A desk's acknowledge or close: the changes, or none and the reason it was refused."""
+    case = hc.cases.get(action.desk)
+    if case is None:
+        return [], f"hit is not at desk {action.desk}"
+    if action.kind == "acknowledge":
+        if case.state not in UNACKNOWLEDGED:
+            return [], f"cannot acknowledge a case that is {case.state}"
+        case.state, case.acknowledged_by, case.acknowledged_at = "acknowledged", action.user, action.at
+        case.deadline = None
+    else:
+        if case.state == "closed":
+            return [], "the case is already closed"
+        if action.outcome not in OUTCOMES:
+            return [], f"outcome {action.outcome!r} is not one of {', '.join(OUTCOMES)}"
+        case.state, case.outcome, case.deadline = "closed", action.outcome, None
+    case.user, case.at = action.user, action.at
+    if all(c.state == "closed" for c in hc.cases.values()):
+        hc.closed_at = action.at
+    return [_change(hc, case)], None
+
+
+def escalate_due(hc: HitCases, desks: Desks, now: datetime) -> list[BoardChange]:
+    """Every unacknowledged case past its deadline turns ``escalated``; its desk's target gets a ``new`` case."""
+    changes: list[BoardChange] = []
+    while True:
+        due = [c for c in hc.cases.values() if c.state in UNACKNOWLEDGED and c.deadline is not None and c.deadline <= now]
+        if not due:
+            return changes
+        for case in due:
+            case.state, case.user, case.at, case.deadline = "escalated", None, now, None
+            changes.append(_change(hc, case))
+            target = desks.escalate_to.get(case.desk)
+            if target and target not in hc.cases:
+                new = Case(target, "new", now, now, desks.deadline(hc.hit, target, now), escalated_from=case.desk)
+                hc.cases[target] = new
+                changes.append(_change(hc, new))
+
+
+def next_due(hc: HitCases, desks: Desks) -> datetime | None:
+    """The next time something happens to this hit without anyone acting: an escalation, or leaving the board."""
+    deadlines = [c.deadline for c in hc.cases.values() if c.deadline is not None and c.state in UNACKNOWLEDGED]
+    if hc.closed_at is not None:
+        deadlines.append(hc.closed_at + desks.keep_closed)
+    return min(deadlines) if deadlines else None
+
+
+def expired(hc: HitCases, desks: Desks, now: datetime) -> bool:
+    """Every case closed, longer ago than ``keep_closed_minutes``: the hit leaves state and board."""
+    return hc.closed_at is not None and hc.closed_at + desks.keep_closed <= now
+
+
+def removal(hc: HitCases) -> list[BoardChange]:
+    """The hit leaves every board it is on."""
+    return [BoardChange(hc.hit_id, name, None, hc.hit, None) for name in hc.cases]
+
+
+def board_view(hc: HitCases) -> list[BoardChange]:
+    """Every case as it stands, without audit events (the boards after a restart)."""
+    return [_change(hc, case, audit=False) for case in hc.cases.values()]

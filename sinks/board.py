@@ -1,0 +1,136 @@
+"""The desks' boards: what the console shows, kept in memory and pushed to every open page.
+
+The gateway's flow writes its :class:`~flows.cases.BoardChange` items here (a
+Bytewax sink); each open page is a subscriber of its desk and gets every change
+of that desk's board as soon as it is written. The boards are rebuilt from the
+flow's state after a restart (the flow announces every case it resumes).
+
+A subscriber that falls behind (its queue full: a frozen browser tab) is
+dropped; its page reconnects and starts again from the board as it stands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from bytewax.outputs import DynamicSink, StatelessSinkPartition
+
+from feblam.metrics import GATEWAY_CASES, GATEWAY_HIT_TO_BOARD
+from feblam.serde import parse_ts
+from flows.cases import BoardChange
+
+#: Changes a page may have queued before it is dropped (and reconnects).
+QUEUE_LIMIT = 10_000
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """One open page of one desk: an asyncio queue fed from the flow's thread."""
+
+    desk: str
+    loop: asyncio.AbstractEventLoop
+    queue: asyncio.Queue[bytes] = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
+    dropped: bool = False
+
+    def push(self, message: bytes) -> None:
+        if self.dropped:
+            return
+        try:
+            self.queue.put_nowait(message)
+        except asyncio.QueueFull:
+            self.dropped = True  # the page's stream ends at its next read; the page reconnects
+
+
+def card(change: BoardChange) -> dict[str, Any]:
+    """One hit at one desk as the page receives it."""
+    return {"hit_id": change.hit_id, "case": change.case, "hit": change.hit}
+
+
+class Board:
+    """Every desk's open and recently closed hits, and the pages that watch them."""
+
+    def __init__(self, desks: Sequence[str]) -> None:
+        self.desks = tuple(desks)
+        self._cards: dict[str, dict[str, dict[str, Any]]] = {d: {} for d in desks}
+        self._subscribers: dict[str, set[Subscriber]] = {d: set() for d in desks}
+        self._lock = threading.Lock()
+        self.resumed = threading.Event()  # set once the flow is running (its first batch)
+
+    def apply(self, changes: Iterable[BoardChange]) -> None:
+        """Write changes (from the flow's thread) and push each to its desk's pages."""
+        now = time.time()
+        with self._lock:
+            for ch in changes:
+                cards = self._cards.get(ch.desk)
+                if cards is None:  # a desk removed from the configuration since the hit came
+                    continue
+                before = cards.get(ch.hit_id)
+                if ch.case is None:
+                    cards.pop(ch.hit_id, None)
+                else:
+                    cards[ch.hit_id] = card(ch)
+                self._count(ch.desk, before, ch.case)
+                if ch.event is not None and ch.event["state"] == "new" and ch.case and not ch.case["escalated_from"]:
+                    GATEWAY_HIT_TO_BOARD.observe(max(0.0, now - parse_ts(ch.hit["emitted_at"]).timestamp()))
+                subs = self._subscribers[ch.desk]
+                if subs:
+                    message = orjson.dumps(card(ch) if ch.case is not None else {"hit_id": ch.hit_id, "case": None})
+                    for sub in subs:
+                        sub.loop.call_soon_threadsafe(sub.push, message)
+
+    @staticmethod
+    def _count(desk: str, before: dict[str, Any] | None, case: dict[str, Any] | None) -> None:
+        if before is not None:
+            GATEWAY_CASES.labels(desk, before["case"]["state"]).dec()
+        if case is not None:
+            GATEWAY_CASES.labels(desk, case["state"]).inc()
+
+    def cards(self, desk: str) -> list[dict[str, Any]]:
+        """The desk's board as it stands."""
+        with self._lock:
+            return list(self._cards.get(desk, {}).values())
+
+    def card(self, desk: str, hit_id: str) -> dict[str, Any] | None:
+        """One hit at one desk, or None when it is not on that desk's board."""
+        with self._lock:
+            return self._cards.get(desk, {}).get(hit_id)
+
+    def subscribe(self, desk: str, loop: asyncio.AbstractEventLoop) -> Subscriber:
+        """A new page of ``desk``: subscribe first, then read :meth:`cards` (so no change falls between)."""
+        sub = Subscriber(desk, loop)
+        with self._lock:
+            self._subscribers[desk].add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        with self._lock:
+            self._subscribers[sub.desk].discard(sub)
+
+    def pages(self) -> int:
+        """Open pages over every desk."""
+        with self._lock:
+            return sum(len(s) for s in self._subscribers.values())
+
+
+class _BoardPartition(StatelessSinkPartition[BoardChange]):
+    def __init__(self, board: Board) -> None:
+        self._board = board
+
+    def write_batch(self, items: list[BoardChange]) -> None:
+        self._board.apply(items)
+
+
+class BoardSink(DynamicSink[BoardChange]):
+    """The flow's output to the boards of this process."""
+
+    def __init__(self, board: Board) -> None:
+        self.board = board
+
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> _BoardPartition:
+        return _BoardPartition(self.board)

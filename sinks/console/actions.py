@@ -1,0 +1,64 @@
+"""What a desk does in the console, produced to ``[gateway] actions_topic`` and confirmed by the broker.
+
+The console answers an action only once the broker has it, so an action the
+dispatcher saw accepted is read back by the gateway's flow even across a crash.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import orjson
+from confluent_kafka import Producer
+
+from feblam.config import KafkaSettings
+from feblam.errors import FeblamError
+from feblam.kafka import produce_waiting, producer_config
+
+
+class ActionNotDelivered(FeblamError, RuntimeError):
+    """The broker did not confirm an action in time."""
+
+
+class ActionWriter:
+    """One producer for every console request; a thread serves its delivery reports."""
+
+    def __init__(self, settings: KafkaSettings, topic: str) -> None:
+        self.topic = topic
+        self.timeout = settings.delivery_timeout_seconds
+        self._producer = Producer(producer_config(settings))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="console-actions", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            self._producer.poll(0.05)
+
+    def write(self, action: dict[str, Any]) -> None:
+        """Produce one action keyed by its hit id and wait for the broker (blocking: call it off the event loop)."""
+        done = threading.Event()
+        errors: list[Any] = []
+
+        def delivered(err: Any, _msg: Any) -> None:
+            if err is not None:
+                errors.append(err)
+            done.set()
+
+        produce_waiting(self._producer, self.topic, orjson.dumps(action), key=str(action["hit_id"]).encode(),
+                        on_delivery=delivered)
+        if not done.wait(self.timeout + 1.0):
+            msg = f"{self.topic}: the broker did not confirm the action within {self.timeout:g} s"
+            raise ActionNotDelivered(msg)
+        if errors:
+            msg = f"{self.topic}: action not delivered: {errors[0]}"
+            raise ActionNotDelivered(msg)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2.0)
+        deadline = time.monotonic() + self.timeout
+        while self._producer.flush(0.1) and time.monotonic() < deadline:
+            pass

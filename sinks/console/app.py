@@ -1,0 +1,304 @@
+"""The console's HTTP side (Starlette): login, the board page, its event stream and the desks' actions.
+
+Every page and stream needs a session (pages redirect to ``/login``, the API
+answers 401); a desk sees and acts on the hits on its own board only (403
+otherwise); every action carries the session's CSRF token in
+``X-CSRF-Token`` and, when the browser sends one, an ``Origin`` of this host.
+URLs carry hit ids, never plates, and the log lines name users, desks and hit
+ids only. The board page is static HTML and JavaScript under a strict
+Content-Security-Policy (no inline script), and builds every card with DOM text
+nodes, so nothing in a hit can become markup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import secrets
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from feblam.config import OUTCOMES, GatewaySettings
+from feblam.logs import get_logger
+from feblam.metrics import GATEWAY_LOGINS, REGISTRY
+from feblam.serde import format_ts
+from sinks.board import Board
+from sinks.console.auth import LoginThrottle, Session, Sessions, Users, csrf_ok
+
+log = get_logger(__name__)
+STATIC = Path(__file__).parent / "static"
+SESSION_COOKIE = "feblam_session"
+LOGIN_COOKIE = "feblam_login"
+#: Seconds between keep-alive comments on an idle event stream (proxies close silent connections).
+KEEPALIVE_SECONDS = 15.0
+SECURITY_HEADERS = [
+    (b"content-security-policy", b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+                                 b"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-store"),
+]
+
+
+class SecurityHeaders:
+    """The same protective headers on every answer."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                names = {k for k, _ in message.get("headers", [])}
+                message["headers"] = [*message.get("headers", []), *((k, v) for k, v in SECURITY_HEADERS if k not in names)]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+def _page(title: str, body: str, head: str = "") -> HTMLResponse:
+    return HTMLResponse(
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        "<meta name=viewport content='width=device-width, initial-scale=1'>"
+        f"<title>{html.escape(title)}</title><link rel=stylesheet href='/static/board.css'>{head}</head>"
+        f"<body>{body}</body></html>"
+    )
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def create_app(
+    settings: GatewaySettings, board: Board, users: Users, write_action: Callable[[dict[str, Any]], None],
+    health: Callable[[], tuple[bool, dict[str, Any]]] | None = None,
+) -> Starlette:
+    """The console as an ASGI app: ``write_action`` sends an action to the flow (blocking until it is safe)."""
+    sessions = Sessions(settings.session_idle_minutes * 60)
+    throttle = LoginThrottle(settings)
+
+    def set_cookie(resp: Response, name: str, value: str, max_age: int | None = None) -> None:
+        resp.set_cookie(name, value, max_age=max_age, httponly=True, samesite="strict", secure=settings.secure_cookies, path="/")
+
+    def session_of(request: Request) -> Session | None:
+        return sessions.get(request.cookies.get(SESSION_COOKIE))
+
+    def not_signed_in() -> JSONResponse:
+        return JSONResponse({"error": "not signed in"}, status_code=401)
+
+    def same_origin(request: Request) -> bool:
+        origin = request.headers.get("origin")
+        return origin is None or urlsplit(origin).netloc == request.headers.get("host")
+
+    # ---------------------------------------------------------------- login
+
+    def login_form(request: Request, error: str = "", status: int = 200) -> Response:
+        token = secrets.token_urlsafe(24)
+        notice = f"<p class=error role=alert>{html.escape(error)}</p>" if error else ""
+        resp = _page("FEBLAM Hit Gateway — sign in", (
+            "<main class=login><h1>FEBLAM Hit Gateway</h1><p>Sign in with your desk account.</p>"
+            f"{notice}<form method=post action='/login'>"
+            f"<input type=hidden name=csrf value='{token}'>"
+            "<label>User <input name=user id=user autocomplete=username required maxlength=64 autofocus></label>"
+            "<label>Password <input type=password name=password id=password autocomplete=current-password required maxlength=1024></label>"
+            "<button type=submit id=signin>Sign in</button></form></main>"
+        ))
+        resp.status_code = status
+        set_cookie(resp, LOGIN_COOKIE, token, max_age=3600)
+        return resp
+
+    async def login_page(request: Request) -> Response:
+        if session_of(request):
+            return RedirectResponse("/", status_code=303)
+        return login_form(request)
+
+    async def login(request: Request) -> Response:
+        form = await request.form()
+        name = str(form.get("user", ""))[:64]
+        password = str(form.get("password", ""))[:1024]
+        client = _client(request)
+        if not csrf_ok(request.cookies.get(LOGIN_COOKIE, ""), str(form.get("csrf", ""))) or not same_origin(request):
+            log.warning("console_login_refused", user=name, client=client, reason="missing or wrong CSRF token")
+            return login_form(request, "The sign-in form expired; please try again.", 403)
+        keys = (f"user:{name}", f"addr:{client}")
+        wait = throttle.blocked(*keys)
+        if wait:
+            GATEWAY_LOGINS.labels("blocked").inc()
+            log.warning("console_login_blocked", user=name, client=client, retry_after_seconds=round(wait))
+            resp = login_form(request, f"Too many failed sign-ins. Try again in {int(wait) + 1} s.", 429)
+            resp.headers["retry-after"] = str(int(wait) + 1)
+            return resp
+        user = await run_in_threadpool(users.verify, name, password)
+        if user is None:
+            throttle.failed(*keys)
+            GATEWAY_LOGINS.labels("failed").inc()
+            log.warning("console_login_failed", user=name, client=client)
+            return login_form(request, "Wrong user or password.", 401)
+        throttle.succeeded(name)
+        GATEWAY_LOGINS.labels("ok").inc()
+        session = sessions.create(user)
+        log.info("console_login", user=user.name, desk=user.desk, client=client)
+        resp = RedirectResponse("/", status_code=303)
+        set_cookie(resp, SESSION_COOKIE, session.token)
+        resp.delete_cookie(LOGIN_COOKIE, path="/")
+        return resp
+
+    async def logout(request: Request) -> Response:
+        session = session_of(request)
+        if session is None:
+            return RedirectResponse("/login", status_code=303)
+        form = await request.form()
+        if not csrf_ok(session.csrf, str(form.get("csrf", ""))) or not same_origin(request):
+            return JSONResponse({"error": "CSRF token missing or wrong"}, status_code=403)
+        sessions.drop(session.token)
+        log.info("console_logout", user=session.user.name, desk=session.user.desk)
+        resp = RedirectResponse("/login", status_code=303)
+        resp.delete_cookie(SESSION_COOKIE, path="/")
+        return resp
+
+    # ---------------------------------------------------------------- the board
+
+    async def board_page(request: Request) -> Response:
+        session = session_of(request)
+        if session is None:
+            return RedirectResponse("/login", status_code=303)
+        desk, user = html.escape(session.user.desk), html.escape(session.user.name)
+        return _page(f"{session.user.desk} — FEBLAM Hit Gateway", (
+            f"<header><h1>FEBLAM · <span id=desk>{desk}</span></h1>"
+            "<span id=counts></span><span id=status class=status>connecting…</span>"
+            f"<span class=who>{user}</span>"
+            f"<form method=post action='/logout'><input type=hidden name=csrf value='{html.escape(session.csrf)}'>"
+            "<button type=submit id=logout>Sign out</button></form></header>"
+            "<p id=notice role=alert hidden></p><main id=board aria-live=polite></main>"
+            "<script src='/static/board.js'></script>"
+        ), head=f"<meta name=csrf-token content='{html.escape(session.csrf)}'>")
+
+    async def board_json(request: Request) -> Response:
+        session = session_of(request)
+        if session is None:
+            return not_signed_in()
+        return JSONResponse({"desk": session.user.desk, "user": session.user.name, "cards": board.cards(session.user.desk)})
+
+    async def events(request: Request) -> Response:
+        session = session_of(request)
+        if session is None:
+            return not_signed_in()
+        desk = session.user.desk
+        sub = board.subscribe(desk, asyncio.get_running_loop())
+
+        async def stream() -> AsyncIterator[bytes]:
+            try:
+                snapshot = orjson.dumps({"desk": desk, "user": session.user.name, "cards": board.cards(desk)})
+                yield b"retry: 1000\nevent: snapshot\ndata: " + snapshot + b"\n\n"
+                while True:
+                    try:
+                        message = await asyncio.wait_for(sub.queue.get(), KEEPALIVE_SECONDS)
+                    except TimeoutError:
+                        if not sessions.alive(session):
+                            yield b"event: signedout\ndata: {}\n\n"
+                            return
+                        yield b": keep-alive\n\n"
+                        continue
+                    if sub.dropped:
+                        return  # the page fell behind; it reconnects and starts from a fresh snapshot
+                    yield b"event: card\ndata: " + message + b"\n\n"
+            finally:
+                board.unsubscribe(sub)
+
+        return StreamingResponse(stream(), media_type="text/event-stream", headers={"x-accel-buffering": "no"})
+
+    async def hit(request: Request) -> Response:
+        session = session_of(request)
+        if session is None:
+            return not_signed_in()
+        card = board.card(session.user.desk, request.path_params["hit_id"])
+        if card is None:
+            return JSONResponse({"error": "this hit is not on your desk's board"}, status_code=403)
+        return JSONResponse(card)
+
+    async def act(request: Request) -> Response:
+        session = session_of(request)
+        if session is None:
+            return not_signed_in()
+        if not csrf_ok(session.csrf, request.headers.get("x-csrf-token")) or not same_origin(request):
+            log.warning("console_csrf_refused", user=session.user.name, desk=session.user.desk, client=_client(request))
+            return JSONResponse({"error": "CSRF token missing or wrong"}, status_code=403)
+        hit_id, kind = request.path_params["hit_id"], request.path_params["kind"]
+        if kind not in ("acknowledge", "close"):
+            return JSONResponse({"error": "no such action (acknowledge or close)"}, status_code=404)
+        card = board.card(session.user.desk, hit_id)
+        if card is None:
+            log.warning("console_action_forbidden", user=session.user.name, desk=session.user.desk, hit_id=hit_id[:64])
+            return JSONResponse({"error": "this hit is not on your desk's board"}, status_code=403)
+        state = card["case"]["state"]
+        outcome = None
+        if kind == "acknowledge" and state not in ("new", "escalated"):
+            return JSONResponse({"error": f"the hit is already {state}"}, status_code=409)
+        if kind == "close":
+            if state == "closed":
+                return JSONResponse({"error": "the hit is already closed"}, status_code=409)
+            try:
+                body = orjson.loads(await request.body() or b"{}")
+            except orjson.JSONDecodeError:
+                body = None
+            outcome = body.get("outcome") if isinstance(body, dict) else None
+            if outcome not in OUTCOMES:
+                return JSONResponse({"error": f"outcome must be one of {', '.join(OUTCOMES)}"}, status_code=400)
+        action = {"hit_id": hit_id, "desk": session.user.desk, "user": session.user.name, "kind": kind,
+                  "outcome": outcome, "at": format_ts(datetime.now(UTC))}
+        try:
+            await run_in_threadpool(write_action, action)
+        except Exception as exc:  # the broker did not take it: tell the dispatcher, who can retry
+            log.error("console_action_not_delivered", user=session.user.name, desk=session.user.desk, hit_id=hit_id, error=str(exc))
+            return JSONResponse({"error": "the action could not be recorded; try again"}, status_code=503)
+        log.info("console_action", user=session.user.name, desk=session.user.desk, hit_id=hit_id, action=kind, outcome=outcome)
+        return JSONResponse({"status": "accepted"}, status_code=202)
+
+    # ---------------------------------------------------------------- operations
+
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    async def live(request: Request) -> Response:
+        return JSONResponse({"status": "live"})
+
+    async def ready(request: Request) -> Response:
+        ok, doc = health() if health else (True, {"status": "ready"})
+        return JSONResponse(doc, status_code=200 if ok else 503)
+
+    routes = [
+        Route("/", board_page),
+        Route("/login", login_page, methods=["GET"]),
+        Route("/login", login, methods=["POST"]),
+        Route("/logout", logout, methods=["POST"]),
+        Route("/api/board", board_json),
+        Route("/api/events", events),
+        Route("/api/hits/{hit_id}", hit),
+        Route("/api/hits/{hit_id}/{kind:str}", act, methods=["POST"]),
+        Route("/metrics", metrics),
+        Route("/live", live),
+        Route("/ready", ready),
+        Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
+    ]
+    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])
+    app.state.sessions = sessions
+    return app
