@@ -1,0 +1,129 @@
+"""The gateway's case rules with a controlled clock: routing, acknowledge, close, escalation, leaving the board."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from flows.cases import Action, Desks, apply_action, escalate_due, expired, next_due, open_cases
+from tests.gateway_util import gateway_settings, hit_doc
+
+T0 = datetime(2026, 11, 29, 20, 0, tzinfo=UTC)
+
+
+def desks() -> Desks:
+    s = gateway_settings()
+    return Desks(s.desks, s.gateway)
+
+
+def test_a_hit_opens_a_new_case_at_each_desk_its_rule_takes() -> None:
+    hc, changes = open_cases(hit_doc("CAM-BXL-9"), desks(), T0)
+    assert [c.desk for c in changes] == ["brussels"]
+    assert changes[0].event == {"hit_id": hc.hit_id, "desk": "brussels", "state": "new", "user": None,
+                                "at": "2026-11-29T20:00:00.000Z", "outcome": None}
+    assert hc.cases["brussels"].deadline == T0 + timedelta(seconds=60)
+    _, none = open_cases(hit_doc("CAM-GNT-1"), desks(), T0)
+    assert none == []  # no desk takes it: unrouted
+
+
+def test_priority_sets_the_deadline_and_an_absent_priority_never_escalates() -> None:
+    d = desks()
+    assert open_cases(hit_doc(priority=2), d, T0)[0].cases["brussels"].deadline == T0 + timedelta(seconds=120)
+    hc, _ = open_cases(hit_doc(priority=3), d, T0)
+    assert hc.cases["brussels"].deadline is None
+    assert next_due(hc, d) is None
+    assert escalate_due(hc, d, T0 + timedelta(days=1)) == []
+
+
+def test_unacknowledged_escalates_exactly_at_the_deadline_to_the_target_desk() -> None:
+    d = desks()
+    hc, _ = open_cases(hit_doc(), d, T0)
+    assert escalate_due(hc, d, T0 + timedelta(seconds=59.999)) == []
+    assert next_due(hc, d) == T0 + timedelta(seconds=60)
+    changes = escalate_due(hc, d, T0 + timedelta(seconds=60))
+    assert [(c.desk, c.event["state"]) for c in changes if c.event] == [("brussels", "escalated"), ("national", "new")]
+    assert hc.cases["national"].escalated_from == "brussels"
+    assert hc.cases["national"].deadline is None  # national escalates nowhere
+    assert escalate_due(hc, d, T0 + timedelta(hours=1)) == []  # once
+
+
+def test_acknowledged_in_time_never_escalates() -> None:
+    d = desks()
+    hc, _ = open_cases(hit_doc(), d, T0)
+    changes, refused = apply_action(hc, Action(hc.hit_id, "brussels", "brussels-1", "acknowledge", T0 + timedelta(seconds=30)))
+    assert refused is None
+    assert changes[0].event == {"hit_id": hc.hit_id, "desk": "brussels", "state": "acknowledged", "user": "brussels-1",
+                                "at": "2026-11-29T20:00:30.000Z", "outcome": None}
+    assert next_due(hc, d) is None
+    assert escalate_due(hc, d, T0 + timedelta(hours=1)) == []
+
+
+def test_an_escalated_case_can_still_be_acknowledged_and_closed_by_its_desk() -> None:
+    d = desks()
+    hc, _ = open_cases(hit_doc(), d, T0)
+    escalate_due(hc, d, T0 + timedelta(seconds=61))
+    _, refused = apply_action(hc, Action(hc.hit_id, "brussels", "u", "acknowledge", T0 + timedelta(seconds=62)))
+    assert refused is None and hc.cases["brussels"].state == "acknowledged"
+
+
+def test_refused_actions_change_nothing() -> None:
+    d = desks()
+    hc, _ = open_cases(hit_doc(), d, T0)
+    act = Action(hc.hit_id, "antwerp", "antwerp-1", "acknowledge", T0)
+    assert apply_action(hc, act) == ([], "hit is not at desk antwerp")
+    bad = Action(hc.hit_id, "brussels", "u", "close", T0, outcome="arrested-the-wrong-car")
+    assert apply_action(hc, bad)[0] == [] and hc.cases["brussels"].state == "new"
+    close = Action(hc.hit_id, "brussels", "u", "close", T0, outcome="false_read")
+    assert apply_action(hc, close)[1] is None
+    assert apply_action(hc, close) == ([], "the case is already closed")
+    assert apply_action(hc, Action(hc.hit_id, "brussels", "u", "acknowledge", T0))[1] == "cannot acknowledge a case that is closed"
+
+
+def test_a_hit_every_desk_closed_leaves_after_keep_closed() -> None:
+    d = desks()
+    hc, _ = open_cases(hit_doc(), d, T0)
+    apply_action(hc, Action(hc.hit_id, "brussels", "u", "close", T0 + timedelta(seconds=5), outcome="intercepted"))
+    assert hc.closed_at == T0 + timedelta(seconds=5)
+    assert next_due(hc, d) == hc.closed_at + d.keep_closed
+    assert not expired(hc, d, hc.closed_at + d.keep_closed - timedelta(seconds=1))
+    assert expired(hc, d, hc.closed_at + d.keep_closed)
+
+
+def test_retro_rule_and_escalation_chain_never_loops() -> None:
+    from feblam.config import settings_from_dict
+    from tests.gateway_util import gateway_doc
+
+    doc = gateway_doc()
+    doc["desks"][2]["escalate_to"] = "brussels"  # brussels -> national -> brussels: a loop in the configuration
+    doc["desks"][2].update({"max_priority": 5, "lists": ["NONE"]})
+    doc["desks"][0]["retro"] = False
+    s = settings_from_dict(doc)
+    d = Desks(s.desks, s.gateway)
+    assert open_cases(hit_doc(retro=True), d, T0)[1] == []  # brussels takes live hits only
+    hc, _ = open_cases(hit_doc(), d, T0)
+    escalate_due(hc, d, T0 + timedelta(seconds=60))
+    later = escalate_due(hc, d, T0 + timedelta(seconds=120))
+    assert [(c.desk, c.case["state"]) for c in later] == [("national", "escalated")]  # brussels already holds it
+    assert escalate_due(hc, d, T0 + timedelta(days=1)) == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["acknowledge", "close", "wait"]), st.integers(0, 200)), max_size=12))
+def test_state_only_moves_forward_and_each_change_is_one_event(steps: list[tuple[str, int]]) -> None:
+    d = desks()
+    hc, _ = open_cases(hit_doc(), d, T0)
+    rank = {"new": 0, "escalated": 1, "acknowledged": 2, "closed": 3}
+    now = T0
+    for kind, secs in steps:
+        now += timedelta(seconds=secs)
+        before = {k: c.state for k, c in hc.cases.items()}
+        if kind == "wait":
+            changes = escalate_due(hc, d, now)
+        else:
+            changes, _ = apply_action(hc, Action(hc.hit_id, "brussels", "u", kind, now, outcome="other"))  # type: ignore[arg-type]
+        for k, c in hc.cases.items():
+            assert rank[c.state] >= rank[before.get(k, "new")]
+        assert len(changes) == sum(1 for k, c in hc.cases.items() if before.get(k) != c.state)
+        assert all(ch.event is not None and ch.event["state"] == hc.cases[ch.desk].state for ch in changes)

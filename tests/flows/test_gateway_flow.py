@@ -1,0 +1,101 @@
+"""The gateway's dataflow under Bytewax's testing tools, with a controlled clock and a recovery store.
+
+Each run is one execution of the flow over a TestingSource; the second run
+resumes from the first one's snapshot, as ``feblam gateway`` does after a
+restart, with the clock moved on.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+from bytewax.recovery import RecoveryConfig, init_db_dir
+from bytewax.testing import TestingSink, TestingSource, run_main
+
+from feblam.model import PayloadBatch
+from flows.gateway import build_gateway_flow
+from sinks.board import Board, BoardSink
+from tests.gateway_util import gateway_settings, hit_doc
+
+T0 = datetime(2026, 11, 29, 20, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def batch(kind: str, *docs: dict[str, Any] | bytes) -> PayloadBatch:
+    payloads = [d if isinstance(d, bytes) else orjson.dumps(d) for d in docs]
+    return PayloadBatch(kind, f"t.{kind}s", 0, payloads, list(range(len(payloads))))
+
+
+def action(hit_id: str, desk: str, kind: str, at: datetime, outcome: str | None = None) -> dict[str, Any]:
+    return {"hit_id": hit_id, "desk": desk, "user": f"{desk}-1", "kind": kind, "at": at.isoformat(), "outcome": outcome}
+
+
+def run(items: list[PayloadBatch], clock: Clock, board: Board, recovery: Path | None = None) -> tuple[list[Any], list[Any]]:
+    settings = gateway_settings()
+    events: list[Any] = []
+    dead: list[Any] = []
+    flow = build_gateway_flow(settings, TestingSource(items), BoardSink(board), TestingSink(events), TestingSink(dead), clock=clock)
+    run_main(flow, epoch_interval=timedelta(seconds=0), recovery_config=RecoveryConfig(recovery) if recovery else None)
+    return events, dead
+
+
+def states(events: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(e["desk"], e["state"]) for e in events]
+
+
+def test_hits_actions_and_refusals_through_the_flow() -> None:
+    clock = Clock(T0)
+    board = Board(["brussels", "antwerp", "national"])
+    a, b = hit_doc("CAM-BXL-1"), hit_doc("CAM-ANT-1", priority=2)
+    items = [
+        batch("hit", a, b, a, b"{not json", hit_doc("CAM-XXX-1")),  # a repeated hit, a bad one, an unrouted one
+        batch("action", action(a["hit_id"], "brussels", "acknowledge", T0), action(b["hit_id"], "brussels", "acknowledge", T0),
+              action(a["hit_id"], "brussels", "close", T0, "intercepted"), {"kind": "explode"}),
+    ]
+    events, dead = run(items, clock, board)
+    assert states(events) == [("brussels", "new"), ("antwerp", "new"), ("brussels", "acknowledged"), ("brussels", "closed")]
+    assert [e["hit_id"] for e in events] == [a["hit_id"], b["hit_id"], a["hit_id"], a["hit_id"]]
+    assert events[3]["outcome"] == "intercepted" and events[3]["user"] == "brussels-1"
+    assert len(dead) == 2 and "hit:" in dead[0].error and "action: kind" in dead[1].error  # nothing dropped silently
+    assert [c["hit_id"] for c in board.cards("antwerp")] == [b["hit_id"]]
+    assert board.card("brussels", a["hit_id"])["case"]["state"] == "closed"  # type: ignore[index]
+    assert board.card("brussels", b["hit_id"]) is None  # brussels's action on antwerp's hit was refused
+
+
+def test_escalation_and_state_across_a_restart(tmp_path: Path) -> None:
+    init_db_dir(tmp_path, 1)
+    a, b = hit_doc("CAM-BXL-1"), hit_doc("CAM-BXL-2")
+    first = [batch("hit", a, b), batch("action", action(b["hit_id"], "brussels", "acknowledge", T0 + timedelta(seconds=10)))]
+    clock = Clock(T0)
+    board = Board(["brussels", "antwerp", "national"])
+    events, _ = run(first, clock, board, tmp_path)
+    assert states(events) == [("brussels", "new"), ("brussels", "new"), ("brussels", "acknowledged")]
+
+    # Restart 59 s after the hits came: nothing is due yet; the new process's boards are rebuilt from state.
+    clock.now = T0 + timedelta(seconds=59)
+    board = Board(["brussels", "antwerp", "national"])
+    events, _ = run(first, clock, board, tmp_path)
+    assert events == []  # no event is repeated, and nothing escalated early
+    assert {c["hit_id"]: c["case"]["state"] for c in board.cards("brussels")} == {a["hit_id"]: "new", b["hit_id"]: "acknowledged"}
+    assert board.cards("national") == []
+
+    # Restart again past the deadline: the unacknowledged hit escalates to national, once; the acknowledged one never.
+    clock.now = T0 + timedelta(seconds=61)
+    board = Board(["brussels", "antwerp", "national"])
+    events, _ = run(first, clock, board, tmp_path)
+    assert states(events) == [("brussels", "escalated"), ("national", "new")]
+    assert all(e["hit_id"] == a["hit_id"] for e in events)
+    assert [c["case"]["escalated_from"] for c in board.cards("national")] == ["brussels"]
+    clock.now = T0 + timedelta(hours=1)
+    events, _ = run(first, clock, Board(["brussels", "antwerp", "national"]), tmp_path)
+    assert events == []

@@ -1,0 +1,54 @@
+"""Hits, desks and settings for the gateway tests."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from feblam.config import Settings, settings_from_dict
+from feblam.serde import format_ts
+from sinks.console.auth import hash_password
+
+PASSWORD = "correct horse battery staple"
+PASSWORD_HASH = hash_password(PASSWORD)
+
+
+def hit_doc(camera: str = "CAM-BXL-001", priority: int = 1, action: str = "intercept", *, hit_id: str | None = None,
+            emitted_at: datetime | None = None, plate: str = "1ABC123", retro: bool = False) -> dict[str, Any]:
+    """A hit as DESIGN 6 JSON."""
+    hid = hit_id or uuid.uuid4().hex
+    ts = format_ts(emitted_at or datetime.now(UTC))
+    return {
+        "hit_id": hid, "index_version": "v1", "priority": priority, "emitted_at": ts,
+        "read": {"read_id": f"r-{hid}", "camera_id": camera, "vendor": "canonical", "ts": ts, "plate_raw": plate,
+                 "country_raw": "B", "confidence": 0.9, "lat": 50.8466, "lon": 4.3528, "lane": 1, "direction": "N",
+                 "image_ref": f"img://{camera}/{hid}.jpg", "plate": plate, "country": "BE"},
+        "matches": [{"list_id": "BE-STOLEN", "entry_id": "S-1", "category": "stolen_vehicle", "priority": priority,
+                     "action": action, "match_kind": "exact", "owner": "police-be", "note": "stolen in Ixelles"}],
+        "routes": ["hits"], "retro": retro, "retro_of": "v0" if retro else None,
+    }
+
+
+def gateway_doc(brokers: str = "127.0.0.1:1", prefix: str = "t", **gateway: Any) -> dict[str, Any]:
+    """Two regional desks escalating to a national one; user ``<desk>-1`` per desk, password :data:`PASSWORD`."""
+    desks = [
+        {"name": "brussels", "camera_prefixes": ["CAM-BXL"], "escalate_to": "national"},
+        {"name": "antwerp", "camera_prefixes": ["CAM-ANT"], "escalate_to": "national"},
+        {"name": "national", "max_priority": 1, "lists": ["NONE"]},  # gets hits only by escalation
+    ]
+    for d in desks:
+        d["users"] = [{"name": f"{d['name']}-1", "password_hash": PASSWORD_HASH}]
+    return {
+        "kafka": {"brokers": brokers, "start_timeout_seconds": 10},
+        "deadletter": {"topic": f"{prefix}.deadletter"},
+        "gateway": {"hits_topics": [f"{prefix}.hits"], "events_topic": f"{prefix}.hit-events",
+                    "actions_topic": f"{prefix}.hit-actions", "secure_cookies": False,
+                    "escalate_after_seconds": {"1": 60, "2": 120}, **gateway},
+        "desks": desks,
+        "logging": {"format": "json"},
+    }
+
+
+def gateway_settings(**gateway: Any) -> Settings:
+    return settings_from_dict(gateway_doc(**gateway))

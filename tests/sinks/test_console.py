@@ -1,0 +1,159 @@
+"""The console's HTTP layer: sign-in, sessions, CSRF, a desk's own hits only, throttled failures, headers.
+
+The app runs in-process (Starlette's TestClient) over a real :class:`Board`;
+``write_action`` records what would go to the actions topic (the Kafka path is
+covered by the browser test against the broker).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from feblam.config import replace
+from flows.cases import Desks, open_cases
+from sinks.board import Board
+from sinks.console.app import create_app
+from sinks.console.auth import Users
+from tests.gateway_util import PASSWORD, gateway_settings, hit_doc
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.actions: list[dict[str, Any]] = []
+
+    def __call__(self, action: dict[str, Any]) -> None:
+        self.actions.append(action)
+
+
+@pytest.fixture
+def console() -> tuple[TestClient, Board, Recorder, dict[str, str]]:
+    settings = gateway_settings(login_max_failures=3)
+    board = Board([d.name for d in settings.desks])
+    desks = Desks(settings.desks, settings.gateway)
+    hits = {}
+    for name, camera in (("bxl", "CAM-BXL-1"), ("ant", "CAM-ANT-1")):
+        hc, changes = open_cases(hit_doc(camera, plate="1XYZ987"), desks, datetime.now(UTC))
+        board.apply(changes)
+        hits[name] = hc.hit_id
+    recorder = Recorder()
+    client = TestClient(create_app(settings.gateway, board, Users(settings.desks), recorder))
+    return client, board, recorder, hits
+
+
+def sign_in(client: TestClient, user: str, password: str = PASSWORD) -> Any:
+    form = client.get("/login")
+    token = re.search(r"name=csrf value='([^']+)'", form.text).group(1)  # type: ignore[union-attr]
+    return client.post("/login", data={"csrf": token, "user": user, "password": password}, follow_redirects=False)
+
+
+def csrf_of(client: TestClient) -> str:
+    return re.search(r"csrf-token content='([^']+)'", client.get("/").text).group(1)  # type: ignore[union-attr]
+
+
+def test_nothing_without_a_session(console: Any) -> None:
+    client, _, recorder, hits = console
+    assert client.get("/", follow_redirects=False).headers["location"] == "/login"
+    for path in ("/api/board", "/api/events", f"/api/hits/{hits['bxl']}"):
+        assert client.get(path).status_code == 401, path
+    assert client.post(f"/api/hits/{hits['bxl']}/acknowledge", headers={"X-CSRF-Token": "x"}).status_code == 401
+    assert recorder.actions == []
+
+
+def test_sign_in_sets_a_protected_cookie_and_shows_the_desk(console: Any) -> None:
+    client, _, _, hits = console
+    resp = sign_in(client, "brussels-1")
+    assert resp.status_code == 303
+    cookie = resp.headers["set-cookie"]
+    assert "feblam_session=" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
+    board = client.get("/api/board").json()
+    assert board["desk"] == "brussels" and [c["hit_id"] for c in board["cards"]] == [hits["bxl"]]
+    page = client.get("/")
+    assert "content-security-policy" in page.headers and page.headers["x-frame-options"] == "DENY"
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert "<script>" not in page.text  # no inline script: the page's code is /static/board.js
+
+
+def test_secure_cookies_by_default() -> None:
+    settings = gateway_settings()
+    g = replace(settings.gateway, secure_cookies=True)
+    client = TestClient(create_app(g, Board(["brussels"]), Users(settings.desks), Recorder()), base_url="https://testserver")
+    assert "Secure" in sign_in(client, "brussels-1").headers["set-cookie"]
+
+
+def test_a_desk_sees_and_acts_on_its_own_hits_only(console: Any) -> None:
+    client, _, recorder, hits = console
+    sign_in(client, "brussels-1")
+    token = csrf_of(client)
+    assert client.get(f"/api/hits/{hits['ant']}").status_code == 403
+    assert client.post(f"/api/hits/{hits['ant']}/acknowledge", headers={"X-CSRF-Token": token}).status_code == 403
+    assert client.post(f"/api/hits/{hits['ant']}/close", headers={"X-CSRF-Token": token}, json={"outcome": "other"}).status_code == 403
+    assert recorder.actions == []
+    resp = client.post(f"/api/hits/{hits['bxl']}/acknowledge", headers={"X-CSRF-Token": token})
+    assert resp.status_code == 202
+    assert recorder.actions[0] | {"at": None} == {"hit_id": hits["bxl"], "desk": "brussels", "user": "brussels-1",
+                                                  "kind": "acknowledge", "outcome": None, "at": None}
+
+
+def test_csrf_refused(console: Any) -> None:
+    client, _, recorder, hits = console
+    sign_in(client, "brussels-1")
+    url = f"/api/hits/{hits['bxl']}/acknowledge"
+    assert client.post(url).status_code == 403
+    assert client.post(url, headers={"X-CSRF-Token": "forged"}).status_code == 403
+    token = csrf_of(client)
+    assert client.post(url, headers={"X-CSRF-Token": token, "Origin": "https://evil.example"}).status_code == 403
+    assert client.post("/logout", data={"csrf": "forged"}, follow_redirects=False).status_code == 403
+    assert recorder.actions == []
+    # the login form too: a post without the form's token does not sign anyone in
+    fresh = TestClient(client.app)
+    resp = fresh.post("/login", data={"csrf": "x", "user": "brussels-1", "password": PASSWORD}, follow_redirects=False)
+    assert resp.status_code == 403 and "feblam_session" not in resp.headers.get("set-cookie", "")
+
+
+def test_close_needs_a_known_outcome_and_a_closed_hit_stays_closed(console: Any) -> None:
+    client, board, recorder, hits = console
+    sign_in(client, "brussels-1")
+    token = csrf_of(client)
+    url = f"/api/hits/{hits['bxl']}/close"
+    assert client.post(url, headers={"X-CSRF-Token": token}, json={"outcome": "shrug"}).status_code == 400
+    assert client.post(url, headers={"X-CSRF-Token": token}, content=b"not json").status_code == 400
+    assert client.post(url, headers={"X-CSRF-Token": token}, json={"outcome": "not_found"}).status_code == 202
+    assert client.post(f"/api/hits/{hits['bxl']}/explode", headers={"X-CSRF-Token": token}).status_code == 404
+    assert [a["outcome"] for a in recorder.actions] == ["not_found"]
+
+
+def test_failed_sign_ins_are_throttled_and_logged(console: Any, capsys: Any) -> None:
+    client, _, _, _ = console
+    for _ in range(3):
+        assert sign_in(client, "brussels-1", "wrong password").status_code == 401
+    blocked = sign_in(client, "brussels-1")  # the right password, but the name is blocked for the window
+    assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) > 0
+    assert sign_in(client, "nobody", "x").status_code == 429  # and so is the address
+    err = capsys.readouterr()
+    text = err.out + err.err
+    assert text.count("console_login_failed") == 3 and "console_login_blocked" in text
+    assert PASSWORD not in text and "wrong password" not in text
+
+
+def test_no_plate_in_urls_or_logs(console: Any, capsys: Any) -> None:
+    client, _, _, hits = console
+    sign_in(client, "brussels-1")
+    token = csrf_of(client)
+    client.post(f"/api/hits/{hits['bxl']}/acknowledge", headers={"X-CSRF-Token": token})
+    client.post(f"/api/hits/{hits['ant']}/acknowledge", headers={"X-CSRF-Token": token})
+    out = capsys.readouterr()
+    assert "console_action" in out.out + out.err
+    assert "1XYZ987" not in out.out + out.err
+
+
+def test_signed_out_session_is_gone(console: Any) -> None:
+    client, _, _, _ = console
+    sign_in(client, "brussels-1")
+    token = csrf_of(client)
+    assert client.post("/logout", data={"csrf": token}, follow_redirects=False).status_code == 303
+    assert client.get("/api/board").status_code == 401
