@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck bench clean
+.PHONY: install browser demo test lint typecheck bench clean
 
 install: $(STAMP)
 
@@ -21,7 +21,14 @@ DEMO_SECONDS ?= 30
 demo: install
 	$(VENV)/bin/feblam demo $(if $(filter 0,$(DEMO_SECONDS)),,--seconds $(DEMO_SECONDS))
 
-test: install lint typecheck
+# The console's browser test drives Debian's Chromium with its driver (never a downloaded browser).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends chromium chromium-driver; }
+
+test: install browser lint typecheck
 	$(PY) -m pytest -q
 
 lint: install

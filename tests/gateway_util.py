@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+
+import orjson
+import tomli_w
 
 from feblam.config import Settings, settings_from_dict
 from feblam.serde import format_ts
 from sinks.console.auth import hash_password
+from tests.jobs import FEBLAM, clean_env
 
 PASSWORD = "correct horse battery staple"
 PASSWORD_HASH = hash_password(PASSWORD)
@@ -52,3 +58,24 @@ def gateway_doc(brokers: str = "127.0.0.1:1", prefix: str = "t", **gateway: Any)
 
 def gateway_settings(**gateway: Any) -> Settings:
     return settings_from_dict(gateway_doc(**gateway))
+
+
+def write_config(path: Path, doc: dict[str, Any]) -> Path:
+    """A settings document as a TOML file."""
+    path.write_bytes(tomli_w.dumps(doc).encode())
+    return path
+
+
+def start_gateway(cfg: Path, log: Path) -> subprocess.Popen[bytes]:
+    """``feblam gateway --config cfg`` in the background, its output appended to ``log``."""
+    return subprocess.Popen([FEBLAM, "gateway", "--config", str(cfg)], stdout=log.open("ab"), stderr=subprocess.STDOUT,
+                            env=clean_env())
+
+
+def produce_hits(brokers: str, topic: str, hits: list[dict[str, Any]]) -> None:
+    from confluent_kafka import Producer
+
+    p = Producer({"bootstrap.servers": brokers})
+    for h in hits:
+        p.produce(topic, orjson.dumps(h), key=h["hit_id"].encode())
+    assert p.flush(10) == 0

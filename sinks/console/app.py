@@ -50,7 +50,7 @@ SECURITY_HEADERS = [
                                  b"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
+    (b"referrer-policy", b"same-origin"),  # no-referrer would send "Origin: null" on our own forms
     (b"cache-control", b"no-store"),
 ]
 
@@ -112,7 +112,10 @@ def create_app(
     # ---------------------------------------------------------------- login
 
     def login_form(request: Request, error: str = "", status: int = 200) -> Response:
-        token = secrets.token_urlsafe(24)
+        # One token per browser: a page opened twice (two tabs, a reload) keeps the cookie the forms carry.
+        token = request.cookies.get(LOGIN_COOKIE) or ""
+        if len(token) != 32:
+            token = secrets.token_urlsafe(24)
         notice = f"<p class=error role=alert>{html.escape(error)}</p>" if error else ""
         resp = _page("FEBLAM Hit Gateway — sign in", (
             "<main class=login><h1>FEBLAM Hit Gateway</h1><p>Sign in with your desk account.</p>"
@@ -278,6 +281,9 @@ def create_app(
     async def metrics(request: Request) -> Response:
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
+    async def no_icon(request: Request) -> Response:
+        return Response(status_code=204)
+
     async def live(request: Request) -> Response:
         return JSONResponse({"status": "live"})
 
@@ -294,6 +300,7 @@ def create_app(
         Route("/api/events", events),
         Route("/api/hits/{hit_id}", hit),
         Route("/api/hits/{hit_id}/{kind:str}", act, methods=["POST"]),
+        Route("/favicon.ico", no_icon),
         Route("/metrics", metrics),
         Route("/live", live),
         Route("/ready", ready),
