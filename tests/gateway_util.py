@@ -16,7 +16,7 @@ from feblam.serde import format_ts
 from sinks.console.auth import hash_password
 from tests.jobs import FEBLAM, clean_env
 
-PASSWORD = "correct horse battery staple"
+PASSWORD = "correct horse battery staple"  # noqa: S105 - the test desks' password
 PASSWORD_HASH = hash_password(PASSWORD)
 
 
