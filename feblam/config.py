@@ -472,6 +472,21 @@ def check_config(doc: Mapping[str, Any], origin: str = "config", environ: Mappin
     return (None if problems else settings), problems
 
 
+def _without_none(doc: Any) -> Any:
+    if isinstance(doc, dict):
+        return {k: _without_none(v) for k, v in doc.items() if v is not None}
+    if isinstance(doc, list | tuple):
+        return [_without_none(v) for v in doc]
+    return doc
+
+
+def settings_toml(settings: Settings) -> str:
+    """The settings as a TOML file that loads back to the same settings (for a child process)."""
+    import tomli_w
+
+    return tomli_w.dumps(_without_none(msgspec.to_builtins(settings)))
+
+
 def read_toml(path: str | Path) -> dict[str, Any]:
     """A TOML file as a dict; a missing or invalid file is one ConfigError naming it."""
     p = Path(path)

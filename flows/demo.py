@@ -4,14 +4,17 @@ Starts the bundled Kafka-compatible broker on a free loopback port, creates the
 topics, runs a camera simulator publishing the three vendor formats (a few bad
 payloads and some hotlisted plates among them), runs the job on the shipped
 sample hotlists, shows reads/s, hits and dead letters live, writes
-``hits.jsonl`` and ``deadletter.jsonl`` under ``--out-dir``, prints the summary
-line and always stops its broker.
+``hits.jsonl`` and ``deadletter.jsonl`` under ``--out-dir``, starts the Hit
+Gateway over the hits topic (printing the console's address and a login),
+prints the summary line and always stops its gateway and broker.
 """
 
 from __future__ import annotations
 
 import gc
+import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -124,6 +127,74 @@ class TheftReport(threading.Thread):
                 return
 
 
+#: The demo's desks: one per simulated region, escalating to a national desk that also sees every priority-1 hit.
+DEMO_DESKS = (("sicad-brussels", ("CAM-BXL-",)), ("sicad-antwerp", ("CAM-ANT-",)), ("sicad-liege", ("CAM-LIE-",)),
+              ("sicad-gent", ("CAM-GNT-",)), ("highway-police", ("E40-KM", "E19-KM")))
+
+
+class DemoGateway:
+    """``feblam gateway`` as a child process over the demo's hits topic, with a demo login per desk.
+
+    The password is made for this run and printed; the configuration (with the
+    hashes only) is ``gateway.toml`` in the output folder, its log ``gateway.log``.
+    """
+
+    def __init__(self, settings: Settings, out_dir: Path) -> None:
+        import secrets
+
+        from feblam.config import DeskSettings, GatewaySettings, Rule, UserSettings
+        from sinks.console.auth import hash_password
+
+        self.password = secrets.token_urlsafe(9)
+        hashed = hash_password(self.password)
+        desks = [DeskSettings(name=name, rule=Rule(camera_prefixes=prefixes), escalate_to="sicad-national",
+                              users=(UserSettings(f"demo-{name.split('-', 1)[1]}", hashed),))
+                 for name, prefixes in DEMO_DESKS]
+        desks.append(DeskSettings(name="sicad-national", rule=Rule(max_priority=1), users=(UserSettings("demo-national", hashed),)))
+        port = settings.gateway.http_port
+        self.settings = replace(
+            settings, desks=tuple(desks), recovery=replace(settings.recovery, dir=""),
+            deadletter=DeadletterSettings(topic="", path=str(out_dir / "gateway-deadletter.jsonl")),
+            gateway=replace(settings.gateway, hits_topics=("hits",), secure_cookies=False,
+                            escalate_after_seconds={"1": 60.0, "2": 120.0, "3": 300.0},
+                            http_port=port, http_host="127.0.0.1"),
+            logging=replace(settings.logging, format="json"),
+        )
+        self.config = out_dir / "gateway.toml"
+        self.log = out_dir / "gateway.log"
+        self.url = f"http://127.0.0.1:{port}/"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> DemoGateway:
+        from feblam.config import settings_toml
+
+        self.config.write_text(settings_toml(self.settings), encoding="utf-8")
+        self.config.chmod(0o600)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FEBLAM_")}  # the file is the whole configuration
+        self.proc = subprocess.Popen([sys.executable, "-m", "feblam.cli", "gateway", "--config", str(self.config)],
+                                     stdout=self.log.open("ab"), stderr=subprocess.STDOUT, env=env)
+        return self
+
+    def wait_listening(self, timeout: float = 30.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                return False
+            if self.log.exists() and b"console_listening" in self.log.read_bytes():
+                return True
+            time.sleep(0.1)
+        return False
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+
 def run_demo(settings: Settings, *, seconds: float | None, out_dir: Path, rate: float = 2000.0,
              hotlists: str | None = None) -> int:
     """Run the demo (DESIGN section 7) and print its summary line; the broker is always stopped."""
@@ -142,10 +213,13 @@ def run_demo(settings: Settings, *, seconds: float | None, out_dir: Path, rate: 
     old_term = signal.signal(signal.SIGTERM, on_signal)
     broker = EmbeddedBroker(log_path=out_dir / "broker.log")
     started = None
+    gateway: DemoGateway | None = None
     try:
         broker.start()
         topics = {v: f"reads.{v}" for v in VENDORS}
-        broker.create_topics([*topics.values(), "hits", "reads.deadletter", CHANGES_TOPIC], partitions=2)
+        g = settings.gateway
+        broker.create_topics([*topics.values(), "hits", "reads.deadletter", CHANGES_TOPIC, g.events_topic, g.actions_topic],
+                             partitions=2)
         settings = replace(
             settings,
             kafka=replace(settings.kafka, brokers=broker.address),
@@ -154,6 +228,8 @@ def run_demo(settings: Settings, *, seconds: float | None, out_dir: Path, rate: 
             deadletter=DeadletterSettings(path=str(out_dir / "deadletter.jsonl")),
             sinks=(SinkSettings("hits-topic", topic="hits"), SinkSettings("hits-file", path=str(out_dir / "hits.jsonl"))),
         )
+        if settings.gateway.http_port:
+            gateway = DemoGateway(settings, out_dir).start()
         monitor = SourceMonitor(settings.kafka)
         ops = Operations(settings, monitor, stop).start()
         live = open_live_index(settings.hotlists)
@@ -178,6 +254,13 @@ def run_demo(settings: Settings, *, seconds: float | None, out_dir: Path, rate: 
         endpoints = f"; metrics http://127.0.0.1:{ops.http.port}/metrics" if ops.http is not None else ""
         print(f"broker {broker.address}; hotlists {hot_dir} (index {holder.current.version}); "
               f"simulating {rate:.0f} reads/s; output in {out_dir}/{endpoints}", flush=True)
+        if gateway is not None:
+            if gateway.wait_listening():
+                print(f"Hit Gateway console: {gateway.url} - sign in as demo-brussels (or demo-antwerp, demo-liege, "
+                      f"demo-gent, demo-national, demo-police) with password {gateway.password}", flush=True)
+            else:
+                last = gateway.log.read_text(errors="replace").strip().splitlines()[-1:] if gateway.log.exists() else []
+                print(f"Hit Gateway did not start ({last[0] if last else 'no output'}); see {gateway.log}", flush=True)
         started = time.monotonic()
         run_main(flow)
         elapsed = time.monotonic() - started
@@ -190,6 +273,8 @@ def run_demo(settings: Settings, *, seconds: float | None, out_dir: Path, rate: 
         gc.collect()
     finally:
         stop.set()
+        if gateway is not None:
+            gateway.stop()
         broker.stop()
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGTERM, old_term)

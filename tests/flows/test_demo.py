@@ -16,12 +16,46 @@ def tansu_processes() -> set[str]:
     return set(out.stdout.split())
 
 
+def board_of(url: str, user: str, password: str) -> list[dict]:
+    """A desk's board through the console, signed in as the demo prints."""
+    import httpx2
+
+    with httpx2.Client(base_url=url, timeout=10) as client:
+        form = client.get("/login").text
+        token = re.search(r"name=csrf value='([^']+)'", form).group(1)  # type: ignore[union-attr]
+        signed_in = client.post("/login", data={"csrf": token, "user": user, "password": password})
+        assert signed_in.status_code in (200, 303), signed_in.text[:300]
+        return client.get("/api/board").json()["cards"]
+
+
 def test_demo_runs_and_stops_its_broker(tmp_path: Path) -> None:
+    from sources.broker import free_port
+    from tests.jobs import clean_env, wait_for
+
     before = tansu_processes()
     exe = str(Path(sys.executable).with_name("feblam"))
-    out = subprocess.run([exe, "demo", "--seconds", "9", "--out-dir", str(tmp_path / "d"), "--rate", "3000", "--http-port", "0"],
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr[-2000:]
+    port = free_port()
+    proc = subprocess.Popen([exe, "demo", "--seconds", "12", "--out-dir", str(tmp_path / "d"), "--rate", "3000", "--http-port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**clean_env(), "FEBLAM_GATEWAY_HTTP_PORT": str(port)})
+    assert proc.stdout is not None
+    lines: list[str] = []
+    while not any("Hit Gateway" in x for x in lines):
+        line = proc.stdout.readline()
+        assert line, "the demo ended without a console line"
+        lines.append(line)
+    console = lines[-1]
+    m = re.search(r"console: (http://\S+) - sign in as (demo-brussels) .* with password (\S+)", console)
+    assert m, console
+    url, user, password = m.groups()
+    assert url == f"http://127.0.0.1:{port}/"
+    national: list[dict] = []
+    assert wait_for(lambda: national.extend(board_of(url, "demo-national", password)) or national, 30), "no hit on the board"
+    assert all(c["hit"]["priority"] == 1 or c["case"]["escalated_from"] for c in national)
+    assert isinstance(board_of(url, user, password), list)  # the printed login works for the regional desk too
+    rest, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err[-2000:]
+    out = subprocess.CompletedProcess(proc.args, 0, "".join(lines) + rest, err)
     last = out.stdout.strip().splitlines()[-1]
     m = re.fullmatch(r"reads=(\d+) hits=(\d+) deadletter=(\d+) reads_per_s=(\d+)", last)
     assert m, last
