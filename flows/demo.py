@@ -142,7 +142,7 @@ class DemoGateway:
     def __init__(self, settings: Settings, out_dir: Path) -> None:
         import secrets
 
-        from feblam.config import DeskSettings, GatewaySettings, Rule, UserSettings
+        from feblam.config import DeskSettings, Rule, UserSettings
         from sinks.console.auth import hash_password
 
         self.password = secrets.token_urlsafe(9)
