@@ -171,7 +171,7 @@ class DemoGateway:
         self.config.write_text(settings_toml(self.settings), encoding="utf-8")
         self.config.chmod(0o600)
         env = {k: v for k, v in os.environ.items() if not k.startswith("FEBLAM_")}  # the file is the whole configuration
-        self.proc = subprocess.Popen([sys.executable, "-m", "feblam.cli", "gateway", "--config", str(self.config)],
+        self.proc = subprocess.Popen([sys.executable, "-m", "feblam.cli", "gateway", "--config", str(self.config)],  # noqa: S603 - our own CLI
                                      stdout=self.log.open("ab"), stderr=subprocess.STDOUT, env=env)
         return self
 
