@@ -18,7 +18,8 @@ KAFKA_ROWS = ("ceiling-kafka", "feblam-kafka", "naive-kafka", "feblam-kafka-late
               "retro-stall")
 INDEX_ROWS = ("index-build", "index-swap", "index-delta", "index-publish")
 CLUSTER_ROWS = ("feblam-memory-2proc",)
-ALL_ROWS = MEMORY_ROWS + KAFKA_ROWS + CLUSTER_ROWS + INDEX_ROWS
+GATEWAY_ROWS = ("gateway",)
+ALL_ROWS = MEMORY_ROWS + KAFKA_ROWS + CLUSTER_ROWS + INDEX_ROWS + GATEWAY_ROWS
 ROUNDS = 3
 
 
@@ -113,12 +114,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     steps = len(memory) * ROUNDS + sum(1 for r in only if r not in MEMORY_ROWS) + 1
     progress = Progress(steps, sys.stderr.isatty() and not args.json)
     started = time.perf_counter()
+    results: list[dict[str, Any]] = []
+    if "gateway" in only:  # first, on a broker of its own; it needs no generated reads
+        progress.step("gateway")
+        from bench.gateway_rows import gateway
+
+        results.append(gateway(cache))
+        progress.advance()
+    if not set(only) - set(GATEWAY_ROWS):
+        progress.close()
+        return {"machine": machine(), "command": _command(),
+                "params": {"reads": 0, "hotlist_size": 0, "seed": args.seed}, "results": results,
+                "ratios": ratios(results), "total_seconds": round(time.perf_counter() - started, 1)}
     progress.step("generating data and building the index")
     wants_naive = bool({"naive-memory", "naive-kafka"} & set(only))
     wants_limit = "limit-memory" in only
     data = data_mod.prepare(cache, args.reads, args.hotlist_size, args.hit_rate, args.seed, naive=wants_naive or wants_limit)
     progress.advance()
-    results: list[dict[str, Any]] = []
     naive = memory_rows.NaiveIndex(data.keys) if wants_naive else None
     from bench.limit import LimitIndex, limit_memory
 
@@ -207,13 +219,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         by_name["feblam-kafka"].update(p50_ms=lat["p50_ms"], p99_ms=lat["p99_ms"], latency_offered_rate=args.rate)
     return {
         "machine": machine(),
-        "command": "feblam bench " + " ".join(sys.argv[2:]) if len(sys.argv) > 1 else "feblam bench",
+        "command": _command(),
         "params": {"reads": data.reads, "hotlist_size": args.hotlist_size, "hit_rate": args.hit_rate,
                    "rate": args.rate, "seed": args.seed, "batch": data_mod.BATCH, "expected_hot_reads": data.expected_hot},
         "results": results,
         "ratios": ratios(results),
         "total_seconds": round(time.perf_counter() - started, 1),
     }
+
+
+def _title(p: dict[str, Any]) -> str:
+    return f"feblam bench — {p['reads']:,} reads, hotlist {p['hotlist_size']:,}" if p["reads"] else "feblam bench"
+
+
+def _command() -> str:
+    return "feblam bench " + " ".join(sys.argv[2:]) if len(sys.argv) > 1 else "feblam bench"
 
 
 COLUMNS = ["name", "reads", "seconds", "reads_per_s", "cpu_seconds", "reads_per_cpu_s", "p50_ms", "p99_ms"]
@@ -237,7 +257,7 @@ def _extra(r: dict[str, Any]) -> str:
 def markdown(report: dict[str, Any]) -> str:
     """The report as a Markdown table: readable piped, in a narrow terminal, in RESULTS.md."""
     p = report["params"]
-    lines = [f"feblam bench — {p['reads']:,} reads, hotlist {p['hotlist_size']:,}", "",
+    lines = [_title(p), "",
              "| " + " | ".join(COLUMNS) + " | extra |", "|" + "---|" * (len(COLUMNS) + 1)]
     for r in report["results"]:
         lines.append("| " + " | ".join(_cell(r.get(c)) for c in COLUMNS) + f" | {_extra(r)} |")
@@ -257,7 +277,7 @@ def table(report: dict[str, Any]) -> None:
     if not console.is_terminal or console.width < 120:
         print(markdown(report))
         return
-    t = Table(title=f"feblam bench — {report['params']['reads']:,} reads, hotlist {report['params']['hotlist_size']:,}")
+    t = Table(title=_title(report["params"]))
     for c in COLUMNS:
         t.add_column(c, justify="left" if c == "name" else "right", no_wrap=True)
     t.add_column("extra", overflow="fold")

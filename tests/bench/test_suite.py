@@ -55,3 +55,15 @@ def test_the_report_piped_is_markdown_with_whole_cells(tmp_path: Path) -> None:
     row = next(line for line in lines if line.startswith("| feblam-memory"))
     assert "3,000" in row
     assert any(line.startswith("- feblam-memory/limit-memory = ") for line in lines)
+
+
+@pytest.mark.kafka
+def test_gateway_row_delivers_every_hit_to_its_desks_page(tmp_path: Path) -> None:
+    from bench.gateway_rows import DESKS, gateway
+
+    row = gateway(tmp_path, rate=50.0, seconds=2.0, burst=300)
+    assert row["name"] == "gateway" and row["pages"] == DESKS
+    assert row["latency_hits"] == 100 and row["latency_hits_lost"] == 0
+    assert row["burst_hits"] == 300 and row["burst_hits_lost"] == 0
+    assert 0 < row["p50_ms"] <= row["p99_ms"] <= row["max_ms"]
+    assert row["hits_per_s"] > 0 and row["cpu_seconds"] > 0
