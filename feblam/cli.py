@@ -317,11 +317,16 @@ def cmd_broker(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     topics = [t for t in args.topics.split(",") if t]
-    if args.config:
-        settings = load_settings(args.config)
+    for config in args.config or ():
+        settings = load_settings(config)
         topics += [s.topic for s in settings.sources] + [s.topic for s in settings.sinks if s.topic]
         if settings.deadletter.topic and not settings.deadletter.path:
             topics.append(settings.deadletter.topic)
+        if settings.hotlists.changes_topic:
+            topics.append(settings.hotlists.changes_topic)
+        if settings.desks:
+            g = settings.gateway
+            topics += [*g.hits_topics, g.events_topic, g.actions_topic]
     with EmbeddedBroker(port=args.port) as broker:
         if topics:
             create_topics(broker.address, topics, partitions=args.partitions)
@@ -470,7 +475,8 @@ def build_parser() -> argparse.ArgumentParser:
     bk = sub.add_parser("broker", help="start the bundled Kafka-compatible broker alone (for trying 'feblam run')")
     bk.add_argument("--port", type=int, default=9092, help="loopback port (default 9092, as in examples/feblam.toml)")
     bk.add_argument("--topics", default="", help="comma-separated topics to create")
-    bk.add_argument("--config", default=None, help="also create every topic this configuration reads or writes")
+    bk.add_argument("--config", action="append", default=None,
+                    help="also create every topic this configuration reads or writes (repeatable: the job's and the gateway's)")
     bk.add_argument("--partitions", type=int, default=2, help="partitions of each created topic")
     bk.set_defaults(func=cmd_broker)
     return p

@@ -94,3 +94,53 @@ def test_hash_password_refuses_a_short_password() -> None:
     from argon2 import PasswordHasher
 
     assert PasswordHasher().verify(ok.stdout.strip(), "a long night shift password")
+
+
+@pytest.mark.kafka
+def test_the_example_gateway_runs_as_documented(tmp_path: Path) -> None:
+    """examples/gateway.toml as its header says: broker from both example files, the documented login."""
+    import re
+    import signal
+    import subprocess
+
+    import httpx2
+
+    from tests.gateway_util import hit_doc, produce_hits
+    from tests.helpers import EXAMPLES
+    from tests.jobs import FEBLAM, clean_env, wait_for
+
+    port, console = free_port(), free_port()
+    env = clean_env()
+    broker = subprocess.Popen([FEBLAM, "broker", "--config", str(EXAMPLES / "feblam.toml"), "--config",
+                               str(EXAMPLES / "gateway.toml"), "--port", str(port)],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    try:
+        assert broker.stdout is not None
+        topics = broker.stdout.readline()
+        assert all(t in topics for t in ("hits", "hit-events", "hit-actions", "hits.deadletter", "reads.deadletter"))
+        env |= {"FEBLAM_KAFKA_BROKERS": f"127.0.0.1:{port}", "FEBLAM_GATEWAY_HTTP_PORT": str(console)}
+        log = tmp_path / "gateway.log"
+        gw = subprocess.Popen([FEBLAM, "gateway", "--config", str(EXAMPLES / "gateway.toml")], cwd=tmp_path, env=env,
+                              stdout=log.open("ab"), stderr=subprocess.STDOUT)
+        try:
+            hit = hit_doc("CAM-BXL-042")
+            produce_hits(f"127.0.0.1:{port}", "hits", [hit])
+            with httpx2.Client(base_url=f"http://127.0.0.1:{console}", timeout=5) as client:
+                assert wait_for(lambda: _answers(client), 60), log.read_text()[-2000:]
+                token = re.search(r"name=csrf value='([^']+)'", client.get("/login").text).group(1)  # type: ignore[union-attr]
+                client.post("/login", data={"csrf": token, "user": "dispatcher-bxl", "password": "change-me-before-use"})
+                assert wait_for(lambda: any(c["hit_id"] == hit["hit_id"] for c in client.get("/api/board").json()["cards"]), 30)
+        finally:
+            gw.send_signal(signal.SIGTERM)
+            assert gw.wait(timeout=30) == 0, log.read_text()[-2000:]
+        assert (tmp_path / "example-out" / "gateway-state").is_dir()
+    finally:
+        broker.send_signal(signal.SIGTERM)
+        assert broker.wait(timeout=15) == 0
+
+
+def _answers(client: Any) -> bool:
+    try:
+        return client.get("/ready").status_code == 200
+    except Exception:
+        return False

@@ -70,6 +70,9 @@ class Console:
             raise FeblamError(msg) from None
         sock.listen(512)
         self.port = sock.getsockname()[1]
+        from feblam.metrics import READY
+
+        READY.set_function(lambda: 1.0 if self.health()[0] else 0.0)
         self._writer = ActionWriter(self.settings.kafka, g.actions_topic)
         app = create_app(g, self.board, Users(self.settings.desks), self._writer.write, self.health)
         config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=2)
