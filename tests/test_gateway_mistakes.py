@@ -39,7 +39,7 @@ def test_bad_gateway_settings_are_named(tmp_path: Path, change: Any, names: list
 
 def test_a_password_instead_of_a_hash_is_refused_and_never_echoed(tmp_path: Path) -> None:
     doc = gateway_doc()
-    doc["desks"][0]["users"][0]["password_hash"] = "Sup3r-secret-night-shift"
+    doc["desks"][0]["users"][0]["password_hash"] = "Sup3r-secret-night-shift"  # noqa: S105 - the mistake under test
     proc = gateway_with(tmp_path, doc)
     assert_one_clear_line(proc, "desks[0].users[0].password_hash", "argon2id")
     assert "Sup3r-secret-night-shift" not in proc.stdout + proc.stderr
