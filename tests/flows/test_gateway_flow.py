@@ -63,9 +63,12 @@ def test_hits_actions_and_refusals_through_the_flow() -> None:
               action(a["hit_id"], "brussels", "close", T0, "intercepted"), {"kind": "explode"}),
     ]
     events, dead = run(items, clock, board)
-    assert states(events) == [("brussels", "new"), ("antwerp", "new"), ("brussels", "acknowledged"), ("brussels", "closed")]
-    assert [e["hit_id"] for e in events] == [a["hit_id"], b["hit_id"], a["hit_id"], a["hit_id"]]
-    assert events[3]["outcome"] == "intercepted" and events[3]["user"] == "brussels-1"
+    # one hit's events keep their order (keyed by hit_id); different hits' may interleave
+    of_a = [e for e in events if e["hit_id"] == a["hit_id"]]
+    assert states(of_a) == [("brussels", "new"), ("brussels", "acknowledged"), ("brussels", "closed")]
+    assert states([e for e in events if e["hit_id"] == b["hit_id"]]) == [("antwerp", "new")]
+    assert len(events) == 4
+    assert of_a[2]["outcome"] == "intercepted" and of_a[2]["user"] == "brussels-1"
     assert len(dead) == 2 and "hit:" in dead[0].error and "action: kind" in dead[1].error  # nothing dropped silently
     assert [c["hit_id"] for c in board.cards("antwerp")] == [b["hit_id"]]
     assert board.card("brussels", a["hit_id"])["case"]["state"] == "closed"  # type: ignore[index]
@@ -79,7 +82,7 @@ def test_escalation_and_state_across_a_restart(tmp_path: Path) -> None:
     clock = Clock(T0)
     board = Board(["brussels", "antwerp", "national"])
     events, _ = run(first, clock, board, tmp_path)
-    assert states(events) == [("brussels", "new"), ("brussels", "new"), ("brussels", "acknowledged")]
+    assert sorted(states(events)) == [("brussels", "acknowledged"), ("brussels", "new"), ("brussels", "new")]
 
     # Restart 59 s after the hits came: nothing is due yet; the new process's boards are rebuilt from state.
     clock.now = T0 + timedelta(seconds=59)
