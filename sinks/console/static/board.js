@@ -11,6 +11,7 @@
   const cards = new Map(); // hit_id -> {hit, case}
   const OUTCOMES = [["intercepted", "Intercepted"], ["not_found", "Not found"], ["false_read", "False read"], ["other", "Other"]];
   const GROUP = { new: 0, escalated: 0, acknowledged: 1, closed: 2 };
+  const MAX_CARDS = 300; // the most urgent first; a board of thousands would freeze a dispatcher's browser
 
   function el(tag, cls, text) {
     const e = document.createElement(tag);
@@ -134,9 +135,10 @@
       const sorted = [...cards.values()].sort(order);
       const frag = document.createDocumentFragment();
       let open = 0;
-      for (const entry of sorted) {
-        frag.appendChild(render(entry));
-        if (entry.case.state !== "closed") open += 1;
+      for (const entry of sorted) if (entry.case.state !== "closed") open += 1;
+      for (const entry of sorted.slice(0, MAX_CARDS)) frag.appendChild(render(entry));
+      if (sorted.length > MAX_CARDS) {
+        frag.appendChild(el("p", "more", (sorted.length - MAX_CARDS) + " more, less urgent or closed, not shown"));
       }
       if (!sorted.length) frag.appendChild(el("p", "empty", "No hits for this desk."));
       boardEl.replaceChildren(frag);
