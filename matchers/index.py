@@ -173,6 +173,17 @@ class HotlistIndex:
             return []
         return self._matches(rows, country, ts)
 
+    def may_match(self, key: str) -> bool:
+        """False only when no entry can match ``key`` whatever the country and time: one Bloom probe
+        of the fuzzy code (and the pattern entries' literals). :meth:`probe` is needed only when True."""
+        if len(key) <= PACKED_MAX_LEN:
+            fcode = int(b"1" + key.encode().translate(_FUZZY_BYTES), 36)
+        else:
+            fcode = key_code(fuzzy_key(key))
+        if fcode in self.blooms[fcode % self.n_shards]:
+            return True
+        return self.has_patterns and bool(self.patterns.rows(key))
+
     def candidates(self, key: str) -> list[tuple[int, MatchKind]]:
         """Rows whose key matches ``key`` and how (before country and validity are checked)."""
         if len(key) <= PACKED_MAX_LEN:
@@ -341,6 +352,10 @@ class LayeredIndex:
     def __len__(self) -> int:
         return len(self.base) - len(self.removed) + len(self.overlay)
 
+    def may_match(self, key: str) -> bool:
+        """False only when neither the base nor the deltas can match ``key``."""
+        return self.base.may_match(key) or self.overlay.may_match(key)
+
     def probe(self, key: str, country: str | None, ts: datetime) -> list[Match]:
         """Every entry that a read with plate key ``key`` matches (DESIGN section 4)."""
         base = self.base
@@ -411,6 +426,10 @@ class ChangedIndex:
 
     def __len__(self) -> int:
         return sum(i.entries for i in self.lists)
+
+    def may_match(self, key: str) -> bool:
+        """False only when neither the inner version nor the changes can match ``key``."""
+        return self.inner.may_match(key) or self.overlay.may_match(key)
 
     def probe(self, key: str, country: str | None, ts: datetime) -> list[Match]:
         """Every entry that a read with plate key ``key`` matches, the changes included."""

@@ -2,7 +2,8 @@
 
 Each module has ``decode(payload: bytes) -> Read`` (raising
 :class:`~feblam.errors.DecodeError`) and ``parse(payload) -> ReadFields``, the
-same decoded fields by name without building the frozen dataclass, for the hot path.
+same decoded fields by name without building the frozen dataclass, for the hot path, and
+``screen(payload) -> str | None``, the raw plate of a payload ``parse`` certainly accepts.
 """
 
 from __future__ import annotations
@@ -26,6 +27,15 @@ DECODERS: dict[str, Callable[[bytes], Read]] = {
     vendor_b.VENDOR: vendor_b.decode,
     vendor_c.VENDOR: vendor_c.decode,
 }
+#: ``screen(payload)``: the raw plate of a payload the vendor's ``parse`` certainly accepts, without
+#: building its fields (None: only ``parse`` can tell). The hot path screens every read and parses
+#: only those whose plate the index may match, and those the screen cannot vouch for.
+SCREENS: dict[str, Callable[[bytes], str | None]] = {
+    canonical.VENDOR: canonical.screen,
+    vendor_a.VENDOR: vendor_a.screen,
+    vendor_b.VENDOR: vendor_b.screen,
+    vendor_c.VENDOR: vendor_c.screen,
+}
 VENDORS: tuple[str, ...] = tuple(PARSERS)
 
 
@@ -39,4 +49,4 @@ def decode(vendor: str, payload: bytes) -> Read:
     return decoder(payload)
 
 
-__all__ = ["DECODERS", "PARSERS", "VENDORS", "ReadFields", "decode", "make_read"]
+__all__ = ["DECODERS", "PARSERS", "SCREENS", "VENDORS", "ReadFields", "decode", "make_read"]

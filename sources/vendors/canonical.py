@@ -8,6 +8,8 @@ import msgspec
 
 from feblam.model import Read
 from sources.vendors._fields import (
+    FAST_PATH_ERRORS,
+    MAX_PAYLOAD_BYTES,
     Lane,
     Lat,
     Lon,
@@ -57,6 +59,17 @@ def parse(payload: bytes) -> ReadFields:
         d.confidence, d.lat, d.lon, blank_none(d.lane), blank_none(d.direction),
         d.image_ref or None,
     )
+
+
+def screen(payload: bytes) -> str | None:
+    """The raw plate of a payload :func:`parse` accepts, without building its fields; None: only parse can tell."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        return None
+    try:
+        d = _decode(payload)
+    except FAST_PATH_ERRORS:
+        return None
+    return d.plate_raw if 1 < d.ts.year < 9999 else None  # astimezone may overflow at the ends
 
 
 def _checked(payload: bytes) -> ReadFields:

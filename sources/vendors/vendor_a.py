@@ -17,6 +17,8 @@ import msgspec
 from feblam.errors import DecodeError
 from feblam.model import Read
 from sources.vendors._fields import (
+    FAST_PATH_ERRORS,
+    MAX_PAYLOAD_BYTES,
     AwareTime,
     Lane,
     Lat,
@@ -74,6 +76,17 @@ def parse(payload: bytes) -> ReadFields:
         None if conf is None else conf / 100.0, cam.lat, cam.lon,
         blank_none(cam.lane), blank_none(cam.direction), d.image or None,
     )
+
+
+def screen(payload: bytes) -> str | None:
+    """The raw plate of a payload :func:`parse` accepts, without building its fields; None: only parse can tell."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        return None
+    try:
+        d = _decode(payload)
+    except FAST_PATH_ERRORS:
+        return None
+    return d.plate.text if 1 < d.captured_at.year < 9999 else None  # astimezone may overflow at the ends
 
 
 def _obj(value: Any, name: str) -> dict[str, Any]:

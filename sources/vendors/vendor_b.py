@@ -12,6 +12,8 @@ import msgspec
 
 from feblam.model import Read
 from sources.vendors._fields import (
+    FAST_PATH_ERRORS,
+    MAX_PAYLOAD_BYTES,
     EpochMs,
     Lane,
     Lat,
@@ -60,6 +62,16 @@ def parse(payload: bytes) -> ReadFields:
         d.read_id or None, d.camera_id, VENDOR, from_epoch_ms(d.timestamp_ms), d.plate, d.country or None, d.conf,
         d.lat, d.lon, blank_none(d.lane), blank_none(d.direction), d.image or None,
     )
+
+
+def screen(payload: bytes) -> str | None:
+    """The raw plate of a payload :func:`parse` accepts, without building its fields; None: only parse can tell."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        return None
+    try:
+        return _decode(payload).plate
+    except FAST_PATH_ERRORS:
+        return None
 
 
 def _checked(payload: bytes) -> ReadFields:

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from feblam.errors import DecodeError
 from feblam.model import Read
 from sources.vendors._fields import (
+    MAX_PAYLOAD_BYTES,
     ReadFields,
     check_size,
     make_read,
@@ -124,6 +125,36 @@ def parse(payload: bytes) -> ReadFields:
     )
 
 
+
+def screen(payload: bytes) -> str | None:
+    """The raw plate of a line :func:`parse` accepts, without building its fields; None: only parse can tell.
+
+    The same checks as :func:`parse`, in the same order; the time is checked against the cached
+    local minute (a valid minute and a second of 0-59), not converted.
+    """
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        return None
+    try:
+        parts = payload.decode("utf-8").strip("\r\n").split(";")
+    except UnicodeDecodeError:
+        return None
+    if len(parts) != 5:
+        return None
+    camera, when, plate, _country, conf = parts
+    when, plate, conf = when.strip(), plate.strip(), conf.strip()
+    if not camera.strip() or not plate or len(when) != 17 or not when.isascii() or not when.isdigit():
+        return None
+    start = _MINUTES.get(when[:12])
+    if start is None or int(when[12:14]) > 59:  # an unseen minute: parse converts and caches it
+        return None
+    if conf:
+        try:
+            c = float(conf)
+        except ValueError:
+            return None
+        if not 0.0 <= c <= 1.0:  # NaN too
+            return None
+    return plate
 
 def decode(payload: bytes) -> Read:
     """A vendor-c line as a Read."""

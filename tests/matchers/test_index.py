@@ -145,6 +145,7 @@ def test_no_false_negatives_every_entry_found_by_its_own_plate(rows, data, fuzzy
                 ts = vf or (vu - timedelta(seconds=1) if vu else NOON)
                 found = {(m.list_id, m.entry_id) for m in idx.probe(key, country, ts)}
                 assert (list_id, r["entry_id"]) in found
+                assert idx.may_match(key)
                 # an OCR variant of the plate still finds the entry on fuzzy lists
                 if fuzzy[list_id] and "?" not in r["plate"]:
                     variant = fuzzy_key(key)
@@ -170,7 +171,10 @@ def test_index_agrees_with_the_naive_reference(rows, reads, fuzzy_a) -> None:
         entries = [idx.entry(r) for r in range(len(idx))]
         fuzzy_lists = {k for k, v in fuzzy.items() if v}
         for key, country, ts in probes:
-            assert as_tuples(idx.probe(key, country, ts)) == reference_matches(entries, fuzzy_lists, key, country, ts)
+            found = as_tuples(idx.probe(key, country, ts))
+            assert found == reference_matches(entries, fuzzy_lists, key, country, ts)
+            if found:  # the hot path probes only when may_match: it must never hide a match
+                assert idx.may_match(key), key
 
 
 @pytest.mark.parametrize("n_shards", [1, 2, 31])
@@ -178,3 +182,4 @@ def test_shard_count_does_not_change_results(n_shards: int) -> None:
     lists = load_hotlists(EXAMPLES / "hotlists")
     idx = build_index(lists, n_shards=n_shards)
     assert [m.entry_id for m in idx.probe("1ABC123", "BE", NOON)] == ["S-1", "W-1"]
+
