@@ -15,7 +15,7 @@ from feblam.config import Settings
 from flows.pipeline import FlowStats, build_flow
 from matchers.index import HotlistIndex, IndexHolder
 from matchers.normalize import country_code, plate_key
-from sources.vendors import DECODERS, PARSERS, make_read
+from sources.vendors import DECODERS, PARSERS, SCREENS, make_read
 
 
 def feblam_memory(data: BenchData, holder: IndexHolder | None = None) -> Figures:
@@ -30,12 +30,19 @@ def feblam_memory(data: BenchData, holder: IndexHolder | None = None) -> Figures
 
 
 def ceiling_loop(index: HotlistIndex, payloads: dict[str, list[bytes]]) -> int:
-    """A bare Python loop: decode + normalise + probe, the same functions as the flow."""
+    """A bare Python loop: screen, decode + normalise + probe, the same functions as the flow."""
     hits = 0
     for vendor, items in payloads.items():
         parse = PARSERS[vendor]
+        screen = SCREENS[vendor]
         probe = index.probe
+        may_match = index.may_match
         for payload in items:
+            raw = screen(payload)
+            if raw is not None:
+                key = plate_key(raw)
+                if key and not may_match(key):
+                    continue
             try:
                 t = parse(payload)
             except ValueError:

@@ -35,7 +35,7 @@ from flows.dedup import Candidate, DedupState, suppress
 from matchers.index import Index, IndexHolder, ts_to_us
 from matchers.normalize import country_code, plate_key
 from sinks.routing import Router
-from sources.vendors import PARSERS, make_read
+from sources.vendors import PARSERS, SCREENS, make_read
 
 log = get_logger(__name__)
 
@@ -65,10 +65,19 @@ def make_processor(holder: IndexHolder, stats: FlowStats) -> Callable[[list[Payl
     def payloads_of(batch: PayloadBatch, index: Index, out: list[Any]) -> None:
         vendor = batch.vendor
         parser = PARSERS.get(vendor)
+        screen = SCREENS.get(vendor)
+        may_match = index.may_match
         probe = index.probe
         version = index.version
         for i, payload in enumerate(batch.payloads):
             try:
+                # The 99 % case: a payload the screen vouches for, whose plate no entry can match, is
+                # done here without building its fields. Everything else takes the full path.
+                raw = screen(payload) if screen is not None else None
+                if raw is not None:
+                    key = plate_key(raw)
+                    if key and not may_match(key):
+                        continue
                 if parser is None:
                     msg = f"unknown vendor {vendor!r}"
                     raise DecodeError(msg)

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from feblam.errors import DecodeError
-from sources.vendors import SCREENS, PARSERS, vendor_c
+from sources.vendors import PARSERS, SCREENS, vendor_c
 from tests.sources.test_fast_path import VALID, documents
 
 
