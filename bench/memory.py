@@ -10,12 +10,12 @@ import bytewax.operators as op
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, TestingSource, run_main
 
-from bench.data import BenchData, CountSink, Figures, MemorySource, _figures, _timed
+from bench.data import BATCH, BenchData, CountSink, Figures, MemorySource, _figures, _timed
 from feblam.config import Settings
-from flows.pipeline import FlowStats, build_flow
+from flows.pipeline import FlowStats, build_flow, screened
 from matchers.index import HotlistIndex, IndexHolder
 from matchers.normalize import country_code, plate_key
-from sources.vendors import DECODERS, PARSERS, SCREENS, make_read
+from sources.vendors import DECODERS, PARSERS, make_read
 
 
 def feblam_memory(data: BenchData, holder: IndexHolder | None = None) -> Figures:
@@ -34,25 +34,27 @@ def ceiling_loop(index: HotlistIndex, payloads: dict[str, list[bytes]]) -> int:
     hits = 0
     for vendor, items in payloads.items():
         parse = PARSERS[vendor]
-        screen = SCREENS[vendor]
         probe = index.probe
-        may_match = index.may_match
-        for payload in items:
-            raw = screen(payload)
-            if raw is not None:
-                key = plate_key(raw)
-                if key and not may_match(key):
-                    continue
-            try:
-                t = parse(payload)
-            except ValueError:
-                continue
-            key = plate_key(t.plate_raw)
-            if not key:
-                continue
-            if probe(key, country_code(t.country_raw), t.ts):
-                make_read(t)
-                hits += 1
+        for start in range(0, len(items), BATCH):
+            chunk = items[start:start + BATCH]
+            hits += _full_path(parse, probe, [chunk[i] for i in screened(vendor, chunk, index)])
+    return hits
+
+
+def _full_path(parse: Any, probe: Any, payloads: list[bytes]) -> int:
+    """Decode, normalise and probe the payloads the screen leaves; the hits found."""
+    hits = 0
+    for payload in payloads:
+        try:
+            t = parse(payload)
+        except ValueError:
+            continue
+        key = plate_key(t.plate_raw)
+        if not key:
+            continue
+        if probe(key, country_code(t.country_raw), t.ts):
+            make_read(t)
+            hits += 1
     return hits
 
 

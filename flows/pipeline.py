@@ -16,7 +16,7 @@ travel further.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +32,7 @@ from feblam.errors import DecodeError
 from feblam.logs import get_logger, plate_ref, set_hash_key
 from feblam.model import DeadLetter, Hit, Match, PayloadBatch, match_order
 from flows.dedup import Candidate, DedupState, suppress
+from matchers.batch import needs_probe
 from matchers.index import Index, IndexHolder, ts_to_us
 from matchers.normalize import country_code, plate_key
 from sinks.routing import Router
@@ -59,25 +60,36 @@ def hit_id(read_id: str, matches: Iterable[Match]) -> str:
     return h.hexdigest()
 
 
+def screened(vendor: str, payloads: Sequence[bytes], index: Index) -> Sequence[int]:
+    """The positions of the payloads that need the full path (decode, normalise, probe).
+
+    The 99 % case is done here for a whole batch: a payload its vendor's screen
+    vouches for, whose plate no entry can match (:func:`matchers.batch.needs_probe`),
+    needs nothing more. Whatever the screen cannot vouch for, and every plate
+    the index may match, takes the full path, which words errors and finds matches.
+    """
+    screen = SCREENS.get(vendor)
+    if screen is None:
+        return range(len(payloads))
+    try:
+        return needs_probe(index, [screen(p) for p in payloads])
+    except Exception as exc:  # noqa: BLE001 - a bug here must not lose a read: the full path takes them all
+        log.error("screen_failed_unexpectedly", vendor=vendor, error=repr(exc))
+        return range(len(payloads))
+
+
 def make_processor(holder: IndexHolder, stats: FlowStats) -> Callable[[list[PayloadBatch]], list[Any]]:
     """The hot loop: payload batches -> dead letters and candidates, against one index version per Bytewax batch."""
 
     def payloads_of(batch: PayloadBatch, index: Index, out: list[Any]) -> None:
         vendor = batch.vendor
         parser = PARSERS.get(vendor)
-        screen = SCREENS.get(vendor)
-        may_match = index.may_match
         probe = index.probe
         version = index.version
-        for i, payload in enumerate(batch.payloads):
+        payloads = batch.payloads
+        for i in screened(vendor, payloads, index):
+            payload = payloads[i]
             try:
-                # The 99 % case: a payload the screen vouches for, whose plate no entry can match, is
-                # done here without building its fields. Everything else takes the full path.
-                raw = screen(payload) if screen is not None else None
-                if raw is not None:
-                    key = plate_key(raw)
-                    if key and not may_match(key):
-                        continue
                 if parser is None:
                     msg = f"unknown vendor {vendor!r}"
                     raise DecodeError(msg)

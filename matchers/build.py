@@ -163,7 +163,6 @@ def build_index(
     sorted_codes = by_code[order2]
     sorted_rows = plain[order][order2]
     bounds = np.searchsorted(shard_of[order2], np.arange(n_shards + 1), side="left")
-    del by_code
     blooms: list[BloomFilter] = []
     shard_codes: list[npt.NDArray[np.int64]] = []
     shard_rows: list[npt.NDArray[np.int32]] = []
@@ -176,6 +175,8 @@ def build_index(
             blooms.append(build_bloom(codes_s, fp_rate, backend))
         step("bloom", 0.4 + 0.55 * (s + 1) / n_shards)
     del sorted_codes, sorted_rows, order, shard_of, pf, fcodes
+    codes_sorted = np.ascontiguousarray(by_code)  # every plain entry's fuzzy code, sorted: the batch membership test
+    del by_code
 
     patterns = PatternIndex([(int(r), pattern_keys[int(r)]) for r in pat_rows])
     version = version_of(infos)
@@ -192,6 +193,7 @@ def build_index(
         columns=columns,
         patterns=patterns,
         build_seconds=time.perf_counter() - started,
+        codes_sorted=codes_sorted,
     )
 
 

@@ -120,6 +120,7 @@ class HotlistIndex:
         columns: dict[str, Any],
         patterns: PatternIndex,
         build_seconds: float,
+        codes_sorted: npt.NDArray[np.int64] | None = None,
     ) -> None:
         self.version = version
         self.lists = lists
@@ -129,6 +130,9 @@ class HotlistIndex:
         self.blooms = blooms
         self.shard_codes = shard_codes
         self.shard_rows = shard_rows
+        #: Every plain entry's fuzzy code, sorted (the shards' codes merged): one search answers a batch.
+        self.codes_sorted = codes_sorted if codes_sorted is not None else np.sort(
+            np.concatenate(shard_codes) if shard_codes else np.zeros(0, np.int64))
         self.patterns = patterns
         self.build_seconds = build_seconds
         c = columns
@@ -183,6 +187,23 @@ class HotlistIndex:
         if fcode in self.blooms[fcode % self.n_shards]:
             return True
         return self.has_patterns and bool(self.patterns.rows(key))
+
+    @property
+    def has_pattern_entries(self) -> bool:
+        """Whether any entry is a pattern (then a read's fuzzy code alone cannot rule a match out)."""
+        return self.has_patterns
+
+    def has_fuzzy_codes(self, codes: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+        """For each fuzzy key code, whether a plain entry has it (exact: the sorted per-shard arrays)."""
+        arr = self.codes_sorted
+        found = np.zeros(codes.shape[0], dtype=bool)
+        if codes.shape[0] == 0 or arr.shape[0] == 0:
+            return found
+        order = np.argsort(codes)  # sorted needles: each search starts where the last one ended
+        ordered = codes[order]
+        pos = np.minimum(np.searchsorted(arr, ordered), arr.shape[0] - 1)
+        found[order] = arr[pos] == ordered
+        return found
 
     def candidates(self, key: str) -> list[tuple[int, MatchKind]]:
         """Rows whose key matches ``key`` and how (before country and validity are checked)."""
@@ -283,7 +304,7 @@ class HotlistIndex:
 
     def nbytes(self) -> int:
         """Bytes held by the index structures (arrays, Arrow buffers, Bloom bits)."""
-        total = sum(a.nbytes for a in self.shard_codes) + sum(a.nbytes for a in self.shard_rows)
+        total = sum(a.nbytes for a in self.shard_codes) + sum(a.nbytes for a in self.shard_rows) + self.codes_sorted.nbytes
         for arr in (self.list_idx, self.key_code, self.country, self.priority, self.category,
                     self.action, self.owner, self.valid_from, self.valid_until):
             total += arr.nbytes
@@ -355,6 +376,14 @@ class LayeredIndex:
     def may_match(self, key: str) -> bool:
         """False only when neither the base nor the deltas can match ``key``."""
         return self.base.may_match(key) or self.overlay.may_match(key)
+
+    @property
+    def has_pattern_entries(self) -> bool:
+        return self.base.has_pattern_entries or self.overlay.has_pattern_entries
+
+    def has_fuzzy_codes(self, codes: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+        """Whether the base or the deltas have each fuzzy code (removed rows still count: never a miss)."""
+        return self.base.has_fuzzy_codes(codes) | self.overlay.has_fuzzy_codes(codes)
 
     def probe(self, key: str, country: str | None, ts: datetime) -> list[Match]:
         """Every entry that a read with plate key ``key`` matches (DESIGN section 4)."""
@@ -430,6 +459,14 @@ class ChangedIndex:
     def may_match(self, key: str) -> bool:
         """False only when neither the inner version nor the changes can match ``key``."""
         return self.inner.may_match(key) or self.overlay.may_match(key)
+
+    @property
+    def has_pattern_entries(self) -> bool:
+        return self.inner.has_pattern_entries or self.overlay.has_pattern_entries
+
+    def has_fuzzy_codes(self, codes: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+        """Whether the inner version or the changes have each fuzzy code."""
+        return self.inner.has_fuzzy_codes(codes) | self.overlay.has_fuzzy_codes(codes)
 
     def probe(self, key: str, country: str | None, ts: datetime) -> list[Match]:
         """Every entry that a read with plate key ``key`` matches, the changes included."""

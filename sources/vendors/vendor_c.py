@@ -46,6 +46,10 @@ def _hour_offset(y: int, mo: int, d: int, h: int) -> timedelta | None:
 
 
 _MINUTES: dict[str, datetime | None] = {}
+#: The ``yyyyMMddHHmm`` prefixes (bytes) of :data:`_MINUTES` that are possible local minutes (for :func:`screen`).
+_VALID_MINUTES: set[bytes] = set()
+#: The ASCII characters ``str.strip()`` removes (``bytes.strip()`` alone leaves 0x1c-0x1f).
+_STR_SPACE = b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
 
 
 def _minute_start(prefix: str) -> datetime | None:
@@ -76,7 +80,10 @@ def local_to_utc(text: str) -> datetime:
     except KeyError:
         if len(_MINUTES) > 100_000:
             _MINUTES.clear()
+            _VALID_MINUTES.clear()
         start = _MINUTES[prefix] = _minute_start(prefix)
+        if start is not None:
+            _VALID_MINUTES.add(prefix.encode("ascii"))
     if start is not None:
         try:
             return start.replace(second=int(text[12:14]), microsecond=int(text[14:17]) * 1000)
@@ -129,24 +136,20 @@ def parse(payload: bytes) -> ReadFields:
 def screen(payload: bytes) -> str | None:
     """The raw plate of a line :func:`parse` accepts, without building its fields; None: only parse can tell.
 
-    The same checks as :func:`parse`, in the same order; the time is checked against the cached
-    local minute (a valid minute and a second of 0-59), not converted.
+    On the bytes, for ASCII lines whose time, plate and camera carry no surrounding
+    whitespace (every camera's usual form); the time is checked against the local
+    minutes :func:`parse` has already converted (a valid minute, a second of 0-59).
     """
-    if len(payload) > MAX_PAYLOAD_BYTES:
+    if len(payload) > MAX_PAYLOAD_BYTES or not payload.isascii():
         return None
-    try:
-        parts = payload.decode("utf-8").strip("\r\n").split(";")
-    except UnicodeDecodeError:
-        return None
+    parts = payload.split(b";")
     if len(parts) != 5:
         return None
     camera, when, plate, _country, conf = parts
-    when, plate, conf = when.strip(), plate.strip(), conf.strip()
-    if not camera.strip() or not plate or len(when) != 17 or not when.isascii() or not when.isdigit():
+    if (len(when) != 17 or not when.isdigit() or not plate or plate[0] <= 32 or plate[-1] <= 32
+            or not camera.strip(_STR_SPACE) or when[12] > 53 or when[:12] not in _VALID_MINUTES):  # 53: "5"
         return None
-    start = _MINUTES.get(when[:12])
-    if start is None or int(when[12:14]) > 59:  # an unseen minute: parse converts and caches it
-        return None
+    conf = conf.strip(_STR_SPACE)
     if conf:
         try:
             c = float(conf)
@@ -154,7 +157,7 @@ def screen(payload: bytes) -> str | None:
             return None
         if not 0.0 <= c <= 1.0:  # NaN too
             return None
-    return plate
+    return plate.decode("ascii")
 
 def decode(payload: bytes) -> Read:
     """A vendor-c line as a Read."""

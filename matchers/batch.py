@@ -1,0 +1,99 @@
+"""A batch of raw plates against the index at once: which reads need the full probe.
+
+The hot path's question for 99 % of reads is "can any entry match this plate?";
+answering it one read at a time costs a regular expression, a base-36 parse and
+a Bloom probe in Python. Here a whole batch is answered with numpy: the plates'
+bytes as one matrix, each plate's fuzzy key code packed column by column
+(non-alphanumeric characters skipped, lower case folded: :func:`plate_key` for
+ASCII plates), and exact membership in the index's sorted per-shard code arrays
+(no false positive, unlike the Bloom filter).
+
+A plate is sent to the full path when the screen could not vouch for its
+payload (``None``), when it is not ASCII, when its key is empty or longer than
+``PACKED_MAX_LEN`` (those take the per-read functions, which handle them), when
+its fuzzy code is in the index, and — when the index has pattern entries —
+when a pattern may match it. Nothing the index could match is ever left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from matchers.keycode import PACKED_MAX_LEN
+from matchers.normalize import OCR_FROM, OCR_TO, plate_key
+
+if TYPE_CHECKING:
+    from matchers.index import Index
+
+#: Plates this long or longer (in characters, separators included) take the per-read path.
+MAX_WIDTH = 24
+_NO = 255
+#: byte -> base-36 digit of its fuzzy class (letters of either case), or _NO for a character a key drops.
+_FUZZY_DIGIT = np.full(256, _NO, dtype=np.uint8)
+for _i, _ch in enumerate("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"):
+    _rep = OCR_TO[OCR_FROM.index(_ch)] if _ch in OCR_FROM else _ch
+    _d = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ".index(_rep)
+    _FUZZY_DIGIT[ord(_ch)] = _d
+    _FUZZY_DIGIT[ord(_ch.lower())] = _d
+_POW36 = np.array([36**i for i in range(PACKED_MAX_LEN + 1)], dtype=np.int64)
+
+
+def fuzzy_codes(plates: Sequence[str]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """The fuzzy key code of each ASCII plate (``key_code(fuzzy_key(plate_key(p)))``), and which plates
+    the codes do not cover (not ASCII, no key, a key over ``PACKED_MAX_LEN``, a plate over ``MAX_WIDTH``)."""
+    n = len(plates)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
+    lengths = np.fromiter(map(len, plates), dtype=np.int64, count=n)
+    joined = "".join(plates)
+    if joined.isascii():
+        data = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
+        other = np.zeros(n, dtype=bool)
+    else:  # rare: the non-ASCII plates' places are blanked and left to the per-read path
+        other = np.fromiter((not p.isascii() for p in plates), dtype=bool, count=n)
+        blanked = ["" if o else p for p, o in zip(plates, other.tolist(), strict=True)]
+        lengths = np.where(other, 0, lengths)
+        data = np.frombuffer("".join(blanked).encode("ascii"), dtype=np.uint8)
+    other |= lengths > MAX_WIDTH
+    lengths = np.minimum(lengths, MAX_WIDTH)
+    starts = np.zeros(n, dtype=np.int64)
+    np.cumsum(lengths[:-1], out=starts[1:])
+    width = int(lengths.max()) if n else 0
+    digits = np.full((width, n), _NO, dtype=np.uint8)
+    for col in range(width):  # column by column: the col-th character of every plate
+        has = lengths > col
+        digits[col, has] = _FUZZY_DIGIT[data[starts[has] + col]]
+    acc = np.zeros(n, dtype=np.int64)
+    count = np.zeros(n, dtype=np.int64)
+    for col in range(width):
+        d = digits[col]
+        keep = d != _NO
+        over = keep & (count >= PACKED_MAX_LEN)  # would overflow the packing: left to the per-read path
+        keep &= ~over
+        other |= over
+        acc = np.where(keep, acc * 36 + d, acc)
+        count += keep
+    other |= count == 0
+    return _POW36[np.minimum(count, PACKED_MAX_LEN)] + acc, other
+
+
+def needs_probe(index: Index, plates: Sequence[str | None]) -> list[int]:
+    """Positions of the plates the full path must see (see the module's docstring), in order."""
+    n = len(plates)
+    known = [i for i, p in enumerate(plates) if p is not None]
+    sure: list[str] = [plates[i] for i in known]  # type: ignore[misc]
+    codes, other = fuzzy_codes(sure)
+    maybe = other | index.has_fuzzy_codes(codes)
+    if index.has_pattern_entries:
+        for j in np.nonzero(~maybe)[0].tolist():
+            key = plate_key(sure[j])
+            maybe[j] = index.may_match(key)
+    out = np.zeros(n, dtype=bool) if known else np.ones(n, dtype=bool)
+    if known:
+        out[:] = True
+        out[np.asarray(known, dtype=np.int64)] = maybe
+    return np.nonzero(out)[0].tolist()
