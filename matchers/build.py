@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from feblam.config import HotlistSettings
 from feblam.errors import SnapshotError
 from feblam.logs import get_logger
-from matchers.bloom import BloomFilter, build_bloom
+from matchers.bloom import BloomFilter, build_bloom, build_word_filter
 from matchers.hotdir import list_digest, list_files
 from matchers.index import (
     DEFAULT_FP_RATE,
@@ -175,7 +175,7 @@ def build_index(
             blooms.append(build_bloom(codes_s, fp_rate, backend))
         step("bloom", 0.4 + 0.55 * (s + 1) / n_shards)
     del sorted_codes, sorted_rows, order, shard_of, pf, fcodes
-    codes_sorted = np.ascontiguousarray(by_code)  # every plain entry's fuzzy code, sorted: the batch membership test
+    word_filter = build_word_filter(by_code)  # every plain entry's fuzzy code: the batch pre-check
     del by_code
 
     patterns = PatternIndex([(int(r), pattern_keys[int(r)]) for r in pat_rows])
@@ -193,7 +193,7 @@ def build_index(
         columns=columns,
         patterns=patterns,
         build_seconds=time.perf_counter() - started,
-        codes_sorted=codes_sorted,
+        word_filter=word_filter,
     )
 
 

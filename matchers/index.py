@@ -34,7 +34,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from feblam.model import EPOCH, HotlistEntry, Match, MatchKind, match_order
-from matchers.bloom import BloomFilter, bloom_bytes
+from matchers.bloom import BloomFilter, bloom_bytes, build_word_filter, word_filter_has
 from matchers.keycode import PACKED_MAX_LEN, decode_code, key_code
 from matchers.normalize import OCR_FROM, OCR_TO, fuzzy_key
 
@@ -120,7 +120,7 @@ class HotlistIndex:
         columns: dict[str, Any],
         patterns: PatternIndex,
         build_seconds: float,
-        codes_sorted: npt.NDArray[np.int64] | None = None,
+        word_filter: npt.NDArray[np.uint64] | None = None,
     ) -> None:
         self.version = version
         self.lists = lists
@@ -130,8 +130,8 @@ class HotlistIndex:
         self.blooms = blooms
         self.shard_codes = shard_codes
         self.shard_rows = shard_rows
-        #: Every plain entry's fuzzy code, sorted (the shards' codes merged): one search answers a batch.
-        self.codes_sorted = codes_sorted if codes_sorted is not None else np.sort(
+        #: Every plain entry's fuzzy code in one numpy Bloom filter: a batch of reads is checked at once.
+        self.word_filter = word_filter if word_filter is not None else build_word_filter(
             np.concatenate(shard_codes) if shard_codes else np.zeros(0, np.int64))
         self.patterns = patterns
         self.build_seconds = build_seconds
@@ -194,16 +194,8 @@ class HotlistIndex:
         return self.has_patterns
 
     def has_fuzzy_codes(self, codes: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
-        """For each fuzzy key code, whether a plain entry has it (exact: the sorted per-shard arrays)."""
-        arr = self.codes_sorted
-        found = np.zeros(codes.shape[0], dtype=bool)
-        if codes.shape[0] == 0 or arr.shape[0] == 0:
-            return found
-        order = np.argsort(codes)  # sorted needles: each search starts where the last one ended
-        ordered = codes[order]
-        pos = np.minimum(np.searchsorted(arr, ordered), arr.shape[0] - 1)
-        found[order] = arr[pos] == ordered
-        return found
+        """For each fuzzy key code, whether a plain entry may have it (False: certainly none has)."""
+        return word_filter_has(self.word_filter, codes)
 
     def candidates(self, key: str) -> list[tuple[int, MatchKind]]:
         """Rows whose key matches ``key`` and how (before country and validity are checked)."""
@@ -304,7 +296,7 @@ class HotlistIndex:
 
     def nbytes(self) -> int:
         """Bytes held by the index structures (arrays, Arrow buffers, Bloom bits)."""
-        total = sum(a.nbytes for a in self.shard_codes) + sum(a.nbytes for a in self.shard_rows) + self.codes_sorted.nbytes
+        total = sum(a.nbytes for a in self.shard_codes) + sum(a.nbytes for a in self.shard_rows) + self.word_filter.nbytes
         for arr in (self.list_idx, self.key_code, self.country, self.priority, self.category,
                     self.action, self.owner, self.valid_from, self.valid_until):
             total += arr.nbytes

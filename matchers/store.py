@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from feblam.errors import IndexFormatError
-from matchers.bloom import BloomFilter, build_bloom, load_rbloom, new_rbloom
+from matchers.bloom import BloomFilter, build_bloom, build_word_filter, load_rbloom, new_rbloom
 from matchers.index import HotlistIndex, Index, LayeredIndex, ListInfo, PatternIndex, files_version
 
 FORMAT = 2  # 2: rbloom filters saved with the version
@@ -48,7 +48,7 @@ def save_index(index: HotlistIndex, directory: str | Path) -> Path:
     np.save(tmp / "shard_bounds.npy", bounds)
     np.save(tmp / "shard_codes.npy", np.concatenate(index.shard_codes) if index.shard_codes else np.zeros(0, np.int64))
     np.save(tmp / "shard_rows.npy", np.concatenate(index.shard_rows) if index.shard_rows else np.zeros(0, np.int32))
-    np.save(tmp / "codes_sorted.npy", index.codes_sorted)
+    np.save(tmp / "word_filter.npy", index.word_filter)
     if index.backend == "rbloom" and index.blooms:
         saved = [bf.save_bytes() for bf in index.blooms]  # type: ignore[attr-defined]
         np.save(tmp / "bloom_bounds.npy", np.cumsum([0] + [len(x) for x in saved]).astype(np.int64))
@@ -136,9 +136,9 @@ def open_index(
     rows = np.load(d / "shard_rows.npy", mmap_mode="r")
     shard_codes = [codes[bounds[s] : bounds[s + 1]] for s in range(meta["n_shards"])]
     shard_rows = [rows[bounds[s] : bounds[s + 1]] for s in range(meta["n_shards"])]
-    # written since the batch membership test; a version saved before gets it sorted here
-    sorted_file = d / "codes_sorted.npy"
-    codes_sorted = np.load(sorted_file, mmap_mode="r") if sorted_file.exists() else np.sort(np.asarray(codes))
+    # written since the batch pre-check; a version saved before gets it built here
+    filter_file = d / "word_filter.npy"
+    word_filter = np.load(filter_file, mmap_mode="r") if filter_file.exists() else build_word_filter(np.asarray(codes))
     blooms: list[BloomFilter] = []
     if with_blooms and (d / "blooms.bin").exists():
         # saved by the builder: loading a shard's filter is a copy of well under a millisecond
@@ -151,7 +151,7 @@ def open_index(
     elif with_blooms:
         blooms = [_bloom_in_slices(sc, meta["fp_rate"], meta["backend"], pause) for sc in shard_codes]
     if pause is not None:  # a job: fault the pages in now, not in the first batches after the swap
-        _prefault([columns[n] for n in ARRAYS] + [codes, rows, codes_sorted], [columns[n] for n in STRINGS], pause)
+        _prefault([columns[n] for n in ARRAYS] + [codes, rows, word_filter], [columns[n] for n in STRINGS], pause)
     patterns = PatternIndex(sorted(columns["pattern_keys"].items()))
     index = HotlistIndex(
         version=meta["version"],
@@ -165,7 +165,7 @@ def open_index(
         columns=columns,
         patterns=patterns,
         build_seconds=meta["build_seconds"],
-        codes_sorted=codes_sorted,
+        word_filter=word_filter,
     )
     index.source_dir = str(d.resolve())
     return index
