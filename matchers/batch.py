@@ -48,36 +48,40 @@ def fuzzy_codes(plates: Sequence[str]) -> tuple[npt.NDArray[np.int64], npt.NDArr
     n = len(plates)
     if n == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
-    lengths = np.fromiter(map(len, plates), dtype=np.int64, count=n)
-    joined = "".join(plates)
+    joined = "\x00".join(plates)
     if joined.isascii():
-        data = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
         other = np.zeros(n, dtype=bool)
-    else:  # rare: the non-ASCII plates' places are blanked and left to the per-read path
+    else:  # rare: the non-ASCII plates are blanked and left to the per-read path
         other = np.fromiter((not p.isascii() for p in plates), dtype=bool, count=n)
-        blanked = ["" if o else p for p, o in zip(plates, other.tolist(), strict=True)]
-        lengths = np.where(other, 0, lengths)
-        data = np.frombuffer("".join(blanked).encode("ascii"), dtype=np.uint8)
+        joined = "\x00".join("" if o else p for p, o in zip(plates, other.tolist(), strict=True))
+    data = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
+    ends = np.flatnonzero(data == 0)
+    if ends.shape[0] == n - 1:  # the separators: where each plate ends
+        starts = np.empty(n, dtype=np.int64)
+        starts[0] = 0
+        starts[1:] = ends + 1
+        lengths = np.empty(n, dtype=np.int64)
+        lengths[:-1] = ends - starts[:-1]
+        lengths[-1] = data.shape[0] - starts[-1]
+    else:  # a plate holds the separator itself: count its length the slow way
+        lengths = np.fromiter((0 if o else len(p) for p, o in zip(plates, other.tolist(), strict=True)), dtype=np.int64, count=n)
+        starts = np.zeros(n, dtype=np.int64)
+        np.cumsum(lengths[:-1] + 1, out=starts[1:])
     other |= lengths > MAX_WIDTH
     lengths = np.minimum(lengths, MAX_WIDTH)
-    starts = np.zeros(n, dtype=np.int64)
-    np.cumsum(lengths[:-1], out=starts[1:])
-    width = int(lengths.max()) if n else 0
-    digits = np.full((width, n), _NO, dtype=np.uint8)
-    for col in range(width):  # column by column: the col-th character of every plate
-        has = lengths > col
-        digits[col, has] = _FUZZY_DIGIT[data[starts[has] + col]]
+    width = int(lengths.max())
+    # Every plate's characters as one column of a matrix, one row per position (past a plate's end: the
+    # separator, which no key keeps), as fuzzy digits; rows, so that each step is a run over contiguous memory.
+    cols = np.arange(width, dtype=np.int64)[:, None]
+    at = np.where(cols < lengths, starts + cols, data.shape[0])
+    digits = np.take(_FUZZY_DIGIT, np.take(np.append(data, np.uint8(0)), at))
+    keep = digits != _NO
+    count = keep.sum(axis=0)
     acc = np.zeros(n, dtype=np.int64)
-    count = np.zeros(n, dtype=np.int64)
-    for col in range(width):
-        d = digits[col]
-        keep = d != _NO
-        over = keep & (count >= PACKED_MAX_LEN)  # would overflow the packing: left to the per-read path
-        keep &= ~over
-        other |= over
-        acc = np.where(keep, acc * 36 + d, acc)
-        count += keep
-    other |= count == 0
+    wide = digits.astype(np.int64)
+    for row in range(width):  # Horner, skipping what a key drops
+        acc = np.where(keep[row], acc * 36 + wide[row], acc)
+    other |= (count == 0) | (count > PACKED_MAX_LEN)
     return _POW36[np.minimum(count, PACKED_MAX_LEN)] + acc, other
 
 
