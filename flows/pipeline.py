@@ -140,6 +140,9 @@ def _routed_to(name: str) -> Callable[[Hit], bool]:
 
 def make_hit_builder(router: Router, stats: FlowStats) -> Callable[[tuple[Candidate | None, int]], Hit | None]:
     """The step that turns a kept candidate into a hit (sorted matches, routes, metrics)."""
+    by_priority: dict[int, Any] = {}  # the metric children, looked up once each
+    by_match: dict[tuple[str, str], Any] = {}
+
     def build(item: tuple[Candidate | None, int]) -> Hit | None:
         cand, suppressed = item
         if suppressed:
@@ -161,9 +164,15 @@ def make_hit_builder(router: Router, stats: FlowStats) -> Callable[[tuple[Candid
             matches=matches,
             routes=router.routes(matches, cand.read.camera_id),
         )
-        metrics.HITS.labels(str(hit.priority)).inc()
+        counter = by_priority.get(hit.priority)
+        if counter is None:
+            counter = by_priority[hit.priority] = metrics.HITS.labels(str(hit.priority))
+        counter.inc()
         for m in matches:
-            metrics.MATCHES.labels(m.list_id, m.match_kind).inc()
+            counter = by_match.get((m.list_id, m.match_kind))
+            if counter is None:
+                counter = by_match[(m.list_id, m.match_kind)] = metrics.MATCHES.labels(m.list_id, m.match_kind)
+            counter.inc()
         metrics.READ_TO_HIT.observe(max(0.0, (now - cand.read.ts).total_seconds()))
         if cand.appended_ms is not None:
             metrics.APPEND_TO_HIT.observe(max(0.0, now.timestamp() - cand.appended_ms / 1000))

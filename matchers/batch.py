@@ -9,7 +9,7 @@ ASCII plates), and exact membership in the index's sorted per-shard code arrays
 (no false positive, unlike the Bloom filter).
 
 A plate is sent to the full path when the screen could not vouch for its
-payload (``None``), when it is not ASCII, when its key is empty or longer than
+payload (an empty plate), when it is not ASCII, when its key is empty or longer than
 ``PACKED_MAX_LEN`` (those take the per-read functions, which handle them), when
 its fuzzy code is in the index, and — when the index has pattern entries —
 when a pattern may match it. Nothing the index could match is ever left out.
@@ -85,19 +85,14 @@ def fuzzy_codes(plates: Sequence[str]) -> tuple[npt.NDArray[np.int64], npt.NDArr
     return _POW36[np.minimum(count, PACKED_MAX_LEN)] + acc, other
 
 
-def needs_probe(index: Index, plates: Sequence[str | None]) -> list[int]:
-    """Positions of the plates the full path must see (see the module's docstring), in order."""
-    n = len(plates)
-    known = [i for i, p in enumerate(plates) if p is not None]
-    sure: list[str] = [plates[i] for i in known]  # type: ignore[misc]
-    codes, other = fuzzy_codes(sure)
+def needs_probe(index: Index, plates: Sequence[str]) -> list[int]:
+    """Positions of the plates the full path must see (see the module's docstring), in order.
+
+    An empty plate is one the screen could not vouch for (a plate ``parse`` accepts is never empty).
+    """
+    codes, other = fuzzy_codes(plates)
     maybe = other | index.has_fuzzy_codes(codes)
     if index.has_pattern_entries:
-        for j in np.nonzero(~maybe)[0].tolist():
-            key = plate_key(sure[j])
-            maybe[j] = index.may_match(key)
-    out = np.zeros(n, dtype=bool) if known else np.ones(n, dtype=bool)
-    if known:
-        out[:] = True
-        out[np.asarray(known, dtype=np.int64)] = maybe
-    return np.nonzero(out)[0].tolist()
+        for j in np.flatnonzero(~maybe).tolist():
+            maybe[j] = index.may_match(plate_key(plates[j]))
+    return np.flatnonzero(maybe).tolist()

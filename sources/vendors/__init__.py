@@ -3,7 +3,7 @@
 Each module has ``decode(payload: bytes) -> Read`` (raising
 :class:`~feblam.errors.DecodeError`) and ``parse(payload) -> ReadFields``, the
 same decoded fields by name without building the frozen dataclass, for the hot path, and
-``screen(payload) -> str | None``, the raw plate of a payload ``parse`` certainly accepts.
+``screen(payload) -> str``, the raw plate of a payload ``parse`` certainly accepts (``""``: parse decides).
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ DECODERS: dict[str, Callable[[bytes], Read]] = {
     vendor_c.VENDOR: vendor_c.decode,
 }
 #: ``screen(payload)``: the raw plate of a payload the vendor's ``parse`` certainly accepts, without
-#: building its fields (None: only ``parse`` can tell). The hot path screens every read and parses
+#: building its fields (``""``: only ``parse`` can tell; a plate ``parse`` accepts is never empty). The hot path screens every read and parses
 #: only those whose plate the index may match, and those the screen cannot vouch for.
-SCREENS: dict[str, Callable[[bytes], str | None]] = {
+SCREENS: dict[str, Callable[[bytes], str]] = {
     canonical.VENDOR: canonical.screen,
     vendor_a.VENDOR: vendor_a.screen,
     vendor_b.VENDOR: vendor_b.screen,

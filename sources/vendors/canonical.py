@@ -61,15 +61,15 @@ def parse(payload: bytes) -> ReadFields:
     )
 
 
-def screen(payload: bytes) -> str | None:
-    """The raw plate of a payload :func:`parse` accepts, without building its fields; None: only parse can tell."""
+def screen(payload: bytes) -> str:
+    """The raw plate of a payload :func:`parse` accepts, without building its fields; "": only parse can tell."""
     if len(payload) > MAX_PAYLOAD_BYTES:
-        return None
+        return ""
     try:
         d = _decode(payload)
     except FAST_PATH_ERRORS:
-        return None
-    return d.plate_raw if 1 < d.ts.year < 9999 else None  # astimezone may overflow at the ends
+        return ""
+    return d.plate_raw if 1 < d.ts.year < 9999 else ""  # astimezone may overflow at the ends
 
 
 def _checked(payload: bytes) -> ReadFields:

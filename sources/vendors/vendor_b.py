@@ -64,14 +64,14 @@ def parse(payload: bytes) -> ReadFields:
     )
 
 
-def screen(payload: bytes) -> str | None:
-    """The raw plate of a payload :func:`parse` accepts, without building its fields; None: only parse can tell."""
+def screen(payload: bytes) -> str:
+    """The raw plate of a payload :func:`parse` accepts, without building its fields; "": only parse can tell."""
     if len(payload) > MAX_PAYLOAD_BYTES:
-        return None
+        return ""
     try:
         return _decode(payload).plate
     except FAST_PATH_ERRORS:
-        return None
+        return ""
 
 
 def _checked(payload: bytes) -> ReadFields:

@@ -133,30 +133,30 @@ def parse(payload: bytes) -> ReadFields:
 
 
 
-def screen(payload: bytes) -> str | None:
-    """The raw plate of a line :func:`parse` accepts, without building its fields; None: only parse can tell.
+def screen(payload: bytes) -> str:
+    """The raw plate of a line :func:`parse` accepts, without building its fields; "": only parse can tell.
 
     On the bytes, for ASCII lines whose time, plate and camera carry no surrounding
     whitespace (every camera's usual form); the time is checked against the local
     minutes :func:`parse` has already converted (a valid minute, a second of 0-59).
     """
     if len(payload) > MAX_PAYLOAD_BYTES or not payload.isascii():
-        return None
+        return ""
     parts = payload.split(b";")
     if len(parts) != 5:
-        return None
+        return ""
     camera, when, plate, _country, conf = parts
     if (len(when) != 17 or not when.isdigit() or not plate or plate[0] <= 32 or plate[-1] <= 32
             or not camera.strip(_STR_SPACE) or when[12] > 53 or when[:12] not in _VALID_MINUTES):  # 53: "5"
-        return None
+        return ""
     conf = conf.strip(_STR_SPACE)
     if conf:
         try:
             c = float(conf)
         except ValueError:
-            return None
+            return ""
         if not 0.0 <= c <= 1.0:  # NaN too
-            return None
+            return ""
     return plate.decode("ascii")
 
 def decode(payload: bytes) -> Read:

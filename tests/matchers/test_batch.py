@@ -59,9 +59,8 @@ read_plates = st.one_of(plates, st.sampled_from(["1abc123", "1-A8C-I23", "BOBO8O
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(entry_plates, min_size=1, max_size=6), st.lists(st.one_of(st.none(), read_plates), max_size=40),
-       st.booleans())
-def test_needs_probe_never_leaves_out_a_match(entries: list[str], batch: list[str | None], fuzzy: bool) -> None:
+@given(st.lists(entry_plates, min_size=1, max_size=6), st.lists(read_plates, max_size=40), st.booleans())
+def test_needs_probe_never_leaves_out_a_match(entries: list[str], batch: list[str], fuzzy: bool) -> None:
     rows = [entry(f"E{i}", p) for i, p in enumerate(entries)]
     with tempfile.TemporaryDirectory() as tmp:
         write_snapshot(Path(tmp), "L", rows, fmt="jsonl", toml=f"fuzzy = {str(fuzzy).lower()}\n")
@@ -69,7 +68,7 @@ def test_needs_probe_never_leaves_out_a_match(entries: list[str], batch: list[st
         need = set(needs_probe(index, batch))
         assert need == set(sorted(need)) and all(0 <= i < len(batch) for i in need)
         for i, plate in enumerate(batch):
-            if plate is None or not plate_key(plate):
+            if not plate_key(plate):  # "" included: the screen left it to parse
                 assert i in need  # the full path words the error or decides
             elif index.probe(plate_key(plate), None, datetime(2026, 11, 28, 12, tzinfo=UTC)):
                 assert i in need, plate
