@@ -69,14 +69,10 @@ def _minute_start(prefix: str) -> datetime | None:
         return None
 
 
-def local_to_utc(text: str) -> datetime:
-    """``yyyyMMddHHmmssfff`` in Brussels local time -> aware UTC datetime."""
-    if len(text) != 17 or not text.isdigit() or not text.isascii():
-        msg = f"time {text!r} is not yyyyMMddHHmmssfff"
-        raise DecodeError(msg)
-    prefix = text[:12]
+def _minute(prefix: str) -> datetime | None:
+    """:func:`_minute_start`, remembered (and, when possible, in :data:`_VALID_MINUTES` for the screen)."""
     try:
-        start = _MINUTES[prefix]
+        return _MINUTES[prefix]
     except KeyError:
         if len(_MINUTES) > 100_000:
             _MINUTES.clear()
@@ -84,6 +80,15 @@ def local_to_utc(text: str) -> datetime:
         start = _MINUTES[prefix] = _minute_start(prefix)
         if start is not None:
             _VALID_MINUTES.add(prefix.encode("ascii"))
+        return start
+
+
+def local_to_utc(text: str) -> datetime:
+    """``yyyyMMddHHmmssfff`` in Brussels local time -> aware UTC datetime."""
+    if len(text) != 17 or not text.isdigit() or not text.isascii():
+        msg = f"time {text!r} is not yyyyMMddHHmmssfff"
+        raise DecodeError(msg)
+    start = _minute(text[:12])
     if start is not None:
         try:
             return start.replace(second=int(text[12:14]), microsecond=int(text[14:17]) * 1000)
@@ -137,8 +142,8 @@ def screen(payload: bytes) -> str:
     """The raw plate of a line :func:`parse` accepts, without building its fields; "": only parse can tell.
 
     On the bytes, for ASCII lines whose time, plate and camera carry no surrounding
-    whitespace (every camera's usual form); the time is checked against the local
-    minutes :func:`parse` has already converted (a valid minute, a second of 0-59).
+    whitespace (every camera's usual form); the time is checked against its local
+    minute, converted once a minute (a possible minute, a second of 0-59).
     """
     if len(payload) > MAX_PAYLOAD_BYTES or not payload.isascii():
         return ""
@@ -147,7 +152,9 @@ def screen(payload: bytes) -> str:
         return ""
     camera, when, plate, _country, conf = parts
     if (len(when) != 17 or not when.isdigit() or not plate or plate[0] <= 32 or plate[-1] <= 32
-            or not camera.strip(_STR_SPACE) or when[12] > 53 or when[:12] not in _VALID_MINUTES):  # 53: "5"
+            or not camera.strip(_STR_SPACE) or when[12] > 53):  # 53: "5", the tens of the second
+        return ""
+    if when[:12] not in _VALID_MINUTES and _minute(when[:12].decode("ascii")) is None:  # once a minute
         return ""
     conf = conf.strip(_STR_SPACE)
     if conf:
