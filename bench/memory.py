@@ -18,15 +18,18 @@ from matchers.normalize import country_code, plate_key
 from sources.vendors import DECODERS, PARSERS, make_read
 
 
-def feblam_memory(data: BenchData, holder: IndexHolder | None = None) -> Figures:
+def feblam_memory(data: BenchData, holder: IndexHolder | None = None, *, dedup: bool = False) -> Figures:
+    """The FEBLAM dataflow fed from memory; duplicate suppression off (every hit counted, as the other rows
+    count them) unless ``dedup`` (the ``feblam-memory-dedup`` row: the default 300 s window, its keyed state)."""
     holder = holder or IndexHolder(data.index)
     hits, dead = CountSink(), CountSink()
     stats = FlowStats()
-    settings = Settings().without_dedup()
+    settings = Settings() if dedup else Settings().without_dedup()
     flow = build_flow(settings, MemorySource(data.payloads), hits, deadletter=dead,
                       holder=holder, stats=stats, flow_id="bench_feblam")
     wall, cpu, _ = _timed(lambda: run_main(flow))
-    return _figures("feblam-memory", stats.reads, wall, cpu, hits=hits.count, deadletter=dead.count)
+    return _figures("feblam-memory-dedup" if dedup else "feblam-memory", stats.reads, wall, cpu,
+                    hits=hits.count, deadletter=dead.count, suppressed=stats.suppressed)
 
 
 def ceiling_loop(index: HotlistIndex, payloads: dict[str, list[bytes]]) -> int:

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-MEMORY_ROWS = ("limit-memory", "ceiling-memory", "feblam-memory", "naive-memory")
+MEMORY_ROWS = ("limit-memory", "ceiling-memory", "feblam-memory", "naive-memory", "feblam-memory-dedup")
 KAFKA_ROWS = ("ceiling-kafka", "feblam-kafka", "naive-kafka", "feblam-kafka-latency", "change-to-hit", "retro-scan",
               "retro-stall")
 INDEX_ROWS = ("index-build", "index-swap", "index-delta", "index-publish")
@@ -67,6 +67,7 @@ def ratios(results: list[dict[str, Any]]) -> dict[str, float]:
     ratio("ceiling-memory", "limit-memory")
     ratio("feblam-memory", "ceiling-memory")
     ratio("feblam-memory", "naive-memory")
+    ratio("feblam-memory-dedup", "limit-memory")
     ratio("feblam-kafka", "ceiling-kafka")
     ratio("feblam-kafka", "naive-kafka")
     ratio("feblam-memory-2proc", "feblam-memory")
@@ -141,6 +142,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "limit-memory": lambda: limit_memory(limit, data.payloads, data.reads),  # type: ignore[arg-type]
         "ceiling-memory": lambda: memory_rows.ceiling_memory(data),
         "feblam-memory": lambda: memory_rows.feblam_memory(data),
+        "feblam-memory-dedup": lambda: memory_rows.feblam_memory(data, dedup=True),
         "naive-memory": lambda: memory_rows.naive_memory(data, naive),  # type: ignore[arg-type]
     }
     # Alternate the in-memory rows so that a noisy moment hurts them alike; keep each row's best round.

@@ -235,13 +235,16 @@ def build_flow(
     dead = op.map("count_deadletter", split.trues, count_dead)
     _output("deadletter_out", dead, deadletter)
 
-    keyed = op.key_on("key_by_plate", split.falses, lambda c: plate_ref(c.key))
+    if window_us > 0:
+        keyed = op.key_on("key_by_plate", split.falses, lambda c: plate_ref(c.key))
 
-    def dedup(state: DedupState | None, cand: Candidate) -> tuple[DedupState | None, tuple[Candidate | None, int]]:
-        return suppress(state, cand, window_us)
+        def dedup(state: DedupState | None, cand: Candidate) -> tuple[DedupState | None, tuple[Candidate | None, int]]:
+            return suppress(state, cand, window_us)
 
-    kept = op.stateful_map("suppress_duplicates", keyed, dedup)
-    hits = op.filter_map("build_hit", op.key_rm("drop_plate_key", kept), make_hit_builder(router, stats))
+        kept = op.key_rm("drop_plate_key", op.stateful_map("suppress_duplicates", keyed, dedup))
+    else:  # duplicate suppression off (dedup.window_seconds = 0): no keyed state to keep
+        kept = op.map("no_suppression", split.falses, lambda cand: (cand, 0))
+    hits = op.filter_map("build_hit", kept, make_hit_builder(router, stats))
     if sink is not None:
         _output("hits_out", hits, sink)
     for name, target in (sinks or {}).items():
