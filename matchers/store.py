@@ -29,10 +29,10 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from feblam.errors import IndexFormatError
-from matchers.bloom import BloomFilter, build_bloom, build_word_filter, load_rbloom, new_rbloom
+from matchers.bloom import BloomFilter, build_bloom, load_rbloom, new_rbloom
 from matchers.index import HotlistIndex, Index, LayeredIndex, ListInfo, PatternIndex, files_version
 
-FORMAT = 2  # 2: rbloom filters saved with the version
+FORMAT = 3  # 2: rbloom filters saved with the version; 3: and the batch pre-check's word filter
 ARRAYS = ("list_idx", "key_code", "country", "priority", "category", "action", "owner", "valid_from", "valid_until")
 STRINGS = ("entry_id", "note", "plate")
 DONE = "COMPLETE"
@@ -136,9 +136,7 @@ def open_index(
     rows = np.load(d / "shard_rows.npy", mmap_mode="r")
     shard_codes = [codes[bounds[s] : bounds[s + 1]] for s in range(meta["n_shards"])]
     shard_rows = [rows[bounds[s] : bounds[s + 1]] for s in range(meta["n_shards"])]
-    # written since the batch pre-check; a version saved before gets it built here
-    filter_file = d / "word_filter.npy"
-    word_filter = np.load(filter_file, mmap_mode="r") if filter_file.exists() else build_word_filter(np.asarray(codes))
+    word_filter = np.load(d / "word_filter.npy", mmap_mode="r")
     blooms: list[BloomFilter] = []
     if with_blooms and (d / "blooms.bin").exists():
         # saved by the builder: loading a shard's filter is a copy of well under a millisecond
