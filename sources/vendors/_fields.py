@@ -48,6 +48,17 @@ def fast(decode: Any, payload: bytes) -> Any:
         return None
 
 
+def screen_struct(decode: Any, payload: bytes) -> Any:
+    """For a vendor's ``screen``: the fast path's struct of a payload within the size limit, or None
+    (the screen then leaves the payload to ``parse``, which decides and words the error)."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        return None
+    try:
+        return decode(payload)
+    except FAST_PATH_ERRORS:
+        return None
+
+
 def blank_none(value: Any) -> Any:
     """An empty string as absent (the contract's lenient form for optional fields)."""
     return None if value == "" else value

@@ -8,8 +8,6 @@ import msgspec
 
 from feblam.model import Read
 from sources.vendors._fields import (
-    FAST_PATH_ERRORS,
-    MAX_PAYLOAD_BYTES,
     Lane,
     Lat,
     Lon,
@@ -25,6 +23,7 @@ from sources.vendors._fields import (
     opt_lane,
     opt_str,
     req_str,
+    screen_struct,
     utc,
 )
 
@@ -63,13 +62,8 @@ def parse(payload: bytes) -> ReadFields:
 
 def screen(payload: bytes) -> str:
     """The raw plate of a payload :func:`parse` accepts, without building its fields; "": only parse can tell."""
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        return ""
-    try:
-        d = _decode(payload)
-    except FAST_PATH_ERRORS:
-        return ""
-    return d.plate_raw if 1 < d.ts.year < 9999 else ""  # astimezone may overflow at the ends
+    d = screen_struct(_decode, payload)
+    return d.plate_raw if d is not None and 1 < d.ts.year < 9999 else ""  # astimezone may overflow at the ends
 
 
 def _checked(payload: bytes) -> ReadFields:

@@ -17,8 +17,6 @@ import msgspec
 from feblam.errors import DecodeError
 from feblam.model import Read
 from sources.vendors._fields import (
-    FAST_PATH_ERRORS,
-    MAX_PAYLOAD_BYTES,
     AwareTime,
     Lane,
     Lat,
@@ -35,6 +33,7 @@ from sources.vendors._fields import (
     opt_lane,
     opt_str,
     req_str,
+    screen_struct,
 )
 
 VENDOR = "vendor-a"
@@ -80,13 +79,8 @@ def parse(payload: bytes) -> ReadFields:
 
 def screen(payload: bytes) -> str:
     """The raw plate of a payload :func:`parse` accepts, without building its fields; "": only parse can tell."""
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        return ""
-    try:
-        d = _decode(payload)
-    except FAST_PATH_ERRORS:
-        return ""
-    return d.plate.text if 1 < d.captured_at.year < 9999 else ""  # astimezone may overflow at the ends
+    d = screen_struct(_decode, payload)
+    return d.plate.text if d is not None and 1 < d.captured_at.year < 9999 else ""  # astimezone may overflow at the ends
 
 
 def _obj(value: Any, name: str) -> dict[str, Any]:

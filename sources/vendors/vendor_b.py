@@ -12,8 +12,6 @@ import msgspec
 
 from feblam.model import Read
 from sources.vendors._fields import (
-    FAST_PATH_ERRORS,
-    MAX_PAYLOAD_BYTES,
     EpochMs,
     Lane,
     Lat,
@@ -31,6 +29,7 @@ from sources.vendors._fields import (
     opt_lane,
     opt_str,
     req_str,
+    screen_struct,
 )
 
 VENDOR = "vendor-b"
@@ -66,12 +65,8 @@ def parse(payload: bytes) -> ReadFields:
 
 def screen(payload: bytes) -> str:
     """The raw plate of a payload :func:`parse` accepts, without building its fields; "": only parse can tell."""
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        return ""
-    try:
-        return _decode(payload).plate
-    except FAST_PATH_ERRORS:
-        return ""
+    d = screen_struct(_decode, payload)
+    return "" if d is None else d.plate
 
 
 def _checked(payload: bytes) -> ReadFields:
