@@ -130,10 +130,18 @@ def test_a_desk_sees_a_hit_arrive_and_acknowledges_it_another_desk_does_not(
         WebDriverWait(brussels, 5, poll_frequency=0.05).until(lambda d: (card(d, hit["hit_id"]) or {}).get("state") == "acknowledged")
         assert "Acknowledged by brussels-1" in card(brussels, hit["hit_id"])["text"]  # type: ignore[index]
 
-        shot = (ROOT / "docs" / "images" / "gateway-board.png") if os.environ.get("FEBLAM_UPDATE_SCREENSHOTS") \
-            else tmp_path / "gateway-board.png"
-        shot.parent.mkdir(parents=True, exist_ok=True)
-        assert brussels.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+        shots = (ROOT / "docs" / "images") if os.environ.get("FEBLAM_UPDATE_SCREENSHOTS") else tmp_path
+        shots.mkdir(parents=True, exist_ok=True)
+        assert brussels.save_screenshot(str(shots / "gateway-board.png"))
+        # A laptop and a dispatch centre's wall screen: no sideways scrolling, and larger text on the wall.
+        sizes = {}
+        for name, (w, h) in (("laptop", (1280, 800)), ("wall", (2560, 1440))):
+            brussels.set_window_size(w, h)
+            assert brussels.execute_script("return document.documentElement.scrollWidth <= window.innerWidth"), name
+            sizes[name] = brussels.execute_script("return parseFloat(getComputedStyle(document.documentElement).fontSize)")
+        assert sizes["wall"] > sizes["laptop"] * 1.3, sizes
+        assert brussels.save_screenshot(str(shots / "gateway-board-wall.png"))
+        assert (shots / "gateway-board.png").stat().st_size > 10_000
 
         # The second desk: an empty board, and the hits refused by id.
         time.sleep(0.5)
