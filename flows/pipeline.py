@@ -72,7 +72,7 @@ def screened(vendor: str, payloads: Sequence[bytes], index: Index) -> Sequence[i
     if screen is None:
         return range(len(payloads))
     try:
-        return needs_probe(index, [screen(p) for p in payloads])
+        return needs_probe(index, list(map(screen, payloads)))
     except Exception as exc:  # noqa: BLE001 - a bug here must not lose a read: the full path takes them all
         log.error("screen_failed_unexpectedly", vendor=vendor, error=repr(exc))
         return range(len(payloads))

@@ -151,8 +151,9 @@ def screen(payload: bytes) -> str:
     if len(parts) != 5:
         return ""
     camera, when, plate, _country, conf = parts
-    if (len(when) != 17 or not when.isdigit() or not plate or plate[0] <= 32 or plate[-1] <= 32
-            or not camera.strip(_STR_SPACE) or when[12] > 53):  # 53: "5", the tens of the second
+    if (len(when) != 17 or not when.isdigit() or when[12] > 53  # 53: "5", the tens of the second
+            or not plate or plate[0] <= 32 or plate[-1] <= 32
+            or not camera or (camera[0] <= 32 and not camera.strip(_STR_SPACE))):
         return ""
     if when[:12] not in _VALID_MINUTES and _minute(when[:12].decode("ascii")) is None:  # once a minute
         return ""
