@@ -239,6 +239,9 @@ class GatewaySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
         dict[Annotated[str, Meta(pattern="^[1-5]$")], Annotated[float, Meta(gt=0)]],
         _doc("by priority: a hit not acknowledged this long goes to the desk's escalate_to; absent: never"),
     ] = msgspec.field(default_factory=lambda: {"1": 60.0, "2": 120.0, "3": 600.0})
+    max_hit_age_minutes: Annotated[
+        float, Meta(gt=0, le=30 * 24 * 60, description="a hit emitted longer ago than this when the gateway takes it goes on no board (counted, logged): a first start on a topic with history")
+    ] = 1440.0
     keep_closed_minutes: Annotated[
         float, Meta(gt=0, le=7 * 24 * 60, description="a hit whose every desk closed it leaves the board (and the state) after this long")
     ] = 720.0

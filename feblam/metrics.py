@@ -54,7 +54,7 @@ RETRO_SECONDS = Histogram("feblam_retro_scan_seconds", "Duration of a retro-scan
 READY = Gauge("feblam_ready", "1 while /ready answers 200 (index loaded, partitions assigned, broker answering)",
               registry=REGISTRY)
 # The Hit Gateway (``feblam gateway``, DESIGN 12).
-GATEWAY_HITS = Counter("feblam_gateway_hits", "Hits the gateway took from the hits topics, by result (routed, unrouted, repeated)",
+GATEWAY_HITS = Counter("feblam_gateway_hits", "Hits the gateway took from the hits topics, by result (routed, unrouted, repeated, too_old)",
                        ["result"], registry=REGISTRY)
 GATEWAY_EVENTS = Counter("feblam_gateway_events", "Hit events (state changes) written, by desk and state", ["desk", "state"],
                          registry=REGISTRY)

@@ -6,7 +6,8 @@ tested with a controlled clock; :mod:`flows.gateway` runs them in a Bytewax
 recovery store).
 
 - A hit opens a case ``new`` at every desk whose rule takes it (a routing rule
-  of DESIGN 6, the same function the sinks use).
+  of DESIGN 6, the same function the sinks use), unless it was emitted more than
+  ``max_hit_age_minutes`` before the gateway takes it.
 - A case not acknowledged within ``[gateway] escalate_after_seconds`` of its
   priority turns ``escalated``, and the desk's ``escalate_to`` gets a ``new``
   case of its own (which escalates along its own ``escalate_to`` in turn; a
@@ -29,7 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from feblam.config import OUTCOMES, DeskSettings, GatewaySettings
-from feblam.serde import format_ts, hit_from_dict
+from feblam.serde import format_ts, hit_from_dict, parse_ts
 from sinks.routing import rule_matches
 
 CaseState = Literal["new", "acknowledged", "escalated", "closed"]
@@ -113,6 +114,7 @@ class Desks:
         self.escalate_to: Mapping[str, str] = {d.name: d.escalate_to for d in desks if d.escalate_to}
         self.after = {int(p): timedelta(seconds=s) for p, s in gateway.escalate_after_seconds.items()}
         self.keep_closed = timedelta(minutes=gateway.keep_closed_minutes)
+        self.max_age = timedelta(minutes=gateway.max_hit_age_minutes)
 
     def route(self, hit: dict[str, Any]) -> list[str]:
         """The desks whose rule takes this hit (a malformed hit raises KeyError, TypeError or ValueError)."""
@@ -135,6 +137,11 @@ def event(hc: HitCases, case: Case) -> dict[str, Any]:
 
 def _change(hc: HitCases, case: Case, *, audit: bool = True) -> BoardChange:
     return BoardChange(hc.hit_id, case.desk, case.view(), hc.hit, event(hc, case) if audit else None)
+
+
+def too_old(hit: dict[str, Any], desks: Desks, now: datetime) -> bool:
+    """Whether a hit was emitted longer than ``max_hit_age_minutes`` before the gateway took it."""
+    return now - parse_ts(hit["emitted_at"]) > desks.max_age
 
 
 def open_cases(hit: dict[str, Any], desks: Desks, now: datetime) -> tuple[HitCases, list[BoardChange]]:

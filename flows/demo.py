@@ -141,11 +141,13 @@ class DemoGateway:
 
     def __init__(self, settings: Settings, out_dir: Path) -> None:
         import secrets
+        import tempfile
 
         from feblam.config import DeskSettings, Rule, UserSettings
         from sinks.console.auth import hash_password
 
         self.password = secrets.token_urlsafe(9)
+        self.state_dir = tempfile.mkdtemp(prefix="feblam-demo-gateway-")  # the demo's broker is new each run: so is this
         hashed = hash_password(self.password)
         desks = [DeskSettings(name=name, rule=Rule(camera_prefixes=prefixes), escalate_to="sicad-national",
                               users=(UserSettings(f"demo-{name.split('-', 1)[1]}", hashed),))
@@ -153,7 +155,7 @@ class DemoGateway:
         desks.append(DeskSettings(name="sicad-national", rule=Rule(max_priority=1), users=(UserSettings("demo-national", hashed),)))
         port = settings.gateway.http_port
         self.settings = replace(
-            settings, desks=tuple(desks), recovery=replace(settings.recovery, dir=""),
+            settings, desks=tuple(desks), recovery=replace(settings.recovery, dir=self.state_dir),
             deadletter=DeadletterSettings(topic="", path=str(out_dir / "gateway-deadletter.jsonl")),
             gateway=replace(settings.gateway, hits_topics=("hits",), secure_cookies=False,
                             escalate_after_seconds={"1": 60.0, "2": 120.0, "3": 300.0},
@@ -186,6 +188,8 @@ class DemoGateway:
         return False
 
     def stop(self) -> None:
+        import shutil
+
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -193,6 +197,7 @@ class DemoGateway:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=5)
+        shutil.rmtree(self.state_dir, ignore_errors=True)
 
 
 def run_demo(settings: Settings, *, seconds: float | None, out_dir: Path, rate: float = 2000.0,

@@ -48,6 +48,7 @@ from flows.cases import (
     next_due,
     open_cases,
     removal,
+    too_old,
 )
 from flows.pipeline import FlowStats, _output
 
@@ -139,6 +140,11 @@ class CaseLogic(StatefulLogic[tuple[str, Any], BoardChange, HitCases]):
                 GATEWAY_HITS.labels("repeated").inc()  # the same hit again (a replay, or on two hits topics)
                 return [], self.RETAIN
             try:
+                if too_old(item, self.desks, now):
+                    GATEWAY_HITS.labels("too_old").inc()
+                    log.warning("hit_too_old", hit_id=item["hit_id"], emitted_at=item["emitted_at"],
+                                max_age_minutes=self.desks.max_age.total_seconds() / 60)
+                    return [], self.DISCARD
                 self.cases, changes = open_cases(item, self.desks, now)
             except (KeyError, TypeError, ValueError) as exc:
                 GATEWAY_REFUSED.labels(HIT, reason_of(str(exc))).inc()
@@ -234,6 +240,10 @@ def gateway_preflight(settings: Settings) -> None:
 
     if not settings.desks:
         msg = "desks: the gateway needs at least one [[desks]] (a dispatch centre, zone or partner with its rule and users)"
+        raise FeblamError(msg)
+    if not settings.recovery.dir:
+        msg = ("recovery.dir: the gateway needs a recovery directory (its cases and their deadlines live there); "
+               "without one a restart would read every hit again as new and repeat its events")
         raise FeblamError(msg)
     if not any(d.users for d in settings.desks):
         msg = "desks: no desk has users; nobody could log in to the console (add users = [ { name, password_hash } ])"

@@ -15,7 +15,14 @@ from tests.test_operator_mistakes import assert_one_clear_line, feblam
 
 
 def gateway_with(tmp_path: Path, doc: dict[str, Any]) -> Any:
+    doc.setdefault("recovery", {"dir": str(tmp_path / "state")})
     return feblam("gateway", "--config", str(write_config(tmp_path / "gateway.toml", doc)))
+
+
+def test_no_recovery_directory_is_one_line(tmp_path: Path) -> None:
+    doc = gateway_doc()
+    doc["recovery"] = {"dir": ""}
+    assert_one_clear_line(gateway_with(tmp_path, doc), "recovery.dir", "every hit again as new")
 
 
 @pytest.mark.parametrize(

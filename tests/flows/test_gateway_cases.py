@@ -127,3 +127,11 @@ def test_state_only_moves_forward_and_each_change_is_one_event(steps: list[tuple
             assert rank[c.state] >= rank[before.get(k, "new")]
         assert len(changes) == sum(1 for k, c in hc.cases.items() if before.get(k) != c.state)
         assert all(ch.event is not None and ch.event["state"] == hc.cases[ch.desk].state for ch in changes)
+
+
+def test_a_hit_older_than_max_age_is_too_old() -> None:
+    from flows.cases import too_old
+
+    d = desks()
+    assert not too_old(hit_doc(emitted_at=T0), d, T0 + timedelta(minutes=1439))
+    assert too_old(hit_doc(emitted_at=T0), d, T0 + timedelta(minutes=1441))

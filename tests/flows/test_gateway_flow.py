@@ -58,7 +58,8 @@ def test_hits_actions_and_refusals_through_the_flow() -> None:
     board = Board(["brussels", "antwerp", "national"])
     a, b = hit_doc("CAM-BXL-1"), hit_doc("CAM-ANT-1", priority=2)
     items = [
-        batch("hit", a, b, a, b"{not json", hit_doc("CAM-XXX-1")),  # a repeated hit, a bad one, an unrouted one
+        batch("hit", a, b, a, b"{not json", hit_doc("CAM-XXX-1"),  # a repeated hit, a bad one, an unrouted one
+              hit_doc("CAM-BXL-2", emitted_at=T0 - timedelta(days=2))),  # and one from two days ago: on no board
         batch("action", action(a["hit_id"], "brussels", "acknowledge", T0), action(b["hit_id"], "brussels", "acknowledge", T0),
               action(a["hit_id"], "brussels", "close", T0, "intercepted"), {"kind": "explode"}),
     ]
