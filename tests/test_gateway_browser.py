@@ -118,12 +118,15 @@ def test_a_desk_sees_a_hit_arrive_and_acknowledges_it_another_desk_does_not(
                      f"img://CAM-BXL-017/{hit['hit_id']}.jpg", "50.84660, 4.35280"):
             assert text in c["text"], text
         assert "DO NOT INTERCEPT" not in c["text"]
+        assert brussels.execute_script("return window.feblamAlerts") == 1  # a priority-1 hit arriving: an alert
+        assert antwerp.execute_script("return window.feblamAlerts") == 0
 
         covert = hit_doc("CAM-BXL-020", priority=2, action="observe", plate="2OBS456")
         older = hit_doc("CAM-BXL-003", priority=3, plate="3OLD789")
         produce_hits(broker.address, hits_topic, [covert, older])
         WebDriverWait(brussels, 5, poll_frequency=0.05).until(lambda d: card(d, covert["hit_id"]) and card(d, older["hit_id"]))
         assert "DO NOT INTERCEPT" in card(brussels, covert["hit_id"])["text"]  # type: ignore[index]
+        assert brussels.execute_script("return window.feblamAlerts") == 2  # priority 2 alerts too; 3 does not
         assert order_of(brussels) == [hit["hit_id"], covert["hit_id"], older["hit_id"]]  # highest priority first
 
         click(brussels, hit["hit_id"], "button.ack")

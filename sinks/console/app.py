@@ -188,6 +188,7 @@ def create_app(
         return _page(f"{session.user.desk} — FEBLAM Hit Gateway", (
             f"<header><h1>FEBLAM · <span id=desk>{desk}</span></h1>"
             "<span id=counts></span><span id=status class=status>connecting…</span>"
+            "<button type=button id=sound aria-pressed=true>Sound on</button>"
             f"<span class=who>{user}</span>"
             f"<form method=post action='/logout'><input type=hidden name=csrf value='{html.escape(session.csrf)}'>"
             "<button type=submit id=logout>Sign out</button></form></header>"

@@ -126,6 +126,41 @@
     return a.hit.emitted_at < b.hit.emitted_at ? 1 : a.hit.emitted_at > b.hit.emitted_at ? -1 : 0;
   }
 
+  // A sound for each urgent hit that arrives while the board is open (not for those already on it).
+  const ALERT_PRIORITY = 2;
+  const soundButton = document.getElementById("sound");
+  let soundOn = localStorage.getItem("feblam-sound") !== "off";
+  let audio = null;
+  window.feblamAlerts = 0; // how many alerts this page gave (the browser test reads it)
+  function showSound() { soundButton.textContent = soundOn ? "Sound on" : "Sound off"; soundButton.setAttribute("aria-pressed", String(soundOn)); }
+  soundButton.addEventListener("click", () => {
+    soundOn = !soundOn;
+    localStorage.setItem("feblam-sound", soundOn ? "on" : "off");
+    showSound();
+  });
+  showSound();
+  function beep(at, freq) {
+    const osc = audio.createOscillator(), gain = audio.createGain();
+    osc.frequency.value = freq;
+    gain.gain.setValueAtTime(0.25, at);
+    gain.gain.exponentialRampToValueAtTime(0.001, at + 0.25);
+    osc.connect(gain).connect(audio.destination);
+    osc.start(at);
+    osc.stop(at + 0.25);
+  }
+  function alert(entry) {
+    window.feblamAlerts += 1;
+    const title = document.title;
+    document.title = "NEW P" + entry.hit.priority + " HIT — " + title;
+    setTimeout(() => { document.title = title; }, 3000);
+    if (!soundOn) return;
+    try {
+      audio = audio || new AudioContext();
+      beep(audio.currentTime, 880);
+      beep(audio.currentTime + 0.3, entry.hit.priority === 1 ? 1175 : 880);
+    } catch (e) { /* no audio device: the title and the card still show it */ }
+  }
+
   let scheduled = false;
   function redraw() {
     if (scheduled) return;
@@ -159,7 +194,9 @@
     });
     source.addEventListener("card", (ev) => {
       const c = JSON.parse(ev.data);
+      const known = cards.has(c.hit_id);
       if (c.case === null) cards.delete(c.hit_id); else cards.set(c.hit_id, c);
+      if (!known && c.case && c.case.state === "new" && c.hit.priority <= ALERT_PRIORITY) alert(c);
       redraw();
     });
     source.addEventListener("signedout", () => { source.close(); window.location = "/login"; });
