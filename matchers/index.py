@@ -70,13 +70,17 @@ class ListInfo:
 class PatternIndex:
     """Pattern entries, filed by a 3-character literal anchor each must contain."""
 
-    __slots__ = ("anchored", "grams", "short", "count")
+    __slots__ = ("anchored", "grams", "short", "count", "sources")
 
     def __init__(self, patterns: Sequence[tuple[int, str]]) -> None:
         self.anchored: dict[str, list[tuple[re.Pattern[str], int]]] = {}
         self.short: list[tuple[re.Pattern[str], int]] = []
+        #: Each pattern as a regular expression (``?``: one character, ``*``: any run), for a batch at once.
+        self.sources: list[str] = []
         for row, pattern in patterns:
-            regex = re.compile("".join("." if c == "?" else ".*" if c == "*" else c for c in pattern))
+            source = "".join("." if c == "?" else ".*" if c == "*" else c for c in pattern)
+            self.sources.append(source)
+            regex = re.compile(source)
             runs = [r for r in re.split(r"[?*]", pattern) if r]
             longest = max(runs, key=len, default="")
             if len(longest) >= 3:
@@ -192,6 +196,10 @@ class HotlistIndex:
     def has_pattern_entries(self) -> bool:
         """Whether any entry is a pattern (then a read's fuzzy code alone cannot rule a match out)."""
         return self.has_patterns
+
+    def pattern_sources(self) -> list[str]:
+        """Every pattern entry as a regular expression over plate keys (a key matches when one matches whole)."""
+        return self.patterns.sources
 
     def has_fuzzy_codes(self, codes: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
         """For each fuzzy key code, whether a plain entry may have it (False: certainly none has)."""
@@ -373,6 +381,10 @@ class LayeredIndex:
     def has_pattern_entries(self) -> bool:
         return self.base.has_pattern_entries or self.overlay.has_pattern_entries
 
+    def pattern_sources(self) -> list[str]:
+        """The base's and the deltas' patterns (removed rows' too: never a miss)."""
+        return self.base.pattern_sources() + self.overlay.pattern_sources()
+
     def has_fuzzy_codes(self, codes: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
         """Whether the base or the deltas have each fuzzy code (removed rows still count: never a miss)."""
         return self.base.has_fuzzy_codes(codes) | self.overlay.has_fuzzy_codes(codes)
@@ -455,6 +467,10 @@ class ChangedIndex:
     @property
     def has_pattern_entries(self) -> bool:
         return self.inner.has_pattern_entries or self.overlay.has_pattern_entries
+
+    def pattern_sources(self) -> list[str]:
+        """The inner version's and the changes' patterns."""
+        return self.inner.pattern_sources() + self.overlay.pattern_sources()
 
     def has_fuzzy_codes(self, codes: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
         """Whether the inner version or the changes have each fuzzy code."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
@@ -72,3 +73,21 @@ def test_needs_probe_never_leaves_out_a_match(entries: list[str], batch: list[st
                 assert i in need  # the full path words the error or decides
             elif index.probe(plate_key(plate), None, datetime(2026, 11, 28, 12, tzinfo=UTC)):
                 assert i in need, plate
+
+
+def test_patterns_without_re2_give_the_same_answer(monkeypatch: Any) -> None:
+    """A pattern list too large for one RE2 expression is checked key by key: the same answers."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from matchers.batch import patterns_may_match
+
+    sources = ["2K..9.*", ".*ZZ77", "A.", "XY12.*"]
+    plates = ["2-KLM-987", "ab-zz-77", "A1", "AB1", "xy12", "nothing", "ZZ77"]
+    fast = patterns_may_match(sources, plates).tolist()
+
+    def refuse(*_a: Any, **_k: Any) -> None:
+        raise pa.ArrowInvalid("pattern too large")
+
+    monkeypatch.setattr(pc, "match_substring_regex", refuse)
+    assert patterns_may_match(sources, plates).tolist() == fast == [True, True, True, False, True, False, True]
