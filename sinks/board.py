@@ -81,8 +81,12 @@ class Board:
                 subs = self._subscribers[ch.desk]
                 if subs:
                     message = orjson.dumps(card(ch) if ch.case is not None else {"hit_id": ch.hit_id, "case": None})
-                    for sub in subs:
-                        sub.loop.call_soon_threadsafe(sub.push, message)
+                    for sub in list(subs):
+                        try:
+                            sub.loop.call_soon_threadsafe(sub.push, message)
+                        except RuntimeError:  # the page's event loop is gone: never let it stop the flow
+                            sub.dropped = True
+                            subs.discard(sub)
 
     @staticmethod
     def _count(desk: str, before: dict[str, Any] | None, case: dict[str, Any] | None) -> None:

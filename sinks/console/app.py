@@ -224,6 +224,9 @@ def create_app(
                         continue
                     if sub.dropped:
                         return  # the page fell behind; it reconnects and starts from a fresh snapshot
+                    if not sessions.alive(session):  # signed out (or idle past the limit) while hits kept coming
+                        yield b"event: signedout\ndata: {}\n\n"
+                        return
                     yield b"event: card\ndata: " + message + b"\n\n"
             finally:
                 board.unsubscribe(sub)

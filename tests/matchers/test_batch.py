@@ -87,7 +87,8 @@ def test_patterns_without_re2_give_the_same_answer(monkeypatch: Any) -> None:
     fast = patterns_may_match(sources, plates).tolist()
 
     def refuse(*_a: Any, **_k: Any) -> None:
-        raise pa.ArrowInvalid("pattern too large")
+        msg = "pattern too large"
+        raise pa.ArrowInvalid(msg)
 
     monkeypatch.setattr(pc, "match_substring_regex", refuse)
     assert patterns_may_match(sources, plates).tolist() == fast == [True, True, True, False, True, False, True]

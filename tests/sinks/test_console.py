@@ -157,3 +157,18 @@ def test_signed_out_session_is_gone(console: Any) -> None:
     token = csrf_of(client)
     assert client.post("/logout", data={"csrf": token}, follow_redirects=False).status_code == 303
     assert client.get("/api/board").status_code == 401
+
+
+def test_a_board_whose_page_loop_is_gone_does_not_stop_the_flow() -> None:
+    import asyncio
+
+    from flows.cases import BoardChange
+
+    board = Board(["brussels"])
+    loop = asyncio.new_event_loop()
+    sub = board.subscribe("brussels", loop)
+    loop.close()  # the console's event loop has ended
+    hit = hit_doc()
+    board.apply([BoardChange(hit["hit_id"], "brussels", {"state": "new", "escalated_from": None}, hit, None)])
+    assert sub.dropped and board.pages() == 0
+    assert [c["hit_id"] for c in board.cards("brussels")] == [hit["hit_id"]]
