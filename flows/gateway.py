@@ -50,7 +50,7 @@ from flows.cases import (
     removal,
     too_old,
 )
-from flows.pipeline import FlowStats, _output
+from flows.pipeline import FlowStats, write_to
 
 log = get_logger(__name__)
 
@@ -218,12 +218,12 @@ def build_gateway_flow(
     raw = op.input("hits_and_actions", flow, source)
     decoded = op.flat_map("decode", raw, make_decoder(stats))
     split = op.branch("split_deadletter", decoded, lambda x: isinstance(x, DeadLetter))
-    _output("deadletter_out", split.trues, deadletter)
+    write_to("deadletter_out", split.trues, deadletter)
     keyed = op.stateful("cases", split.falses, lambda resume: CaseLogic(desks, clock, resume))
     changes = op.key_rm("drop_hit_id", keyed)
-    _output("board_out", changes, board)
+    write_to("board_out", changes, board)
     audit = op.filter_map("audit_events", changes, lambda ch: ch.event)
-    _output("events_out", audit, events)
+    write_to("events_out", audit, events)
     return flow
 
 

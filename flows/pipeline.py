@@ -134,7 +134,8 @@ def make_processor(holder: IndexHolder, stats: FlowStats) -> Callable[[list[Payl
     return process
 
 
-def _routed_to(name: str) -> Callable[[Hit], bool]:
+def routed_to(name: str) -> Callable[[Hit], bool]:
+    """Whether a hit's routes name the sink ``name``."""
     return lambda hit: name in hit.routes
 
 
@@ -233,7 +234,7 @@ def build_flow(
         return dl
 
     dead = op.map("count_deadletter", split.trues, count_dead)
-    _output("deadletter_out", dead, deadletter)
+    write_to("deadletter_out", dead, deadletter)
 
     if window_us > 0:
         keyed = op.key_on("key_by_plate", split.falses, lambda c: plate_ref(c.key))
@@ -246,14 +247,14 @@ def build_flow(
         kept = op.map("no_suppression", split.falses, lambda cand: (cand, 0))
     hits = op.filter_map("build_hit", kept, make_hit_builder(router, stats))
     if sink is not None:
-        _output("hits_out", hits, sink)
+        write_to("hits_out", hits, sink)
     for name, target in (sinks or {}).items():
-        routed = op.filter(f"route_{name}", hits, _routed_to(name))
-        _output(f"out_{name}", routed, target)
+        routed = op.filter(f"route_{name}", hits, routed_to(name))
+        write_to(f"out_{name}", routed, target)
     return flow
 
 
-def _output(step_id: str, stream: Any, sink: Sink[Any]) -> None:
+def write_to(step_id: str, stream: Any, sink: Sink[Any]) -> None:
     """Write bare items; a fixed-partitioned sink gets them keyed by its step id."""
     if isinstance(sink, FixedPartitionedSink):
         item_key = getattr(sink, "item_key", None) or (lambda _item: "")

@@ -218,13 +218,13 @@ def emit(settings: Settings, hits: list[Hit]) -> None:
     from bytewax.dataflow import Dataflow
     from bytewax.testing import TestingSource, run_main
 
-    from flows.pipeline import _output, _routed_to
+    from flows.pipeline import routed_to, write_to
     from sinks.build import build_sinks
 
     flow = Dataflow("feblam_retro")
     stream = op.input("retro_hits", flow, TestingSource(hits))
     for name, sink in build_sinks(settings).items():
-        _output(f"out_{name}", op.filter(f"route_{name}", stream, _routed_to(name)), sink)
+        write_to(f"out_{name}", op.filter(f"route_{name}", stream, routed_to(name)), sink)
     run_main(flow)
 
 
