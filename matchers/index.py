@@ -161,7 +161,8 @@ class HotlistIndex:
         self.owners: list[str] = c["owners"]
         self.list_fuzzy: list[bool] = [info.fuzzy for info in lists]
         self.list_ids: list[str] = [info.list_id for info in lists]
-        self.has_patterns = patterns.count > 0
+        #: Whether any entry is a pattern (then a read's fuzzy code alone cannot rule a match out).
+        self.has_pattern_entries = patterns.count > 0
         #: The directory this version is mapped from (set by :func:`matchers.store.open_index`).
         self.source_dir: str | None = None
 
@@ -181,22 +182,6 @@ class HotlistIndex:
             return []
         return self._matches(rows, country, ts)
 
-    def may_match(self, key: str) -> bool:
-        """False only when no entry can match ``key`` whatever the country and time: one Bloom probe
-        of the fuzzy code (and the pattern entries' literals). :meth:`probe` is needed only when True."""
-        if len(key) <= PACKED_MAX_LEN:
-            fcode = int(b"1" + key.encode().translate(_FUZZY_BYTES), 36)
-        else:
-            fcode = key_code(fuzzy_key(key))
-        if fcode in self.blooms[fcode % self.n_shards]:
-            return True
-        return self.has_patterns and bool(self.patterns.rows(key))
-
-    @property
-    def has_pattern_entries(self) -> bool:
-        """Whether any entry is a pattern (then a read's fuzzy code alone cannot rule a match out)."""
-        return self.has_patterns
-
     def pattern_sources(self) -> list[str]:
         """Every pattern entry as a regular expression over plate keys (a key matches when one matches whole)."""
         return self.patterns.sources
@@ -214,7 +199,7 @@ class HotlistIndex:
         rows: list[tuple[int, MatchKind]] = []
         if fcode in self.blooms[fcode % self.n_shards]:
             rows = self._plain_rows(key, fcode)
-        if self.has_patterns:
+        if self.has_pattern_entries:
             rows.extend((row, KIND_PATTERN) for row in self.patterns.rows(key))
         return rows
 
@@ -373,10 +358,6 @@ class LayeredIndex:
     def __len__(self) -> int:
         return len(self.base) - len(self.removed) + len(self.overlay)
 
-    def may_match(self, key: str) -> bool:
-        """False only when neither the base nor the deltas can match ``key``."""
-        return self.base.may_match(key) or self.overlay.may_match(key)
-
     @property
     def has_pattern_entries(self) -> bool:
         return self.base.has_pattern_entries or self.overlay.has_pattern_entries
@@ -459,10 +440,6 @@ class ChangedIndex:
 
     def __len__(self) -> int:
         return sum(i.entries for i in self.lists)
-
-    def may_match(self, key: str) -> bool:
-        """False only when neither the inner version nor the changes can match ``key``."""
-        return self.inner.may_match(key) or self.overlay.may_match(key)
 
     @property
     def has_pattern_entries(self) -> bool:

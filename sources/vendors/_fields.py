@@ -42,10 +42,7 @@ def fast(decode: Any, payload: bytes) -> Any:
     """The fast path: the payload size-checked and decoded into the vendor's typed struct, or None when
     the struct refuses it (then the decoder's checked path decides, and words the error)."""
     check_size(payload)
-    try:
-        return decode(payload)
-    except FAST_PATH_ERRORS:
-        return None
+    return screen_struct(decode, payload)
 
 
 def screen_struct(decode: Any, payload: bytes) -> Any:
