@@ -94,7 +94,7 @@ class BoardChange:
 
 
 @dataclass(frozen=True, slots=True)
-class Action:
+class DeskAction:
     """What a desk user did in the console (one message on ``actions_topic``)."""
 
     hit_id: str
@@ -144,18 +144,18 @@ def too_old(hit: dict[str, Any], desks: Desks, now: datetime) -> bool:
     return now - parse_ts(hit["emitted_at"]) > desks.max_age
 
 
-def open_cases(hit: dict[str, Any], desks: Desks, now: datetime) -> tuple[HitCases, list[BoardChange]]:
-    """A new hit: a ``new`` case at every desk that takes it (none: no change)."""
+def open_cases(hit: dict[str, Any], routes: Sequence[str], desks: Desks, now: datetime) -> tuple[HitCases, list[BoardChange]]:
+    """A new hit: a ``new`` case at each desk of ``routes`` (:meth:`Desks.route`; none: no change)."""
     hc = HitCases(hit)
     changes = []
-    for name in desks.route(hit):
+    for name in routes:
         case = Case(name, "new", now, now, desks.deadline(hit, name, now))
         hc.cases[name] = case
         changes.append(_change(hc, case))
     return hc, changes
 
 
-def apply_action(hc: HitCases, action: Action) -> tuple[list[BoardChange], str | None]:
+def apply_action(hc: HitCases, action: DeskAction) -> tuple[list[BoardChange], str | None]:
     """A desk's acknowledge or close: the changes, or none and the reason it was refused."""
     case = hc.cases.get(action.desk)
     if case is None:

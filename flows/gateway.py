@@ -37,8 +37,8 @@ from feblam.metrics import GATEWAY_EVENTS, GATEWAY_HITS, GATEWAY_REFUSED, reason
 from feblam.model import DeadLetter, PayloadBatch
 from feblam.serde import parse_ts
 from flows.cases import (
-    Action,
     BoardChange,
+    DeskAction,
     Desks,
     HitCases,
     apply_action,
@@ -82,7 +82,7 @@ def decode_hit(payload: bytes) -> dict[str, Any]:
     return doc
 
 
-def decode_action(payload: bytes) -> Action:
+def decode_action(payload: bytes) -> DeskAction:
     """An action message (written by the console)."""
     doc = orjson.loads(payload)
     if not isinstance(doc, dict):
@@ -92,11 +92,12 @@ def decode_action(payload: bytes) -> Action:
     if kind not in ("acknowledge", "close"):
         msg = f"kind: {kind!r} is not acknowledge or close"
         raise ValueError(msg)
-    return Action(str(doc["hit_id"]), str(doc["desk"]), str(doc["user"]), kind, parse_ts(doc["at"]), doc.get("outcome"))
+    return DeskAction(str(doc["hit_id"]), str(doc["desk"]), str(doc["user"]), kind, parse_ts(doc["at"]), doc.get("outcome"))
 
 
-def make_decoder(stats: FlowStats) -> Callable[[PayloadBatch], list[Any]]:
-    """A batch of hits or actions -> ``(hit_id, (kind, value))`` items and dead letters."""
+def make_decoder(desks: Desks, stats: FlowStats) -> Callable[[PayloadBatch], list[Any]]:
+    """A batch of hits or actions -> ``(hit_id, (kind, value))`` items and dead letters; a hit's value is
+    its JSON object and the desks its routing names (a hit that cannot be routed is a dead letter too)."""
 
     def decode(batch: PayloadBatch) -> list[Any]:
         stats.batches += 1
@@ -105,7 +106,7 @@ def make_decoder(stats: FlowStats) -> Callable[[PayloadBatch], list[Any]]:
             try:
                 if batch.vendor == HIT:
                     doc = decode_hit(payload)
-                    out.append((doc["hit_id"], (HIT, doc)))
+                    out.append((doc["hit_id"], (HIT, (doc, desks.route(doc)))))
                 else:
                     action = decode_action(payload)
                     out.append((action.hit_id, (ACTION, action)))
@@ -139,20 +140,16 @@ class CaseLogic(StatefulLogic[tuple[str, Any], BoardChange, HitCases]):
             if self.cases is not None:
                 GATEWAY_HITS.labels("repeated").inc()  # the same hit again (a replay, or on two hits topics)
                 return [], self.RETAIN
-            try:
-                if too_old(item, self.desks, now):
-                    GATEWAY_HITS.labels("too_old").inc()
-                    log.warning("hit_too_old", hit_id=item["hit_id"], emitted_at=item["emitted_at"],
-                                max_age_minutes=self.desks.max_age.total_seconds() / 60)
-                    return [], self.DISCARD
-                self.cases, changes = open_cases(item, self.desks, now)
-            except (KeyError, TypeError, ValueError) as exc:
-                GATEWAY_REFUSED.labels(HIT, reason_of(str(exc))).inc()
-                log.warning("gateway_hit_refused", hit_id=item.get("hit_id"), error=str(exc)[:200])
+            hit, routes = item
+            if too_old(hit, self.desks, now):
+                GATEWAY_HITS.labels("too_old").inc()
+                log.warning("hit_too_old", hit_id=hit["hit_id"], emitted_at=hit["emitted_at"],
+                            max_age_minutes=self.desks.max_age.total_seconds() / 60)
                 return [], self.DISCARD
+            self.cases, changes = open_cases(hit, routes, self.desks, now)
             if not changes:
                 GATEWAY_HITS.labels("unrouted").inc()
-                log.warning("hit_unrouted", hit_id=item["hit_id"], priority=item["priority"],
+                log.warning("hit_unrouted", hit_id=hit["hit_id"], priority=hit["priority"],
                             reason="no desk's rule takes it")
                 return [], self.DISCARD
             GATEWAY_HITS.labels("routed").inc()
@@ -216,7 +213,7 @@ def build_gateway_flow(
     stats = stats if stats is not None else FlowStats()
     flow = Dataflow("feblam-gateway")
     raw = op.input("hits_and_actions", flow, source)
-    decoded = op.flat_map("decode", raw, make_decoder(stats))
+    decoded = op.flat_map("decode_and_route", raw, make_decoder(desks, stats))
     split = op.branch("split_deadletter", decoded, lambda x: isinstance(x, DeadLetter))
     write_to("deadletter_out", split.trues, deadletter)
     keyed = op.stateful("cases", split.falses, lambda resume: CaseLogic(desks, clock, resume))

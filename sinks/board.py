@@ -60,7 +60,6 @@ class Board:
         self._cards: dict[str, dict[str, dict[str, Any]]] = {d: {} for d in desks}
         self._subscribers: dict[str, set[Subscriber]] = {d: set() for d in desks}
         self._lock = threading.Lock()
-        self.resumed = threading.Event()  # set once the flow is running (its first batch)
 
     def apply(self, changes: Iterable[BoardChange]) -> None:
         """Write changes (from the flow's thread) and push each to its desk's pages."""

@@ -7,10 +7,15 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flows.cases import Action, Desks, apply_action, escalate_due, expired, next_due, open_cases
+from flows.cases import DeskAction, Desks, apply_action, escalate_due, expired, next_due, open_cases
 from tests.gateway_util import gateway_settings, hit_doc
 
 T0 = datetime(2026, 11, 29, 20, 0, tzinfo=UTC)
+
+
+def opened(hit: dict, d: Desks, now: datetime) -> tuple:
+    """A new hit opened at the desks its routing names."""
+    return open_cases(hit, d.route(hit), d, now)
 
 
 def desks() -> Desks:
@@ -19,19 +24,19 @@ def desks() -> Desks:
 
 
 def test_a_hit_opens_a_new_case_at_each_desk_its_rule_takes() -> None:
-    hc, changes = open_cases(hit_doc("CAM-BXL-9"), desks(), T0)
+    hc, changes = opened(hit_doc("CAM-BXL-9"), desks(), T0)
     assert [c.desk for c in changes] == ["brussels"]
     assert changes[0].event == {"hit_id": hc.hit_id, "desk": "brussels", "state": "new", "user": None,
                                 "at": "2026-11-29T20:00:00.000Z", "outcome": None}
     assert hc.cases["brussels"].deadline == T0 + timedelta(seconds=60)
-    _, none = open_cases(hit_doc("CAM-GNT-1"), desks(), T0)
+    _, none = opened(hit_doc("CAM-GNT-1"), desks(), T0)
     assert none == []  # no desk takes it: unrouted
 
 
 def test_priority_sets_the_deadline_and_an_absent_priority_never_escalates() -> None:
     d = desks()
-    assert open_cases(hit_doc(priority=2), d, T0)[0].cases["brussels"].deadline == T0 + timedelta(seconds=120)
-    hc, _ = open_cases(hit_doc(priority=3), d, T0)
+    assert opened(hit_doc(priority=2), d, T0)[0].cases["brussels"].deadline == T0 + timedelta(seconds=120)
+    hc, _ = opened(hit_doc(priority=3), d, T0)
     assert hc.cases["brussels"].deadline is None
     assert next_due(hc, d) is None
     assert escalate_due(hc, d, T0 + timedelta(days=1)) == []
@@ -39,7 +44,7 @@ def test_priority_sets_the_deadline_and_an_absent_priority_never_escalates() -> 
 
 def test_unacknowledged_escalates_exactly_at_the_deadline_to_the_target_desk() -> None:
     d = desks()
-    hc, _ = open_cases(hit_doc(), d, T0)
+    hc, _ = opened(hit_doc(), d, T0)
     assert escalate_due(hc, d, T0 + timedelta(seconds=59.999)) == []
     assert next_due(hc, d) == T0 + timedelta(seconds=60)
     changes = escalate_due(hc, d, T0 + timedelta(seconds=60))
@@ -51,8 +56,8 @@ def test_unacknowledged_escalates_exactly_at_the_deadline_to_the_target_desk() -
 
 def test_acknowledged_in_time_never_escalates() -> None:
     d = desks()
-    hc, _ = open_cases(hit_doc(), d, T0)
-    changes, refused = apply_action(hc, Action(hc.hit_id, "brussels", "brussels-1", "acknowledge", T0 + timedelta(seconds=30)))
+    hc, _ = opened(hit_doc(), d, T0)
+    changes, refused = apply_action(hc, DeskAction(hc.hit_id, "brussels", "brussels-1", "acknowledge", T0 + timedelta(seconds=30)))
     assert refused is None
     assert changes[0].event == {"hit_id": hc.hit_id, "desk": "brussels", "state": "acknowledged", "user": "brussels-1",
                                 "at": "2026-11-29T20:00:30.000Z", "outcome": None}
@@ -62,29 +67,29 @@ def test_acknowledged_in_time_never_escalates() -> None:
 
 def test_an_escalated_case_can_still_be_acknowledged_and_closed_by_its_desk() -> None:
     d = desks()
-    hc, _ = open_cases(hit_doc(), d, T0)
+    hc, _ = opened(hit_doc(), d, T0)
     escalate_due(hc, d, T0 + timedelta(seconds=61))
-    _, refused = apply_action(hc, Action(hc.hit_id, "brussels", "u", "acknowledge", T0 + timedelta(seconds=62)))
+    _, refused = apply_action(hc, DeskAction(hc.hit_id, "brussels", "u", "acknowledge", T0 + timedelta(seconds=62)))
     assert refused is None and hc.cases["brussels"].state == "acknowledged"
 
 
 def test_refused_actions_change_nothing() -> None:
     d = desks()
-    hc, _ = open_cases(hit_doc(), d, T0)
-    act = Action(hc.hit_id, "antwerp", "antwerp-1", "acknowledge", T0)
+    hc, _ = opened(hit_doc(), d, T0)
+    act = DeskAction(hc.hit_id, "antwerp", "antwerp-1", "acknowledge", T0)
     assert apply_action(hc, act) == ([], "hit is not at desk antwerp")
-    bad = Action(hc.hit_id, "brussels", "u", "close", T0, outcome="arrested-the-wrong-car")
+    bad = DeskAction(hc.hit_id, "brussels", "u", "close", T0, outcome="arrested-the-wrong-car")
     assert apply_action(hc, bad)[0] == [] and hc.cases["brussels"].state == "new"
-    close = Action(hc.hit_id, "brussels", "u", "close", T0, outcome="false_read")
+    close = DeskAction(hc.hit_id, "brussels", "u", "close", T0, outcome="false_read")
     assert apply_action(hc, close)[1] is None
     assert apply_action(hc, close) == ([], "the case is already closed")
-    assert apply_action(hc, Action(hc.hit_id, "brussels", "u", "acknowledge", T0))[1] == "cannot acknowledge a case that is closed"
+    assert apply_action(hc, DeskAction(hc.hit_id, "brussels", "u", "acknowledge", T0))[1] == "cannot acknowledge a case that is closed"
 
 
 def test_a_hit_every_desk_closed_leaves_after_keep_closed() -> None:
     d = desks()
-    hc, _ = open_cases(hit_doc(), d, T0)
-    apply_action(hc, Action(hc.hit_id, "brussels", "u", "close", T0 + timedelta(seconds=5), outcome="intercepted"))
+    hc, _ = opened(hit_doc(), d, T0)
+    apply_action(hc, DeskAction(hc.hit_id, "brussels", "u", "close", T0 + timedelta(seconds=5), outcome="intercepted"))
     assert hc.closed_at == T0 + timedelta(seconds=5)
     assert next_due(hc, d) == hc.closed_at + d.keep_closed
     assert not expired(hc, d, hc.closed_at + d.keep_closed - timedelta(seconds=1))
@@ -101,8 +106,8 @@ def test_retro_rule_and_escalation_chain_never_loops() -> None:
     doc["desks"][0]["retro"] = False
     s = settings_from_dict(doc)
     d = Desks(s.desks, s.gateway)
-    assert open_cases(hit_doc(retro=True), d, T0)[1] == []  # brussels takes live hits only
-    hc, _ = open_cases(hit_doc(), d, T0)
+    assert opened(hit_doc(retro=True), d, T0)[1] == []  # brussels takes live hits only
+    hc, _ = opened(hit_doc(), d, T0)
     escalate_due(hc, d, T0 + timedelta(seconds=60))
     later = escalate_due(hc, d, T0 + timedelta(seconds=120))
     assert [(c.desk, c.case["state"]) for c in later] == [("national", "escalated")]  # brussels already holds it
@@ -113,7 +118,7 @@ def test_retro_rule_and_escalation_chain_never_loops() -> None:
 @given(st.lists(st.tuples(st.sampled_from(["acknowledge", "close", "wait"]), st.integers(0, 200)), max_size=12))
 def test_state_only_moves_forward_and_each_change_is_one_event(steps: list[tuple[str, int]]) -> None:
     d = desks()
-    hc, _ = open_cases(hit_doc(), d, T0)
+    hc, _ = opened(hit_doc(), d, T0)
     rank = {"new": 0, "escalated": 1, "acknowledged": 2, "closed": 3}
     now = T0
     for kind, secs in steps:
@@ -122,7 +127,7 @@ def test_state_only_moves_forward_and_each_change_is_one_event(steps: list[tuple
         if kind == "wait":
             changes = escalate_due(hc, d, now)
         else:
-            changes, _ = apply_action(hc, Action(hc.hit_id, "brussels", "u", kind, now, outcome="other"))  # type: ignore[arg-type]
+            changes, _ = apply_action(hc, DeskAction(hc.hit_id, "brussels", "u", kind, now, outcome="other"))  # type: ignore[arg-type]
         for k, c in hc.cases.items():
             assert rank[c.state] >= rank[before.get(k, "new")]
         assert len(changes) == sum(1 for k, c in hc.cases.items() if before.get(k) != c.state)

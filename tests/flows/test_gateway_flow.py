@@ -103,3 +103,13 @@ def test_escalation_and_state_across_a_restart(tmp_path: Path) -> None:
     clock.now = T0 + timedelta(hours=1)
     events, _ = run(first, clock, Board(["brussels", "antwerp", "national"]), tmp_path)
     assert events == []
+
+
+def test_a_hit_that_cannot_be_routed_is_a_dead_letter() -> None:
+    """A hit whose matches the routing cannot read is never dropped quietly: it goes to the dead letters."""
+    board = Board(["brussels", "antwerp", "national"])
+    broken = hit_doc("CAM-BXL-1")
+    broken["matches"] = [{"list_id": "BE-STOLEN"}]  # no priority, action, ...
+    events, dead = run([batch("hit", broken)], Clock(T0), board)
+    assert events == [] and board.cards("brussels") == []
+    assert len(dead) == 1 and dead[0].error.startswith("hit: ")

@@ -37,7 +37,8 @@ def console() -> tuple[TestClient, Board, Recorder, dict[str, str]]:
     desks = Desks(settings.desks, settings.gateway)
     hits = {}
     for name, camera in (("bxl", "CAM-BXL-1"), ("ant", "CAM-ANT-1")):
-        hc, changes = open_cases(hit_doc(camera, plate="1XYZ987"), desks, datetime.now(UTC))
+        hit = hit_doc(camera, plate="1XYZ987")
+        hc, changes = open_cases(hit, desks.route(hit), desks, datetime.now(UTC))
         board.apply(changes)
         hits[name] = hc.hit_id
     recorder = Recorder()
