@@ -58,13 +58,8 @@ class Health:
             return True, {"status": "ready", "index_version": self.holder.current.version}
         if m.partitions == 0:
             return False, {"status": "not ready", "reason": "no source partition assigned yet"}
-        limit = self.settings.http.broker_timeout_seconds
-        since = time.monotonic() - m.broker_ok_at if m.broker_ok_at else None
-        if since is None or since > limit:
-            reason = (f"broker {self.settings.kafka.brokers} has not answered for "
-                      f"{'ever' if since is None else f'{since:.0f} s'} (limit {limit:g} s)")
-            if m.broker_error:
-                reason += f": {m.broker_error}"
+        reason = m.broker_problem(self.settings.http.broker_timeout_seconds)
+        if reason:
             return False, {"status": "not ready", "reason": reason}
         return True, {"status": "ready", "index_version": self.holder.current.version, "partitions": m.partitions}
 

@@ -190,6 +190,15 @@ class SourceMonitor:
         with self._lock:
             self._parts.pop((topic, partition), None)
 
+    def broker_problem(self, limit: float) -> str | None:
+        """Why the broker counts as out of reach (no answer for over ``limit`` seconds), or None."""
+        since = time.monotonic() - self.broker_ok_at if self.broker_ok_at else None
+        if since is not None and since <= limit:
+            return None
+        reason = (f"broker {self.settings.brokers} has not answered for "
+                  f"{'ever' if since is None else f'{since:.0f} s'} (limit {limit:g} s)")
+        return f"{reason}: {self.broker_error}" if self.broker_error else reason
+
     @property
     def partitions(self) -> int:
         return len(self._parts)

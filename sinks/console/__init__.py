@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from typing import Any
 
 from feblam.config import Settings
@@ -41,11 +40,9 @@ class Console:
             return True, {"status": "ready"}
         if m.partitions == 0:
             return False, {"status": "not ready", "reason": "no hits partition assigned yet"}
-        quiet = time.monotonic() - m.broker_ok_at if m.broker_ok_at else None
-        limit = self.settings.http.broker_timeout_seconds
-        if quiet is None or quiet > limit:
-            return False, {"status": "not ready", "reason": f"broker {self.settings.kafka.brokers} has not answered for over {limit:g} s",
-                           "error": m.broker_error}
+        reason = m.broker_problem(self.settings.http.broker_timeout_seconds)
+        if reason:
+            return False, {"status": "not ready", "reason": reason}
         return True, {"status": "ready", "pages": self.board.pages()}
 
     def start(self) -> Console:
