@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install browser demo test lint typecheck bench clean
+.PHONY: install browser demo test unit lint format typecheck bench clean
 
 install: $(STAMP)
 
@@ -31,11 +31,15 @@ browser:
 test: install browser lint typecheck
 	$(PY) -m pytest -q
 
+# The unit tests alone (no subprocess, broker or browser): seconds, for the edit-test loop.
+unit: install
+	$(PY) -m pytest -q -m "not system and not kafka"
+
 lint: install
 	$(VENV)/bin/ruff check .
 
 typecheck: install
-	$(VENV)/bin/mypy feblam matchers sources sinks flows bench
+	$(VENV)/bin/mypy feblam matchers sources sinks flows gateway bench
 
 bench: install
 	$(VENV)/bin/feblam bench

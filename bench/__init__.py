@@ -6,5 +6,5 @@ from feblam.lazy import lazy_api
 
 __all__, __getattr__ = lazy_api(__name__, {
     "main": "bench.suite",
-    "ALL_ROWS": "bench.suite",
+    "ALL_ROWS": "bench.rows",
 })

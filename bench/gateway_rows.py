@@ -88,7 +88,7 @@ def gateway(cache: Path, *, rate: float = 100.0, seconds: float = 20.0, burst: i
     from confluent_kafka import Producer
 
     from feblam.config import settings_from_dict, settings_toml
-    from sinks.console.auth import hash_password
+    from gateway.console.auth import hash_password
     from sources.broker import EmbeddedBroker, free_port
 
     broker = EmbeddedBroker().start()

@@ -13,13 +13,8 @@ from typing import Any
 
 import orjson
 
-MEMORY_ROWS = ("limit-memory", "ceiling-memory", "feblam-memory", "naive-memory", "feblam-memory-dedup")
-KAFKA_ROWS = ("ceiling-kafka", "feblam-kafka", "naive-kafka", "feblam-kafka-latency", "change-to-hit", "retro-scan",
-              "retro-stall")
-INDEX_ROWS = ("index-build", "index-swap", "index-delta", "index-publish")
-CLUSTER_ROWS = ("feblam-memory-2proc",)
-GATEWAY_ROWS = ("gateway",)
-ALL_ROWS = MEMORY_ROWS + KAFKA_ROWS + CLUSTER_ROWS + INDEX_ROWS + GATEWAY_ROWS
+from bench.rows import ALL_ROWS, GATEWAY_ROWS, INDEX_ROWS, KAFKA_ROWS, MEMORY_ROWS
+
 ROUNDS = 3
 
 

@@ -13,9 +13,8 @@ import orjson
 
 from feblam import logs
 from feblam.config import ENV_KEYS, Settings, load_settings, replace
-from feblam.errors import FeblamError
-
-EXIT_USAGE = 2
+from feblam.errors import EXIT_USAGE, FeblamError
+from feblam.version import versions
 
 
 def _err(message: str) -> int:
@@ -209,7 +208,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     import signal
 
     # Before any library starts a thread (Arrow's pools): SIGTERM/SIGINT are taken by the job's
-    # stopper thread (flows.run.Stopper), also while Bytewax's Rust code forms a cluster.
+    # stopper thread (flows.service.Stopper), also while Bytewax's Rust code forms a cluster.
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
     from flows.run import run_job
 
@@ -222,7 +221,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     if getattr(args, "gateway_cmd", None) == "hash-password":
         import getpass
 
-        from sinks.console.auth import hash_password
+        from gateway.console.auth import hash_password
 
         password = getpass.getpass("password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
         if len(password) < 12:
@@ -232,7 +231,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     import signal
 
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})  # taken by the stopper thread
-    from flows.gateway import run_gateway
+    from gateway.run import run_gateway
 
     settings = _settings(args)
     if args.console_port is not None:
@@ -246,9 +245,11 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """``feblam demo``: the job on embedded defaults."""
     from flows.demo import run_demo
+    from gateway.demo import DemoGateway
 
     settings = _settings(args)
-    return run_demo(settings, seconds=args.seconds, out_dir=Path(args.out_dir), rate=args.rate, hotlists=args.hotlists)
+    return run_demo(settings, seconds=args.seconds, out_dir=Path(args.out_dir), rate=args.rate, hotlists=args.hotlists,
+                    gateway=DemoGateway)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -277,7 +278,7 @@ def cmd_config(args: argparse.Namespace) -> int:
     from feblam.config import check_config, read_toml, reference_markdown
 
     if args.config_cmd == "env":
-        return cmd_config_env(args)
+        return cmd_config_env(args)  # the one listing, also under its older name 'feblam config-env'
     if args.config_cmd == "reference":
         print(reference_markdown())
         return 0
@@ -338,28 +339,12 @@ def cmd_broker(args: argparse.Namespace) -> int:
     return 0
 
 
-def versions() -> dict[str, str]:
-    """FEBLAM's, bytewax's, confluent-kafka's and librdkafka's versions."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    import confluent_kafka
-
-    def of(package: str) -> str:
-        try:
-            return version(package)
-        except PackageNotFoundError:
-            return "unknown"
-
-    return {"feblam": of("feblam"), "bytewax": of("bytewax"), "confluent-kafka": of("confluent-kafka"),
-            "librdkafka": confluent_kafka.libversion()[0]}
-
-
 # ---------------------------------------------------------------- parser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every command."""
-    from bench.suite import ALL_ROWS as BENCH_ROWS
+    """The argument parser of every command (it imports no command's code: ``feblam --help`` stays quick)."""
+    from bench.rows import ALL_ROWS as BENCH_ROWS
 
     p = argparse.ArgumentParser(prog="feblam", description="FEBLAM: the ANPR hit generator.")
     p.add_argument("--version", action=_Version)
@@ -412,7 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--quiet", action="store_true", help="only warnings and errors on stderr")
     c.set_defaults(func=cmd_index)
 
-    run = sub.add_parser("run", help="the long-running job: Kafka in, gateway sinks out")
+    run = sub.add_parser("run", help="the long-running job: Kafka in, hit sinks out")
     run.add_argument("--config", default=None, help="TOML settings (docs/configuration.md); default: built-in defaults")
     run.add_argument("-w", "--workers", type=int, default=1, help="worker threads per process")
     run.add_argument("-i", "--process-id", type=int, default=None, help="this process's index in --addresses")
@@ -452,8 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--latency-seconds", type=float, default=8.0, help="how long to offer --rate for the latency row")
     b.set_defaults(func=cmd_bench)
 
-    e = sub.add_parser("config-env", help="list the FEBLAM_* environment overrides")
-    e.set_defaults(func=cmd_config_env)
+    sub.add_parser("config-env", help="list the FEBLAM_* environment overrides (the same as 'config env')").set_defaults(
+        func=cmd_config_env)
 
     cf = sub.add_parser("config", help="check or show a configuration")
     csub = cf.add_subparsers(dest="config_cmd", required=True)
@@ -499,11 +484,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except FeblamError as exc:
-        from flows.gateway import GatewayFailed
-        from flows.run import JobFailed
-
         _err(str(exc))
-        return 1 if isinstance(exc, JobFailed | GatewayFailed) else EXIT_USAGE
+        return exc.exit_status
     except FileNotFoundError as exc:
         return _err(str(exc))
     except KeyboardInterrupt:

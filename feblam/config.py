@@ -155,7 +155,7 @@ class Rule(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
 
 
 class SinkSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """One ``[[sinks]]``: a gateway sink and its rule."""
+    """One ``[[sinks]]``: a hit sink and its rule."""
 
     name: Annotated[str, Meta(min_length=1, description="unique sink name (metrics, logs)")]
     topic: Annotated[str, _doc("hits topic (must exist)")] = ""

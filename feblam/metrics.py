@@ -7,7 +7,6 @@ and hits (a fraction of a percent of the reads).
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterable
 
@@ -53,18 +52,6 @@ RETRO_HITS = Counter("feblam_retro_hits", "Retro-hits emitted", registry=REGISTR
 RETRO_SECONDS = Histogram("feblam_retro_scan_seconds", "Duration of a retro-scan", buckets=BUCKETS, registry=REGISTRY)
 READY = Gauge("feblam_ready", "1 while /ready answers 200 (index loaded, partitions assigned, broker answering)",
               registry=REGISTRY)
-# The Hit Gateway (``feblam gateway``, DESIGN 12).
-GATEWAY_HITS = Counter("feblam_gateway_hits", "Hits the gateway took from the hits topics, by result (routed, unrouted, repeated, too_old)",
-                       ["result"], registry=REGISTRY)
-GATEWAY_EVENTS = Counter("feblam_gateway_events", "Hit events (state changes) written, by desk and state", ["desk", "state"],
-                         registry=REGISTRY)
-GATEWAY_CASES = Gauge("feblam_gateway_cases", "Hits on each desk's board, by state", ["desk", "state"], registry=REGISTRY)
-GATEWAY_HIT_TO_BOARD = Histogram("feblam_gateway_hit_to_board_seconds", "Hit emitted to on a desk's board",
-                                 buckets=BUCKETS, registry=REGISTRY)
-GATEWAY_REFUSED = Counter("feblam_gateway_refused", "Messages on the gateway's topics it could not use (dead-lettered or refused actions)",
-                          ["topic_kind", "reason"], registry=REGISTRY)
-GATEWAY_LOGINS = Counter("feblam_gateway_logins", "Console logins, by result (ok, failed, blocked)", ["result"], registry=REGISTRY)
-GATEWAY_PAGES = Gauge("feblam_gateway_pages", "Console pages connected to a board", registry=REGISTRY)
 BUILD_INFO = Gauge("feblam_build_info", "FEBLAM's version (value 1)", ["version"], registry=REGISTRY)
 
 _live_since = {"t": time.time()}
@@ -105,7 +92,3 @@ def reason_of(error: str) -> str:
             return reason
     return "bad_value"
 
-
-def label_safe(text: str) -> str:
-    """Text made safe and short for a metric label."""
-    return re.sub(r"[^A-Za-z0-9_.:-]", "_", text)[:100]

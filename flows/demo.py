@@ -5,16 +5,15 @@ topics, runs a camera simulator publishing the three vendor formats (a few bad
 payloads and some hotlisted plates among them), runs the job on the shipped
 sample hotlists, shows reads/s, hits and dead letters live, writes
 ``hits.jsonl`` and ``deadletter.jsonl`` under ``--out-dir``, starts the Hit
-Gateway over the hits topic (printing the console's address and a login),
+Gateway over the hits topic (:mod:`gateway.demo`, passed in by the CLI; it
+prints the console's address and a login),
 prints the summary line and always stops its gateway and broker.
 """
 
 from __future__ import annotations
 
 import gc
-import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -22,6 +21,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
+from typing import Protocol
 
 from bytewax.testing import run_main
 
@@ -127,82 +127,25 @@ class TheftReport(threading.Thread):
                 return
 
 
-#: The demo's desks: one per simulated region, escalating to a national desk that also sees every priority-1 hit.
-DEMO_DESKS = (("sicad-brussels", ("CAM-BXL-",)), ("sicad-antwerp", ("CAM-ANT-",)), ("sicad-liege", ("CAM-LIE-",)),
-              ("sicad-gent", ("CAM-GNT-",)), ("highway-police", ("E40-KM", "E19-KM")))
 
 
-class DemoGateway:
-    """``feblam gateway`` as a child process over the demo's hits topic, with a demo login per desk.
+class Companion(Protocol):
+    """A service the demo starts beside its job (the Hit Gateway: :class:`gateway.demo.DemoGateway`)."""
 
-    The password is made for this run and printed; the configuration (with the
-    hashes only) is ``gateway.toml`` in the output folder, its log ``gateway.log``.
-    """
+    def start(self) -> Companion: ...
 
-    def __init__(self, settings: Settings, out_dir: Path) -> None:
-        import secrets
-        import tempfile
+    def announce(self) -> str:
+        """Once it serves: the line that tells the person at the demo how to use it (or why it did not start)."""
+        ...
 
-        from feblam.config import DeskSettings, Rule, UserSettings
-        from sinks.console.auth import hash_password
-
-        self.password = secrets.token_urlsafe(9)
-        self.state_dir = tempfile.mkdtemp(prefix="feblam-demo-gateway-")  # the demo's broker is new each run: so is this
-        hashed = hash_password(self.password)
-        desks = [DeskSettings(name=name, rule=Rule(camera_prefixes=prefixes), escalate_to="sicad-national",
-                              users=(UserSettings(f"demo-{name.split('-', 1)[1]}", hashed),))
-                 for name, prefixes in DEMO_DESKS]
-        desks.append(DeskSettings(name="sicad-national", rule=Rule(max_priority=1), users=(UserSettings("demo-national", hashed),)))
-        port = settings.gateway.http_port
-        self.settings = replace(
-            settings, desks=tuple(desks), recovery=replace(settings.recovery, dir=self.state_dir),
-            deadletter=DeadletterSettings(topic="", path=str(out_dir / "gateway-deadletter.jsonl")),
-            gateway=replace(settings.gateway, hits_topics=("hits",), secure_cookies=False,
-                            escalate_after_seconds={"1": 60.0, "2": 120.0, "3": 300.0},
-                            http_port=port, http_host="127.0.0.1"),
-            logging=replace(settings.logging, format="json"),
-        )
-        self.config = out_dir / "gateway.toml"
-        self.log = out_dir / "gateway.log"
-        self.url = f"http://127.0.0.1:{port}/"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> DemoGateway:
-        from feblam.config import settings_toml
-
-        self.config.write_text(settings_toml(self.settings), encoding="utf-8")
-        self.config.chmod(0o600)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FEBLAM_")}  # the file is the whole configuration
-        self.proc = subprocess.Popen([sys.executable, "-m", "feblam.cli", "gateway", "--config", str(self.config)],  # noqa: S603 - our own CLI
-                                     stdout=self.log.open("ab"), stderr=subprocess.STDOUT, env=env)
-        return self
-
-    def wait_listening(self, timeout: float = 30.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                return False
-            if self.log.exists() and b"console_listening" in self.log.read_bytes():
-                return True
-            time.sleep(0.1)
-        return False
-
-    def stop(self) -> None:
-        import shutil
-
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        shutil.rmtree(self.state_dir, ignore_errors=True)
+    def stop(self) -> None: ...
 
 
 def run_demo(settings: Settings, *, seconds: float | None, out_dir: Path, rate: float = 2000.0,
-             hotlists: str | None = None) -> int:
-    """Run the demo (DESIGN section 7) and print its summary line; the broker is always stopped."""
+             hotlists: str | None = None, gateway: Callable[[Settings, Path], Companion] | None = None) -> int:
+    """Run the demo (DESIGN section 7) and print its summary line; the broker is always stopped.
+
+    ``gateway`` makes the service to start beside the job over its hits topic (the CLI passes the Hit Gateway's)."""
     hot_dir = Path(hotlists) if hotlists else SAMPLE_HOTLISTS
     if not hot_dir.is_dir():
         msg = f"{hot_dir}: hotlist directory not found"
@@ -218,7 +161,7 @@ def run_demo(settings: Settings, *, seconds: float | None, out_dir: Path, rate: 
     old_term = signal.signal(signal.SIGTERM, on_signal)
     broker = EmbeddedBroker(log_path=out_dir / "broker.log")
     started = None
-    gateway: DemoGateway | None = None
+    companion: Companion | None = None
     try:
         broker.start()
         topics = {v: f"reads.{v}" for v in VENDORS}
@@ -233,8 +176,8 @@ def run_demo(settings: Settings, *, seconds: float | None, out_dir: Path, rate: 
             deadletter=DeadletterSettings(path=str(out_dir / "deadletter.jsonl")),
             sinks=(SinkSettings("hits-topic", topic="hits"), SinkSettings("hits-file", path=str(out_dir / "hits.jsonl"))),
         )
-        if settings.gateway.http_port:
-            gateway = DemoGateway(settings, out_dir).start()
+        if gateway is not None and settings.gateway.http_port:
+            companion = gateway(settings, out_dir).start()
         monitor = SourceMonitor(settings.kafka)
         ops = Operations(settings, monitor, stop).start()
         live = open_live_index(settings.hotlists)
@@ -259,13 +202,8 @@ def run_demo(settings: Settings, *, seconds: float | None, out_dir: Path, rate: 
         endpoints = f"; metrics http://127.0.0.1:{ops.http.port}/metrics" if ops.http is not None else ""
         print(f"broker {broker.address}; hotlists {hot_dir} (index {holder.current.version}); "
               f"simulating {rate:.0f} reads/s; output in {out_dir}/{endpoints}", flush=True)
-        if gateway is not None:
-            if gateway.wait_listening():
-                print(f"Hit Gateway console: {gateway.url} - sign in as demo-brussels (or demo-antwerp, demo-liege, "
-                      f"demo-gent, demo-national, demo-police) with password {gateway.password}", flush=True)
-            else:
-                last = gateway.log.read_text(errors="replace").strip().splitlines()[-1:] if gateway.log.exists() else []
-                print(f"Hit Gateway did not start ({last[0] if last else 'no output'}); see {gateway.log}", flush=True)
+        if companion is not None:
+            print(companion.announce(), flush=True)
         started = time.monotonic()
         run_main(flow)
         elapsed = time.monotonic() - started
@@ -278,8 +216,8 @@ def run_demo(settings: Settings, *, seconds: float | None, out_dir: Path, rate: 
         gc.collect()
     finally:
         stop.set()
-        if gateway is not None:
-            gateway.stop()
+        if companion is not None:
+            companion.stop()
         broker.stop()
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGTERM, old_term)

@@ -7,19 +7,26 @@
   while the broker has answered within ``http.broker_timeout_seconds``;
   otherwise 503 with a JSON reason.
 
-The server is the standard library's threaded HTTP server: three GET paths need
-no framework, and it runs on its own threads beside the flow.
+These three routes are written once (:func:`operations_routes`) and served by
+one server (:class:`HttpServer`: Starlette under uvicorn, on a thread beside the
+flow), alone on ``[http] port`` for the job and beside the console on
+``[gateway] http_port`` for the Hit Gateway.
 """
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from typing import Any
 
-import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from feblam.config import Settings
 from feblam.errors import FeblamError
@@ -64,53 +71,72 @@ class Health:
         return True, {"status": "ready", "index_version": self.holder.current.version, "partitions": m.partitions}
 
 
-def _handler(health: Health) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
-            path = self.path.split("?", 1)[0]
-            if path == "/metrics":
-                self._send(200, generate_latest(REGISTRY), CONTENT_TYPE_LATEST)
-            elif path in ("/live", "/ready"):
-                ok, doc = health.live() if path == "/live" else health.ready()
-                self._send(200 if ok else 503, orjson.dumps(doc), "application/json")
-            else:
-                self._send(404, b'{"error":"not found: /metrics, /live, /ready"}', "application/json")
-
-        def _send(self, status: int, body: bytes, content_type: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
-            pass  # scrapes every few seconds are no news
-
-    return Handler
+#: The answer of ``/live`` or ``/ready``: healthy or not, and the JSON document that says why.
+Check = Callable[[], tuple[bool, dict[str, Any]]]
 
 
-class HttpEndpoints:
-    """The endpoints on ``[http] host:port`` (process ``i`` of a cluster on ``port + i``)."""
+def operations_routes(live: Check, ready: Check) -> list[Route]:
+    """``/metrics``, ``/live`` and ``/ready`` (no sign-in: for the internal network only)."""
 
-    def __init__(self, settings: Settings, health: Health, process_id: int | None = None) -> None:
-        self.port = settings.http.port + (process_id or 0)
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    def answer(check: Check) -> Callable[[Request], Any]:
+        async def endpoint(request: Request) -> Response:
+            ok, doc = check()
+            return JSONResponse(doc, status_code=200 if ok else 503)
+
+        return endpoint
+
+    return [Route("/metrics", metrics), Route("/live", answer(live)), Route("/ready", answer(ready))]
+
+
+def operations_app(health: Health) -> Starlette:
+    """The job's endpoints alone; anything else is a JSON 404 naming them."""
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return JSONResponse({"error": "not found: /metrics, /live, /ready"}, status_code=404)
+
+    return Starlette(routes=operations_routes(health.live, health.ready), exception_handlers={404: not_found})
+
+
+class HttpServer:
+    """A port bound at once (a port in use is one clear error naming ``key``, the configuration key of the
+    port), then an ASGI app served on it by uvicorn on a thread of this process."""
+
+    def __init__(self, host: str, port: int, key: str) -> None:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            self.server = ThreadingHTTPServer((settings.http.host, self.port), _handler(health))
+            sock.bind((host, port))
         except OSError as exc:
-            msg = f"http.port: cannot listen on {settings.http.host}:{self.port}: {exc.strerror or exc}"
+            sock.close()
+            msg = f"{key} {port} on {host}: cannot listen ({exc.strerror or exc})"
             raise FeblamError(msg) from None
-        self.server.daemon_threads = True
-        self.port = int(self.server.server_address[1])
-        self.thread = threading.Thread(target=self.server.serve_forever, name="http", daemon=True)
+        sock.listen(512)
+        self.socket = sock
+        self.port = int(sock.getsockname()[1])
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
 
-    def start(self) -> HttpEndpoints:
-        self.thread.start()
-        log.info("http_listening", port=self.port, paths=["/metrics", "/live", "/ready"])
+    def start(self, app: ASGIApp) -> HttpServer:
+        import uvicorn
+
+        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=2)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self.socket]}, name="http", daemon=True
+        )
+        self._thread.start()
         return self
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(5.0)
+        self.socket.close()
 
 
 class StatsReporter(threading.Thread):
@@ -155,15 +181,17 @@ class Operations:
         self.stop_event = stop
         self.health = Health(settings, None, monitor)
         READY.set_function(lambda: float(self.health.ready()[0]))
-        self.http = HttpEndpoints(settings, self.health, process_id) if settings.http.port else None
+        port = settings.http.port + (process_id or 0)  # process i of a cluster on port + i
+        self.http = HttpServer(settings.http.host, port, "http.port") if settings.http.port else None
 
     def start(self) -> Operations:
-        from feblam.cli import versions
         from feblam.metrics import BUILD_INFO
+        from feblam.version import versions
 
         BUILD_INFO.labels(versions()["feblam"]).set(1)
         if self.http is not None:
-            self.http.start()
+            self.http.start(operations_app(self.health))
+            log.info("http_listening", port=self.http.port, paths=["/metrics", "/live", "/ready"])
         if self.monitor is not None:
             self.monitor.start()
         return self

@@ -1,4 +1,4 @@
-"""Where hits go: routing rules, Kafka topics, JSONL files, the Parquet audit, the gateway's boards and console."""
+"""The hit sinks: where the job's hits go (routing rules, Kafka topics, JSONL files, the Parquet audit)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,4 @@ __all__, __getattr__ = lazy_api(__name__, {
     "Rotation": "sinks.files",
     "ParquetAuditSink": "sinks.audit",
     "KafkaEventSink": "sinks.kafka",
-    "Board": "sinks.board",
-    "BoardSink": "sinks.board",
-    "Console": "sinks.console",
 })

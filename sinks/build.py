@@ -1,4 +1,4 @@
-"""Gateway sinks from the settings: a Kafka topic, a JSONL file or a Parquet audit folder per sink."""
+"""Hit sinks from the settings: a Kafka topic, a JSONL file or a Parquet audit folder per sink."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sinks.files import JsonlSink, Rotation
 
 
 def build_sinks(settings: Settings) -> dict[str, Sink[Any]]:
-    """The gateway sinks of the settings, by name."""
+    """The hit sinks of the settings, by name."""
     out: dict[str, Sink[Any]] = {}
     for s in settings.sinks:
         if s.path:

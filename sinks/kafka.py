@@ -1,4 +1,4 @@
-"""Kafka gateway sinks: hits and dead letters.
+"""Kafka hit sinks: hits and dead letters.
 
 One sink partition per topic partition: a hit's item key is the keyed hash of
 its plate key, Bytewax routes it to the worker that owns that partition, and

@@ -1,4 +1,4 @@
-"""Routing rules: which gateway sinks a hit goes to (DESIGN sections 6 and 8)."""
+"""Routing rules: which hit sinks a hit goes to (DESIGN sections 6 and 8)."""
 
 from __future__ import annotations
 

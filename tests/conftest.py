@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -19,3 +20,12 @@ def broker() -> Iterator[EmbeddedBroker]:
 def topic_prefix() -> str:
     """A uuid-named topic set per test."""
     return f"t{uuid.uuid4().hex[:10]}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test under ``tests/system/`` runs FEBLAM as an operator would (subprocesses, the broker, a browser):
+    marked ``system``, so that ``make unit`` leaves them out."""
+    system = Path(__file__).parent / "system"
+    for item in items:
+        if system in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.system)

@@ -9,7 +9,7 @@ from structlog.testing import capture_logs
 
 from feblam.cli import main
 from feblam.logs import plate_ref, set_hash_key
-from tests.helpers import EXAMPLES
+from tests.support.hotlists import EXAMPLES
 
 PLATES = ["1ABC123", "1-ABC-123", "1B0BO8O", "GZ123K", "BMW1234", "AB123CD", "1NOHIT1"]
 

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from feblam.cli import main
-from tests.helpers import EXAMPLES, entry, sample_hotlists, write_snapshot
+from tests.support.hotlists import EXAMPLES, entry, sample_hotlists, write_snapshot
 
 INPUTS = [
     f"vendor-a={EXAMPLES / 'input' / 'vendor-a.jsonl'}",

@@ -14,7 +14,7 @@ from feblam.serde import (
     hit_to_dict,
     hit_to_json,
 )
-from tests.strategies import times
+from tests.support.strategies import times
 
 text = st.text(max_size=20)
 opt_text = st.one_of(st.none(), text)

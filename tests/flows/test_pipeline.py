@@ -12,7 +12,7 @@ from flows.pipeline import FlowStats, build_flow, hit_id
 from matchers.build import build_index
 from matchers.index import IndexHolder
 from matchers.snapshot import load_hotlists
-from tests.helpers import EXAMPLES, entry, write_snapshot
+from tests.support.hotlists import EXAMPLES, entry, write_snapshot
 
 
 def canonical(read_id: str, plate: str, ts: str, country: str | None = "BE", camera: str = "CAM-BXL-1") -> PayloadBatch:

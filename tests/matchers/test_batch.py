@@ -18,7 +18,7 @@ from matchers.build import build_index
 from matchers.keycode import PACKED_MAX_LEN, key_code
 from matchers.normalize import fuzzy_key, plate_key
 from matchers.snapshot import load_hotlists
-from tests.helpers import entry, write_snapshot
+from tests.support.hotlists import entry, write_snapshot
 
 plates = st.one_of(
     st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 -.·/\t", max_size=30),

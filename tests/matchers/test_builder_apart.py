@@ -10,8 +10,8 @@ from pathlib import Path
 from feblam.config import HotlistSettings
 from matchers.refresh import open_live_index, watch_and_publish
 from matchers.store import PUBLISHED, published
-from tests.helpers import entry, write_snapshot
-from tests.jobs import wait_for
+from tests.support.hotlists import entry, write_snapshot
+from tests.support.processes import wait_for
 
 NOON = datetime(2026, 11, 28, 12, tzinfo=UTC)
 

@@ -13,7 +13,7 @@ from matchers.batch import needs_probe
 from matchers.build import Change, build_changes, build_index
 from matchers.index import ChangedIndex
 from matchers.snapshot import load_hotlists, load_rows
-from tests.helpers import entry, write_snapshot
+from tests.support.hotlists import entry, write_snapshot
 
 NOON = datetime(2026, 11, 28, 12, tzinfo=UTC)
 PLATES = ["AB12CD", "AB12C0", "XY99ZZ", "QQ11QQ", "1ABC123", "8OB8OB", "ZZ1234"]

@@ -13,9 +13,9 @@ from matchers.build import build_index
 from matchers.index import IndexHolder
 from matchers.normalize import fuzzy_key
 from matchers.snapshot import load_hotlists
-from tests.helpers import EXAMPLES, entry, write_snapshot
-from tests.reference import as_tuples, reference_matches
-from tests.strategies import any_keys, countries, display_forms, keys, times, validity
+from tests.support.hotlists import EXAMPLES, entry, write_snapshot
+from tests.support.reference import as_tuples, reference_matches
+from tests.support.strategies import any_keys, countries, display_forms, keys, times, validity
 
 NOON = datetime(2026, 11, 28, 12, tzinfo=UTC)
 

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from matchers.keycode import PACKED_MAX_LEN, decode_code, key_and_fuzzy_codes, key_code
 from matchers.normalize import fuzzy_key
-from tests.strategies import any_keys, keys
+from tests.support.strategies import any_keys, keys
 
 
 @given(st.lists(any_keys, max_size=40))

@@ -22,9 +22,9 @@ from matchers.index import HotlistIndex, IndexHolder, LayeredIndex
 from matchers.normalize import fuzzy_key
 from matchers.refresh import HotlistWatcher, shared_load
 from matchers.snapshot import load_hotlists
-from tests.helpers import entry, sample_hotlists, write_snapshot
-from tests.reference import as_tuples
-from tests.strategies import countries, keys, times
+from tests.support.hotlists import entry, sample_hotlists, write_snapshot
+from tests.support.reference import as_tuples
+from tests.support.strategies import countries, keys, times
 
 NOON = datetime(2026, 11, 28, 12, tzinfo=UTC)
 LISTS = ("A", "B", "C")

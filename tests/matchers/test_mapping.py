@@ -17,7 +17,7 @@ from feblam.cli import main
 from feblam.errors import SnapshotError
 from matchers.build import build_index
 from matchers.snapshot import load_hotlists, load_list
-from tests.helpers import EXAMPLES, write_snapshot
+from tests.support.hotlists import EXAMPLES, write_snapshot
 
 MAPPING = """
 name = "Dutch SIS"

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from matchers.countries import CODES, IVC
 from matchers.normalize import country_code, fuzzy_key, pattern_key, plate_key
-from tests.strategies import ALNUM, display_forms, keys
+from tests.support.strategies import ALNUM, display_forms, keys
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from matchers.index import IndexHolder
 from matchers.refresh import HotlistWatcher, local_load
 from matchers.shrink import PERMIT
 from matchers.snapshot import load_hotlists
-from tests.helpers import entry, write_snapshot
+from tests.support.hotlists import entry, write_snapshot
 
 
 def setup(tmp: Path, n: int = 10, max_shrink: float = 0.5) -> tuple[Path, IndexHolder, HotlistWatcher]:

@@ -7,7 +7,7 @@ import pytest
 from feblam.errors import SnapshotError
 from matchers.hotdir import list_files
 from matchers.snapshot import load_hotlists, load_list
-from tests.helpers import EXAMPLES, entry, write_snapshot
+from tests.support.hotlists import EXAMPLES, entry, write_snapshot
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])

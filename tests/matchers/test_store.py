@@ -15,8 +15,8 @@ from matchers.index import IndexHolder
 from matchers.refresh import HotlistWatcher
 from matchers.snapshot import load_hotlists
 from matchers.store import open_index, save_index
-from tests.helpers import EXAMPLES, entry, sample_hotlists, write_snapshot
-from tests.reference import as_tuples
+from tests.support.hotlists import EXAMPLES, entry, sample_hotlists, write_snapshot
+from tests.support.reference import as_tuples
 
 NOON = datetime(2026, 11, 28, 12, tzinfo=UTC)
 PROBES = ["1ABC123", "1B0BO8O", "GZ123K", "1NEW001", "2KLM987", "1AZZ77", "1LIE042", "NOPE", "1GOS222", "1G0S222"]

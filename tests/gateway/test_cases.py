@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flows.cases import DeskAction, Desks, apply_action, escalate_due, expired, next_due, open_cases
-from tests.gateway_util import gateway_settings, hit_doc
+from gateway.actions import DeskAction
+from gateway.cases import apply_action, escalate_due, expired, next_due, open_cases
+from gateway.settings import Desks
+from tests.support.gateway import gateway_settings, hit_doc
 
 T0 = datetime(2026, 11, 29, 20, 0, tzinfo=UTC)
 
@@ -98,7 +100,7 @@ def test_a_hit_every_desk_closed_leaves_after_keep_closed() -> None:
 
 def test_retro_rule_and_escalation_chain_never_loops() -> None:
     from feblam.config import settings_from_dict
-    from tests.gateway_util import gateway_doc
+    from tests.support.gateway import gateway_doc
 
     doc = gateway_doc()
     doc["desks"][2]["escalate_to"] = "brussels"  # brussels -> national -> brussels: a loop in the configuration
@@ -135,7 +137,7 @@ def test_state_only_moves_forward_and_each_change_is_one_event(steps: list[tuple
 
 
 def test_a_hit_older_than_max_age_is_too_old() -> None:
-    from flows.cases import too_old
+    from gateway.cases import too_old
 
     d = desks()
     assert not too_old(hit_doc(emitted_at=T0), d, T0 + timedelta(minutes=1439))

@@ -9,9 +9,9 @@ import orjson
 import pytest
 
 from sources.broker import EmbeddedBroker
-from tests.helpers import sample_hotlists
-from tests.jobs import canonical, start, stop, wait_log
-from tests.kafka_util import hits_of, produce, read_topic
+from tests.support.hotlists import sample_hotlists
+from tests.support.kafka import hits_of, produce, read_topic
+from tests.support.processes import canonical, start, stop, wait_log
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -100,7 +100,7 @@ def test_changes_go_live_within_a_second_and_survive_a_restart(broker: EmbeddedB
 
 
 def test_a_new_snapshot_file_takes_over_the_changes_it_holds(broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path) -> None:
-    from tests.helpers import entry, write_snapshot
+    from tests.support.hotlists import entry, write_snapshot
 
     p = topic_prefix
     hot = sample_hotlists(tmp_path)

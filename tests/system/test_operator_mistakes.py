@@ -14,32 +14,8 @@ import orjson
 import pytest
 
 from sources.broker import EmbeddedBroker, free_port
-from tests.helpers import EXAMPLES
-from tests.jobs import FEBLAM, canonical, clean_env, start, wait_for
-
-
-def feblam(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    clean = clean_env()
-    return subprocess.run([FEBLAM, *args], capture_output=True, text=True, timeout=timeout, check=False,
-                          env={**clean, **(env or {})})
-
-
-def error_lines(proc: subprocess.CompletedProcess[str]) -> list[str]:
-    return [line for line in proc.stderr.splitlines() if line.startswith("feblam: error:")]
-
-
-def assert_one_clear_line(proc: subprocess.CompletedProcess[str], *names: str) -> str:
-    out = proc.stdout + proc.stderr
-    assert proc.returncode != 0, out
-    assert "Traceback" not in out and "panicked" not in out, out
-    lines = error_lines(proc)
-    assert len(lines) == 1, out
-    for name in names:
-        assert name in lines[0], lines[0]
-    return lines[0]
-
-
-# ---------------------------------------------------------------- configuration rows
+from tests.support.hotlists import EXAMPLES
+from tests.support.processes import FEBLAM, assert_one_clear_line, canonical, clean_env, feblam, start, wait_for
 
 
 @pytest.mark.parametrize(
@@ -189,7 +165,7 @@ def jsonl(path: Path) -> list[dict]:
 def test_jsonl_sink_keeps_the_first_runs_hits_after_a_restart_without_recovery(
     broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path,
 ) -> None:
-    from tests.kafka_util import produce
+    from tests.support.kafka import produce
 
     broker.create_topics([f"{topic_prefix}.{t}" for t in ("canonical", "hits", "deadletter")])
     out = tmp_path / "hits.jsonl"
@@ -265,7 +241,7 @@ def test_a_process_whose_peer_never_comes_names_it(broker: EmbeddedBroker, topic
 
 @pytest.mark.kafka
 def test_a_lost_peer_is_named_by_the_survivor(broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path) -> None:
-    from tests.kafka_util import produce
+    from tests.support.kafka import produce
 
     broker.create_topics([f"{topic_prefix}.{t}" for t in ("canonical", "hits", "deadletter")], partitions=2)
     cfg = run_config(tmp_path, broker.address, topic_prefix)
@@ -291,8 +267,8 @@ def test_a_lost_peer_is_named_by_the_survivor(broker: EmbeddedBroker, topic_pref
 
 @pytest.mark.kafka
 def test_a_sink_that_cannot_deliver_is_one_event_then_a_non_zero_exit(tmp_path: Path) -> None:
-    from tests.kafka_util import produce
-    from tests.proxy import KafkaProxy
+    from tests.support.kafka import produce
+    from tests.support.proxy import KafkaProxy
 
     prefix = "cut"
     with KafkaProxy() as proxy:  # a broker of this test's own behind a proxy that stops confirming hits
@@ -317,7 +293,7 @@ def test_a_sink_that_cannot_deliver_is_one_event_then_a_non_zero_exit(tmp_path: 
 
 @pytest.mark.kafka
 def test_the_example_configuration_runs_against_feblam_broker(tmp_path: Path) -> None:
-    from tests.kafka_util import hits_of, produce_file, read_topic
+    from tests.support.kafka import hits_of, produce_file, read_topic
 
     port = free_port()
     env = clean_env()

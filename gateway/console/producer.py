@@ -10,12 +10,12 @@ import threading
 import time
 from typing import Any
 
-import orjson
 from confluent_kafka import Producer
 
 from feblam.config import KafkaSettings
 from feblam.errors import FeblamError
 from feblam.kafka import produce_waiting, producer_config
+from gateway.actions import DeskAction, encode_action
 
 
 class ActionNotDelivered(FeblamError, RuntimeError):
@@ -37,7 +37,7 @@ class ActionWriter:
         while not self._stop.is_set():
             self._producer.poll(0.05)
 
-    def write(self, action: dict[str, Any]) -> None:
+    def write(self, action: DeskAction) -> None:
         """Produce one action keyed by its hit id and wait for the broker (blocking: call it off the event loop)."""
         done = threading.Event()
         errors: list[Any] = []
@@ -47,7 +47,7 @@ class ActionWriter:
                 errors.append(err)
             done.set()
 
-        produce_waiting(self._producer, self.topic, orjson.dumps(action), key=str(action["hit_id"]).encode(),
+        produce_waiting(self._producer, self.topic, encode_action(action), key=action.hit_id.encode(),
                         on_delivery=delivered)
         if not done.wait(self.timeout + 1.0):
             msg = f"{self.topic}: the broker did not confirm the action within {self.timeout:g} s"

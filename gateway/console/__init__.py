@@ -1,18 +1,15 @@
 """The Hit Gateway's console: the desks' boards in the browser (DESIGN 12).
 
-:class:`Console` serves :func:`~sinks.console.app.create_app` with uvicorn on a
+:class:`Console` serves :func:`~gateway.console.app.create_app` with uvicorn on a
 thread of the gateway process, beside its dataflow; ``/metrics``, ``/live`` and
 ``/ready`` are on the same port.
 """
 
 from __future__ import annotations
 
-import socket
-import threading
 from typing import Any
 
 from feblam.config import Settings
-from feblam.errors import FeblamError
 from feblam.logs import get_logger
 
 log = get_logger(__name__)
@@ -29,7 +26,6 @@ class Console:
         self.monitor = monitor
         self.stats = stats
         self._server: Any = None
-        self._thread: threading.Thread | None = None
         self._writer: Any = None
         self.port = settings.gateway.http_port
 
@@ -47,43 +43,28 @@ class Console:
 
     def start(self) -> Console:
         """Bind the port (a port in use is one clear error) and serve on a thread."""
-        import uvicorn
-
-        from sinks.console.actions import ActionWriter
-        from sinks.console.app import create_app
-        from sinks.console.auth import Users
+        from feblam.metrics import READY
+        from flows.operations import HttpServer
+        from gateway.console.app import create_app
+        from gateway.console.auth import Users
+        from gateway.console.producer import ActionWriter
 
         g = self.settings.gateway
         if not g.http_port:
             log.warning("console_off", reason="gateway.http_port = 0")
             return self
-        sock = socket.socket(socket.AF_INET6 if ":" in g.http_host else socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((g.http_host, g.http_port))
-        except OSError as exc:
-            sock.close()
-            msg = f"gateway.http_port {g.http_port} on {g.http_host}: cannot listen ({exc.strerror})"
-            raise FeblamError(msg) from None
-        sock.listen(512)
-        self.port = sock.getsockname()[1]
-        from feblam.metrics import READY
-
+        server = HttpServer(g.http_host, g.http_port, "gateway.http_port")
+        self.port = server.port
         READY.set_function(lambda: 1.0 if self.health()[0] else 0.0)
         self._writer = ActionWriter(self.settings.kafka, g.actions_topic)
         app = create_app(g, self.board, Users(self.settings.desks), self._writer.write, self.health)
-        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=2)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, name="console", daemon=True)
-        self._thread.start()
+        self._server = server.start(app)
         host = "127.0.0.1" if g.http_host in ("0.0.0.0", "::") else g.http_host  # noqa: S104 - only a display name
         log.info("console_listening", url=f"http://{host}:{self.port}/", desks=len(self.settings.desks))
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(5.0)
+            self._server.stop()
         if self._writer is not None:
             self._writer.close()

@@ -11,23 +11,28 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import pytest
 from starlette.testclient import TestClient
 
 from feblam.config import replace
-from flows.cases import Desks, open_cases
-from sinks.board import Board
-from sinks.console.app import create_app
-from sinks.console.auth import Users
-from tests.gateway_util import PASSWORD, gateway_settings, hit_doc
+from gateway.actions import DeskAction, encode_action
+from gateway.board import Board
+from gateway.cases import open_cases
+from gateway.console.app import create_app
+from gateway.console.auth import Users
+from gateway.settings import Desks
+from tests.support.gateway import PASSWORD, gateway_settings, hit_doc
 
 
 class Recorder:
+    """The messages the console would produce to the actions topic (its one encoding, decoded as JSON)."""
+
     def __init__(self) -> None:
         self.actions: list[dict[str, Any]] = []
 
-    def __call__(self, action: dict[str, Any]) -> None:
-        self.actions.append(action)
+    def __call__(self, action: DeskAction) -> None:
+        self.actions.append(orjson.loads(encode_action(action)))
 
 
 @pytest.fixture
@@ -163,7 +168,7 @@ def test_signed_out_session_is_gone(console: Any) -> None:
 def test_a_board_whose_page_loop_is_gone_does_not_stop_the_flow() -> None:
     import asyncio
 
-    from flows.cases import BoardChange
+    from gateway.cases import BoardChange
 
     board = Board(["brussels"])
     loop = asyncio.new_event_loop()

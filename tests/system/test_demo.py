@@ -30,7 +30,7 @@ def board_of(url: str, user: str, password: str) -> list[dict]:
 
 def test_demo_runs_and_stops_its_broker(tmp_path: Path) -> None:
     from sources.broker import free_port
-    from tests.jobs import clean_env, wait_for
+    from tests.support.processes import clean_env, wait_for
 
     before = tansu_processes()
     exe = str(Path(sys.executable).with_name("feblam"))

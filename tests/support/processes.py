@@ -51,3 +51,27 @@ def wait_log(log: Path, text: str, timeout: float = 60) -> None:
 def canonical(read_id: str, plate: str, ts: str = "2026-11-28T12:00:00Z") -> bytes:
     """A canonical read as JSON."""
     return orjson.dumps({"read_id": read_id, "camera_id": "CAM-X", "ts": ts, "plate_raw": plate})
+
+
+def feblam(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    clean = clean_env()
+    return subprocess.run([FEBLAM, *args], capture_output=True, text=True, timeout=timeout, check=False,
+                          env={**clean, **(env or {})})
+
+
+def error_lines(proc: subprocess.CompletedProcess[str]) -> list[str]:
+    return [line for line in proc.stderr.splitlines() if line.startswith("feblam: error:")]
+
+
+def assert_one_clear_line(proc: subprocess.CompletedProcess[str], *names: str) -> str:
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    assert "Traceback" not in out and "panicked" not in out, out
+    lines = error_lines(proc)
+    assert len(lines) == 1, out
+    for name in names:
+        assert name in lines[0], lines[0]
+    return lines[0]
+
+
+# ---------------------------------------------------------------- configuration rows

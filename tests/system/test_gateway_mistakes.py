@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from sources.broker import EmbeddedBroker, free_port
-from tests.gateway_util import gateway_doc, write_config
-from tests.test_operator_mistakes import assert_one_clear_line, feblam
+from tests.support.gateway import gateway_doc, write_config
+from tests.support.processes import assert_one_clear_line, feblam
 
 
 def gateway_with(tmp_path: Path, doc: dict[str, Any]) -> Any:
@@ -91,7 +91,7 @@ def test_console_port_in_use_is_named(broker: EmbeddedBroker, topic_prefix: str,
 def test_hash_password_refuses_a_short_password() -> None:
     import subprocess
 
-    from tests.jobs import FEBLAM, clean_env
+    from tests.support.processes import FEBLAM, clean_env
 
     short = subprocess.run([FEBLAM, "gateway", "hash-password"], input="short\n", capture_output=True, text=True,
                            timeout=30, env=clean_env(), check=False)
@@ -112,9 +112,9 @@ def test_the_example_gateway_runs_as_documented(tmp_path: Path) -> None:
 
     import httpx2
 
-    from tests.gateway_util import hit_doc, produce_hits
-    from tests.helpers import EXAMPLES
-    from tests.jobs import FEBLAM, clean_env, wait_for
+    from tests.support.gateway import hit_doc, produce_hits
+    from tests.support.hotlists import EXAMPLES
+    from tests.support.processes import FEBLAM, clean_env, wait_for
 
     port, console = free_port(), free_port()
     env = clean_env()

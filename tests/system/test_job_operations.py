@@ -14,9 +14,9 @@ from confluent_kafka import Consumer, TopicPartition
 
 from feblam.config import SourceSettings
 from sources.broker import EmbeddedBroker, free_port
-from tests.helpers import EXAMPLES
-from tests.jobs import FEBLAM, canonical, clean_env, start, stop, wait_for
-from tests.kafka_util import hits_of, produce, read_topic
+from tests.support.hotlists import EXAMPLES
+from tests.support.kafka import hits_of, produce, read_topic
+from tests.support.processes import FEBLAM, canonical, clean_env, start, stop, wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -162,7 +162,7 @@ def test_the_lag_is_what_was_produced_and_not_yet_read(broker: EmbeddedBroker, t
 
 
 def test_ready_follows_the_broker_and_no_hit_is_lost_across_a_cut(tmp_path: Path) -> None:
-    from tests.proxy import KafkaProxy
+    from tests.support.proxy import KafkaProxy
 
     p = "cut"
     port = free_port()

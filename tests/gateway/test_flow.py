@@ -16,9 +16,9 @@ from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import TestingSink, TestingSource, run_main
 
 from feblam.model import PayloadBatch
-from flows.gateway import build_gateway_flow
-from sinks.board import Board, BoardSink
-from tests.gateway_util import gateway_settings, hit_doc
+from gateway.board import Board, BoardSink
+from gateway.flow import build_gateway_flow
+from tests.support.gateway import gateway_settings, hit_doc
 
 T0 = datetime(2026, 11, 29, 20, 0, tzinfo=UTC)
 

@@ -22,7 +22,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -32,12 +31,14 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from feblam.config import OUTCOMES, GatewaySettings
+from feblam.config import GatewaySettings
 from feblam.logs import get_logger
-from feblam.metrics import GATEWAY_LOGINS, REGISTRY
-from feblam.serde import format_ts
-from sinks.board import Board
-from sinks.console.auth import LoginThrottle, Session, Sessions, Users, csrf_ok
+from flows.operations import operations_routes
+from gateway import metrics
+from gateway.actions import ACTION_KINDS, DeskAction
+from gateway.board import Board
+from gateway.cases import refusal
+from gateway.console.auth import LoginThrottle, Session, Sessions, Users, csrf_ok
 
 log = get_logger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -89,7 +90,7 @@ def _client(request: Request) -> str:
 
 
 def create_app(
-    settings: GatewaySettings, board: Board, users: Users, write_action: Callable[[dict[str, Any]], None],
+    settings: GatewaySettings, board: Board, users: Users, write_action: Callable[[DeskAction], None],
     health: Callable[[], tuple[bool, dict[str, Any]]] | None = None,
 ) -> Starlette:
     """The console as an ASGI app: ``write_action`` sends an action to the flow (blocking until it is safe)."""
@@ -145,7 +146,7 @@ def create_app(
         keys = (f"user:{name}", f"addr:{client}")
         wait = throttle.blocked(*keys)
         if wait:
-            GATEWAY_LOGINS.labels("blocked").inc()
+            metrics.LOGINS.labels("blocked").inc()
             log.warning("console_login_blocked", user=name, client=client, retry_after_seconds=round(wait))
             resp = login_form(request, f"Too many failed sign-ins. Try again in {int(wait) + 1} s.", 429)
             resp.headers["retry-after"] = str(int(wait) + 1)
@@ -153,11 +154,11 @@ def create_app(
         user = await run_in_threadpool(users.verify, name, password)
         if user is None:
             throttle.failed(*keys)
-            GATEWAY_LOGINS.labels("failed").inc()
+            metrics.LOGINS.labels("failed").inc()
             log.warning("console_login_failed", user=name, client=client)
             return login_form(request, "Wrong user or password.", 401)
         throttle.succeeded(name)
-        GATEWAY_LOGINS.labels("ok").inc()
+        metrics.LOGINS.labels("ok").inc()
         session = sessions.create(user)
         log.info("console_login", user=user.name, desk=user.desk, client=client)
         resp = RedirectResponse("/", status_code=303)
@@ -250,28 +251,23 @@ def create_app(
             log.warning("console_csrf_refused", user=session.user.name, desk=session.user.desk, client=_client(request))
             return JSONResponse({"error": "CSRF token missing or wrong"}, status_code=403)
         hit_id, kind = request.path_params["hit_id"], request.path_params["kind"]
-        if kind not in ("acknowledge", "close"):
-            return JSONResponse({"error": "no such action (acknowledge or close)"}, status_code=404)
+        if kind not in ACTION_KINDS:
+            return JSONResponse({"error": f"no such action ({' or '.join(ACTION_KINDS)})"}, status_code=404)
         card = board.card(session.user.desk, hit_id)
         if card is None:
             log.warning("console_action_forbidden", user=session.user.name, desk=session.user.desk, hit_id=hit_id[:64])
             return JSONResponse({"error": "this hit is not on your desk's board"}, status_code=403)
-        state = card["case"]["state"]
         outcome = None
-        if kind == "acknowledge" and state not in ("new", "escalated"):
-            return JSONResponse({"error": f"the hit is already {state}"}, status_code=409)
         if kind == "close":
-            if state == "closed":
-                return JSONResponse({"error": "the hit is already closed"}, status_code=409)
             try:
                 body = orjson.loads(await request.body() or b"{}")
             except orjson.JSONDecodeError:
                 body = None
             outcome = body.get("outcome") if isinstance(body, dict) else None
-            if outcome not in OUTCOMES:
-                return JSONResponse({"error": f"outcome must be one of {', '.join(OUTCOMES)}"}, status_code=400)
-        action = {"hit_id": hit_id, "desk": session.user.desk, "user": session.user.name, "kind": kind,
-                  "outcome": outcome, "at": format_ts(datetime.now(UTC))}
+        refused = refusal(card["case"]["state"], kind, outcome)  # the case rules decide; the flow asks the same
+        if refused is not None:
+            return JSONResponse({"error": refused.reason}, status_code=409 if refused.conflict else 400)
+        action = DeskAction(hit_id, session.user.desk, session.user.name, kind, datetime.now(UTC), outcome)
         try:
             await run_in_threadpool(write_action, action)
         except Exception as exc:  # the broker did not take it: tell the dispatcher, who can retry
@@ -282,18 +278,14 @@ def create_app(
 
     # ---------------------------------------------------------------- operations
 
-    async def metrics(request: Request) -> Response:
-        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
-
     async def no_icon(request: Request) -> Response:
         return Response(status_code=204)
 
-    async def live(request: Request) -> Response:
-        return JSONResponse({"status": "live"})
+    def live() -> tuple[bool, dict[str, Any]]:
+        return True, {"status": "live"}
 
-    async def ready(request: Request) -> Response:
-        ok, doc = health() if health else (True, {"status": "ready"})
-        return JSONResponse(doc, status_code=200 if ok else 503)
+    def ready() -> tuple[bool, dict[str, Any]]:
+        return health() if health else (True, {"status": "ready"})
 
     routes = [
         Route("/", board_page),
@@ -305,9 +297,7 @@ def create_app(
         Route("/api/hits/{hit_id}", hit),
         Route("/api/hits/{hit_id}/{kind:str}", act, methods=["POST"]),
         Route("/favicon.ico", no_icon),
-        Route("/metrics", metrics),
-        Route("/live", live),
-        Route("/ready", ready),
+        *operations_routes(live, ready),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
     ]
     app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])

@@ -13,8 +13,8 @@ import pytest
 
 from feblam.cli import main
 from sources.broker import EmbeddedBroker, free_port
-from tests.helpers import EXAMPLES, entry, sample_hotlists, write_snapshot
-from tests.kafka_util import hits_of, produce, produce_file, read_topic
+from tests.support.hotlists import EXAMPLES, entry, sample_hotlists, write_snapshot
+from tests.support.kafka import hits_of, produce, produce_file, read_topic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

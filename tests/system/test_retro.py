@@ -14,9 +14,9 @@ import pytest
 from confluent_kafka import Producer
 
 from sources.broker import EmbeddedBroker
-from tests.helpers import entry, sample_hotlists, write_snapshot
-from tests.jobs import FEBLAM, clean_env, start, wait_log
-from tests.kafka_util import hits_of, read_topic
+from tests.support.hotlists import entry, sample_hotlists, write_snapshot
+from tests.support.kafka import hits_of, read_topic
+from tests.support.processes import FEBLAM, clean_env, start, wait_log
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

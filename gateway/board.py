@@ -1,6 +1,6 @@
 """The desks' boards: what the console shows, kept in memory and pushed to every open page.
 
-The gateway's flow writes its :class:`~flows.cases.BoardChange` items here (a
+The gateway's flow writes its :class:`~gateway.cases.BoardChange` items here (a
 Bytewax sink); each open page is a subscriber of its desk and gets every change
 of that desk's board as soon as it is written. The boards are rebuilt from the
 flow's state after a restart (the flow announces every case it resumes).
@@ -21,9 +21,9 @@ from typing import Any
 import orjson
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
-from feblam.metrics import GATEWAY_CASES, GATEWAY_HIT_TO_BOARD
 from feblam.serde import parse_ts
-from flows.cases import BoardChange
+from gateway import metrics
+from gateway.cases import BoardChange
 
 #: Changes a page may have queued before it is dropped (and reconnects).
 QUEUE_LIMIT = 10_000
@@ -76,7 +76,7 @@ class Board:
                     cards[ch.hit_id] = card(ch)
                 self._count(ch.desk, before, ch.case)
                 if ch.event is not None and ch.event["state"] == "new" and ch.case and not ch.case["escalated_from"]:
-                    GATEWAY_HIT_TO_BOARD.observe(max(0.0, now - parse_ts(ch.hit["emitted_at"]).timestamp()))
+                    metrics.HIT_TO_BOARD.observe(max(0.0, now - parse_ts(ch.hit["emitted_at"]).timestamp()))
                 subs = self._subscribers[ch.desk]
                 if subs:
                     message = orjson.dumps(card(ch) if ch.case is not None else {"hit_id": ch.hit_id, "case": None})
@@ -90,9 +90,9 @@ class Board:
     @staticmethod
     def _count(desk: str, before: dict[str, Any] | None, case: dict[str, Any] | None) -> None:
         if before is not None:
-            GATEWAY_CASES.labels(desk, before["case"]["state"]).dec()
+            metrics.CASES.labels(desk, before["case"]["state"]).dec()
         if case is not None:
-            GATEWAY_CASES.labels(desk, case["state"]).inc()
+            metrics.CASES.labels(desk, case["state"]).inc()
 
     def cards(self, desk: str) -> list[dict[str, Any]]:
         """The desk's board as it stands."""

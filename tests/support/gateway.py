@@ -13,8 +13,8 @@ import tomli_w
 
 from feblam.config import Settings, settings_from_dict
 from feblam.serde import format_ts
-from sinks.console.auth import hash_password
-from tests.jobs import FEBLAM, clean_env
+from gateway.console.auth import hash_password
+from tests.support.processes import FEBLAM, clean_env
 
 PASSWORD = "correct horse battery staple"  # noqa: S105 - the test desks' password
 PASSWORD_HASH = hash_password(PASSWORD)

@@ -21,12 +21,12 @@ import orjson
 import pytest
 
 from sources.broker import EmbeddedBroker, free_port
-from tests.gateway_util import PASSWORD, gateway_doc, hit_doc, produce_hits, start_gateway, write_config
-from tests.jobs import stop, wait_log
-from tests.kafka_util import read_topic
+from tests.support.gateway import PASSWORD, gateway_doc, hit_doc, produce_hits, start_gateway, write_config
+from tests.support.kafka import read_topic
+from tests.support.processes import stop, wait_log
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
 

@@ -1,7 +1,7 @@
 """What the Hit Gateway keeps per hit: one case per desk, new → acknowledged → closed (DESIGN 12).
 
 Pure functions over :class:`HitCases`, given the time, so that every rule is
-tested with a controlled clock; :mod:`flows.gateway` runs them in a Bytewax
+tested with a controlled clock; :mod:`gateway.flow` runs them in a Bytewax
 ``stateful`` step keyed by ``hit_id`` (the state survives restarts with the
 recovery store).
 
@@ -13,7 +13,8 @@ recovery store).
   case of its own (which escalates along its own ``escalate_to`` in turn; a
   desk that already holds the hit is skipped, so a chain never loops).
 - A desk acknowledges a ``new`` or ``escalated`` case, and closes an open one
-  with an outcome. Anything else is refused with a reason, and changes nothing.
+  with an outcome. Anything else is refused with a reason (:func:`refusal`, the
+  one rule the console asks too), and changes nothing.
 - When every case of a hit is closed, the hit stays for
   ``keep_closed_minutes`` (a replayed hit is recognised, the board shows it),
   then leaves the state and the board.
@@ -24,14 +25,14 @@ trail on ``events_topic`` (no plate: hit id, desk, state, user, time, outcome).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
-from feblam.config import OUTCOMES, DeskSettings, GatewaySettings
-from feblam.serde import format_ts, hit_from_dict, parse_ts
-from sinks.routing import rule_matches
+from feblam.serde import format_ts, parse_ts
+from gateway.actions import ACTION_KINDS, DeskAction
+from gateway.settings import OUTCOMES, Desks
 
 CaseState = Literal["new", "acknowledged", "escalated", "closed"]
 OPEN_STATES = frozenset({"new", "escalated", "acknowledged"})
@@ -94,39 +95,24 @@ class BoardChange:
 
 
 @dataclass(frozen=True, slots=True)
-class DeskAction:
-    """What a desk user did in the console (one message on ``actions_topic``)."""
+class Refusal:
+    """Why an action may not be applied; ``conflict``: the case's state forbids it (else the action is malformed)."""
 
-    hit_id: str
-    desk: str
-    user: str
-    kind: Literal["acknowledge", "close"]
-    at: datetime
-    outcome: str | None = None
+    reason: str
+    conflict: bool
 
 
-class Desks:
-    """The desks' rules, escalation targets and deadlines."""
-
-    def __init__(self, desks: Sequence[DeskSettings], gateway: GatewaySettings) -> None:
-        self.desks = tuple(desks)
-        self.names = tuple(d.name for d in desks)
-        self.escalate_to: Mapping[str, str] = {d.name: d.escalate_to for d in desks if d.escalate_to}
-        self.after = {int(p): timedelta(seconds=s) for p, s in gateway.escalate_after_seconds.items()}
-        self.keep_closed = timedelta(minutes=gateway.keep_closed_minutes)
-        self.max_age = timedelta(minutes=gateway.max_hit_age_minutes)
-
-    def route(self, hit: dict[str, Any]) -> list[str]:
-        """The desks whose rule takes this hit (a malformed hit raises KeyError, TypeError or ValueError)."""
-        parsed = hit_from_dict(hit)
-        return [d.name for d in self.desks
-                if (d.rule.retro is None or d.rule.retro == parsed.retro)
-                and rule_matches(d.rule, parsed.matches, parsed.read.camera_id)]
-
-    def deadline(self, hit: dict[str, Any], desk: str, now: datetime) -> datetime | None:
-        """When a new case of this hit at this desk escalates (None: its priority never does, or nowhere to go)."""
-        after = self.after.get(int(hit["priority"]))
-        return now + after if after is not None and desk in self.escalate_to else None
+def refusal(state: str, kind: str, outcome: str | None) -> Refusal | None:
+    """Whether ``kind`` (with ``outcome``) may be applied to a case in ``state``: None, or the reason it may not."""
+    if kind not in ACTION_KINDS:
+        return Refusal(f"no such action {kind!r} (one of {', '.join(ACTION_KINDS)})", conflict=False)
+    if kind == "acknowledge":
+        return None if state in UNACKNOWLEDGED else Refusal(f"cannot acknowledge a case that is {state}", conflict=True)
+    if state == "closed":
+        return Refusal("the case is already closed", conflict=True)
+    if outcome not in OUTCOMES:
+        return Refusal(f"outcome {outcome!r} is not one of {', '.join(OUTCOMES)}", conflict=False)
+    return None
 
 
 def event(hc: HitCases, case: Case) -> dict[str, Any]:
@@ -160,16 +146,13 @@ def apply_action(hc: HitCases, action: DeskAction) -> tuple[list[BoardChange], s
     case = hc.cases.get(action.desk)
     if case is None:
         return [], f"hit is not at desk {action.desk}"
+    refused = refusal(case.state, action.kind, action.outcome)
+    if refused is not None:
+        return [], refused.reason
     if action.kind == "acknowledge":
-        if case.state not in UNACKNOWLEDGED:
-            return [], f"cannot acknowledge a case that is {case.state}"
         case.state, case.acknowledged_by, case.acknowledged_at = "acknowledged", action.user, action.at
         case.deadline = None
     else:
-        if case.state == "closed":
-            return [], "the case is already closed"
-        if action.outcome not in OUTCOMES:
-            return [], f"outcome {action.outcome!r} is not one of {', '.join(OUTCOMES)}"
         case.state, case.outcome, case.deadline = "closed", action.outcome, None
     case.user, case.at = action.user, action.at
     if all(c.state == "closed" for c in hc.cases.values()):

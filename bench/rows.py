@@ -1,0 +1,19 @@
+"""The names of the benchmark rows, by family (DESIGN section 9): data only, so that the CLI lists them
+in ``feblam bench --help`` without importing the suite."""
+
+from __future__ import annotations
+
+MEMORY_ROWS = ("limit-memory", "ceiling-memory", "feblam-memory", "naive-memory", "feblam-memory-dedup")
+KAFKA_ROWS = (
+    "ceiling-kafka",
+    "feblam-kafka",
+    "naive-kafka",
+    "feblam-kafka-latency",
+    "change-to-hit",
+    "retro-scan",
+    "retro-stall",
+)
+INDEX_ROWS = ("index-build", "index-swap", "index-delta", "index-publish")
+CLUSTER_ROWS = ("feblam-memory-2proc",)
+GATEWAY_ROWS = ("gateway",)
+ALL_ROWS = MEMORY_ROWS + KAFKA_ROWS + CLUSTER_ROWS + INDEX_ROWS + GATEWAY_ROWS

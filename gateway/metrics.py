@@ -1,0 +1,33 @@
+"""The Hit Gateway's metrics (``feblam_gateway_*``, docs/metrics.md), in the process's one registry.
+
+Only ``feblam gateway`` imports this module, so the job (``feblam run``) never
+exports these series, not even at zero.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from feblam.metrics import BUCKETS, REGISTRY
+
+HITS = Counter(
+    "feblam_gateway_hits",
+    "Hits the gateway took from the hits topics, by result (routed, unrouted, repeated, too_old)",
+    ["result"],
+    registry=REGISTRY,
+)
+EVENTS = Counter(
+    "feblam_gateway_events", "Hit events (state changes) written, by desk and state", ["desk", "state"], registry=REGISTRY
+)
+CASES = Gauge("feblam_gateway_cases", "Hits on each desk's board, by state", ["desk", "state"], registry=REGISTRY)
+HIT_TO_BOARD = Histogram(
+    "feblam_gateway_hit_to_board_seconds", "Hit emitted to on a desk's board", buckets=BUCKETS, registry=REGISTRY
+)
+REFUSED = Counter(
+    "feblam_gateway_refused",
+    "Messages on the gateway's topics it could not use (dead-lettered or refused actions)",
+    ["topic_kind", "reason"],
+    registry=REGISTRY,
+)
+LOGINS = Counter("feblam_gateway_logins", "Console logins, by result (ok, failed, blocked)", ["result"], registry=REGISTRY)
+PAGES = Gauge("feblam_gateway_pages", "Console pages connected to a board", registry=REGISTRY)

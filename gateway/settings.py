@@ -1,0 +1,58 @@
+"""The Hit Gateway's settings: ``[gateway]`` and ``[[desks]]`` as typed in :mod:`feblam.config`, and what the flow derives.
+
+The structs stay in :mod:`feblam.config`, beside every other section of the one
+configuration file (one schema, one ``config check``); this module is where a
+reader of ``gateway/`` finds them, with :class:`Desks`, the desks' rules,
+escalation targets and deadlines as the flow uses them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from feblam.config import OUTCOMES, DeskSettings, GatewaySettings, Settings, UserSettings
+from feblam.serde import hit_from_dict
+from sinks.routing import rule_matches
+
+__all__ = ["OUTCOMES", "DeskSettings", "Desks", "GatewaySettings", "UserSettings", "gateway_topics"]
+
+
+def gateway_topics(settings: Settings) -> list[tuple[str, str]]:
+    """Every ``(topic, role)`` the gateway reads or writes."""
+    g = settings.gateway
+    needed = [(t, "hits topic (gateway.hits_topics)") for t in g.hits_topics]
+    needed += [
+        (g.events_topic, "events topic (gateway.events_topic)"),
+        (g.actions_topic, "actions topic (gateway.actions_topic)"),
+    ]
+    if settings.deadletter.topic and not settings.deadletter.path:
+        needed.append((settings.deadletter.topic, "dead-letter topic (deadletter.topic)"))
+    return needed
+
+
+class Desks:
+    """The desks' rules, escalation targets and deadlines."""
+
+    def __init__(self, desks: Sequence[DeskSettings], gateway: GatewaySettings) -> None:
+        self.desks = tuple(desks)
+        self.names = tuple(d.name for d in desks)
+        self.escalate_to: Mapping[str, str] = {d.name: d.escalate_to for d in desks if d.escalate_to}
+        self.after = {int(p): timedelta(seconds=s) for p, s in gateway.escalate_after_seconds.items()}
+        self.keep_closed = timedelta(minutes=gateway.keep_closed_minutes)
+        self.max_age = timedelta(minutes=gateway.max_hit_age_minutes)
+
+    def route(self, hit: dict[str, Any]) -> list[str]:
+        """The desks whose rule takes this hit (a malformed hit raises KeyError, TypeError or ValueError)."""
+        parsed = hit_from_dict(hit)
+        return [d.name for d in self.desks
+                if (d.rule.retro is None or d.rule.retro == parsed.retro)
+                and rule_matches(d.rule, parsed.matches, parsed.read.camera_id)]
+
+    def deadline(self, hit: dict[str, Any], desk: str, now: datetime) -> datetime | None:
+        """When a new case of this hit at this desk escalates (None: its priority never does, or nowhere to go)."""
+        after = self.after.get(int(hit["priority"]))
+        return now + after if after is not None and desk in self.escalate_to else None
+
+
