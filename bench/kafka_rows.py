@@ -29,7 +29,7 @@ from feblam.model import PayloadBatch
 from flows.pipeline import FlowStats, build_flow
 from matchers.index import HotlistIndex, IndexHolder
 from sources.simulator import VENDORS, ReadGenerator
-from sources.vendors import PARSERS
+from sources.vendors import VENDORS as VENDOR_RECORDS
 
 
 class KafkaBench:
@@ -132,7 +132,7 @@ def ceiling_kafka(kb: KafkaBench) -> Figures:
                     continue
                 n += 1
                 try:
-                    PARSERS[vendor_of[str(m.topic())]](m.value() or b"")
+                    VENDOR_RECORDS[vendor_of[str(m.topic())]].parse(m.value() or b"")
                 except ValueError:
                     pass
         c.close()

@@ -15,7 +15,7 @@ from feblam.config import Settings
 from flows.pipeline import FlowStats, build_flow, screened
 from matchers.index import HotlistIndex, IndexHolder
 from matchers.normalize import country_code, plate_key
-from sources.vendors import DECODERS, PARSERS, make_read
+from sources.vendors import VENDORS, make_read
 
 
 def feblam_memory(data: BenchData, holder: IndexHolder | None = None, *, dedup: bool = False) -> Figures:
@@ -36,7 +36,7 @@ def ceiling_loop(index: HotlistIndex, payloads: dict[str, list[bytes]]) -> int:
     """A bare Python loop: screen, decode + normalise + probe, the same functions as the flow."""
     hits = 0
     for vendor, items in payloads.items():
-        parse = PARSERS[vendor]
+        parse = VENDORS[vendor].parse
         probe = index.probe
         for start in range(0, len(items), BATCH):
             chunk = items[start:start + BATCH]
@@ -84,7 +84,7 @@ class NaiveIndex:
 def naive_steps(flow_input: Any, naive: NaiveIndex) -> Any:
     def decode(item: tuple[str, bytes]) -> Any:
         try:
-            return DECODERS[item[0]](item[1])
+            return VENDORS[item[0]].decode(item[1])
         except ValueError:
             return None
 

@@ -36,7 +36,7 @@ from matchers.batch import needs_probe
 from matchers.index import Index, IndexHolder, ts_to_us
 from matchers.normalize import country_code, plate_key
 from sinks.routing import Router
-from sources.vendors import PARSERS, SCREENS, make_read
+from sources.vendors import VENDORS, make_read
 
 log = get_logger(__name__)
 
@@ -68,9 +68,10 @@ def screened(vendor: str, payloads: Sequence[bytes], index: Index) -> Sequence[i
     needs nothing more. Whatever the screen cannot vouch for, and every plate
     the index may match, takes the full path, which words errors and finds matches.
     """
-    screen = SCREENS.get(vendor)
-    if screen is None:
+    record = VENDORS.get(vendor)
+    if record is None:
         return range(len(payloads))
+    screen = record.screen
     try:
         return needs_probe(index, list(map(screen, payloads)))
     except Exception as exc:  # noqa: BLE001 - a bug here must not lose a read: the full path takes them all
@@ -83,7 +84,8 @@ def make_processor(holder: IndexHolder, stats: FlowStats) -> Callable[[list[Payl
 
     def payloads_of(batch: PayloadBatch, index: Index, out: list[Any]) -> None:
         vendor = batch.vendor
-        parser = PARSERS.get(vendor)
+        record = VENDORS.get(vendor)
+        parser = record.parse if record is not None else None
         probe = index.probe
         version = index.version
         payloads = batch.payloads

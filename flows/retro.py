@@ -15,7 +15,6 @@ writes one ``retro_scan`` audit event: trigger, window, list and entry ids
 
 from __future__ import annotations
 
-import re
 import sys
 import threading
 import time
@@ -37,7 +36,7 @@ from flows.pipeline import hit_id
 from matchers.index import Index, ts_to_us
 from matchers.normalize import country_code, plate_key
 from sinks.routing import Router
-from sources.vendors import PARSERS, make_read
+from sources.vendors import VENDORS, make_read
 
 log = get_logger(__name__)
 SCAN_SWITCH_INTERVAL = 0.0005  # seconds (Python's default is 0.005)
@@ -132,40 +131,11 @@ def scan(
     return result
 
 
-#: Where the plate is in each vendor's payload, for the scan's pre-check (a plate with no escapes).
-_PLATE_AT = {
-    "vendor-a": (re.compile(rb'"plate"\s*:\s*\{[^{}]*?"text"\s*:\s*"([^"\\]*)"'), b'"plate"'),
-    "vendor-b": (re.compile(rb'"Plate"\s*:\s*"([^"\\]*)"'), b'"Plate"'),
-    "canonical": (re.compile(rb'"plate_raw"\s*:\s*"([^"\\]*)"'), b'"plate_raw"'),
-}
-
-
 def quick_plate(payload: bytes, vendor: str) -> str | None:
-    """The plate of a payload without decoding it, or None when that is not certain (then the scan decodes).
-
-    Only a plain form is taken: the plate's field once, its value a string with no escapes.
-    """
-    if vendor == "vendor-c":
-        parts = payload.split(b";", 3)
-        if len(parts) < 4:
-            return None
-        try:
-            return parts[2].decode("utf-8").strip()
-        except UnicodeDecodeError:
-            return None
-    found = _PLATE_AT.get(vendor)
-    if found is None:
-        return None
-    pattern, name = found
-    if payload.count(name) != 1:
-        return None
-    m = pattern.search(payload)
-    if m is None:
-        return None
-    try:
-        return m.group(1).decode("utf-8")
-    except UnicodeDecodeError:
-        return None
+    """The plate of a payload without decoding it (its vendor's ``plate_at``), or None when that is not
+    certain (then the scan decodes)."""
+    record = VENDORS.get(vendor)
+    return record.plate_at(payload) if record is not None else None
 
 
 def _match(payload: bytes, vendor: str, added: Index, before: Index | None, router: Router, window_us: int,
@@ -179,7 +149,7 @@ def _match(payload: bytes, vendor: str, added: Index, before: Index | None, rout
             if key and not candidates(key):
                 return
     try:
-        fields = PARSERS[vendor](payload)
+        fields = VENDORS[vendor].parse(payload)
     except (ValueError, KeyError):
         return  # a dead letter of the live flow already
     if fields.ts < since:

@@ -6,8 +6,7 @@ from feblam.lazy import lazy_api
 
 __all__, __getattr__ = lazy_api(__name__, {
     "decode": "sources.vendors",
-    "PARSERS": "sources.vendors",
-    "DECODERS": "sources.vendors",
+    "Vendor": "sources.vendors",
     "VENDORS": "sources.vendors",
     "make_read": "sources.vendors",
     "KafkaReadSource": "sources.kafka",

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -231,3 +233,22 @@ def utc(ts: datetime) -> datetime:
 def from_epoch_ms(ms: int) -> datetime:
     """Milliseconds since the epoch as aware UTC."""
     return datetime.fromtimestamp(ms / 1000, UTC)  # exact to the millisecond
+
+
+def json_plate_at(pattern: bytes, name: bytes) -> Callable[[bytes], str | None]:
+    """A vendor's ``plate_at`` for JSON: the plate's field once in the payload (``name``), its value a string
+    with no escapes (group 1 of ``pattern``); otherwise None, and the caller decodes."""
+    regex = re.compile(pattern)
+
+    def plate_at(payload: bytes) -> str | None:
+        if payload.count(name) != 1:
+            return None
+        m = regex.search(payload)
+        if m is None:
+            return None
+        try:
+            return m.group(1).decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+
+    return plate_at

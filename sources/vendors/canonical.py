@@ -18,6 +18,7 @@ from sources.vendors._fields import (
     fast,
     iso_time,
     json_object,
+    json_plate_at,
     make_read,
     opt_float,
     opt_lane,
@@ -88,3 +89,7 @@ def _checked(payload: bytes) -> ReadFields:
 def decode(payload: bytes) -> Read:
     """A canonical JSON read as a Read."""
     return make_read(parse(payload))
+
+
+#: Where the plate sits in the raw payload (the retro-scan's pre-check; None: decode to know).
+plate_at = json_plate_at(rb'"plate_raw"\s*:\s*"([^"\\]*)"', b'"plate_raw"')

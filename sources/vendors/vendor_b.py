@@ -24,6 +24,7 @@ from sources.vendors._fields import (
     fast,
     from_epoch_ms,
     json_object,
+    json_plate_at,
     make_read,
     opt_float,
     opt_lane,
@@ -91,3 +92,7 @@ def _checked(payload: bytes) -> ReadFields:
 def decode(payload: bytes) -> Read:
     """A vendor-b payload as a Read."""
     return make_read(parse(payload))
+
+
+#: Where the plate sits in the raw payload (the retro-scan's pre-check; None: decode to know).
+plate_at = json_plate_at(rb'"Plate"\s*:\s*"([^"\\]*)"', b'"Plate"')

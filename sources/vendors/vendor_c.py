@@ -170,3 +170,14 @@ def screen(payload: bytes) -> str:
 def decode(payload: bytes) -> Read:
     """A vendor-c line as a Read."""
     return make_read(parse(payload))
+
+
+def plate_at(payload: bytes) -> str | None:
+    """Where the plate sits in the raw line: its third field (None: fewer than four fields, or not UTF-8)."""
+    parts = payload.split(b";", 3)
+    if len(parts) < 4:
+        return None
+    try:
+        return parts[2].decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return None

@@ -123,10 +123,12 @@ def test_a_batch_is_matched_against_one_index_version(tmp_path: Path) -> None:
     two = build_index(load_hotlists(tmp_path / "b"))
     holder = IndexHolder(one)
 
-    from flows import pipeline
-    from sources.vendors import PARSERS
+    import dataclasses
 
-    original = pipeline.PARSERS["canonical"]
+    from flows import pipeline
+    from sources.vendors import VENDORS
+
+    original = VENDORS["canonical"].parse
     calls = {"n": 0}
 
     def parse_and_swap(payload: bytes):
@@ -137,11 +139,12 @@ def test_a_batch_is_matched_against_one_index_version(tmp_path: Path) -> None:
 
     items = [canonical("r1", "AB12", "2026-11-28T12:00:00Z", None), canonical("r2", "CD34", "2026-11-28T12:00:00Z", None),
              canonical("r3", "AB12", "2026-11-28T13:00:00Z", None)]
-    pipeline.PARSERS = {**PARSERS, "canonical": parse_and_swap}  # swaps the index while a batch is processed
+    swapping = dataclasses.replace(VENDORS["canonical"], parse=parse_and_swap)
+    pipeline.VENDORS = {**VENDORS, "canonical": swapping}  # swaps the index while a batch is processed
     try:
         hits, _, _ = run_flow(items, holder, batch_size=3)
     finally:
-        pipeline.PARSERS = PARSERS
+        pipeline.VENDORS = VENDORS
     # r2 (CD34) is only in version two, but its batch started on version one
     assert sorted((h.read.read_id, h.index_version) for h in hits) == [("r1", one.version), ("r3", one.version)]
     hits2, _, _ = run_flow(items, holder, batch_size=3)

@@ -15,8 +15,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from feblam.errors import DecodeError
-from sources.vendors import PARSERS, SCREENS, vendor_c
+from sources.vendors import VENDORS, vendor_c
 from tests.sources.test_fast_path import VALID, documents
+
+PARSERS = {name: v.parse for name, v in VENDORS.items()}
+SCREENS = {name: v.screen for name, v in VENDORS.items()}
 
 
 def agree(vendor: str, payload: bytes) -> bool:

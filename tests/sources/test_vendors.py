@@ -10,8 +10,11 @@ from hypothesis import strategies as st
 
 from feblam.errors import DecodeError
 from feblam.serde import read_to_dict
-from sources.vendors import DECODERS, PARSERS, decode, vendor_c
+from sources.vendors import VENDORS, decode, vendor_c
 from sources.vendors._fields import MAX_PAYLOAD_BYTES, derived_read_id
+
+PARSERS = {name: v.parse for name, v in VENDORS.items()}
+DECODERS = {name: v.decode for name, v in VENDORS.items()}
 
 GOLDEN = Path(__file__).parent / "golden"
 GOOD = sorted(GOLDEN.glob("*/good/*.payload"))
