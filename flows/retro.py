@@ -263,7 +263,6 @@ def scan_in_background(settings: Settings, added: Index, entries: list[tuple[str
     import msgspec
     import orjson
 
-    from matchers.index import entries_named, files_version
 
     now = datetime.now(UTC)
     since = now - timedelta(minutes=settings.retro.window_minutes)
@@ -271,8 +270,8 @@ def scan_in_background(settings: Settings, added: Index, entries: list[tuple[str
     ids = sorted(set(entries))
     job = orjson.dumps({
         "settings": msgspec.to_builtins(settings), "since": since.isoformat(), "until_ms": until_ms, "retro_of": retro_of,
-        "lists": [[i.list_id, i.name, i.fuzzy] for i in files_version(added).lists],
-        "added": _rows(added.entries()), "before": _rows(entries_named(before, set(ids))),
+        "lists": [[i.list_id, i.name, i.fuzzy] for i in added.files_version().lists],
+        "added": _rows(added.entries()), "before": _rows(before.entries_named(set(ids))),
     })
 
     def work() -> None:

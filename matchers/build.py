@@ -29,14 +29,14 @@ from matchers.index import (
     DEFAULT_SHARDS,
     TS_MAX,
     TS_MIN,
-    ChangedIndex,
+    FilesVersion,
     HotlistIndex,
     Index,
-    LayeredIndex,
     ListInfo,
     PatternIndex,
 )
 from matchers.keycode import PACKED_MAX_LEN, key_and_fuzzy_codes
+from matchers.layers import ChangedIndex, LayeredIndex
 from matchers.snapshot import SCHEMA, ListSnapshot, load_deltas, load_hotlists, read_list_spec
 
 log = get_logger(__name__)
@@ -292,7 +292,7 @@ def load_layer(
 Change = tuple[int, pa.Table | None]
 
 
-def build_changes(inner: HotlistIndex | LayeredIndex, changes: Mapping[str, Mapping[str, Change]]) -> Index:
+def build_changes(inner: FilesVersion, changes: Mapping[str, Mapping[str, Change]]) -> Index:
     """``inner`` with the live changes on top (DESIGN section 5.2); ``inner`` itself when there are none.
 
     ``changes`` maps a list id to its changed entries (entry id -> change). The
@@ -331,7 +331,7 @@ def build_changes(inner: HotlistIndex | LayeredIndex, changes: Mapping[str, Mapp
                         changes=n)
 
 
-def _touched_entries(inner: HotlistIndex | LayeredIndex, touched: set[tuple[str, str]]) -> list[str]:
+def _touched_entries(inner: FilesVersion, touched: set[tuple[str, str]]) -> list[str]:
     """The list ids of the inner version's entries that ``touched`` names (one per entry)."""
     base = inner.base if isinstance(inner, LayeredIndex) else inner
     out = []
@@ -366,10 +366,9 @@ def _identity(index: HotlistIndex) -> pa.Table:
 def added_entries(new: Index, old: Index) -> tuple[HotlistIndex | None, list[tuple[str, str]]]:
     """The entries of ``new`` that ``old`` does not have as they are (a new id, or another plate, country or
     validity), as a small index of their own, and their (list, entry) ids; (None, []) when there are none."""
-    from matchers.index import files_version
 
     def table(index: Index) -> tuple[pa.Table, list[Any]]:
-        index = files_version(index)
+        index = index.files_version()
         if isinstance(index, LayeredIndex):
             base = _identity(index.base)
             keep = np.ones(len(index.base), dtype=bool)
@@ -394,7 +393,7 @@ def added_entries(new: Index, old: Index) -> tuple[HotlistIndex | None, list[tup
             "entry_id": e.entry_id, "plate": e.plate, "key": e.key, "country": e.country, "category": e.category,
             "priority": e.priority, "action": e.action, "valid_from": e.valid_from, "valid_until": e.valid_until,
             "owner": e.owner, "note": e.note})
-    infos = files_version(new).lists
+    infos = new.files_version().lists
     snaps = [ListSnapshot(i.list_id, i.name, i.fuzzy, (), pa.Table.from_pylist(by_list.get(i.list_id, []), schema=SCHEMA),
                           i.digest) for i in infos]
     return build_index(snaps, n_shards=1), [(e.list_id, e.entry_id) for e in entries]

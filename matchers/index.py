@@ -15,19 +15,20 @@ Querying a version: probe a plate, list entries, report figures. Layout
   they must contain, so a read only tries the patterns whose anchor occurs in
   its key.
 
-A read is always matched against one :class:`HotlistIndex` object; a new
-version is a new object, swapped in by :class:`IndexHolder`.
+A read is always matched against one version (:class:`IndexVersion`: this
+module's :class:`HotlistIndex`, or a kind of :mod:`matchers.layers`); a new
+version is a new object, swapped in by :class:`IndexHolder`, the one entry
+point to the live index.
 """
 
 from __future__ import annotations
 
 import re
-import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -37,6 +38,9 @@ from feblam.model import EPOCH, HotlistEntry, Match, MatchKind, match_order
 from matchers.bloom import BloomFilter, bloom_bytes, build_word_filter, word_filter_has
 from matchers.keycode import PACKED_MAX_LEN, decode_code, key_code
 from matchers.normalize import OCR_FROM, OCR_TO, fuzzy_key
+
+if TYPE_CHECKING:  # for annotations only: the layered kinds build on this module
+    from matchers.layers import LayeredIndex
 
 _US = timedelta(microseconds=1)
 TS_MIN = np.iinfo(np.int64).min
@@ -107,6 +111,55 @@ class PatternIndex:
         return found
 
 
+class IndexVersion(Protocol):
+    """What every index version offers (:class:`HotlistIndex`, built whole; the kinds of
+    :mod:`matchers.layers`: a base plus deltas, or either with live changes on top). Readers only use this."""
+
+    version: str
+    lists: tuple[ListInfo, ...]
+
+    def __len__(self) -> int: ...
+
+    @property
+    def has_pattern_entries(self) -> bool:
+        """Whether any entry is a pattern (then a read's fuzzy code alone cannot rule a match out)."""
+        ...
+
+    def probe(self, key: str, country: str | None, ts: datetime) -> list[Match]:
+        """Every entry that a read with plate key ``key`` matches (DESIGN section 4), in match order."""
+        ...
+
+    def pattern_sources(self) -> list[str]:
+        """Every pattern entry as a regular expression over plate keys (for the batch pre-check)."""
+        ...
+
+    def has_fuzzy_codes(self, codes: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+        """For each fuzzy key code, whether an entry may have it (False: certainly none has)."""
+        ...
+
+    def entries(self) -> Iterator[HotlistEntry]:
+        """Every live entry."""
+        ...
+
+    def entries_named(self, ids: set[tuple[str, str]]) -> list[HotlistEntry]:
+        """The live entries with these (list, entry) ids."""
+        ...
+
+    def files_version(self) -> FilesVersion:
+        """The version built from the hotlist files, without the live changes on top."""
+        ...
+
+    def nbytes(self) -> int: ...
+
+    def stats(self) -> dict[str, Any]: ...
+
+
+#: What a reader probes: any :class:`IndexVersion`.
+Index = IndexVersion
+#: A version from the hotlist files, without live changes on top (it may be mapped from a directory).
+FilesVersion: TypeAlias = "HotlistIndex | LayeredIndex"
+
+
 class HotlistIndex:
     """One immutable version of the index over all lists."""
 
@@ -171,16 +224,18 @@ class HotlistIndex:
     def __len__(self) -> int:
         return int(self.list_idx.shape[0])
 
-    def maybe(self, fcode: int) -> bool:
-        """Bloom pre-check for a fuzzy code (no false negatives)."""
-        return fcode in self.blooms[fcode % self.n_shards]
-
-    def probe(self, key: str, country: str | None, ts: datetime) -> list[Match]:
-        """Every entry that a read with plate key ``key`` matches (DESIGN section 4)."""
+    def probe(self, key: str, country: str | None, ts: datetime, removed: frozenset[int] = frozenset()) -> list[Match]:
+        """Every entry that a read with plate key ``key`` matches (DESIGN section 4), leaving out the rows
+        ``removed`` (a layer's base rows that its deltas replaced or deleted)."""
         rows = self.candidates(key)
+        if rows and removed:
+            rows = [r for r in rows if r[0] not in removed]
         if not rows:
             return []
         return self._matches(rows, country, ts)
+
+    def files_version(self) -> HotlistIndex:
+        return self
 
     def pattern_sources(self) -> list[str]:
         """Every pattern entry as a regular expression over plate keys (a key matches when one matches whole)."""
@@ -287,6 +342,17 @@ class HotlistIndex:
         for row in range(len(self)):
             yield self.entry(row)
 
+    def entries_named(self, ids: set[tuple[str, str]], removed: frozenset[int] = frozenset()) -> list[HotlistEntry]:
+        """The entries with these (list, entry) ids, leaving out the rows ``removed``."""
+        if not ids:
+            return []
+        import pyarrow.compute as pc
+
+        hit = pc.is_in(self.entry_id, value_set=pa.array(sorted({e for _, e in ids}), pa.string()))
+        rows = np.flatnonzero(hit.to_numpy(zero_copy_only=False))
+        out = [self.entry(int(r)) for r in rows if int(r) not in removed]
+        return [e for e in out if (e.list_id, e.entry_id) in ids]
+
     def nbytes(self) -> int:
         """Bytes held by the index structures (arrays, Arrow buffers, Bloom bits)."""
         total = sum(a.nbytes for a in self.shard_codes) + sum(a.nbytes for a in self.shard_rows) + self.word_filter.nbytes
@@ -332,164 +398,6 @@ class HotlistIndex:
 
 
 
-class LayeredIndex:
-    """A version made of a base version and the delta files that came after it.
-
-    ``removed`` are the base rows that the deltas replaced or deleted; ``overlay``
-    is a small index of the deltas' surviving upserts, over the same lists in the
-    same order. A probe gives exactly what a full rebuild from the same files gives
-    (the tests compare them). The base is the version the process already maps,
-    so a delta costs neither a rebuild of millions of entries nor a new mapping.
-    """
-
-    def __init__(
-        self, *, version: str, lists: tuple[ListInfo, ...], base: HotlistIndex,
-        removed: frozenset[int], overlay: HotlistIndex, build_seconds: float,
-    ) -> None:
-        self.version = version
-        self.lists = lists
-        self.base = base
-        self.removed = removed
-        self.overlay = overlay
-        self.build_seconds = build_seconds
-        #: The directory this layer is mapped from (set by :func:`matchers.store.open_version`).
-        self.source_dir: str | None = None
-
-    def __len__(self) -> int:
-        return len(self.base) - len(self.removed) + len(self.overlay)
-
-    @property
-    def has_pattern_entries(self) -> bool:
-        return self.base.has_pattern_entries or self.overlay.has_pattern_entries
-
-    def pattern_sources(self) -> list[str]:
-        """The base's and the deltas' patterns (removed rows' too: never a miss)."""
-        return self.base.pattern_sources() + self.overlay.pattern_sources()
-
-    def has_fuzzy_codes(self, codes: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
-        """Whether the base or the deltas have each fuzzy code (removed rows still count: never a miss)."""
-        return self.base.has_fuzzy_codes(codes) | self.overlay.has_fuzzy_codes(codes)
-
-    def probe(self, key: str, country: str | None, ts: datetime) -> list[Match]:
-        """Every entry that a read with plate key ``key`` matches (DESIGN section 4)."""
-        base = self.base
-        rows = base.candidates(key)
-        out: list[Match] = []
-        if rows:
-            removed = self.removed
-            rows = [r for r in rows if r[0] not in removed]
-            if rows:
-                out = base._matches(rows, country, ts)
-        extra = self.overlay.probe(key, country, ts)
-        if extra:
-            out = sorted(out + extra, key=match_order)
-        return out
-
-    def entries(self) -> Iterator[HotlistEntry]:
-        """Every live entry: the base's that no delta touched, then the deltas' upserts."""
-        for row in range(len(self.base)):
-            if row not in self.removed:
-                yield self.base.entry(row)
-        yield from self.overlay.entries()
-
-    def nbytes(self) -> int:
-        """The base's and the overlay's structures, and the set of removed rows."""
-        return self.base.nbytes() + self.overlay.nbytes() + sys.getsizeof(self.removed) + 32 * len(self.removed)
-
-    def stats(self) -> dict[str, Any]:
-        doc = self.base.stats()
-        doc.update(
-            version=self.version,
-            entries=len(self),
-            lists=[
-                {"list_id": i.list_id, "name": i.name, "fuzzy": i.fuzzy, "entries": i.entries, "patterns": i.patterns}
-                for i in self.lists
-            ],
-            patterns=sum(i.patterns for i in self.lists),
-            memory_bytes=self.nbytes(),
-            bytes_per_entry=self.nbytes() / max(len(self), 1),
-            build_seconds=round(self.build_seconds, 3),
-            layer={
-                "base_version": self.base.version,
-                "base_rows_removed": len(self.removed),
-                "overlay_entries": len(self.overlay),
-                "overlay_bloom": self.overlay.stats()["bloom"],
-            },
-        )
-        return doc
-
-
-class ChangedIndex:
-    """A version from the files with the live changes of the change topic on top (DESIGN section 5.2).
-
-    ``touched`` are the (list, entry) pairs the changes name: the inner version's
-    matches for them are dropped; ``overlay`` holds the changes' upserts. Rebuilt
-    (a few milliseconds) whenever a change arrives or the files give a new version.
-    """
-
-    def __init__(
-        self, *, version: str, lists: tuple[ListInfo, ...], inner: HotlistIndex | LayeredIndex,
-        touched: frozenset[tuple[str, str]], overlay: HotlistIndex, changes: int,
-    ) -> None:
-        self.version = version
-        self.lists = lists
-        self.inner = inner
-        self.touched = touched
-        self.overlay = overlay
-        self.changes = changes
-
-    def __len__(self) -> int:
-        return sum(i.entries for i in self.lists)
-
-    @property
-    def has_pattern_entries(self) -> bool:
-        return self.inner.has_pattern_entries or self.overlay.has_pattern_entries
-
-    def pattern_sources(self) -> list[str]:
-        """The inner version's and the changes' patterns."""
-        return self.inner.pattern_sources() + self.overlay.pattern_sources()
-
-    def has_fuzzy_codes(self, codes: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
-        """Whether the inner version or the changes have each fuzzy code."""
-        return self.inner.has_fuzzy_codes(codes) | self.overlay.has_fuzzy_codes(codes)
-
-    def probe(self, key: str, country: str | None, ts: datetime) -> list[Match]:
-        """Every entry that a read with plate key ``key`` matches, the changes included."""
-        out = self.inner.probe(key, country, ts)
-        if out and self.touched:
-            touched = self.touched
-            out = [m for m in out if (m.list_id, m.entry_id) not in touched]
-        extra = self.overlay.probe(key, country, ts)
-        if extra:
-            out = sorted(out + extra, key=match_order)
-        return out
-
-    def entries(self) -> Iterator[HotlistEntry]:
-        """Every live entry: the inner version's that no change names, then the changes' upserts."""
-        for e in self.inner.entries():
-            if (e.list_id, e.entry_id) not in self.touched:
-                yield e
-        yield from self.overlay.entries()
-
-    def nbytes(self) -> int:
-        return self.inner.nbytes() + self.overlay.nbytes() + 100 * len(self.touched)
-
-    def stats(self) -> dict[str, Any]:
-        doc = self.inner.stats()
-        doc.update(version=self.version, entries=len(self),
-                   changes={"inner_version": self.inner.version, "changes": self.changes, "entries_touched": len(self.touched)})
-        return doc
-
-
-#: What a reader probes: a version built whole, a base plus deltas, or either with live changes on top.
-Index = HotlistIndex | LayeredIndex | ChangedIndex
-
-
-def files_version(index: Index) -> HotlistIndex | LayeredIndex:
-    """The version built from the hotlist files, without the live changes on top."""
-    return index.inner if isinstance(index, ChangedIndex) else index
-
-
 
 
 class IndexHolder:
@@ -508,7 +416,7 @@ class IndexHolder:
 
     def swap(self, index: Index) -> Index:
         if self.wrap is not None:
-            index = self.wrap(files_version(index))
+            index = self.wrap(index.files_version())
         with self._lock:
             old, self.current = self.current, index
             self.swaps += 1
@@ -516,23 +424,3 @@ class IndexHolder:
 
 
 
-def entries_named(index: Index, ids: set[tuple[str, str]]) -> list[HotlistEntry]:
-    """The live entries of ``index`` with these (list, entry) ids (a retro-scan's "before" rows)."""
-    if not ids:
-        return []
-    if isinstance(index, ChangedIndex):
-        kept = [e for e in entries_named(index.inner, ids) if (e.list_id, e.entry_id) not in index.touched]
-        return kept + entries_named(index.overlay, ids)
-    if isinstance(index, LayeredIndex):
-        base = [e for e in _named_rows(index.base, ids, index.removed)]
-        return base + entries_named(index.overlay, ids)
-    return _named_rows(index, ids, frozenset())
-
-
-def _named_rows(index: HotlistIndex, ids: set[tuple[str, str]], skip: frozenset[int]) -> list[HotlistEntry]:
-    import pyarrow.compute as pc
-
-    hit = pc.is_in(index.entry_id, value_set=pa.array(sorted({e for _, e in ids}), pa.string()))
-    rows = np.flatnonzero(hit.to_numpy(zero_copy_only=False))
-    out = [index.entry(int(r)) for r in rows if int(r) not in skip]
-    return [e for e in out if (e.list_id, e.entry_id) in ids]

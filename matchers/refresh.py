@@ -32,7 +32,7 @@ from feblam.errors import FeblamError
 from feblam.logs import get_logger
 from matchers.build import load_index
 from matchers.hotdir import hotlists_fingerprint
-from matchers.index import Index, IndexHolder, LayeredIndex, files_version
+from matchers.index import Index, IndexHolder
 from matchers.shrink import latest_fulls, permits, shrinks, take_permits
 
 log = get_logger(__name__)
@@ -66,45 +66,51 @@ def _private_dir(path: Path) -> Path:
     return path
 
 
-def shared_load(settings: HotlistSettings, live: Index | None = None, phases: dict[str, float] | None = None) -> Index:
-    """Build (once per machine, in a child process) and memory-map the current version.
+def build_in_child(settings: HotlistSettings) -> Path:
+    """Build the current version once per machine, in a child process, into the cache; its directory."""
+    from matchers.builder import build_shared
+
+    return build_shared(settings, cache_dir(settings))
+
+
+def map_version(directory: Path, live: Index | None = None) -> Index:
+    """Memory-map a built version; a layer of deltas over ``live``'s base reuses that base as it is.
 
     The Bloom filters are loaded (or, for pybloom, rebuilt in slices) one piece at
     a time with a short sleep between, so a flow in this process is never held up
-    by more than one piece. When the new version is a layer of deltas over
-    ``live``'s base, that base is reused as it is.
-    ``phases``, when given, receives the wall-clock times of start, built and mapped.
+    by more than one piece.
     """
-    from matchers.builder import build_shared
+    from matchers.layers import LayeredIndex
     from matchers.store import open_version
 
-    phases = {} if phases is None else phases
-    phases["start"] = time.time()
-    directory = build_shared(settings, cache_dir(settings))
-    phases["built"] = time.time()
     index = open_version(directory, live=live, pause=lambda: time.sleep(0.002))
-    phases["mapped"] = time.time()
     log.info("index_mapped", version=index.version, entries=len(index), dir=str(directory),
              layered=isinstance(index, LayeredIndex))
     return index
 
 
-def local_load(settings: HotlistSettings, live: Index | None = None) -> Index:  # noqa: ARG001 - a Builder
-    """Build the whole version in this process (small lists, tests)."""
+def build_and_map(settings: HotlistSettings, live: Index | None = None) -> Index:
+    """A :data:`Loader`: build in a child process (:func:`build_in_child`), then map (:func:`map_version`)."""
+    return map_version(build_in_child(settings), live)
+
+
+def build_in_process(settings: HotlistSettings, live: Index | None = None) -> Index:  # noqa: ARG001 - a Loader
+    """A :data:`Loader`: build the whole version in this process (small lists, tests)."""
     return load_index(settings)
 
 
-Builder = Callable[[HotlistSettings, Index | None], Index]
+#: Gives the current version of the hotlist directory, reusing what it can of the live one.
+Loader = Callable[[HotlistSettings, Index | None], Index]
 #: Called with (an index of only the added entries, their (list, entry) ids, the version before, the new version).
 AddedHook = Callable[[Index, list[tuple[str, str]], Index, str], None]
 
 
-def published_load(settings: HotlistSettings, live: Index | None = None) -> Index:
-    """Map the version a builder apart published in ``versions_dir`` (never build here)."""
+def map_published(settings: HotlistSettings, live: Index | None = None) -> Index:
+    """A :data:`Loader`: map the version a builder apart published in ``versions_dir`` (never build here)."""
     from matchers.store import open_version, published
 
     directory = published(settings.versions_dir)
-    live_files = files_version(live) if live is not None else None
+    live_files = live.files_version() if live is not None else None
     if live_files is not None and live_files.source_dir == str(directory.resolve()):
         return live_files
     index = open_version(directory, live=live_files, pause=lambda: time.sleep(0.002))
@@ -112,11 +118,11 @@ def published_load(settings: HotlistSettings, live: Index | None = None) -> Inde
     return index
 
 
-def default_builder(settings: HotlistSettings) -> Builder:
-    """The builder the settings ask for: shared (child process, mapped) or local."""
+def loader_for(settings: HotlistSettings) -> Loader:
+    """The loader the settings ask for: a builder apart's versions, built in a child process and mapped, or built here."""
     if settings.versions_dir:
-        return published_load
-    return shared_load if settings.shared_build else local_load
+        return map_published
+    return build_and_map if settings.shared_build else build_in_process
 
 
 class HotlistWatcher(threading.Thread):
@@ -124,13 +130,13 @@ class HotlistWatcher(threading.Thread):
 
     def __init__(
         self, settings: HotlistSettings, holder: IndexHolder,
-        builder: Builder | None = None, on_added: AddedHook | None = None,
+        loader: Loader | None = None, on_added: AddedHook | None = None,
     ) -> None:
         """``on_added(added, entries, before, version)``: called after a swap of delta files (retro-scans)."""
         super().__init__(name="hotlist-watcher", daemon=True)
         self.settings = settings
         self.holder = holder
-        self.builder = builder or default_builder(settings)
+        self.loader = loader or loader_for(settings)
         self.on_added = on_added
         self.stop_event = threading.Event()
         self.fingerprint = self._fingerprint()
@@ -174,15 +180,15 @@ class HotlistWatcher(threading.Thread):
         self.fingerprint = fp
         started = time.perf_counter()
         try:
-            index = self.builder(self.settings, files_version(self.holder.current))
+            index = self.loader(self.settings, self.holder.current.files_version())
         except (FeblamError, OSError) as exc:
             self._reject(str(exc))
             return False
-        if index.version == files_version(self.holder.current).version:
+        if index.version == self.holder.current.files_version().version:
             return False
         fulls = latest_fulls(fp[0])
         changed = {k for k in set(fulls) | set(self.live_fulls) if fulls.get(k) != self.live_fulls.get(k)}
-        live_counts = {i.list_id: i.entries for i in files_version(self.holder.current).lists}
+        live_counts = {i.list_id: i.entries for i in self.holder.current.files_version().lists}
         found = shrinks(live_counts, {i.list_id: i.entries for i in index.lists}, changed, self.settings.max_shrink)
         blocked = [s for s in found if s.list_id not in fp[1]]
         for s in blocked:
@@ -246,7 +252,7 @@ def open_live_index(settings: HotlistSettings, *, watch: bool = True, on_added: 
     Raises :class:`~feblam.errors.SnapshotError` (file, row, column) when the
     directory does not give a valid first version.
     """
-    holder = IndexHolder(default_builder(settings)(settings, None))
+    holder = IndexHolder(loader_for(settings)(settings, None))
     watcher = None
     if watch:
         watcher = HotlistWatcher(settings, holder, on_added=on_added)
@@ -268,16 +274,16 @@ def watch_and_publish(settings: HotlistSettings, out: str | Path, stop: threadin
     settings = replace(settings, versions_dir="")
 
     def build(s: HotlistSettings, live: Index | None) -> Index:
-        return open_version(build_shared(s, out), live=files_version(live) if live is not None else None)
+        return open_version(build_shared(s, out), live=live.files_version() if live is not None else None)
 
     def published_now(index: Index) -> Index:
-        publish(out, str(files_version(index).source_dir))
+        publish(out, str(index.files_version().source_dir))
         log.info("version_published", version=index.version, entries=len(index), dir=str(out))
         return index
 
     holder = IndexHolder(published_now(build(settings, None)))
     holder.wrap = published_now
-    watcher = HotlistWatcher(settings, holder, builder=build)
+    watcher = HotlistWatcher(settings, holder, loader=build)
     while not stop.wait(settings.poll_seconds):
         try:
             watcher.check()

@@ -30,7 +30,8 @@ import pyarrow.ipc as ipc
 
 from feblam.errors import IndexFormatError
 from matchers.bloom import BloomFilter, build_bloom, load_rbloom, new_rbloom
-from matchers.index import HotlistIndex, Index, LayeredIndex, ListInfo, PatternIndex, files_version
+from matchers.index import HotlistIndex, Index, ListInfo, PatternIndex
+from matchers.layers import LayeredIndex
 
 FORMAT = 3  # 2: rbloom filters saved with the version; 3: and the batch pre-check's word filter
 ARRAYS = ("list_idx", "key_code", "country", "priority", "category", "action", "owner", "valid_from", "valid_until")
@@ -193,7 +194,7 @@ def open_version(directory: str | Path, *, live: Index | None = None, pause: Cal
     if meta.get("kind", "full") == "full":
         return open_index(d, pause=pause)
     base_dir = (d.parent / meta["base"]).resolve()
-    live_files = files_version(live) if live is not None else None
+    live_files = live.files_version() if live is not None else None
     live_base = live_files.base if isinstance(live_files, LayeredIndex) else live_files
     if live_base is not None and live_base.source_dir == str(base_dir):
         base = live_base

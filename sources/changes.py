@@ -4,7 +4,7 @@ Each message is one JSON object with our columns plus ``list_id``, ``seq`` and
 ``op``. A :class:`ChangeFeed` reads the topic **from its beginning** at start
 (it is meant to be compacted, keyed ``list_id/entry_id``: a restart loses no
 change), validates each change on its own like a delta row, and puts the
-accepted ones on top of the live version as a :class:`~matchers.index.ChangedIndex`
+accepted ones on top of the live version as a :class:`~matchers.layers.ChangedIndex`
 (a few milliseconds to build, swapped in between two batches). A change whose
 ``seq`` is not above the list's latest snapshot file is already in that file
 and ignored; when the watcher swaps in a new file version, the changes it
@@ -29,7 +29,8 @@ from feblam.model import DeadLetter
 from feblam.serde import deadletter_to_json
 from matchers.build import Change, build_changes
 from matchers.hotdir import list_files
-from matchers.index import ChangedIndex, HotlistIndex, Index, IndexHolder, LayeredIndex, files_version
+from matchers.index import FilesVersion, Index, IndexHolder
+from matchers.layers import ChangedIndex
 from matchers.normalize import plate_key
 from matchers.refresh import AddedHook
 from matchers.snapshot import load_rows
@@ -91,12 +92,12 @@ class ChangeFeed(threading.Thread):
 
     def wrap(self, inner: Index) -> Index:
         """``inner`` (a version from the files) with the changes it does not hold yet on top."""
-        files = files_version(inner)
+        files = inner.files_version()
         with self._lock:
             self._prune(files)
             return build_changes(files, self.changes)
 
-    def _snapshot_seq(self, files: HotlistIndex | LayeredIndex, list_id: str) -> int:
+    def _snapshot_seq(self, files: FilesVersion, list_id: str) -> int:
         if self._seqs_of != files.version:
             self._seqs, self._seqs_of = {}, files.version
         if list_id not in self._seqs:
@@ -104,7 +105,7 @@ class ChangeFeed(threading.Thread):
             self._seqs[list_id] = max((f.seq for f in found), default=-1)
         return self._seqs[list_id]
 
-    def _prune(self, files: HotlistIndex | LayeredIndex) -> None:
+    def _prune(self, files: FilesVersion) -> None:
         """Drop the changes that the files now hold (their ``seq`` is not above the list's latest file)."""
         for list_id, per in self.changes.items():
             seq = self._snapshot_seq(files, list_id)
@@ -130,7 +131,7 @@ class ChangeFeed(threading.Thread):
             msg = "a change is one JSON object"
             raise FeblamError(msg)
         list_id, seq, op, entry_id = doc.get("list_id"), doc.get("seq"), doc.get("op"), doc.get("entry_id")
-        files = files_version(self.holder.current)
+        files = self.holder.current.files_version()
         if not isinstance(list_id, str) or list_id not in {i.list_id for i in files.lists}:
             msg = f"list_id {list_id!r} is not a list folder of {self.dir}"
             raise FeblamError(msg)
@@ -177,11 +178,11 @@ class ChangeFeed(threading.Thread):
         if changed:
             started = time.perf_counter()
             before = self.holder.current
-            self.holder.swap(files_version(self.holder.current))  # wrap() puts every change on top
+            self.holder.swap(self.holder.current.files_version())  # wrap() puts every change on top
             with self._lock:
                 new, self._new = self._new, {}
             if new and self.on_added is not None:
-                added = build_changes(files_version(before), new)
+                added = build_changes(before.files_version(), new)
                 if isinstance(added, ChangedIndex):
                     self.on_added(added.overlay, [(lid, eid) for lid, per in new.items() for eid in per], before,
                                   self.holder.current.version)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from matchers.batch import needs_probe
 from matchers.build import Change, build_changes, build_index
-from matchers.index import ChangedIndex
+from matchers.layers import ChangedIndex
 from matchers.snapshot import load_hotlists, load_rows
 from tests.support.hotlists import entry, write_snapshot
 

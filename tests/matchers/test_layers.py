@@ -18,9 +18,10 @@ from matchers.batch import needs_probe
 from matchers.build import build_index, load_index, load_layer
 from matchers.builder import build_shared, new_deltas
 from matchers.hotdir import source_manifest
-from matchers.index import HotlistIndex, IndexHolder, LayeredIndex
+from matchers.index import HotlistIndex, IndexHolder
+from matchers.layers import LayeredIndex
 from matchers.normalize import fuzzy_key
-from matchers.refresh import HotlistWatcher, shared_load
+from matchers.refresh import HotlistWatcher, build_and_map
 from matchers.snapshot import load_hotlists
 from tests.support.hotlists import entry, sample_hotlists, write_snapshot
 from tests.support.reference import as_tuples
@@ -159,12 +160,12 @@ def _probes(index: HotlistIndex | LayeredIndex) -> list[tuple[str, str | None, d
 def test_shared_builder_writes_a_layer_for_new_deltas_and_reuses_the_mapped_base(tmp_path: Path) -> None:
     hot = sample_hotlists(tmp_path)
     settings = HotlistSettings(dir=str(hot), cache_dir=str(tmp_path / "cache"))
-    first = shared_load(settings)
+    first = build_and_map(settings)
     assert isinstance(first, HotlistIndex) and first.source_dir
     some = next(e for e in first.entries() if e.list_id == "WANTED")
     write_snapshot(hot, "WANTED", [{"op": "upsert", **entry("W-9", "9-NEW-999")},
                                    {"op": "delete", "entry_id": some.entry_id}], seq=50, kind="delta")
-    second = shared_load(settings, first)
+    second = build_and_map(settings, first)
     assert isinstance(second, LayeredIndex)
     assert second.base is first  # no remap, no Bloom rebuild of the base
     meta = orjson.loads((Path(build_shared(settings, settings.cache_dir)) / "meta.json").read_bytes())
@@ -173,32 +174,32 @@ def test_shared_builder_writes_a_layer_for_new_deltas_and_reuses_the_mapped_base
     assert [m.entry_id for m in second.probe("9NEW999", None, NOON)] == ["W-9"]
 
     write_snapshot(hot, "WANTED", [{"op": "delete", "entry_id": "W-9"}], seq=51, kind="delta")
-    third = shared_load(settings, second)
+    third = build_and_map(settings, second)
     assert isinstance(third, LayeredIndex) and third.base is first  # still over the same full version
     assert third.probe("9NEW999", None, NOON) == []
     assert_same_version(third, load_index(settings), _probes(third))
     # a process that maps the layer without the base at hand maps the base itself
-    alone = shared_load(settings)
+    alone = build_and_map(settings)
     assert isinstance(alone, LayeredIndex) and alone.base is not first and alone.version == third.version
 
 
 def test_shared_builder_rebuilds_in_full_for_a_new_full_snapshot_or_when_layers_are_off(tmp_path: Path) -> None:
     hot = sample_hotlists(tmp_path)
     settings = HotlistSettings(dir=str(hot), cache_dir=str(tmp_path / "cache"))
-    first = shared_load(settings)
+    first = build_and_map(settings)
     write_snapshot(hot, "WANTED", [entry("W-1", "1-ONE-111")], seq=60)
-    again = shared_load(settings, first)
+    again = build_and_map(settings, first)
     assert isinstance(again, HotlistIndex) and again.version == load_index(settings).version
     off = HotlistSettings(dir=str(hot), cache_dir=str(tmp_path / "cache2"), layer_max_fraction=0)
-    base = shared_load(off)
+    base = build_and_map(off)
     write_snapshot(hot, "WANTED", [{"op": "delete", "entry_id": "W-1"}], seq=61, kind="delta")
-    assert isinstance(shared_load(off, base), HotlistIndex)
+    assert isinstance(build_and_map(off, base), HotlistIndex)
 
 
 def test_watcher_swaps_in_a_layer_and_retires_the_old_version_off_the_flow_thread(tmp_path: Path) -> None:
     hot = sample_hotlists(tmp_path)
     settings = HotlistSettings(dir=str(hot), cache_dir=str(tmp_path / "cache"))
-    holder = IndexHolder(shared_load(settings))
+    holder = IndexHolder(build_and_map(settings))
     first = holder.current
     watcher = HotlistWatcher(settings, holder)
     write_snapshot(hot, "WANTED", [{"op": "upsert", **entry("W-7", "7-SEV-777")}], seq=70, kind="delta")

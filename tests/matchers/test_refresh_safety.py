@@ -12,7 +12,7 @@ from structlog.testing import capture_logs
 from feblam.config import HotlistSettings
 from matchers.build import build_index
 from matchers.index import IndexHolder
-from matchers.refresh import HotlistWatcher, local_load
+from matchers.refresh import HotlistWatcher, build_in_process
 from matchers.shrink import PERMIT
 from matchers.snapshot import load_hotlists
 from tests.support.hotlists import entry, write_snapshot
@@ -24,7 +24,7 @@ def setup(tmp: Path, n: int = 10, max_shrink: float = 0.5) -> tuple[Path, IndexH
     write_snapshot(hot, "OTHER", [entry("O1", "ZZ999")])
     settings = HotlistSettings(dir=str(hot), shared_build=False, poll_seconds=0.05, max_shrink=max_shrink)
     holder = IndexHolder(build_index(load_hotlists(hot)))
-    return hot, holder, HotlistWatcher(settings, holder, builder=local_load)
+    return hot, holder, HotlistWatcher(settings, holder, loader=build_in_process)
 
 
 def entries_of(holder: IndexHolder, list_id: str) -> int:
