@@ -1,8 +1,10 @@
 """Model types that cross module boundaries: frozen, slotted dataclasses.
 
-On the hot path a read travels as a plain tuple (see ``sources.vendors``);
-a :class:`Read` is built only for reads that matched something, because a
-frozen dataclass with twelve fields costs microseconds to construct.
+On the hot path payloads travel in one :class:`PayloadBatch` per poll; the
+vendors' screens and the batch filter settle most reads without decoding them,
+the rest are parsed into ``ReadFields`` (see ``sources.vendors``), and a
+:class:`Read` is built only for reads that matched something, because a frozen
+dataclass with twelve fields costs microseconds to construct.
 """
 
 from __future__ import annotations

@@ -114,11 +114,6 @@ def hit_from_dict(doc: dict[str, Any]) -> Hit:
     )
 
 
-def hit_from_json(data: bytes | str) -> Hit:
-    """A hit from JSON bytes."""
-    return hit_from_dict(orjson.loads(data))
-
-
 def payload_text(payload: bytes) -> tuple[str, str]:
     """A payload as text: UTF-8 when it is, base64 otherwise; returns (text, encoding)."""
     try:
@@ -148,18 +143,3 @@ def deadletter_to_dict(dl: DeadLetter, at: datetime | None = None) -> dict[str, 
 def deadletter_to_json(dl: DeadLetter, at: datetime | None = None) -> bytes:
     """A dead letter as JSON bytes."""
     return orjson.dumps(deadletter_to_dict(dl, at))
-
-
-def deadletter_from_dict(doc: dict[str, Any]) -> DeadLetter:
-    """A dead letter from its JSON object."""
-    payload = doc["payload"]
-    raw = base64.b64decode(payload) if doc.get("payload_encoding") == "base64" else payload.encode("utf-8")
-    return DeadLetter(
-        source=doc["source"],
-        error=doc["error"],
-        payload=raw,
-        vendor=doc.get("vendor"),
-        line=doc.get("line"),
-        partition=doc.get("partition"),
-        offset=doc.get("offset"),
-    )

@@ -5,8 +5,9 @@ answering it one read at a time costs a regular expression, a base-36 parse and
 a Bloom probe in Python. Here a whole batch is answered with numpy: the plates'
 bytes as one matrix, each plate's fuzzy key code packed column by column
 (non-alphanumeric characters skipped, lower case folded: :func:`plate_key` for
-ASCII plates), and exact membership in the index's sorted per-shard code arrays
-(no false positive, unlike the Bloom filter).
+ASCII plates), and each code checked in the index's batch filter
+(:mod:`matchers.wordfilter`: no false negative, about 0.05 % false positives,
+which the full probe then settles).
 
 A plate is sent to the full path when the screen could not vouch for its
 payload (an empty plate), when it is not ASCII, when its key is empty or longer than

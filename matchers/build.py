@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from feblam.config import HotlistSettings
 from feblam.errors import SnapshotError
 from feblam.logs import get_logger
-from matchers.bloom import BloomFilter, build_bloom, build_word_filter
+from matchers.bloom import BloomFilter, build_bloom
 from matchers.hotdir import list_digest, list_files
 from matchers.index import (
     DEFAULT_FP_RATE,
@@ -37,7 +37,9 @@ from matchers.index import (
 )
 from matchers.keycode import PACKED_MAX_LEN, key_and_fuzzy_codes
 from matchers.layers import ChangedIndex, LayeredIndex
-from matchers.snapshot import SCHEMA, ListSnapshot, load_deltas, load_hotlists, read_list_spec
+from matchers.listspec import read_list_spec
+from matchers.snapshot import SCHEMA, ListSnapshot, load_deltas, load_hotlists
+from matchers.wordfilter import build_word_filter
 
 log = get_logger(__name__)
 

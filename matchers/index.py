@@ -35,9 +35,10 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from feblam.model import EPOCH, HotlistEntry, Match, MatchKind, match_order
-from matchers.bloom import BloomFilter, bloom_bytes, build_word_filter, word_filter_has
+from matchers.bloom import BloomFilter, bloom_bytes
 from matchers.keycode import PACKED_MAX_LEN, decode_code, key_code
 from matchers.normalize import OCR_FROM, OCR_TO, fuzzy_key
+from matchers.wordfilter import build_word_filter, word_filter_has
 
 if TYPE_CHECKING:  # for annotations only: the layered kinds build on this module
     from matchers.layers import LayeredIndex

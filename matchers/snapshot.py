@@ -2,8 +2,9 @@
 
 A list is its latest full snapshot plus every later delta in sequence order
 (which files those are is :mod:`matchers.hotdir`). Three readers (Parquet, CSV,
-JSONL) give Arrow tables of the source columns; validation normalises them to
-:data:`SCHEMA`.
+JSONL) give Arrow tables of the source columns (:class:`~matchers.rawfile.RawFile`);
+the list's ``list.toml`` maps them to ours (:mod:`matchers.listspec`);
+validation normalises them to :data:`SCHEMA`; a list is assembled from its files.
 
 Validation is vectorised: the common path touches no row in Python; when a
 check fails, the offending row is located and reported with file, row (1-based
@@ -12,15 +13,12 @@ data row, and the file line for text formats) and column.
 
 from __future__ import annotations
 
-import codecs
-import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import msgspec
 import numpy as np
 import orjson
 import pyarrow as pa
@@ -31,12 +29,12 @@ import pyarrow.parquet as pq
 from feblam.errors import SnapshotError
 from feblam.logs import get_logger
 from feblam.model import ACTIONS
-from matchers.hotdir import SNAPSHOT_NAME, SnapshotFile, is_regular, list_digest, list_dirs, list_files
+from matchers.hotdir import SNAPSHOT_NAME, SnapshotFile, list_digest, list_dirs, list_files
+from matchers.listspec import REQUIRED, CsvDialect, ListSpec, apply_mapping, read_list_spec
 from matchers.normalize import country_code, is_pattern, pattern_key, plate_key
+from matchers.rawfile import RawFile, as_string, first_true
 
-REQUIRED = ("entry_id", "plate", "category", "priority", "action")
 log = get_logger(__name__)
-OPTIONAL = ("country", "valid_from", "valid_until", "owner", "note")
 
 
 #: Schema of a validated, normalised snapshot table (one per list).
@@ -69,166 +67,16 @@ class ListSnapshot:
     digest: str
 
 
-class CsvDialect(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """``[csv]`` of a ``list.toml``: how the list's CSV files are written."""
-
-    delimiter: Annotated[str, msgspec.Meta(min_length=1, max_length=1)] = ","
-    encoding: str = "utf-8"  # any Python codec name
-    quote: Annotated[str, msgspec.Meta(min_length=1, max_length=1)] = '"'
-
-
-class ListSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """A list's ``list.toml`` (DESIGN section 5.1): its name, fuzzy flag, and how to read its source's own export."""
-
-    name: str = ""
-    display_name: str = ""
-    fuzzy: bool = True
-    csv: CsvDialect = msgspec.field(default_factory=CsvDialect)
-    #: our column -> the source's column
-    columns: dict[str, str] = msgspec.field(default_factory=dict)
-    #: our column -> {the source's value -> ours}
-    values: dict[str, dict[str, str | int]] = msgspec.field(default_factory=dict)
-    #: our column -> its value, for a column the source does not have
-    defaults: dict[str, str | int] = msgspec.field(default_factory=dict)
-
-    @property
-    def mapped(self) -> bool:
-        return bool(self.columns or self.values or self.defaults)
-
-    def identity(self) -> str:
-        """What of the spec changes the entries (part of the list's digest)."""
-        if not self.mapped and self.csv == CsvDialect():
-            return ""
-        return msgspec.json.encode(msgspec.structs.replace(self, name="", display_name="")).decode()
-
-
-#: The columns a mapping may name (ours).
-MAPPABLE = frozenset((*REQUIRED, *OPTIONAL, "op"))
-
-
-def read_list_spec(list_dir: Path) -> ListSpec:
-    """A list's ``list.toml`` (defaults without one); a bad key or value names the file and the key."""
-    path = list_dir / "list.toml"
-    if not path.exists() and not path.is_symlink():
-        return ListSpec(name=list_dir.name)
-    if not is_regular(path):
-        msg = f"{path}: not a regular file"
-        raise SnapshotError(msg)
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        msg = f"{path}: not valid TOML: {exc}"
-        raise SnapshotError(msg) from None
-    try:
-        spec = msgspec.convert(doc, ListSpec)
-    except msgspec.ValidationError as exc:
-        message, _, where = str(exc).partition(" - at `$")
-        msg = f"{path}: {where.rstrip('`').lstrip('.') or 'list.toml'}: {message}"
-        raise SnapshotError(msg) from None
-    for section in ("columns", "values", "defaults"):
-        unknown = sorted(set(getattr(spec, section)) - MAPPABLE)
-        if unknown:
-            msg = f"{path}: [{section}] names {', '.join(map(repr, unknown))}, not one of our columns ({', '.join(sorted(MAPPABLE))})"
-            raise SnapshotError(msg)
-    try:
-        codecs.lookup(spec.csv.encoding)
-    except LookupError:
-        msg = f"{path}: csv.encoding {spec.csv.encoding!r} is not a known codec"
-        raise SnapshotError(msg) from None
-    return msgspec.structs.replace(spec, name=spec.name or spec.display_name or list_dir.name)
-
-
-def read_list_toml(list_dir: Path) -> tuple[str, bool]:
-    """A list's display name and fuzzy flag from its ``list.toml`` (defaults without one)."""
-    spec = read_list_spec(list_dir)
-    return spec.name, spec.fuzzy
-
-
-class _RawFile:
-    """A snapshot file as an Arrow table of its columns, with row -> line mapping.
-
-    ``source`` names, for each of our columns that a mapping renamed, the
-    source's column: messages name the column as the file has it.
-    """
-
-    def __init__(self, path: Path, table: pa.Table, line_of: Callable[[int], int | None]) -> None:
-        self.path = path
-        self.table = table
-        self.line_of = line_of
-        self.source: dict[str, str] = {}
-
-    def column_name(self, column: str) -> str:
-        theirs = self.source.get(column)
-        return repr(column) if theirs is None else f"{theirs!r} ({column})"
-
-    def where(self, row: int, column: str | None = None) -> str:
-        line = self.line_of(row)
-        text = f"{self.path}: row {row + 1}"
-        if line is not None:
-            text += f" (line {line})"
-        if column is not None:
-            text += f": column {self.column_name(column)}"
-        return text
-
-
-def apply_mapping(raw: _RawFile, spec: ListSpec, kind: str = "full") -> _RawFile:
-    """The source's columns renamed to ours, its values translated, defaults added (DESIGN section 5.1).
-
-    A mapped source column missing from the file, or a value absent from its
-    ``[values]`` table, is an error naming the file, row, source column and value.
-    """
-    if not spec.mapped:
-        return raw
-    table = raw.table
-    names = list(table.column_names)
-    # A full file has no op column; a delta may leave out what its deletes do not need (validation
-    # then asks for what its upserts need). Any other mapped source column must be in the file.
-    optional = {"op"} if kind == "full" else set(MAPPABLE) - {"entry_id", "op"}
-    columns = {o: s for o, s in spec.columns.items() if not (o in optional and s not in names)}
-    for ours, theirs in columns.items():
-        if theirs not in names:
-            msg = f"{raw.path}: column {theirs!r} (mapped to {ours!r} in list.toml) is missing; the file has {', '.join(names)}"
-            raise SnapshotError(msg)
-        if ours in names and ours != theirs and ours not in columns.values():
-            msg = f"{raw.path}: column {ours!r} is in the file and also mapped from {theirs!r}; keep one"
-            raise SnapshotError(msg)
-    renamed = {theirs: ours for ours, theirs in columns.items()}
-    table = table.rename_columns([renamed.get(n, n) for n in names])
-    raw.source = {ours: theirs for ours, theirs in columns.items() if ours != theirs}
-    raw.table = table
-    for ours, mapping in spec.values.items():
-        if ours not in table.column_names:
-            continue  # absent column: a default (or validation) takes over
-        col = pc.utf8_trim_whitespace(_as_string(raw, ours))
-        present = pc.and_(pc.is_valid(col), pc.not_equal(col, ""))
-        keys = pa.array(list(mapping), type=pa.string())
-        known = pc.is_in(col, value_set=keys)
-        row = _first_true(pc.invert(pc.fill_null(known, False)), present)
-        if row is not None:
-            value = raw.table.column(ours)[row].as_py()
-            msg = (f"{raw.where(row, ours)}: value {value!r} is not in [values.{ours}] of list.toml "
-                   f"(known: {', '.join(map(repr, mapping))})")
-            raise SnapshotError(msg)
-        translated = pc.take(pa.array([str(v) for v in mapping.values()], type=pa.string()), pc.index_in(col, value_set=keys))
-        table = table.set_column(table.column_names.index(ours), ours, translated)
-        raw.table = table
-    for ours, value in spec.defaults.items():
-        if ours not in table.column_names:
-            table = table.append_column(ours, pa.array([str(value)] * table.num_rows, type=pa.string()))
-    raw.table = table
-    return raw
-
-
-def _read_parquet(path: Path) -> _RawFile:
+def _read_parquet(path: Path) -> RawFile:
     try:
         table = pq.read_table(path)
     except (OSError, pa.ArrowException) as exc:
         msg = f"{path}: unreadable Parquet file: {exc}"
         raise SnapshotError(msg) from None
-    return _RawFile(path, table, lambda row: None)
+    return RawFile(path, table, lambda row: None)
 
 
-def _read_csv(path: Path, dialect: CsvDialect | None = None) -> _RawFile:
+def _read_csv(path: Path, dialect: CsvDialect | None = None) -> RawFile:
     d = dialect or CsvDialect()
     try:
         with path.open("rb") as fh:
@@ -256,10 +104,10 @@ def _read_csv(path: Path, dialect: CsvDialect | None = None) -> _RawFile:
         raise SnapshotError(msg) from None
     # pyarrow skips blank lines; rows map to lines 2.. when there are none, which
     # is what a snapshot writer produces. Quoted newlines would shift this.
-    return _RawFile(path, table, lambda row: row + 2)
+    return RawFile(path, table, lambda row: row + 2)
 
 
-def _read_jsonl(path: Path) -> _RawFile:
+def _read_jsonl(path: Path) -> RawFile:
     rows: list[dict[str, Any]] = []
     lines: list[int] = []
     try:
@@ -283,7 +131,7 @@ def _read_jsonl(path: Path) -> _RawFile:
     return _rows_raw(path, rows, lambda row: lines[row])
 
 
-def _rows_raw(origin: Path, rows: list[dict[str, Any]], line_of: Callable[[int], int | None]) -> _RawFile:
+def _rows_raw(origin: Path, rows: list[dict[str, Any]], line_of: Callable[[int], int | None]) -> RawFile:
     """JSON objects as a table of text columns (every value as the source wrote it)."""
     names: dict[str, None] = {}
     for doc in rows:
@@ -295,7 +143,7 @@ def _rows_raw(origin: Path, rows: list[dict[str, Any]], line_of: Callable[[int],
         )
         for name in names
     }
-    return _RawFile(origin, pa.table(columns) if columns else pa.table({}), line_of)
+    return RawFile(origin, pa.table(columns) if columns else pa.table({}), line_of)
 
 
 def load_rows(rows: list[dict[str, Any]], origin: str, kind: str = "delta") -> tuple[pa.Table, pa.Array | None]:
@@ -314,60 +162,40 @@ def _jsonl_text(value: Any) -> str:
 _READERS = {"parquet": _read_parquet, "csv": _read_csv, "jsonl": _read_jsonl}
 
 
-def _first_true(flags: pa.Array | pa.ChunkedArray, within: pa.Array | None = None) -> int | None:
-    """The first row where ``flags`` is true, counting only rows that are also in ``within``."""
-    if within is not None:
-        flags = pc.and_(flags, within)
-    idx = pc.index(flags, True).as_py()
-    return None if idx is None or idx < 0 else int(idx)
-
-
-def _as_string(raw: _RawFile, name: str) -> pa.Array:
-    col = raw.table.column(name).combine_chunks()
-    if pa.types.is_string(col.type):
-        return col
-    if pa.types.is_large_string(col.type) or pa.types.is_dictionary(col.type):
-        return pc.cast(col, pa.string())
-    if pa.types.is_integer(col.type) or pa.types.is_floating(col.type):
-        return pc.cast(col, pa.string())
-    msg = f"{raw.path}: column {name!r}: type {col.type} is not text"
-    raise SnapshotError(msg)
-
-
-def _required_text(raw: _RawFile, name: str, mask: pa.Array | None) -> pa.Array:
+def _required_text(raw: RawFile, name: str, mask: pa.Array | None) -> pa.Array:
     """A text column that must be non-empty on the rows in ``mask`` (all rows when None)."""
-    trimmed = pc.utf8_trim_whitespace(_as_string(raw, name))
+    trimmed = pc.utf8_trim_whitespace(as_string(raw, name))
     bad = pc.fill_null(pc.equal(trimmed, ""), True)  # null: missing too
-    row = _first_true(bad, mask)
+    row = first_true(bad, mask)
     if row is not None:
         msg = f"{raw.where(row, name)}: value is missing"
         raise SnapshotError(msg)
     return trimmed
 
 
-def _optional_text(raw: _RawFile, name: str, n: int) -> pa.Array:
+def _optional_text(raw: RawFile, name: str, n: int) -> pa.Array:
     if name not in raw.table.column_names:
         return pa.nulls(n, pa.string())
-    col = pc.utf8_trim_whitespace(_as_string(raw, name))
+    col = pc.utf8_trim_whitespace(as_string(raw, name))
     return pc.if_else(pc.equal(col, ""), pa.scalar(None, pa.string()), col)
 
 
-def _priority(raw: _RawFile, mask: pa.Array | None) -> pa.Array:
+def _priority(raw: RawFile, mask: pa.Array | None) -> pa.Array:
     col = raw.table.column("priority").combine_chunks()
     n = len(col)
     if pa.types.is_integer(col.type):
         values = pc.cast(col, pa.int64())
     else:
-        text = pc.utf8_trim_whitespace(_as_string(raw, "priority"))
+        text = pc.utf8_trim_whitespace(as_string(raw, "priority"))
         ok = pc.fill_null(pc.match_substring_regex(text, r"^[0-9]+(\.0*)?$"), False)
-        row = _first_true(pc.invert(ok), mask)
+        row = first_true(pc.invert(ok), mask)
         if row is not None:
             msg = f"{raw.where(row, 'priority')}: value {text[row].as_py()!r} is not an integer 1..5"
             raise SnapshotError(msg)
         digits = pc.replace_substring_regex(pc.fill_null(text, "0"), r"\.0*$", "")
         values = pc.cast(pc.if_else(pc.greater(pc.utf8_length(digits), 3), "9", digits), pa.int64())
     out_of_range = pc.fill_null(pc.or_(pc.less(values, 1), pc.greater(values, 5)), True)
-    row = _first_true(out_of_range, mask)
+    row = first_true(out_of_range, mask)
     if row is not None:
         value = raw.table.column("priority")[row].as_py()
         msg = f"{raw.where(row, 'priority')}: value {value!r} is not an integer 1..5"
@@ -375,7 +203,7 @@ def _priority(raw: _RawFile, mask: pa.Array | None) -> pa.Array:
     return pc.cast(pc.if_else(pc.is_valid(values), values, pa.scalar(5, pa.int64())), pa.int8()) if n else pa.array([], pa.int8())
 
 
-def _timestamps(raw: _RawFile, name: str, n: int) -> pa.Array:
+def _timestamps(raw: RawFile, name: str, n: int) -> pa.Array:
     target = pa.timestamp("us", tz="UTC")
     if name not in raw.table.column_names:
         return pa.nulls(n, target)
@@ -403,7 +231,7 @@ def _timestamps(raw: _RawFile, name: str, n: int) -> pa.Array:
     return pa.array(values, type=target)
 
 
-def _keys(raw: _RawFile, plates: pa.Array, mask: pa.Array | None) -> pa.Array:
+def _keys(raw: RawFile, plates: pa.Array, mask: pa.Array | None) -> pa.Array:
     """Normalised keys (patterns keep ``?`` and ``*``).
 
     Vectorised for the usual plate (ASCII letters, digits, spaces, dashes and
@@ -427,21 +255,21 @@ def _keys(raw: _RawFile, plates: pa.Array, mask: pa.Array | None) -> pa.Array:
     if rows:
         literal = pc.replace_substring(pc.replace_substring(keys, "*", ""), "?", "")
         empty = pc.equal(pc.utf8_length(literal), 0)
-    row = _first_true(empty, mask)
+    row = first_true(empty, mask)
     if row is not None:
         msg = f"{raw.where(row, 'plate')}: value {plates[row].as_py()!r} has no letter or digit"
         raise SnapshotError(msg)
     return keys
 
 
-def _countries(raw: _RawFile, n: int) -> pa.Array:
+def _countries(raw: RawFile, n: int) -> pa.Array:
     text = _optional_text(raw, "country", n)
     encoded = pc.dictionary_encode(text)
     mapped: list[str | None] = []
     for value in encoded.dictionary.to_pylist():
         code = country_code(value)
         if code is None:
-            row = _first_true(pc.equal(text, value))
+            row = first_true(pc.equal(text, value))
             msg = f"{raw.where(row or 0, 'country')}: value {value!r} is not a known country code"
             raise SnapshotError(msg)
         mapped.append(code)
@@ -468,7 +296,7 @@ def _string_hashes(values: pa.Array) -> np.ndarray | None:
     return h
 
 
-def _unique_ids(raw: _RawFile, ids: pa.Array) -> None:
+def _unique_ids(raw: RawFile, ids: pa.Array) -> None:
     """Reject a repeated entry_id, naming both rows (hash-sort first; strings compared only on a hash tie)."""
     h = _string_hashes(ids) if len(ids) >= 100_000 else None
     if h is None:
@@ -498,7 +326,7 @@ def _unique_ids(raw: _RawFile, ids: pa.Array) -> None:
         seen[value] = row
 
 
-def validate(raw: _RawFile, kind: str) -> tuple[pa.Table, pa.Array | None]:
+def validate(raw: RawFile, kind: str) -> tuple[pa.Table, pa.Array | None]:
     """Validate one file; returns the normalised table and, for deltas, the ``delete`` mask."""
     names = set(raw.table.column_names)
     n = raw.table.num_rows
@@ -511,9 +339,9 @@ def validate(raw: _RawFile, kind: str) -> tuple[pa.Table, pa.Array | None]:
         if "entry_id" not in names:
             msg = f"{raw.path}: column 'entry_id' is missing"
             raise SnapshotError(msg)
-        op = pc.utf8_lower(pc.utf8_trim_whitespace(_as_string(raw, "op")))
+        op = pc.utf8_lower(pc.utf8_trim_whitespace(as_string(raw, "op")))
         bad = pc.fill_null(pc.invert(pc.is_in(op, pa.array(["upsert", "delete"]))), True)
-        row = _first_true(bad)
+        row = first_true(bad)
         if row is not None:
             msg = f"{raw.where(row, 'op')}: value {raw.table.column('op')[row].as_py()!r} is not upsert or delete"
             raise SnapshotError(msg)
@@ -534,7 +362,7 @@ def validate(raw: _RawFile, kind: str) -> tuple[pa.Table, pa.Array | None]:
     category = _required_text(raw, "category", upsert_mask)
     action = pc.utf8_lower(_required_text(raw, "action", upsert_mask))
     bad_action = pc.fill_null(pc.invert(pc.is_in(action, pa.array(sorted(ACTIONS)))), True)
-    row = _first_true(bad_action, upsert_mask)
+    row = first_true(bad_action, upsert_mask)
     if row is not None:
         value = raw.table.column("action")[row].as_py()
         msg = f"{raw.where(row, 'action')}: value {value!r} is not one of {', '.join(sorted(ACTIONS))}"
@@ -543,7 +371,7 @@ def validate(raw: _RawFile, kind: str) -> tuple[pa.Table, pa.Array | None]:
     valid_from = _timestamps(raw, "valid_from", n)
     valid_until = _timestamps(raw, "valid_until", n)
     inverted = pc.fill_null(pc.greater_equal(valid_from, valid_until), False)
-    row = _first_true(inverted)
+    row = first_true(inverted)
     if row is not None:
         msg = f"{raw.where(row, 'valid_until')}: value {valid_until[row].as_py()} is not after valid_from {valid_from[row].as_py()}"
         raise SnapshotError(msg)

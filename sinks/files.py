@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -188,8 +187,3 @@ class JsonlSink(FixedPartitionedSink[Any, FileState]):
         if resume_state is not None and not isinstance(resume_state, tuple | list):
             resume_state = None  # a state of the earlier format (a bare offset): append, do not guess
         return _JsonlPartition(self.path, tuple(resume_state) if resume_state else None, self.rotation)  # type: ignore[arg-type]
-
-
-def read_jsonl(paths: Iterable[Path]) -> list[dict[str, Any]]:
-    """Every JSON line of the given files, in order (tests, tools)."""
-    return [orjson.loads(line) for p in paths for line in p.read_bytes().splitlines() if line.strip()]

@@ -6,14 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from feblam.model import DeadLetter, Hit, Match, Read
-from feblam.serde import (
-    deadletter_from_dict,
-    deadletter_to_dict,
-    format_ts,
-    hit_from_json,
-    hit_to_dict,
-    hit_to_json,
-)
+from feblam.serde import deadletter_to_dict, format_ts, hit_to_dict, hit_to_json
+from tests.support.outputs import deadletter_from_dict, hit_from_json
 from tests.support.strategies import times
 
 text = st.text(max_size=20)

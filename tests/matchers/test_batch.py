@@ -13,11 +13,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from matchers.batch import MAX_WIDTH, fuzzy_codes, needs_probe
-from matchers.bloom import build_word_filter, word_filter_has
 from matchers.build import build_index
 from matchers.keycode import PACKED_MAX_LEN, key_code
 from matchers.normalize import fuzzy_key, plate_key
 from matchers.snapshot import load_hotlists
+from matchers.wordfilter import build_word_filter, word_filter_has
 from tests.support.hotlists import entry, write_snapshot
 
 plates = st.one_of(

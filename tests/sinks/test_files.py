@@ -13,7 +13,8 @@ from bytewax.testing import TestingSource, run_main
 
 from feblam.model import DeadLetter, Hit, Match, Read
 from sinks.audit import ParquetAuditSink
-from sinks.files import JsonlSink, Rotation, _JsonlPartition, read_jsonl, rotated_files
+from sinks.files import JsonlSink, Rotation, _JsonlPartition, rotated_files
+from tests.support.outputs import read_jsonl
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
