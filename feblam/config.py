@@ -471,8 +471,20 @@ def check_config(doc: Mapping[str, Any], origin: str = "config", environ: Mappin
                 settings = replace(settings, **{section: replace(getattr(settings, section), **{key: value})})
     if problems:
         return None, problems
+    settings = _deadletter_path_alone(settings, doc, env)
     problems = _semantic_problems(settings, origin)
     return (None if problems else settings), problems
+
+
+def _deadletter_path_alone(settings: Settings, doc: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
+    """``[deadletter] path`` given without a topic (DESIGN 8: ``topic = ...`` or ``path = ...``): the file alone,
+    not the file and the default topic."""
+    section = doc.get("deadletter")
+    dl: Mapping[str, Any] = section if isinstance(section, dict) else {}
+    topic_given = "topic" in dl or "FEBLAM_DEADLETTER_TOPIC" in env
+    if settings.deadletter.path and not topic_given:
+        return replace(settings, deadletter=replace(settings.deadletter, topic=""))
+    return settings
 
 
 def _without_none(doc: Any) -> Any:

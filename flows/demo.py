@@ -32,6 +32,7 @@ from flows.operations import Operations
 from flows.pipeline import FlowStats, build_flow
 from matchers.index import IndexHolder
 from matchers.refresh import open_live_index
+from sinks.deadletters import DeadletterWriter
 from sources.broker import EmbeddedBroker
 from sources.changes import start_change_feed
 from sources.kafka import KafkaReadSource, SourceMonitor
@@ -182,7 +183,7 @@ def run_demo(settings: Settings, *, seconds: float | None, out_dir: Path, rate: 
         ops = Operations(settings, monitor, stop).start()
         live = open_live_index(settings.hotlists)
         holder = live.holder
-        start_change_feed(settings, holder, stop)
+        start_change_feed(settings, holder, stop, DeadletterWriter(settings).write)
         ops.attach(holder, stats)
         generator = ReadGenerator(hot_plates(holder), hit_rate=0.01, bad_rate=0.002)
         simulator = KafkaSimulator(broker.address, topics, generator, rate, stop)

@@ -29,6 +29,7 @@ from flows.operations import Operations
 from flows.pipeline import FlowStats, build_flow
 from flows.service import peer_answers, preflight_topics, run_dataflow, service
 from matchers.refresh import open_live_index
+from sinks.deadletters import DeadletterWriter
 from sources.changes import start_change_feed
 from sources.kafka import KafkaReadSource, SourceMonitor
 
@@ -156,7 +157,8 @@ def _run_flow(
     preflight(settings)
     live = open_live_index(settings.hotlists, on_added=retro_hook(settings))
     holder = live.holder
-    start_change_feed(settings, holder, stop, on_added=retro_hook(settings))
+    if settings.hotlists.changes_topic:
+        start_change_feed(settings, holder, stop, DeadletterWriter(settings).write, on_added=retro_hook(settings))
     ops.attach(holder, stats)
     gc.collect()
     gc.freeze()  # start-up objects (index metadata, modules) are never garbage: keep full collections short

@@ -14,4 +14,5 @@ __all__, __getattr__ = lazy_api(__name__, {
     "Rotation": "sinks.files",
     "ParquetAuditSink": "sinks.audit",
     "KafkaEventSink": "sinks.kafka",
+    "DeadletterWriter": "sinks.deadletters",
 })

@@ -16,17 +16,17 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
 from feblam.config import Settings
 from feblam.errors import FeblamError, SnapshotError
-from feblam.kafka import produce_waiting, producer_config, topic_partitions
+from feblam.kafka import topic_partitions
 from feblam.logs import get_logger, plate_ref
 from feblam.model import DeadLetter
-from feblam.serde import deadletter_to_json
 from matchers.build import Change, build_changes
 from matchers.hotdir import list_files
 from matchers.index import FilesVersion, Index, IndexHolder
@@ -40,33 +40,14 @@ VENDOR = "change"
   # the vendor field of a change's dead letter
 
 
-class DeadletterWriter:
-    """Dead letters written beside the flow's own: to the dead-letter topic or appended to its file."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.path = Path(settings.deadletter.path) if settings.deadletter.path else None
-        self.topic = settings.deadletter.topic
-        self._producer: Producer | None = None
-        if self.path is None:
-            self._producer = Producer(producer_config(settings.kafka))
-
-    def write(self, dl: DeadLetter) -> None:
-        line = deadletter_to_json(dl)
-        if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("ab") as fh:  # one write of one line: appends never interleave
-                fh.write(line + b"\n")
-        elif self._producer is not None:
-            produce_waiting(self._producer, self.topic, line, key=dl.source.encode())
-            self._producer.flush(10)
-
-
 class ChangeFeed(threading.Thread):
     """Reads the change topic and keeps the live index's changes current."""
 
     def __init__(self, settings: Settings, holder: IndexHolder, stop: threading.Event,
-                 on_added: AddedHook | None = None) -> None:
-        """``on_added(added, entries, before, version)``: called after a swap that added entries (retro-scans)."""
+                 deadletters: Callable[[DeadLetter], None], on_added: AddedHook | None = None) -> None:
+        """``deadletters``: writes a bad change's dead letter (the flow's dead-letter output:
+        :class:`sinks.deadletters.DeadletterWriter`); ``on_added(added, entries, before, version)``: called after a
+        swap that added entries (retro-scans)."""
         super().__init__(name="change-feed", daemon=True)
         self.on_added = on_added
         self._new: dict[str, dict[str, Change]] = {}
@@ -85,7 +66,7 @@ class ChangeFeed(threading.Thread):
                                   "enable.partition.eof": False, "fetch.wait.max.ms": max(1, k.fetch_wait_ms)})
         parts = topic_partitions(self.consumer, self.topic, k.brokers, timeout=k.start_timeout_seconds)
         self.consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in parts])
-        self.deadletters = DeadletterWriter(settings)
+        self.deadletters = deadletters
         holder.wrap = self.wrap
 
     # ------------------------------------------------------------ the live index
@@ -121,7 +102,7 @@ class ChangeFeed(threading.Thread):
         except (FeblamError, ValueError, orjson.JSONDecodeError) as exc:
             self.rejected += 1
             error = f"change: {exc}"
-            self.deadletters.write(DeadLetter(self.topic, error, payload, VENDOR, None, partition, offset))
+            self.deadletters(DeadLetter(self.topic, error, payload, VENDOR, None, partition, offset))
             log.warning("change_rejected", topic=self.topic, partition=partition, offset=offset, error=error)
             return False
 
@@ -213,11 +194,11 @@ class ChangeFeed(threading.Thread):
 
 
 def start_change_feed(settings: Settings, holder: IndexHolder, stop: threading.Event,
-                      on_added: AddedHook | None = None) -> ChangeFeed | None:
+                      deadletters: Callable[[DeadLetter], None], on_added: AddedHook | None = None) -> ChangeFeed | None:
     """With ``[hotlists] changes_topic``: the feed, caught up with the topic and running."""
     if not settings.hotlists.changes_topic:
         return None
-    feed = ChangeFeed(settings, holder, stop, on_added)
+    feed = ChangeFeed(settings, holder, stop, deadletters, on_added)
     feed.catch_up()
     feed.start()
     return feed

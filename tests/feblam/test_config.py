@@ -156,3 +156,15 @@ def test_vendor_names_are_the_decoder_registry() -> None:
     from sources.vendors import VENDORS
 
     assert tuple(VENDORS) == VENDOR_NAMES
+
+
+def test_a_deadletter_path_alone_is_the_file_alone_as_design_8_shows_it() -> None:
+    from feblam.config import check_config
+
+    settings, problems = check_config({"deadletter": {"path": "dlq.jsonl"}}, "t", {})
+    assert problems == [] and settings is not None
+    assert (settings.deadletter.path, settings.deadletter.topic) == ("dlq.jsonl", "")
+    _, both = check_config({"deadletter": {"path": "dlq.jsonl", "topic": "reads.deadletter"}}, "t", {})
+    assert both == ["t: deadletter: give one of topic or path, not both"]
+    env_settings, _ = check_config({}, "t", {"FEBLAM_DEADLETTER_PATH": "dlq.jsonl"})
+    assert env_settings is not None and env_settings.deadletter.topic == ""
