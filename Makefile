@@ -37,6 +37,11 @@ unit: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+# Applies the formatter that `make lint` checks.
+format: install
+	$(VENV)/bin/ruff format .
 
 typecheck: install
 	$(VENV)/bin/mypy feblam matchers sources sinks flows gateway bench

@@ -34,9 +34,19 @@ def two_process_row(args: argparse.Namespace, cache: Path) -> dict[str, Any]:
         o.unlink(missing_ok=True)
     procs = [
         subprocess.Popen(  # noqa: S603 - our own module
-            [sys.executable, "-m", "bench.cluster", str(i), addresses, str(payload_file), str(data.hot_dir),
-             str(index_rows.index_cache()), str(outs[i])],
-            stdout=subprocess.DEVNULL, stderr=(cache / f"cluster-{i}.log").open("wb"),
+            [
+                sys.executable,
+                "-m",
+                "bench.cluster",
+                str(i),
+                addresses,
+                str(payload_file),
+                str(data.hot_dir),
+                str(index_rows.index_cache()),
+                str(outs[i]),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=(cache / f"cluster-{i}.log").open("wb"),
         )
         for i in range(2)
     ]
@@ -50,10 +60,17 @@ def two_process_row(args: argparse.Namespace, cache: Path) -> dict[str, Any]:
     reads = sum(r["reads"] for r in reports)
     wall = end - start
     return {
-        "name": "feblam-memory-2proc", "reads": reads, "seconds": round(wall, 4),
-        "reads_per_s": round(reads / wall, 1), "cpu_seconds": round(sum(r["cpu"] for r in reports), 4),
-        "reads_per_cpu_s": round(reads / sum(r["cpu"] for r in reports), 1), "p50_ms": None, "p99_ms": None,
-        "processes": 2, "reads_per_process": [r["reads"] for r in reports], "hits": sum(r["hits"] for r in reports),
+        "name": "feblam-memory-2proc",
+        "reads": reads,
+        "seconds": round(wall, 4),
+        "reads_per_s": round(reads / wall, 1),
+        "cpu_seconds": round(sum(r["cpu"] for r in reports), 4),
+        "reads_per_cpu_s": round(reads / sum(r["cpu"] for r in reports), 1),
+        "p50_ms": None,
+        "p99_ms": None,
+        "processes": 2,
+        "reads_per_process": [r["reads"] for r in reports],
+        "hits": sum(r["hits"] for r in reports),
         "startup_seconds": [round(r["startup"], 2) for r in reports],
     }
 
@@ -90,16 +107,33 @@ def _child(argv: list[str]) -> int:
     gaps = GapLog()
     hits: list[Any] = []
     settings = Settings().without_dedup()
-    flow = build_flow(settings, parted, TestingSink(hits), deadletter=TestingSink([]), holder=holder, stats=stats,
-                      flow_id="bench_cluster")
+    flow = build_flow(
+        settings,
+        parted,
+        TestingSink(hits),
+        deadletter=TestingSink([]),
+        holder=holder,
+        stats=stats,
+        flow_id="bench_cluster",
+    )
     c0, start = time.process_time(), time.time()
     cli_main(flow, workers_per_process=1, process_id=int(proc_id), addresses=addresses.split(";"))
     end, cpu = time.time(), time.process_time() - c0
     # Time from this process's first batch to its last: cluster start-up (connecting the
     # processes) is not reads/s; the row spans the earliest first batch to the latest last one.
-    Path(out).write_bytes(orjson.dumps({"start": gaps.first_wall, "end": gaps.last_wall,
-                                        "startup": gaps.first_wall - start, "wall_all": end - start,
-                                        "reads": stats.reads, "cpu": cpu, "hits": len(hits)}))
+    Path(out).write_bytes(
+        orjson.dumps(
+            {
+                "start": gaps.first_wall,
+                "end": gaps.last_wall,
+                "startup": gaps.first_wall - start,
+                "wall_all": end - start,
+                "reads": stats.reads,
+                "cpu": cpu,
+                "hits": len(hits),
+            }
+        )
+    )
     return 0
 
 

@@ -55,7 +55,9 @@ class BenchData:
         return out
 
 
-def prepare(cache: Path, reads: int, hotlist_size: int, hit_rate: float, seed: int, *, naive: bool = False) -> BenchData:
+def prepare(
+    cache: Path, reads: int, hotlist_size: int, hit_rate: float, seed: int, *, naive: bool = False
+) -> BenchData:
     hot_dir = cache / f"hotlist-{hotlist_size}"
     path = write_snapshot(hot_dir, hotlist_size, seed=seed)
     table = pq.read_table(path, columns=["plate", "country"])
@@ -123,7 +125,9 @@ class CountSink(DynamicSink[Any]):
 
 
 class _MemoryPartition(StatefulSourcePartition[Any, int]):
-    def __init__(self, items: list[PayloadBatch], repeat_until: threading.Event | None, gaps: GapLog | None = None) -> None:
+    def __init__(
+        self, items: list[PayloadBatch], repeat_until: threading.Event | None, gaps: GapLog | None = None
+    ) -> None:
         self._items = items
         self._i = 0
         self._repeat_until = repeat_until
@@ -147,8 +151,9 @@ class _MemoryPartition(StatefulSourcePartition[Any, int]):
 class MemorySource(FixedPartitionedSource[Any, int]):
     """Vendor payloads from memory, one item per batch of :data:`BATCH` (like one Kafka poll)."""
 
-    def __init__(self, payloads: dict[str, list[bytes]], repeat_until: threading.Event | None = None,
-                 gaps: GapLog | None = None) -> None:
+    def __init__(
+        self, payloads: dict[str, list[bytes]], repeat_until: threading.Event | None = None, gaps: GapLog | None = None
+    ) -> None:
         """``gaps``: ticked at every batch the flow takes (the index rows' stall measure)."""
         self.gaps = gaps
         self.items = []

@@ -73,13 +73,39 @@ def _hit(i: int, desk: int) -> dict[str, Any]:
 
     hid = f"bench-{os.getpid()}-{i:08d}"
     ts = format_ts(datetime.now(UTC))
-    return {"hit_id": hid, "index_version": "bench", "priority": 1 + i % 3, "emitted_at": ts,
-            "read": {"read_id": f"r-{hid}", "camera_id": f"CAM-D{desk:02d}-{i % 50:03d}", "vendor": "canonical", "ts": ts,
-                     "plate_raw": "1-ABC-123", "plate": "1ABC123", "country": "BE", "lat": 50.85, "lon": 4.35,
-                     "image_ref": f"img://bench/{hid}.jpg"},
-            "matches": [{"list_id": "BENCH", "entry_id": f"E-{i}", "category": "stolen_vehicle", "priority": 1 + i % 3,
-                         "action": "intercept", "match_kind": "exact", "owner": "bench", "note": "bench"}],
-            "routes": ["hits"], "retro": False, "retro_of": None}
+    return {
+        "hit_id": hid,
+        "index_version": "bench",
+        "priority": 1 + i % 3,
+        "emitted_at": ts,
+        "read": {
+            "read_id": f"r-{hid}",
+            "camera_id": f"CAM-D{desk:02d}-{i % 50:03d}",
+            "vendor": "canonical",
+            "ts": ts,
+            "plate_raw": "1-ABC-123",
+            "plate": "1ABC123",
+            "country": "BE",
+            "lat": 50.85,
+            "lon": 4.35,
+            "image_ref": f"img://bench/{hid}.jpg",
+        },
+        "matches": [
+            {
+                "list_id": "BENCH",
+                "entry_id": f"E-{i}",
+                "category": "stolen_vehicle",
+                "priority": 1 + i % 3,
+                "action": "intercept",
+                "match_kind": "exact",
+                "owner": "bench",
+                "note": "bench",
+            }
+        ],
+        "routes": ["hits"],
+        "retro": False,
+        "retro_of": None,
+    }
 
 
 def gateway(cache: Path, *, rate: float = 100.0, seconds: float = 20.0, burst: int = 10_000) -> Figures:
@@ -103,21 +129,38 @@ def gateway(cache: Path, *, rate: float = 100.0, seconds: float = 20.0, burst: i
         password = "bench-password-0123"  # noqa: S105 - the bench's own throwaway desks
         hashed = hash_password(password)
         port = free_port()
-        settings = settings_from_dict({
-            "kafka": {"brokers": broker.address, "poll_timeout_ms": 5, "fetch_wait_ms": 5, "linger_ms": 1},
-            "deadletter": {"topic": f"{p}.dlq"},
-            "recovery": {"dir": str(work / "state"), "snapshot_seconds": 2.0},
-            "logging": {"level": "warning", "format": "json"},
-            "gateway": {"hits_topics": [f"{p}.hits"], "events_topic": f"{p}.hit-events", "actions_topic": f"{p}.hit-actions",
-                        "http_port": port, "secure_cookies": False, "login_max_failures": 1000},
-            "desks": [{"name": f"desk-{d:02d}", "camera_prefixes": [f"CAM-D{d:02d}-"],
-                       "users": [{"name": f"user-{d:02d}", "password_hash": hashed}]} for d in range(DESKS)],
-        })
+        settings = settings_from_dict(
+            {
+                "kafka": {"brokers": broker.address, "poll_timeout_ms": 5, "fetch_wait_ms": 5, "linger_ms": 1},
+                "deadletter": {"topic": f"{p}.dlq"},
+                "recovery": {"dir": str(work / "state"), "snapshot_seconds": 2.0},
+                "logging": {"level": "warning", "format": "json"},
+                "gateway": {
+                    "hits_topics": [f"{p}.hits"],
+                    "events_topic": f"{p}.hit-events",
+                    "actions_topic": f"{p}.hit-actions",
+                    "http_port": port,
+                    "secure_cookies": False,
+                    "login_max_failures": 1000,
+                },
+                "desks": [
+                    {
+                        "name": f"desk-{d:02d}",
+                        "camera_prefixes": [f"CAM-D{d:02d}-"],
+                        "users": [{"name": f"user-{d:02d}", "password_hash": hashed}],
+                    }
+                    for d in range(DESKS)
+                ],
+            }
+        )
         cfg = work / "gateway.toml"
         cfg.write_text(settings_toml(settings))
         log = work / "gateway.log"
-        proc = subprocess.Popen([sys.executable, "-m", "feblam.cli", "gateway", "--config", str(cfg)],  # noqa: S603 - our CLI
-                                stdout=log.open("wb"), stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(  # noqa: S603 - our CLI
+            [sys.executable, "-m", "feblam.cli", "gateway", "--config", str(cfg)],
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -192,12 +235,21 @@ def gateway(cache: Path, *, rate: float = 100.0, seconds: float = 20.0, burst: i
             return round(lat[min(len(lat) - 1, int(q * len(lat)))], 1) if lat else None
 
         return {
-            "name": "gateway", "reads": None, "seconds": round(burst_seconds, 2), "reads_per_s": None,
+            "name": "gateway",
+            "reads": None,
+            "seconds": round(burst_seconds, 2),
+            "reads_per_s": None,
             "cpu_seconds": round((cpu1.user + cpu1.system) - (cpu0.user + cpu0.system), 2),
-            "p50_ms": pct(0.5), "p99_ms": pct(0.99),
+            "p50_ms": pct(0.5),
+            "p99_ms": pct(0.99),
             "hits_per_s": round(len(done) / burst_seconds, 1) if done else None,
-            "offered_hits_per_s": rate, "latency_hits": n, "latency_hits_lost": n - len(got),
-            "burst_hits": burst, "burst_hits_lost": burst - len(done), "desks": DESKS, "pages": len(pages),
+            "offered_hits_per_s": rate,
+            "latency_hits": n,
+            "latency_hits_lost": n - len(got),
+            "burst_hits": burst,
+            "burst_hits_lost": burst - len(done),
+            "desks": DESKS,
+            "pages": len(pages),
             "max_ms": round(lat[-1], 1) if lat else None,
         }
     finally:

@@ -62,14 +62,16 @@ def snapshot_table(n: int, seed: int = 11) -> pa.Table:
     acts = np.array(["inform", "inform", "inform", "intercept", "intercept", "intercept"])
     k = rng.choice(len(cats), size=n, p=[0.45, 0.3, 0.15, 0.05, 0.03, 0.02])
     country = pc.if_else(pa.array(rng.random(n) < 0.1), pa.scalar(None, pa.string()), c)
-    return pa.table({
-        "entry_id": ids,
-        "plate": p,
-        "country": country,
-        "category": pa.array(cats[k]),
-        "priority": pa.array(prio[k]),
-        "action": pa.array(acts[k]),
-    })
+    return pa.table(
+        {
+            "entry_id": ids,
+            "plate": p,
+            "country": country,
+            "category": pa.array(cats[k]),
+            "priority": pa.array(prio[k]),
+            "action": pa.array(acts[k]),
+        }
+    )
 
 
 def write_snapshot(directory: Path, n: int, list_id: str = "NATIONAL", seq: int = 1, seed: int = 11) -> Path:

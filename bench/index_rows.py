@@ -38,8 +38,12 @@ def index_build(data: BenchData) -> Figures:
 
     import orjson
 
-    out = subprocess.run([sys.executable, "-m", "bench.index_rows", str(data.hot_dir)],  # noqa: S603 - our own module
-                         capture_output=True, check=True, timeout=600)
+    out = subprocess.run(  # noqa: S603 - our own module
+        [sys.executable, "-m", "bench.index_rows", str(data.hot_dir)],
+        capture_output=True,
+        check=True,
+        timeout=600,
+    )
     return orjson.loads(out.stdout.splitlines()[-1])  # type: ignore[no-any-return]
 
 
@@ -54,10 +58,16 @@ def _index_build_child(hot_dir: str) -> Figures:
     pa.default_memory_pool().release_unused()
     grown = rss() - before
     entries = len(index)
-    fig = _figures("index-build", 0, wall, cpu, entries=entries,
-                   bytes_per_entry=round(grown / max(entries, 1), 1),
-                   index_bytes_per_entry=round(index.nbytes() / max(entries, 1), 1),
-                   peak_rss_gib=round(psutil.Process().memory_info().rss / 2**30, 2))
+    fig = _figures(
+        "index-build",
+        0,
+        wall,
+        cpu,
+        entries=entries,
+        bytes_per_entry=round(grown / max(entries, 1), 1),
+        index_bytes_per_entry=round(index.nbytes() / max(entries, 1), 1),
+        peak_rss_gib=round(psutil.Process().memory_info().rss / 2**30, 2),
+    )
     fig["reads_per_s"] = None
     fig["entries_per_s"] = round(entries / wall, 1)
     return fig
@@ -79,9 +89,16 @@ def _copy_hotlists(data: BenchData, work: Path) -> None:
     shutil.copytree(data.hot_dir, work, ignore=shutil.ignore_patterns(".*"))
 
 
-def _flow_during(payloads: dict[str, list[bytes]], holder: IndexHolder, settings: HotlistSettings,
-                 change: Callable[[], None], name: str, load: Callable[..., Any] | None = None,
-                 keep_old: bool = False, **extra: Any) -> Figures:
+def _flow_during(
+    payloads: dict[str, list[bytes]],
+    holder: IndexHolder,
+    settings: HotlistSettings,
+    change: Callable[[], None],
+    name: str,
+    load: Callable[..., Any] | None = None,
+    keep_old: bool = False,
+    **extra: Any,
+) -> Figures:
     """Run the feblam-memory flow while another thread changes the snapshots, rebuilds (as the job's
     watcher does: :func:`matchers.refresh.build_and_map` over the live version) and swaps.
 
@@ -113,8 +130,15 @@ def _flow_during(payloads: dict[str, list[bytes]], holder: IndexHolder, settings
     stats = FlowStats()
     gaps = GapLog()
     settings_flow = Settings().without_dedup()
-    flow = build_flow(settings_flow, MemorySource(payloads, repeat_until=stop, gaps=gaps), CountSink(),
-                      deadletter=CountSink(), holder=holder, stats=stats, flow_id=f"bench_{name.replace('-', '_')}")
+    flow = build_flow(
+        settings_flow,
+        MemorySource(payloads, repeat_until=stop, gaps=gaps),
+        CountSink(),
+        deadletter=CountSink(),
+        holder=holder,
+        stats=stats,
+        flow_id=f"bench_{name.replace('-', '_')}",
+    )
     gc.collect()
     gc.freeze()  # as the job does after start-up: long-lived objects are not scanned by every full collection
     thread = threading.Thread(target=refresh, name=name)
@@ -128,8 +152,10 @@ def _flow_during(payloads: dict[str, list[bytes]], holder: IndexHolder, settings
     # The same longest gap with the hypervisor's steal inside it taken off: the flow's own part.
     extra["max_stall_less_steal_ms"] = round(less_steal(gaps.long_gaps, steal, min(gaps.max_gap, LONG_GAP) * 1000), 1)
     extra["steal_in_max_stall_ms"] = round(steal.steal_ms(gaps.max_gap_wall - gaps.max_gap, gaps.max_gap_wall), 1)
-    extra["longest_stalls"] = [[round(g * 1000, 1), round(end, 3), _phase_of(end, phases)]
-                               for g, end in sorted(gaps.long_gaps, reverse=True)[:5]]
+    extra["longest_stalls"] = [
+        [round(g * 1000, 1), round(end, 3), _phase_of(end, phases)]
+        for g, end in sorted(gaps.long_gaps, reverse=True)[:5]
+    ]
     # From the change on (build or publish, map, fault in, swap): the flow's stalls the change can have caused.
     # Gaps under LONG_GAP are not logged one by one, so "none over it" reads as <= LONG_GAP.
     after = [g for g, end in gaps.long_gaps if phases and end >= phases.get("start", float("inf"))]
@@ -138,12 +164,21 @@ def _flow_during(payloads: dict[str, list[bytes]], holder: IndexHolder, settings
         extra["child_build_seconds"] = round(phases["built"] - phases["start"], 2)
         extra["open_seconds"] = round(phases["mapped"] - phases["built"], 2)
     new = swapped.get("index")
-    return _figures(name, stats.reads, wall, cpu, entries=len(holder.current),
-                    max_stall_ms=round(gaps.max_gap * 1000, 1), batches=gaps.batches,
-                    swap_seconds=round(swapped.get("seconds", 0.0), 2),
-                    new_version=new.version if new is not None else None,
-                    max_stall_at=_phase_of(gaps.max_gap_wall, phases), max_stall_end=round(gaps.max_gap_wall, 3),
-                    error=swapped.get("error"), **extra)
+    return _figures(
+        name,
+        stats.reads,
+        wall,
+        cpu,
+        entries=len(holder.current),
+        max_stall_ms=round(gaps.max_gap * 1000, 1),
+        batches=gaps.batches,
+        swap_seconds=round(swapped.get("seconds", 0.0), 2),
+        new_version=new.version if new is not None else None,
+        max_stall_at=_phase_of(gaps.max_gap_wall, phases),
+        max_stall_end=round(gaps.max_gap_wall, 3),
+        error=swapped.get("error"),
+        **extra,
+    )
 
 
 def index_swap(data: BenchData, cache: Path) -> Figures:
@@ -157,7 +192,8 @@ def index_swap(data: BenchData, cache: Path) -> Figures:
         stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S%f")
         (work / "SWAP").mkdir()
         (work / "SWAP" / "1-full.csv").write_text(
-            f"entry_id,plate,category,priority,action\nSWAP-{stamp},9-SWP-{stamp[-3:]},wanted,2,intercept\n")
+            f"entry_id,plate,category,priority,action\nSWAP-{stamp},9-SWP-{stamp[-3:]},wanted,2,intercept\n"
+        )
 
     return _flow_during(data.payloads, holder, settings, change, "index-swap")
 
@@ -179,7 +215,8 @@ def index_publish(data: BenchData, cache: Path) -> Figures:
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S%f")
     (work / "SWAP").mkdir()
     (work / "SWAP" / "1-full.csv").write_text(
-        f"entry_id,plate,category,priority,action\nSWAP-{stamp},9-SWP-{stamp[-3:]},wanted,2,intercept\n")
+        f"entry_id,plate,category,priority,action\nSWAP-{stamp},9-SWP-{stamp[-3:]},wanted,2,intercept\n"
+    )
     t0 = time.perf_counter()
     built = build_shared(build, versions)  # beforehand: not while the flow runs
     build_seconds = time.perf_counter() - t0
@@ -191,8 +228,16 @@ def index_publish(data: BenchData, cache: Path) -> Figures:
         return new
 
     # The version swapped out is released after the flow, as the job's watcher releases it at its next poll.
-    return _flow_during(data.payloads, holder, job, lambda: publish(versions, built), "index-publish", load=load,
-                        keep_old=True, built_beforehand_seconds=round(build_seconds, 2))
+    return _flow_during(
+        data.payloads,
+        holder,
+        job,
+        lambda: publish(versions, built),
+        "index-publish",
+        load=load,
+        keep_old=True,
+        built_beforehand_seconds=round(build_seconds, 2),
+    )
 
 
 def index_delta(data: BenchData, cache: Path, rows: int = 10_000) -> Figures:
@@ -221,20 +266,31 @@ def index_delta(data: BenchData, cache: Path, rows: int = 10_000) -> Figures:
     ids = [f"N{i:09d}" for i in existing] + [f"D{i:09d}" for i in range(n_new)]
     new_plates, new_cc = plates(rows, rng)
     op_col = ["upsert"] * n_up + ["delete"] * n_del + ["upsert"] * n_new
-    table = pa.table({
-        "op": op_col, "entry_id": ids, "plate": new_plates, "country": new_cc,
-        "category": ["wanted"] * rows, "priority": pa.array([2] * rows, pa.int8()), "action": ["intercept"] * rows,
-    })
+    table = pa.table(
+        {
+            "op": op_col,
+            "entry_id": ids,
+            "plate": new_plates,
+            "country": new_cc,
+            "category": ["wanted"] * rows,
+            "priority": pa.array([2] * rows, pa.int8()),
+            "action": ["intercept"] * rows,
+        }
+    )
 
     def change() -> None:
         pq.write_table(table, work / "NATIONAL" / "000002-delta.parquet")
 
     fig = _flow_during(data.payloads, holder, settings, change, "index-delta", delta_rows=rows)
     live = holder.current
-    found = live.probe(plate_key(new_plates[rows - 1].as_py()), country_code(new_cc[rows - 1].as_py()), datetime.now(UTC))
-    fig.update(layered=isinstance(live, LayeredIndex),
-               base_reused=isinstance(live, LayeredIndex) and live.base is base,
-               new_entry_found=any(m.entry_id == ids[-1] for m in found))
+    found = live.probe(
+        plate_key(new_plates[rows - 1].as_py()), country_code(new_cc[rows - 1].as_py()), datetime.now(UTC)
+    )
+    fig.update(
+        layered=isinstance(live, LayeredIndex),
+        base_reused=isinstance(live, LayeredIndex) and live.base is base,
+        new_entry_found=any(m.entry_id == ids[-1] for m in found),
+    )
     return fig
 
 

@@ -57,8 +57,12 @@ class KafkaBench:
         self.broker.stop()
 
     def settings(self) -> Settings:
-        return replace(Settings().without_dedup(), kafka=self.kafka, sources=self.sources,
-                       sinks=(SinkSettings("hits", topic=f"{self.prefix}.hits"),))
+        return replace(
+            Settings().without_dedup(),
+            kafka=self.kafka,
+            sources=self.sources,
+            sinks=(SinkSettings("hits", topic=f"{self.prefix}.hits"),),
+        )
 
 
 class LimitedKafkaSource(FixedPartitionedSource[PayloadBatch, int]):
@@ -76,7 +80,9 @@ class LimitedKafkaSource(FixedPartitionedSource[PayloadBatch, int]):
     def list_parts(self) -> list[str]:
         return self.inner.list_parts()
 
-    def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> StatefulSourcePartition[PayloadBatch, int]:
+    def build_part(
+        self, step_id: str, for_part: str, resume_state: int | None
+    ) -> StatefulSourcePartition[PayloadBatch, int]:
         part = self.inner.build_part(step_id, for_part, resume_state)
         outer = self
 
@@ -106,8 +112,15 @@ def feblam_kafka(kb: KafkaBench) -> Figures:
 
     settings = kb.settings()
     stats = FlowStats()
-    flow = build_flow(settings, LimitedKafkaSource(kb.kafka, kb.sources, kb.data.reads), sinks=build_sinks(settings),
-                      deadletter=TestingSink([]), holder=IndexHolder(kb.data.index), stats=stats, flow_id="bench_fk")
+    flow = build_flow(
+        settings,
+        LimitedKafkaSource(kb.kafka, kb.sources, kb.data.reads),
+        sinks=build_sinks(settings),
+        deadletter=TestingSink([]),
+        holder=IndexHolder(kb.data.index),
+        stats=stats,
+        flow_id="bench_fk",
+    )
     wall, cpu, _ = _timed(lambda: run_main(flow))
     return _figures("feblam-kafka", stats.reads, wall, cpu, hits=stats.hits)
 
@@ -116,8 +129,14 @@ def ceiling_kafka(kb: KafkaBench) -> Figures:
     from confluent_kafka import Consumer, TopicPartition
 
     def run() -> int:
-        c = Consumer({"bootstrap.servers": kb.broker.address, "group.id": f"ceil-{time.monotonic_ns()}",
-                      "enable.auto.commit": False, "enable.partition.eof": False})
+        c = Consumer(
+            {
+                "bootstrap.servers": kb.broker.address,
+                "group.id": f"ceil-{time.monotonic_ns()}",
+                "enable.auto.commit": False,
+                "enable.partition.eof": False,
+            }
+        )
         parts = []
         for v, t in kb.topics.items():
             md = c.list_topics(t, timeout=10)
@@ -148,6 +167,7 @@ def naive_kafka(kb: KafkaBench, naive: NaiveIndex) -> Figures:
     flow = Dataflow("bench_naive_kafka")
     msgs = op.input("inp", flow, KafkaSource([kb.broker.address], list(kb.topics.values()), tail=False))
     vendor_of = {t: v for v, t in kb.topics.items()}
+
     def vendor_payload(m: Any) -> tuple[str, bytes] | None:
         if not hasattr(m, "topic"):  # a KafkaError item of the stock source
             return None
@@ -195,11 +215,21 @@ def _latency(broker: Any, data: BenchData, rate: float, seconds: float, cache: P
         f'[dedup]\nwindow_seconds = 0\n[deadletter]\ntopic = "{prefix}.dlq"\n'
         f'[[sinks]]\nname = "hits"\ntopic = "{hits_topic}"\n[logging]\nlevel = "warning"\nformat = "json"\n[http]\nport = 0\n'
     )
-    job = subprocess.Popen([sys.executable, "-m", "feblam.cli", "run", "--config", str(cfg)],  # noqa: S603
-                           stdout=subprocess.DEVNULL, stderr=(cache / "latency-job.log").open("wb"))
-    cons = Consumer({"bootstrap.servers": kb.broker.address, "group.id": f"lat-{time.monotonic_ns()}",
-                     "enable.auto.commit": False, "enable.partition.eof": False,
-                     "fetch.wait.max.ms": 5, "fetch.error.backoff.ms": 5})  # a dispatch console polls tightly
+    job = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "feblam.cli", "run", "--config", str(cfg)],
+        stdout=subprocess.DEVNULL,
+        stderr=(cache / "latency-job.log").open("wb"),
+    )
+    cons = Consumer(
+        {
+            "bootstrap.servers": kb.broker.address,
+            "group.id": f"lat-{time.monotonic_ns()}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": False,
+            "fetch.wait.max.ms": 5,
+            "fetch.error.backoff.ms": 5,
+        }
+    )  # a dispatch console polls tightly
     cons.assign([TopicPartition(hits_topic, p, 0) for p in range(2)])
     latencies: list[float] = []
     stop = threading.Event()
@@ -239,8 +269,10 @@ def _latency(broker: Any, data: BenchData, rate: float, seconds: float, cache: P
     base = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
     total = int(rate * seconds)
     vendors = list(VENDORS)
-    schedule = [(topics[vendors[i % 3]], gen.next(vendors[i % 3], ts=base + timedelta(seconds=i / rate))[0])
-                for i in range(total)]
+    schedule = [
+        (topics[vendors[i % 3]], gen.next(vendors[i % 3], ts=base + timedelta(seconds=i / rate))[0])
+        for i in range(total)
+    ]
     import psutil as _ps
 
     gc.collect()
@@ -275,13 +307,20 @@ def _latency(broker: Any, data: BenchData, rate: float, seconds: float, cache: P
     p50 = statistics.median(lat) if lat else None
     p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else None
     return {
-        "name": "feblam-kafka-latency", "reads": sent, "seconds": round(seconds, 2),
-        "reads_per_s": round(offered, 1), "cpu_seconds": None, "offered_rate": rate,
-        "hits": len(lat), "p50_ms": round(p50, 2) if p50 is not None else None,
+        "name": "feblam-kafka-latency",
+        "reads": sent,
+        "seconds": round(seconds, 2),
+        "reads_per_s": round(offered, 1),
+        "cpu_seconds": None,
+        "offered_rate": rate,
+        "hits": len(lat),
+        "p50_ms": round(p50, 2) if p50 is not None else None,
         "p99_ms": round(p99, 2) if p99 is not None else None,
         "max_ms": round(lat[-1], 2) if lat else None,
         # the distribution, for the plot: the latency at every whole percentile 0..100
-        "percentiles_ms": [round(lat[min(len(lat) - 1, int(len(lat) * q / 100))], 2) for q in range(101)] if lat else [],
+        "percentiles_ms": [round(lat[min(len(lat) - 1, int(len(lat) * q / 100))], 2) for q in range(101)]
+        if lat
+        else [],
         "flush_seconds": round(flush_seconds, 2),
         "cores_used": cpu,
     }
@@ -328,17 +367,34 @@ def change_to_hit(data: BenchData, cache: Path, changes: int = 100) -> Figures:
             f'changes_topic = "{topics["changes"]}"\n'
             f'[dedup]\nwindow_seconds = 0\n[deadletter]\ntopic = "{topics["dlq"]}"\n'
             f'[[sinks]]\nname = "hits"\ntopic = "{topics["hits"]}"\n[logging]\nlevel = "warning"\nformat = "json"\n'
-            f'[http]\nport = 0\n')
-        job = subprocess.Popen([sys.executable, "-m", "feblam.cli", "run", "--config", str(cfg)],  # noqa: S603
-                               stdout=subprocess.DEVNULL, stderr=(cache / "change-to-hit-job.log").open("wb"))
-        cons = Consumer({"bootstrap.servers": broker.address, "group.id": f"c2h-{time.monotonic_ns()}",
-                         "enable.auto.commit": False, "fetch.wait.max.ms": 5, "fetch.error.backoff.ms": 5})
+            f"[http]\nport = 0\n"
+        )
+        job = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "feblam.cli", "run", "--config", str(cfg)],
+            stdout=subprocess.DEVNULL,
+            stderr=(cache / "change-to-hit-job.log").open("wb"),
+        )
+        cons = Consumer(
+            {
+                "bootstrap.servers": broker.address,
+                "group.id": f"c2h-{time.monotonic_ns()}",
+                "enable.auto.commit": False,
+                "fetch.wait.max.ms": 5,
+                "fetch.error.backoff.ms": 5,
+            }
+        )
         cons.assign([TopicPartition(topics["hits"], 0, 0)])
         prod = Producer({"bootstrap.servers": broker.address, "linger.ms": 0})
 
         def read(plate: str, n: int) -> bytes:
-            return orjson.dumps({"read_id": f"c2h-{plate}-{n}", "camera_id": "CAM-C2H", "plate_raw": plate,
-                                 "ts": datetime.now(UTC).isoformat()})
+            return orjson.dumps(
+                {
+                    "read_id": f"c2h-{plate}-{n}",
+                    "camera_id": "CAM-C2H",
+                    "plate_raw": plate,
+                    "ts": datetime.now(UTC).isoformat(),
+                }
+            )
 
         def wait_hit(entry_id: str, plate: str, deadline: float) -> float | None:
             n = 0
@@ -367,23 +423,47 @@ def change_to_hit(data: BenchData, cache: Path, changes: int = 100) -> Figures:
         seconds = time.perf_counter() - started
         cons.close()
         lat.sort()
-        return _figures("change-to-hit", changes, seconds, 0.0, entries=len(data.index), changes=changes,
-                        hits_found=len(lat), p50_ms=round(lat[len(lat) // 2], 1) if lat else None,
-                        p99_ms=round(lat[min(len(lat) - 1, int(len(lat) * 0.99))], 1) if lat else None,
-                        max_ms=round(lat[-1], 1) if lat else None)
+        return _figures(
+            "change-to-hit",
+            changes,
+            seconds,
+            0.0,
+            entries=len(data.index),
+            changes=changes,
+            hits_found=len(lat),
+            p50_ms=round(lat[len(lat) // 2], 1) if lat else None,
+            p99_ms=round(lat[min(len(lat) - 1, int(len(lat) * 0.99))], 1) if lat else None,
+            max_ms=round(lat[-1], 1) if lat else None,
+        )
     finally:
         if job is not None:
             _end_job(job)
         broker.stop()
 
 
-def wait_hit_after_change(prod: Any, topic: str, list_id: str, entry_id: str, plate: str, seq: int,
-                          wait_hit: Callable[[str, str, float], float | None], timeout: float) -> float | None:
+def wait_hit_after_change(
+    prod: Any,
+    topic: str,
+    list_id: str,
+    entry_id: str,
+    plate: str,
+    seq: int,
+    wait_hit: Callable[[str, str, float], float | None],
+    timeout: float,
+) -> float | None:
     """Publish one change; ms until the first hit on it (None if none within ``timeout``)."""
     import orjson
 
-    change = {"list_id": list_id, "seq": 2_000_000_000 + seq, "op": "upsert", "entry_id": entry_id, "plate": plate,
-              "category": "stolen_vehicle", "priority": 1, "action": "intercept"}
+    change = {
+        "list_id": list_id,
+        "seq": 2_000_000_000 + seq,
+        "op": "upsert",
+        "entry_id": entry_id,
+        "plate": plate,
+        "category": "stolen_vehicle",
+        "priority": 1,
+        "action": "intercept",
+    }
     prod.produce(topic, key=f"{list_id}/{entry_id}".encode(), value=orjson.dumps(change))
     prod.flush(5)
     t0 = time.time()
@@ -406,15 +486,33 @@ def _added_index(plates: list[str]) -> HotlistIndex:
     from matchers.build import build_index
     from matchers.snapshot import SCHEMA, ListSnapshot
 
-    rows = [{"entry_id": f"R-{i}", "plate": plate, "key": plate, "country": None, "category": "stolen_vehicle",
-             "priority": 1, "action": "intercept", "valid_from": None, "valid_until": None, "owner": None, "note": None}
-            for i, plate in enumerate(plates)]
-    return build_index([ListSnapshot("RETRO", "retro", True, (), pa.Table.from_pylist(rows, schema=SCHEMA), "x")], n_shards=1)
+    rows = [
+        {
+            "entry_id": f"R-{i}",
+            "plate": plate,
+            "key": plate,
+            "country": None,
+            "category": "stolen_vehicle",
+            "priority": 1,
+            "action": "intercept",
+            "valid_from": None,
+            "valid_until": None,
+            "owner": None,
+            "note": None,
+        }
+        for i, plate in enumerate(plates)
+    ]
+    return build_index(
+        [ListSnapshot("RETRO", "retro", True, (), pa.Table.from_pylist(rows, schema=SCHEMA), "x")], n_shards=1
+    )
 
 
 def _scan_settings(brokers: str, topics: dict[str, str]) -> Settings:
-    return replace(Settings().without_dedup(), kafka=KafkaSettings(brokers=brokers),
-                   sources=tuple(SourceSettings(t, v) for v, t in topics.items()))
+    return replace(
+        Settings().without_dedup(),
+        kafka=KafkaSettings(brokers=brokers),
+        sources=tuple(SourceSettings(t, v) for v, t in topics.items()),
+    )
 
 
 def retro_scan(data: BenchData, cache: Path, reads: int = 3_600_000, entries: int = 1000) -> Figures:
@@ -439,8 +537,14 @@ def retro_scan(data: BenchData, cache: Path, reads: int = 3_600_000, entries: in
         start = now - timedelta(seconds=reads / 1000)
         background = ReadGenerator(_hot_from_index(data.index, 100), hit_rate=0.0, seed=21)
         hot = ReadGenerator([(plate, "BE") for plate in added_plates], hit_rate=1.0, seed=22)
-        prod = Producer({"bootstrap.servers": broker.address, "linger.ms": 50, "batch.num.messages": 10000,
-                         "queue.buffering.max.messages": 1_000_000})
+        prod = Producer(
+            {
+                "bootstrap.servers": broker.address,
+                "linger.ms": 50,
+                "batch.num.messages": 10000,
+                "queue.buffering.max.messages": 1_000_000,
+            }
+        )
         every = max(1, reads // entries)
         vendors = list(VENDORS)
         t0 = time.perf_counter()
@@ -456,13 +560,22 @@ def retro_scan(data: BenchData, cache: Path, reads: int = 3_600_000, entries: in
         added = _added_index(added_plates)
         settings = _scan_settings(broker.address, topics)
         c0 = time.process_time()
-        result = scan(settings, added, since=start - timedelta(seconds=1), until_ms=None, retro_of=added.version,
-                      timeout=1800)
+        result = scan(
+            settings, added, since=start - timedelta(seconds=1), until_ms=None, retro_of=added.version, timeout=1800
+        )
         cpu = time.process_time() - c0
-        return _figures("retro-scan", result.reads, result.seconds, cpu, added_entries=entries,
-                        retro_hits=len(result.hits), expected_hits=len(range(every // 2, reads, every)),
-                        seconds_to_last_hit=round(result.seconds, 2), complete=result.complete,
-                        publish_seconds=round(publish_seconds, 1))
+        return _figures(
+            "retro-scan",
+            result.reads,
+            result.seconds,
+            cpu,
+            added_entries=entries,
+            retro_hits=len(result.hits),
+            expected_hits=len(range(every // 2, reads, every)),
+            seconds_to_last_hit=round(result.seconds, 2),
+            complete=result.complete,
+            publish_seconds=round(publish_seconds, 1),
+        )
     finally:
         broker.stop()
 
@@ -482,11 +595,15 @@ def retro_stall(data: BenchData, reads: int = 600_000, entries: int = 1000) -> F
         broker.create_topics(topics.values(), partitions=2)
         gen = ReadGenerator(_hot_from_index(data.index, 100), hit_rate=0.0, seed=31)
         start = datetime.now(UTC) - timedelta(seconds=reads / 1000)
-        prod = Producer({"bootstrap.servers": broker.address, "linger.ms": 50, "queue.buffering.max.messages": 1_000_000})
+        prod = Producer(
+            {"bootstrap.servers": broker.address, "linger.ms": 50, "queue.buffering.max.messages": 1_000_000}
+        )
         vendors = list(VENDORS)
         for i in range(reads):
             ts = start + timedelta(milliseconds=i)
-            produce_waiting(prod, topics[vendors[i % 3]], gen.next(vendors[i % 3], ts=ts)[0], timestamp=int(ts.timestamp() * 1000))
+            produce_waiting(
+                prod, topics[vendors[i % 3]], gen.next(vendors[i % 3], ts=ts)[0], timestamp=int(ts.timestamp() * 1000)
+            )
         prod.flush(120)
         added = _added_index([f"9R{i:05d}X" for i in range(entries)])
         settings = _scan_settings(broker.address, topics)
@@ -505,8 +622,9 @@ def retro_stall(data: BenchData, reads: int = 600_000, entries: int = 1000) -> F
 
         from feblam.config import HotlistSettings
 
-        figures = _flow_during(data.payloads, IndexHolder(data.index), HotlistSettings(), lambda: None, "retro-stall",
-                               load=load)
+        figures = _flow_during(
+            data.payloads, IndexHolder(data.index), HotlistSettings(), lambda: None, "retro-stall", load=load
+        )
         figures.update(scan_reads=reads, scan_seconds=round(scanned.get("seconds", 0.0), 2))
         return figures
     finally:

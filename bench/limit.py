@@ -50,7 +50,10 @@ def _canonical(p: bytes) -> tuple[str, Any]:
 
 
 PLATE_AND_TIME: dict[str, Callable[[bytes], tuple[str, Any]]] = {
-    "vendor-a": _a, "vendor-b": _b, "vendor-c": _c, "canonical": _canonical,
+    "vendor-a": _a,
+    "vendor-b": _b,
+    "vendor-c": _c,
+    "canonical": _canonical,
 }
 
 

@@ -25,11 +25,19 @@ def feblam_memory(data: BenchData, holder: IndexHolder | None = None, *, dedup: 
     hits, dead = CountSink(), CountSink()
     stats = FlowStats()
     settings = Settings() if dedup else Settings().without_dedup()
-    flow = build_flow(settings, MemorySource(data.payloads), hits, deadletter=dead,
-                      holder=holder, stats=stats, flow_id="bench_feblam")
+    flow = build_flow(
+        settings, MemorySource(data.payloads), hits, deadletter=dead, holder=holder, stats=stats, flow_id="bench_feblam"
+    )
     wall, cpu, _ = _timed(lambda: run_main(flow))
-    return _figures("feblam-memory-dedup" if dedup else "feblam-memory", stats.reads, wall, cpu,
-                    hits=hits.count, deadletter=dead.count, suppressed=stats.suppressed)
+    return _figures(
+        "feblam-memory-dedup" if dedup else "feblam-memory",
+        stats.reads,
+        wall,
+        cpu,
+        hits=hits.count,
+        deadletter=dead.count,
+        suppressed=stats.suppressed,
+    )
 
 
 def ceiling_loop(index: HotlistIndex, payloads: dict[str, list[bytes]]) -> int:
@@ -39,7 +47,7 @@ def ceiling_loop(index: HotlistIndex, payloads: dict[str, list[bytes]]) -> int:
         parse = VENDORS[vendor].parse
         probe = index.probe
         for start in range(0, len(items), BATCH):
-            chunk = items[start:start + BATCH]
+            chunk = items[start : start + BATCH]
             hits += _full_path(parse, probe, [chunk[i] for i in screened(vendor, chunk, index)])
     return hits
 

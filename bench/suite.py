@@ -119,13 +119,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         progress.advance()
     if not set(only) - set(GATEWAY_ROWS):
         progress.close()
-        return {"machine": machine(), "command": _command(),
-                "params": {"reads": 0, "hotlist_size": 0, "seed": args.seed}, "results": results,
-                "ratios": ratios(results), "total_seconds": round(time.perf_counter() - started, 1)}
+        return {
+            "machine": machine(),
+            "command": _command(),
+            "params": {"reads": 0, "hotlist_size": 0, "seed": args.seed},
+            "results": results,
+            "ratios": ratios(results),
+            "total_seconds": round(time.perf_counter() - started, 1),
+        }
     progress.step("generating data and building the index")
     wants_naive = bool({"naive-memory", "naive-kafka"} & set(only))
     wants_limit = "limit-memory" in only
-    data = data_mod.prepare(cache, args.reads, args.hotlist_size, args.hit_rate, args.seed, naive=wants_naive or wants_limit)
+    data = data_mod.prepare(
+        cache, args.reads, args.hotlist_size, args.hit_rate, args.seed, naive=wants_naive or wants_limit
+    )
     progress.advance()
     naive = memory_rows.NaiveIndex(data.keys) if wants_naive else None
     from bench.limit import LimitIndex, limit_memory
@@ -152,8 +159,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             progress.advance()
     for name in memory:
         best = max(runs[name], key=lambda r: r["reads_per_s"] or 0)
-        best = {**best, "rounds": len(runs[name]),
-                "reads_per_s_all": [r["reads_per_s"] for r in runs[name]]}
+        best = {**best, "rounds": len(runs[name]), "reads_per_s_all": [r["reads_per_s"] for r in runs[name]]}
         results.append(best)
 
     if "feblam-memory-2proc" in only:
@@ -179,8 +185,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         progress.step("retro-stall")
         results.append(kafka_rows.retro_stall(data))
         progress.advance()
-    kafka = [r for r in KAFKA_ROWS if r in only and r not in ("feblam-kafka-latency", "change-to-hit", "retro-scan",
-                                                               "retro-stall")]
+    kafka = [
+        r
+        for r in KAFKA_ROWS
+        if r in only and r not in ("feblam-kafka-latency", "change-to-hit", "retro-scan", "retro-stall")
+    ]
     if kafka:
         kb = kafka_rows.KafkaBench(data)
         try:
@@ -217,8 +226,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "machine": machine(),
         "command": _command(),
-        "params": {"reads": data.reads, "hotlist_size": args.hotlist_size, "hit_rate": args.hit_rate,
-                   "rate": args.rate, "seed": args.seed, "batch": data_mod.BATCH, "expected_hot_reads": data.expected_hot},
+        "params": {
+            "reads": data.reads,
+            "hotlist_size": args.hotlist_size,
+            "hit_rate": args.hit_rate,
+            "rate": args.rate,
+            "seed": args.seed,
+            "batch": data_mod.BATCH,
+            "expected_hot_reads": data.expected_hot,
+        },
         "results": results,
         "ratios": ratios(results),
         "total_seconds": round(time.perf_counter() - started, 1),
@@ -254,14 +270,14 @@ def _extra(r: dict[str, Any]) -> str:
 def markdown(report: dict[str, Any]) -> str:
     """The report as a Markdown table: readable piped, in a narrow terminal, in RESULTS.md."""
     p = report["params"]
-    lines = [_title(p), "",
-             "| " + " | ".join(COLUMNS) + " | extra |", "|" + "---|" * (len(COLUMNS) + 1)]
+    lines = [_title(p), "", "| " + " | ".join(COLUMNS) + " | extra |", "|" + "---|" * (len(COLUMNS) + 1)]
     for r in report["results"]:
         lines.append("| " + " | ".join(_cell(r.get(c)) for c in COLUMNS) + f" | {_extra(r)} |")
     lines.append("")
     lines += [f"- {k} = {v}" for k, v in report["ratios"].items()]
-    lines.append(f"- machine: {report['machine']['cpu']} ({report['machine']['cores']} cores); "
-                 f"total {report['total_seconds']} s")
+    lines.append(
+        f"- machine: {report['machine']['cpu']} ({report['machine']['cores']} cores); total {report['total_seconds']} s"
+    )
     return "\n".join(lines)
 
 
@@ -283,8 +299,9 @@ def table(report: dict[str, Any]) -> None:
     console.print(t)
     for k, v in report["ratios"].items():
         console.print(f"  {k} = {v}")
-    console.print(f"  machine: {report['machine']['cpu']} ({report['machine']['cores']} cores); "
-                  f"total {report['total_seconds']} s")
+    console.print(
+        f"  machine: {report['machine']['cpu']} ({report['machine']['cores']} cores); total {report['total_seconds']} s"
+    )
 
 
 def plot(report: dict[str, Any], path: str) -> None:
@@ -305,10 +322,17 @@ def plot(report: dict[str, Any], path: str) -> None:
     ax = axes[0][0]
     if rs and base:
         shares = [r["reads_per_s"] / base["reads_per_s"] for r in rs]
-        bars = ax.barh([r["name"] for r in rs], shares, color=["#3b6ea5" if "feblam" in r["name"] else "#999999" for r in rs])
+        bars = ax.barh(
+            [r["name"] for r in rs], shares, color=["#3b6ea5" if "feblam" in r["name"] else "#999999" for r in rs]
+        )
         for bar, r, share in zip(bars, rs, shares, strict=True):
-            ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {share:.2f}  ({r['reads_per_s']:,.0f}/s)",
-                    va="center", fontsize=8)
+            ax.text(
+                bar.get_width(),
+                bar.get_y() + bar.get_height() / 2,
+                f" {share:.2f}  ({r['reads_per_s']:,.0f}/s)",
+                va="center",
+                fontsize=8,
+            )
         ax.axvline(1.0, color="black", linewidth=0.8)
         ax.set_xlim(0, max(shares) * 1.35)
         ax.set_xlabel(f"reads/s as a share of {base['name']} ({base['reads_per_s']:,.0f}/s)")
@@ -321,8 +345,13 @@ def plot(report: dict[str, Any], path: str) -> None:
         for q, label in ((50, "p50"), (99, "p99")):
             value = pct[q]
             ax2.axvline(value, color="#a56a3b", linestyle="--", linewidth=0.8)
-            ax2.annotate(f"{label} {value:.1f} ms", (value, q / 100), xytext=(6, -12 if q == 99 else 6),
-                         textcoords="offset points", fontsize=8)
+            ax2.annotate(
+                f"{label} {value:.1f} ms",
+                (value, q / 100),
+                xytext=(6, -12 if q == 99 else 6),
+                textcoords="offset points",
+                fontsize=8,
+            )
         ax2.set_xscale("log")
         ax2.set_xlabel("ms, publish to hit (log scale)")
         ax2.set_ylabel("share of hits")

@@ -248,8 +248,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from gateway.demo import DemoGateway
 
     settings = _settings(args)
-    return run_demo(settings, seconds=args.seconds, out_dir=Path(args.out_dir), rate=args.rate, hotlists=args.hotlists,
-                    gateway=DemoGateway)
+    return run_demo(
+        settings,
+        seconds=args.seconds,
+        out_dir=Path(args.out_dir),
+        rate=args.rate,
+        hotlists=args.hotlists,
+        gateway=DemoGateway,
+    )
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -302,8 +308,10 @@ def cmd_retro(args: argparse.Namespace) -> int:
     since = parse_duration(args.since)
     settings = _settings(args)
     result = retro_command(settings, since, args.list or [], args.entry or [])
-    print(f"reads_scanned={result.reads} retro_hits={len(result.hits)} seconds={result.seconds:.1f}"
-          f"{'' if result.complete else ' incomplete=timeout'}")
+    print(
+        f"reads_scanned={result.reads} retro_hits={len(result.hits)} seconds={result.seconds:.1f}"
+        f"{'' if result.complete else ' incomplete=timeout'}"
+    )
     return 0 if result.complete else 1
 
 
@@ -358,31 +366,51 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("replay", help="the dataflow over files; ends when input is exhausted")
     r.add_argument("--hotlists", required=True, help="hotlist directory (DESIGN section 5)")
-    r.add_argument("--input", action="append", required=True, metavar="VENDOR=PATH",
-                   help="canonical, vendor-a, vendor-b or vendor-c; repeatable, read in order")
+    r.add_argument(
+        "--input",
+        action="append",
+        required=True,
+        metavar="VENDOR=PATH",
+        help="canonical, vendor-a, vendor-b or vendor-c; repeatable, read in order",
+    )
     r.add_argument("--out", required=True, help="hits JSONL file")
     r.add_argument("--dlq", default=None, help="dead-letter JSONL file (default: next to --out)")
-    r.add_argument("--dedup-window", type=float, default=None, metavar="SECONDS",
-                   help="duplicate suppression window (default: [dedup] window_seconds; 0: off)")
+    r.add_argument(
+        "--dedup-window",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="duplicate suppression window (default: [dedup] window_seconds; 0: off)",
+    )
     r.add_argument("--config", default=None, help="TOML settings (routing rules, privacy key)")
     r.add_argument("--quiet", action="store_true", help="only warnings and errors on stderr")
     r.set_defaults(func=cmd_replay)
 
     i = sub.add_parser("index", help="build, inspect and probe the hotlist index")
     isub = i.add_subparsers(dest="index_cmd", required=True)
-    for name, helptext in (("build", "build an index from snapshots"), ("stats", "size, shards, Bloom figures"),
-                           ("probe", "which entries a plate matches")):
+    for name, helptext in (
+        ("build", "build an index from snapshots"),
+        ("stats", "size, shards, Bloom figures"),
+        ("probe", "which entries a plate matches"),
+    ):
         c = isub.add_parser(name, help=helptext)
         c.add_argument("--hotlists", default=None, help="hotlist directory (default: [hotlists] dir)")
         c.add_argument("--config", default=None, help="TOML settings ([hotlists] keys)")
         c.add_argument("--quiet", action="store_true", help="only warnings and errors on stderr")
         if name == "build":
             c.add_argument("--out", default=None, help="write the built index to this directory")
-            c.add_argument("--watch", action="store_true",
-                           help="run as the builder apart: rebuild on every change and publish into --out (see [hotlists] versions_dir)")
+            c.add_argument(
+                "--watch",
+                action="store_true",
+                help="run as the builder apart: rebuild on every change and publish into --out (see [hotlists] versions_dir)",
+            )
             c.add_argument("--shards", type=int, default=None, help="exact-set shards (default: [hotlists] shards)")
-            c.add_argument("--bloom", choices=("rbloom", "pybloom"), default=None,
-                           help="Bloom filter library (default: [hotlists] bloom_backend)")
+            c.add_argument(
+                "--bloom",
+                choices=("rbloom", "pybloom"),
+                default=None,
+                help="Bloom filter library (default: [hotlists] bloom_backend)",
+            )
         else:
             c.add_argument("--index", default=None, help="a directory written by 'index build --out'")
         if name == "probe":
@@ -402,17 +430,28 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-w", "--workers", type=int, default=1, help="worker threads per process")
     run.add_argument("-i", "--process-id", type=int, default=None, help="this process's index in --addresses")
     run.add_argument("-a", "--addresses", default=None, help="host:port;host:port of every process")
-    run.add_argument("--http-port", type=int, default=None, help="/metrics, /live, /ready (default: [http] port; 0: off)")
+    run.add_argument(
+        "--http-port", type=int, default=None, help="/metrics, /live, /ready (default: [http] port; 0: off)"
+    )
     run.set_defaults(func=cmd_run)
 
-    gw = sub.add_parser("gateway", help="the Hit Gateway: desks' boards in the browser, acknowledge, escalate (DESIGN 12)")
+    gw = sub.add_parser(
+        "gateway", help="the Hit Gateway: desks' boards in the browser, acknowledge, escalate (DESIGN 12)"
+    )
     gw.add_argument("--config", default=None, help="TOML settings with [gateway] and [[desks]]")
-    gw.add_argument("--http-port", dest="console_port", type=int, default=None,
-                    help="the console, /metrics, /live, /ready (default: [gateway] http_port; 0: off)")
+    gw.add_argument(
+        "--http-port",
+        dest="console_port",
+        type=int,
+        default=None,
+        help="the console, /metrics, /live, /ready (default: [gateway] http_port; 0: off)",
+    )
     gw.set_defaults(func=cmd_gateway)
     gsub = gw.add_subparsers(dest="gateway_cmd", required=False)
-    gsub.add_parser("hash-password", help="read a password (terminal or one stdin line), print its argon2id hash "
-                    "for [[desks]] users").set_defaults(func=cmd_gateway)
+    gsub.add_parser(
+        "hash-password",
+        help="read a password (terminal or one stdin line), print its argon2id hash for [[desks]] users",
+    ).set_defaults(func=cmd_gateway)
 
     d = sub.add_parser("demo", help="the job on an embedded broker with a camera simulator")
     d.add_argument("--seconds", type=float, default=None, help="stop after N seconds (default: Ctrl-C)")
@@ -420,30 +459,43 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--rate", type=float, default=2000.0, help="simulated reads per second")
     d.add_argument("--hotlists", default=None, help="default: the shipped sample hotlists")
     d.add_argument("--http-port", type=int, default=None, help="/metrics, /live, /ready (default: [http] port; 0: off)")
-    d.add_argument("--config", default=None, help="TOML settings (routing, privacy key); broker and topics are the demo's")
+    d.add_argument(
+        "--config", default=None, help="TOML settings (routing, privacy key); broker and topics are the demo's"
+    )
     d.set_defaults(func=cmd_demo)
 
     b = sub.add_parser("bench", help="the benchmark suite (reads/s, CPU, latency, index)")
     b.add_argument("--reads", type=int, default=200_000, help="generated reads per row")
     b.add_argument("--hotlist-size", type=int, default=1_000_000, help="entries of the generated hotlist")
-    b.add_argument("--only", default=None, metavar="NAME,...",
-                   help=f"comma-separated rows, of: {', '.join(BENCH_ROWS)}")
-    b.add_argument("--json", action="store_true", help="one JSON object on stdout (DESIGN section 9) instead of a table")
+    b.add_argument(
+        "--only", default=None, metavar="NAME,...", help=f"comma-separated rows, of: {', '.join(BENCH_ROWS)}"
+    )
+    b.add_argument(
+        "--json", action="store_true", help="one JSON object on stdout (DESIGN section 9) instead of a table"
+    )
     b.add_argument("--rate", type=float, default=20_000.0, help="offered reads/s for the latency rows")
     b.add_argument("--hit-rate", type=float, default=0.005, help="share of generated reads that match an entry")
     b.add_argument("--plot", default=None, metavar="FILE.png", help="draw the figures (needs the plot extra)")
     b.add_argument("--seed", type=int, default=7, help="random seed of the generated data")
-    b.add_argument("--retro-reads", type=int, default=3_600_000, help="reads on the topics for the retro-scan row (an hour at 1,000/s)")
+    b.add_argument(
+        "--retro-reads",
+        type=int,
+        default=3_600_000,
+        help="reads on the topics for the retro-scan row (an hour at 1,000/s)",
+    )
     b.add_argument("--latency-seconds", type=float, default=8.0, help="how long to offer --rate for the latency row")
     b.set_defaults(func=cmd_bench)
 
-    sub.add_parser("config-env", help="list the FEBLAM_* environment overrides (the same as 'config env')").set_defaults(
-        func=cmd_config_env)
+    sub.add_parser(
+        "config-env", help="list the FEBLAM_* environment overrides (the same as 'config env')"
+    ).set_defaults(func=cmd_config_env)
 
     cf = sub.add_parser("config", help="check or show a configuration")
     csub = cf.add_subparsers(dest="config_cmd", required=True)
-    for name, helptext in (("check", "validate every key; exit 0, or non-zero naming each bad key"),
-                           ("show", "the effective configuration (file + FEBLAM_* variables), secrets masked")):
+    for name, helptext in (
+        ("check", "validate every key; exit 0, or non-zero naming each bad key"),
+        ("show", "the effective configuration (file + FEBLAM_* variables), secrets masked"),
+    ):
         c = csub.add_parser(name, help=helptext)
         c.add_argument("--config", default=None, help="TOML settings (default: the built-in defaults)")
         c.set_defaults(func=cmd_config)
@@ -452,7 +504,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     rt = sub.add_parser("retro", help="look back over the vendor topics for entries (DESIGN section 10)")
     rt.add_argument("--config", required=True, help="TOML settings (topics, sinks, hotlists)")
-    rt.add_argument("--since", required=True, metavar="DURATION", help="how far back: a number with s, m, h or d (90m, 2h)")
+    rt.add_argument(
+        "--since", required=True, metavar="DURATION", help="how far back: a number with s, m, h or d (90m, 2h)"
+    )
     rt.add_argument("--list", action="append", metavar="L", help="only this list's entries (repeatable)")
     rt.add_argument("--entry", action="append", metavar="E", help="only this entry id (repeatable)")
     rt.set_defaults(func=cmd_retro)
@@ -460,8 +514,12 @@ def build_parser() -> argparse.ArgumentParser:
     bk = sub.add_parser("broker", help="start the bundled Kafka-compatible broker alone (for trying 'feblam run')")
     bk.add_argument("--port", type=int, default=9092, help="loopback port (default 9092, as in examples/feblam.toml)")
     bk.add_argument("--topics", default="", help="comma-separated topics to create")
-    bk.add_argument("--config", action="append", default=None,
-                    help="also create every topic this configuration reads or writes (repeatable: the job's and the gateway's)")
+    bk.add_argument(
+        "--config",
+        action="append",
+        default=None,
+        help="also create every topic this configuration reads or writes (repeatable: the job's and the gateway's)",
+    )
     bk.add_argument("--partitions", type=int, default=2, help="partitions of each created topic")
     bk.set_defaults(func=cmd_broker)
     return p

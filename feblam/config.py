@@ -45,29 +45,46 @@ def _doc(text: str) -> Meta:
 class KafkaSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """``[kafka]``: the broker and the clients' settings."""
 
-    brokers: Annotated[str, Meta(min_length=1, description="bootstrap servers, comma-separated host:port")] = "127.0.0.1:9092"
+    brokers: Annotated[str, Meta(min_length=1, description="bootstrap servers, comma-separated host:port")] = (
+        "127.0.0.1:9092"
+    )
     security_protocol: Annotated[
         Literal["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"], _doc("librdkafka security.protocol")
     ] = "plaintext"
     sasl_mechanism: Annotated[
-        Literal["", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER", "GSSAPI"], _doc("SASL mechanism; empty: no SASL")
+        Literal["", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER", "GSSAPI"],
+        _doc("SASL mechanism; empty: no SASL"),
     ] = ""
     sasl_username: Annotated[str, _doc("SASL user name")] = ""
     sasl_password: Annotated[str, _doc("SASL password (secret: masked in logs and `config show`)")] = ""
     ssl_ca_location: Annotated[str, _doc("CA certificate file for ssl / sasl_ssl")] = ""
-    batch_size: Annotated[int, Meta(ge=1, le=1_000_000, description="most messages one poll of a partition returns")] = 5000
-    poll_timeout_ms: Annotated[int, Meta(ge=1, le=60_000, description="how long an idle partition waits before it is polled again")] = 50
+    batch_size: Annotated[
+        int, Meta(ge=1, le=1_000_000, description="most messages one poll of a partition returns")
+    ] = 5000
+    poll_timeout_ms: Annotated[
+        int, Meta(ge=1, le=60_000, description="how long an idle partition waits before it is polled again")
+    ] = 50
     fetch_wait_ms: Annotated[
-        int, Meta(ge=1, le=60_000, description="broker long-poll bound; raise it (e.g. 100) on a Kafka that answers on arrival")
+        int,
+        Meta(
+            ge=1,
+            le=60_000,
+            description="broker long-poll bound; raise it (e.g. 100) on a Kafka that answers on arrival",
+        ),
     ] = 10
-    start: Annotated[
-        Literal["earliest", "latest"], _doc("where a partition with no stored offset starts")
-    ] = "earliest"
+    start: Annotated[Literal["earliest", "latest"], _doc("where a partition with no stored offset starts")] = "earliest"
     linger_ms: Annotated[int, Meta(ge=0, le=60_000, description="producer linger (batching delay)")] = 5
     client_id: Annotated[str, Meta(min_length=1, description="client.id on the broker")] = "feblam"
-    group_id: Annotated[str, Meta(min_length=1, description="consumer group the job's positions are committed to (lag tools)")] = "feblam"
+    group_id: Annotated[
+        str, Meta(min_length=1, description="consumer group the job's positions are committed to (lag tools)")
+    ] = "feblam"
     delivery_timeout_seconds: Annotated[
-        float, Meta(gt=0, le=3600, description="a hit the broker has not confirmed within this time stops the job (it restarts from the last snapshot)")
+        float,
+        Meta(
+            gt=0,
+            le=3600,
+            description="a hit the broker has not confirmed within this time stops the job (it restarts from the last snapshot)",
+        ),
     ] = 30.0
     start_timeout_seconds: Annotated[
         float, Meta(gt=0, le=600, description="how long start-up waits for the broker and topics before it gives up")
@@ -103,32 +120,57 @@ class HotlistSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     """``[hotlists]``: the hotlist directory, the index and its builder."""
 
     dir: Annotated[str, Meta(min_length=1, description="hotlist directory (one folder per list)")] = "hotlists/"
-    poll_seconds: Annotated[float, Meta(gt=0, le=86_400, description="how often the directory is checked for new snapshots")] = 10.0
+    poll_seconds: Annotated[
+        float, Meta(gt=0, le=86_400, description="how often the directory is checked for new snapshots")
+    ] = 10.0
     shards: Annotated[int, Meta(ge=1, le=4096, description="exact-set shards of the index")] = 31
     bloom_backend: Annotated[Literal["rbloom", "pybloom"], _doc("Bloom filter library")] = "rbloom"
     bloom_fp_rate: Annotated[float, Meta(gt=0, lt=1, description="Bloom false-positive rate")] = 0.001
     cache_dir: Annotated[
-        str, _doc("where versions are built and mapped (shared by the processes of a machine); empty: /dev/shm or the temp dir")
+        str,
+        _doc(
+            "where versions are built and mapped (shared by the processes of a machine); empty: /dev/shm or the temp dir"
+        ),
     ] = ""
     versions_dir: Annotated[
-        str, _doc("map the versions a builder apart publishes here (feblam index build --watch --out DIR) instead of building; empty: build")
+        str,
+        _doc(
+            "map the versions a builder apart publishes here (feblam index build --watch --out DIR) instead of building; empty: build"
+        ),
     ] = ""
-    shared_build: Annotated[bool, _doc("build versions in a child process and memory-map them; false: in the job's process")] = True
+    shared_build: Annotated[
+        bool, _doc("build versions in a child process and memory-map them; false: in the job's process")
+    ] = True
     layer_max_fraction: Annotated[
-        float, Meta(ge=0, le=1, description="deltas under this share of the snapshot bytes are layered, not rebuilt; 0: always rebuild")
+        float,
+        Meta(
+            ge=0,
+            le=1,
+            description="deltas under this share of the snapshot bytes are layered, not rebuilt; 0: always rebuild",
+        ),
     ] = 0.2
     changes_topic: Annotated[
         str, _doc("topic of single upserts and deletes, live within a second (DESIGN 5.2); empty: none")
     ] = ""
     max_shrink: Annotated[
-        float, Meta(ge=0, le=1, description="a new full snapshot that removes more than this share of a live list is rejected; 1.0: off")
+        float,
+        Meta(
+            ge=0,
+            le=1,
+            description="a new full snapshot that removes more than this share of a live list is rejected; 1.0: off",
+        ),
     ] = 0.5
 
 
 class DedupSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """``[dedup]``: duplicate suppression."""
 
-    window_seconds: Annotated[float, Meta(ge=0, le=86_400, description="suppress a repeat hit of a plate and entry within this capture time; 0: off")] = 300.0
+    window_seconds: Annotated[
+        float,
+        Meta(
+            ge=0, le=86_400, description="suppress a repeat hit of a plate and entry within this capture time; 0: off"
+        ),
+    ] = 300.0
 
 
 class DeadletterSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -164,7 +206,9 @@ class SinkSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     rotate_bytes: Annotated[int, Meta(ge=0, description="JSONL: start a new file past this size; 0: never")] = 0
     rotate_daily: Annotated[bool, _doc("JSONL: start a new file each UTC day")] = False
     keep: Annotated[int, Meta(ge=0, description="JSONL: rotated files kept (oldest removed first); 0: keep all")] = 0
-    rule: Annotated[Rule, _doc("which hits go here (the rule keys may also sit on the sink)")] = msgspec.field(default_factory=Rule)
+    rule: Annotated[Rule, _doc("which hits go here (the rule keys may also sit on the sink)")] = msgspec.field(
+        default_factory=Rule
+    )
 
 
 class RecoverySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -181,13 +225,22 @@ class PrivacySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     """``[privacy]``: the plate-hash key."""
 
     hash_key: Annotated[
-        str, Meta(min_length=16, description="key of the plate hash in logs and message keys; the same on every process (secret)")
+        str,
+        Meta(
+            min_length=16,
+            description="key of the plate hash in logs and message keys; the same on every process (secret)",
+        ),
     ] = DEV_HASH_KEY
 
 
 class RetroSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     window_minutes: Annotated[
-        float, Meta(ge=0, le=7 * 24 * 60, description="how far back a retro-scan looks when entries are added (DESIGN 10); 0: off")
+        float,
+        Meta(
+            ge=0,
+            le=7 * 24 * 60,
+            description="how far back a retro-scan looks when entries are added (DESIGN 10); 0: off",
+        ),
     ] = 60.0
     timeout_seconds: Annotated[
         float, Meta(gt=0, le=3600, description="a retro-scan gives up (and says so) after this long")
@@ -200,7 +253,12 @@ class LoggingSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     level: Annotated[Literal["debug", "info", "warning", "error"], _doc("least severe level written")] = "info"
     format: Annotated[Literal["auto", "json", "console"], _doc("auto: console on a terminal, JSON otherwise")] = "auto"
     stats_seconds: Annotated[
-        float, Meta(ge=0, le=86_400, description="one `stats` event (reads/s, hits, dead letters, lag, index) this often; 0: none")
+        float,
+        Meta(
+            ge=0,
+            le=86_400,
+            description="one `stats` event (reads/s, hits, dead letters, lag, index) this often; 0: none",
+        ),
     ] = 60.0
 
 
@@ -215,7 +273,8 @@ class HttpSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
         float, Meta(gt=0, le=3600, description="/ready turns 503 when the broker has not answered for this long")
     ] = 10.0
     live_timeout_seconds: Annotated[
-        float, Meta(gt=0, le=3600, description="/live turns 503 when the running flow has not polled its input for this long")
+        float,
+        Meta(gt=0, le=3600, description="/live turns 503 when the running flow has not polled its input for this long"),
     ] = 30.0
 
 
@@ -226,12 +285,22 @@ OUTCOMES: tuple[str, ...] = typing.get_args(Outcome)
 class GatewaySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """``[gateway]``: the Hit Gateway (``feblam gateway``, DESIGN 12) and its console."""
 
-    hits_topics: Annotated[tuple[str, ...], Meta(min_length=1, description="hits topics the gateway hands to the desks")] = ("hits",)
-    events_topic: Annotated[str, Meta(min_length=1, description="audit trail: one event per state change of a hit at a desk")] = "hit-events"
+    hits_topics: Annotated[
+        tuple[str, ...], Meta(min_length=1, description="hits topics the gateway hands to the desks")
+    ] = ("hits",)
+    events_topic: Annotated[
+        str, Meta(min_length=1, description="audit trail: one event per state change of a hit at a desk")
+    ] = "hit-events"
     actions_topic: Annotated[
-        str, Meta(min_length=1, description="what desks do in the console (acknowledge, close), read back by the gateway's flow")
+        str,
+        Meta(
+            min_length=1,
+            description="what desks do in the console (acknowledge, close), read back by the gateway's flow",
+        ),
     ] = "hit-actions"
-    http_port: Annotated[int, Meta(ge=0, le=65535, description="the console (and /metrics, /live, /ready); 0: off")] = 8600
+    http_port: Annotated[int, Meta(ge=0, le=65535, description="the console (and /metrics, /live, /ready); 0: off")] = (
+        8600
+    )
     http_host: Annotated[
         str, Meta(min_length=1, description="address the console listens on (put a TLS proxy in front of it)")
     ] = "127.0.0.1"
@@ -240,19 +309,38 @@ class GatewaySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
         _doc("by priority: a hit not acknowledged this long goes to the desk's escalate_to; absent: never"),
     ] = msgspec.field(default_factory=lambda: {"1": 60.0, "2": 120.0, "3": 600.0})
     max_hit_age_minutes: Annotated[
-        float, Meta(gt=0, le=30 * 24 * 60, description="a hit emitted longer ago than this when the gateway takes it goes on no board (counted, logged): a first start on a topic with history")
+        float,
+        Meta(
+            gt=0,
+            le=30 * 24 * 60,
+            description="a hit emitted longer ago than this when the gateway takes it goes on no board (counted, logged): a first start on a topic with history",
+        ),
     ] = 1440.0
     keep_closed_minutes: Annotated[
-        float, Meta(gt=0, le=7 * 24 * 60, description="a hit whose every desk closed it leaves the board (and the state) after this long")
+        float,
+        Meta(
+            gt=0,
+            le=7 * 24 * 60,
+            description="a hit whose every desk closed it leaves the board (and the state) after this long",
+        ),
     ] = 720.0
-    secure_cookies: Annotated[bool, _doc("session cookies only over HTTPS (false only for a console on localhost)")] = True
+    secure_cookies: Annotated[bool, _doc("session cookies only over HTTPS (false only for a console on localhost)")] = (
+        True
+    )
     session_idle_minutes: Annotated[
         float, Meta(gt=0, le=24 * 60, description="a session unused this long is signed out")
     ] = 720.0
     login_max_failures: Annotated[
-        int, Meta(ge=1, le=1000, description="failed logins of one user name or one address before it is refused for login_window_seconds")
+        int,
+        Meta(
+            ge=1,
+            le=1000,
+            description="failed logins of one user name or one address before it is refused for login_window_seconds",
+        ),
     ] = 5
-    login_window_seconds: Annotated[float, Meta(gt=0, le=86_400, description="the window of login_max_failures")] = 300.0
+    login_window_seconds: Annotated[float, Meta(gt=0, le=86_400, description="the window of login_max_failures")] = (
+        300.0
+    )
 
 
 class UserSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -260,7 +348,11 @@ class UserSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     name: Annotated[str, Meta(pattern=r"^[A-Za-z0-9._@-]{1,64}$", description="login name, unique over all desks")]
     password_hash: Annotated[
-        str, Meta(pattern=r"^\$argon2id\$", description="argon2id hash from `feblam gateway hash-password`; never the password")
+        str,
+        Meta(
+            pattern=r"^\$argon2id\$",
+            description="argon2id hash from `feblam gateway hash-password`; never the password",
+        ),
     ]
 
 
@@ -268,7 +360,9 @@ class DeskSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     """One ``[[desks]]``: a dispatch centre, zone or partner that acts on hits."""
 
     name: Annotated[str, Meta(pattern=r"^[A-Za-z0-9._-]{1,64}$", description="unique desk name (events, metrics)")]
-    rule: Annotated[Rule, _doc("which hits the desk gets (a routing rule of DESIGN 6; the keys may also sit on the desk)")] = msgspec.field(default_factory=Rule)
+    rule: Annotated[
+        Rule, _doc("which hits the desk gets (a routing rule of DESIGN 6; the keys may also sit on the desk)")
+    ] = msgspec.field(default_factory=Rule)
     users: Annotated[tuple[UserSettings, ...], _doc("who may log in for this desk")] = ()
     escalate_to: Annotated[str, _doc("desk that gets the desk's hits not acknowledged in time; empty: none")] = ""
 
@@ -401,7 +495,9 @@ def _semantic_problems(settings: Settings, origin: str) -> list[str]:
     for i, sink in enumerate(settings.sinks):
         given = [k for k in ("topic", "path", "parquet_dir") if getattr(sink, k)]
         if len(given) != 1:
-            problems.append(f"{origin}: sinks[{i}] ({sink.name}): give exactly one of topic, path or parquet_dir (got {given or 'none'})")
+            problems.append(
+                f"{origin}: sinks[{i}] ({sink.name}): give exactly one of topic, path or parquet_dir (got {given or 'none'})"
+            )
     names = [s.name for s in settings.sinks]
     for name in sorted({n for n in names if names.count(n) > 1}):
         problems.append(f"{origin}: sinks: name {name!r} is used twice; sink names must be unique")
@@ -431,17 +527,24 @@ def _desk_problems(settings: Settings, origin: str) -> list[str]:
         if desk.escalate_to == desk.name:
             problems.append(f"{origin}: desks[{i}] ({desk.name}).escalate_to: a desk cannot escalate to itself")
         elif desk.escalate_to and desk.escalate_to not in desks:
-            problems.append(f"{origin}: desks[{i}] ({desk.name}).escalate_to = {desk.escalate_to!r}: no such desk (desks: {', '.join(desks)})")
+            problems.append(
+                f"{origin}: desks[{i}] ({desk.name}).escalate_to = {desk.escalate_to!r}: no such desk (desks: {', '.join(desks)})"
+            )
     g = settings.gateway
     if g.events_topic == g.actions_topic or g.events_topic in g.hits_topics or g.actions_topic in g.hits_topics:
         problems.append(f"{origin}: gateway: hits_topics, events_topic and actions_topic must be different topics")
     return problems
 
 
-def check_config(doc: Mapping[str, Any], origin: str = "config", environ: Mapping[str, str] | None = None) -> tuple[Settings | None, list[str]]:
+def check_config(
+    doc: Mapping[str, Any], origin: str = "config", environ: Mapping[str, str] | None = None
+) -> tuple[Settings | None, list[str]]:
     """The settings of a parsed TOML document and environment, and one line per bad key (empty: valid)."""
     problems: list[str] = []
-    doc = {k: ([_lift_rule(s) for s in v] if k in ("sinks", "desks") and isinstance(v, list) else v) for k, v in doc.items()}
+    doc = {
+        k: ([_lift_rule(s) for s in v] if k in ("sinks", "desks") and isinstance(v, list) else v)
+        for k, v in doc.items()
+    }
     for key, value in doc.items():
         if key in SECTIONS:
             _check_table(value, SECTIONS[key], f"{origin}: {key}", problems)
@@ -518,7 +621,9 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(msg) from None
 
 
-def settings_from_dict(doc: Mapping[str, Any], origin: str = "config", environ: Mapping[str, str] | None = None) -> Settings:
+def settings_from_dict(
+    doc: Mapping[str, Any], origin: str = "config", environ: Mapping[str, str] | None = None
+) -> Settings:
     """Settings from a parsed document (environment ignored unless given); every bad key in one ConfigError."""
     settings, problems = check_config(doc, origin, {} if environ is None else environ)
     if settings is None:
@@ -571,7 +676,11 @@ def _table_rows(cls: type[msgspec.Struct], prefix: str, env_section: str | None)
             default: Any = "see below" if typ == "Rule" else f.default_factory()
         else:
             default = "required" if f.default is msgspec.NODEFAULT else f.default
-        default_text = default if default == "required" or default == "see below" else f"`{msgspec.json.encode(msgspec.to_builtins(default)).decode()}`"
+        default_text = (
+            default
+            if default == "required" or default == "see below"
+            else f"`{msgspec.json.encode(msgspec.to_builtins(default)).decode()}`"
+        )
         env = f"`FEBLAM_{env_section.upper()}_{f.name.upper()}`" if env_section else ""
         rows.append(f"| `{prefix}{f.name}` | {typ} | {allowed} | {default_text} | {env} | {desc} |")
     return rows
@@ -594,10 +703,28 @@ def reference_markdown() -> str:
     for section, cls in SECTIONS.items():
         out += [f"## [{section}]", "", head, *_table_rows(cls, "", section), ""]
     out += ["## [[sources]] (one per camera-vendor topic)", "", head, *_table_rows(SourceSettings, "", None), ""]
-    out += ["## [[sinks]] (a hit goes to every sink whose rule takes it)", "", head, *_table_rows(SinkSettings, "", None), ""]
+    out += [
+        "## [[sinks]] (a hit goes to every sink whose rule takes it)",
+        "",
+        head,
+        *_table_rows(SinkSettings, "", None),
+        "",
+    ]
     out += ["### rule (`rule = { … }` or the keys on the sink itself)", "", head, *_table_rows(Rule, "", None), ""]
-    out += ["## [[desks]] (`feblam gateway`: a desk gets every hit its rule takes)", "", head, *_table_rows(DeskSettings, "", None), ""]
-    out += ["### users (`users = [ { name = …, password_hash = … } ]`)", "", head, *_table_rows(UserSettings, "", None), ""]
+    out += [
+        "## [[desks]] (`feblam gateway`: a desk gets every hit its rule takes)",
+        "",
+        head,
+        *_table_rows(DeskSettings, "", None),
+        "",
+    ]
+    out += [
+        "### users (`users = [ { name = …, password_hash = … } ]`)",
+        "",
+        head,
+        *_table_rows(UserSettings, "", None),
+        "",
+    ]
     return "\n".join(out)
 
 

@@ -94,7 +94,9 @@ class RateLimitedKafkaLog(logging.Handler):
                 self._last[kind] = (last, suppressed + 1)
                 return
             self._last[kind] = (now, 0)
-        level = "error" if record.levelno >= logging.ERROR else "warning" if record.levelno >= logging.WARNING else "info"
+        level = (
+            "error" if record.levelno >= logging.ERROR else "warning" if record.levelno >= logging.WARNING else "info"
+        )
         getattr(self._log, level)("librdkafka", message=record.getMessage(), suppressed_before=suppressed)
 
 

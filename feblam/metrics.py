@@ -28,30 +28,53 @@ REGISTRY = CollectorRegistry()
 ProcessCollector(registry=REGISTRY)
 PlatformCollector(registry=REGISTRY)
 
-READS = Counter("feblam_reads", "Payloads taken from the sources (decoded or dead-lettered)", ["vendor"], registry=REGISTRY)
-DEADLETTERS = Counter("feblam_deadletter", "Payloads sent to the dead-letter output, by vendor and reason class",
-                      ["vendor", "reason"], registry=REGISTRY)
+READS = Counter(
+    "feblam_reads", "Payloads taken from the sources (decoded or dead-lettered)", ["vendor"], registry=REGISTRY
+)
+DEADLETTERS = Counter(
+    "feblam_deadletter",
+    "Payloads sent to the dead-letter output, by vendor and reason class",
+    ["vendor", "reason"],
+    registry=REGISTRY,
+)
 HITS = Counter("feblam_hits", "Hits emitted, by priority", ["priority"], registry=REGISTRY)
-MATCHES = Counter("feblam_matches", "Matches in emitted hits, by list and match kind", ["list_id", "match_kind"],
-                  registry=REGISTRY)
+MATCHES = Counter(
+    "feblam_matches", "Matches in emitted hits, by list and match kind", ["list_id", "match_kind"], registry=REGISTRY
+)
 SUPPRESSED = Counter("feblam_suppressed", "Matches suppressed as duplicates within the dedup window", registry=REGISTRY)
 READ_TO_HIT = Histogram("feblam_read_to_hit_seconds", "Capture time to hit emitted", buckets=BUCKETS, registry=REGISTRY)
-APPEND_TO_HIT = Histogram("feblam_append_to_hit_seconds", "Broker append time of the read to hit emitted",
-                          buckets=BUCKETS, registry=REGISTRY)
-INDEX_ENTRIES = Gauge("feblam_index_entries", "Entries of the live index version, by list", ["list_id"], registry=REGISTRY)
+APPEND_TO_HIT = Histogram(
+    "feblam_append_to_hit_seconds", "Broker append time of the read to hit emitted", buckets=BUCKETS, registry=REGISTRY
+)
+INDEX_ENTRIES = Gauge(
+    "feblam_index_entries", "Entries of the live index version, by list", ["list_id"], registry=REGISTRY
+)
 INDEX_VERSION = Gauge("feblam_index_version_info", "The live index version (value 1)", ["version"], registry=REGISTRY)
 INDEX_AGE = Gauge("feblam_index_age_seconds", "Seconds since the live index version went live", registry=REGISTRY)
 INDEX_SWAPS = Counter("feblam_index_swaps", "Index versions swapped in while running", registry=REGISTRY)
-SNAPSHOT_REJECTED = Counter("feblam_snapshot_rejected", "Hotlist snapshots rejected (bad file or shrink guard), by list",
-                            ["list_id"], registry=REGISTRY)
-CONSUMER_LAG = Gauge("feblam_consumer_lag", "Messages on a source partition not yet read (high watermark - position)",
-                     ["topic", "partition"], registry=REGISTRY)
+SNAPSHOT_REJECTED = Counter(
+    "feblam_snapshot_rejected",
+    "Hotlist snapshots rejected (bad file or shrink guard), by list",
+    ["list_id"],
+    registry=REGISTRY,
+)
+CONSUMER_LAG = Gauge(
+    "feblam_consumer_lag",
+    "Messages on a source partition not yet read (high watermark - position)",
+    ["topic", "partition"],
+    registry=REGISTRY,
+)
 SINK_ERRORS = Counter("feblam_sink_errors", "Messages a sink could not deliver", ["sink"], registry=REGISTRY)
-RETRO_SCANS = Counter("feblam_retro_scans", "Retro-scans run, by trigger (swap or command)", ["trigger"], registry=REGISTRY)
+RETRO_SCANS = Counter(
+    "feblam_retro_scans", "Retro-scans run, by trigger (swap or command)", ["trigger"], registry=REGISTRY
+)
 RETRO_HITS = Counter("feblam_retro_hits", "Retro-hits emitted", registry=REGISTRY)
 RETRO_SECONDS = Histogram("feblam_retro_scan_seconds", "Duration of a retro-scan", buckets=BUCKETS, registry=REGISTRY)
-READY = Gauge("feblam_ready", "1 while /ready answers 200 (index loaded, partitions assigned, broker answering)",
-              registry=REGISTRY)
+READY = Gauge(
+    "feblam_ready",
+    "1 while /ready answers 200 (index loaded, partitions assigned, broker answering)",
+    registry=REGISTRY,
+)
 BUILD_INFO = Gauge("feblam_build_info", "FEBLAM's version (value 1)", ["version"], registry=REGISTRY)
 
 _live_since = {"t": time.time()}
@@ -91,4 +114,3 @@ def reason_of(error: str) -> str:
         if needle in error:
             return reason
     return "bad_value"
-

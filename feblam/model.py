@@ -78,7 +78,6 @@ class Match:
     note: str | None = None
 
 
-
 @dataclass(frozen=True, slots=True)
 class Hit:
     """A prioritised hit for the Hit Gateway (DESIGN section 6)."""
@@ -136,8 +135,15 @@ class PayloadBatch:
         """The dead letter of payload ``i``: where it came from, why, and the payload itself."""
         pos = self.positions[i]
         payload = self.payloads[i]
-        return DeadLetter(self.origin, error, payload if payload is not None else b"", self.vendor,
-                          pos if self.by_line else None, self.partition, None if self.by_line else pos)
+        return DeadLetter(
+            self.origin,
+            error,
+            payload if payload is not None else b"",
+            self.vendor,
+            pos if self.by_line else None,
+            self.partition,
+            None if self.by_line else pos,
+        )
 
 
 def match_order(m: Match) -> tuple[int, str, str]:

@@ -11,8 +11,18 @@ import orjson
 from feblam.model import DeadLetter, Hit, Match, Read
 
 READ_FIELDS = (
-    "read_id", "camera_id", "vendor", "ts", "plate_raw", "country_raw",
-    "confidence", "lat", "lon", "lane", "direction", "image_ref",
+    "read_id",
+    "camera_id",
+    "vendor",
+    "ts",
+    "plate_raw",
+    "country_raw",
+    "confidence",
+    "lat",
+    "lon",
+    "lane",
+    "direction",
+    "image_ref",
 )
 MATCH_FIELDS = ("list_id", "entry_id", "category", "priority", "action", "match_kind", "owner", "note")
 

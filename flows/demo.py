@@ -72,8 +72,9 @@ class LiveView(threading.Thread):
         from rich.live import Live
         from rich.text import Text
 
-        with Live(Text(self.line(0.0)), refresh_per_second=4, transient=False,
-                  redirect_stdout=True, redirect_stderr=True) as live:
+        with Live(
+            Text(self.line(0.0)), refresh_per_second=4, transient=False, redirect_stdout=True, redirect_stderr=True
+        ) as live:
             self._loop(lambda text: live.update(Text(text)))
 
     def _loop(self, show: Callable[[str], None]) -> None:
@@ -107,27 +108,40 @@ class TheftReport(threading.Thread):
         if self.stop_event.wait(self.after):
             return
         producer = Producer({"bootstrap.servers": self.brokers})
-        change = {"list_id": "BE-STOLEN", "seq": 1_000_000, "op": "upsert", "entry_id": self.ENTRY, "plate": self.PLATE,
-                  "country": "BE", "category": "stolen_vehicle", "priority": 1, "action": "intercept",
-                  "note": "reported stolen during the demo"}
+        change = {
+            "list_id": "BE-STOLEN",
+            "seq": 1_000_000,
+            "op": "upsert",
+            "entry_id": self.ENTRY,
+            "plate": self.PLATE,
+            "country": "BE",
+            "category": "stolen_vehicle",
+            "priority": 1,
+            "action": "intercept",
+            "note": "reported stolen during the demo",
+        }
         producer.produce(CHANGES_TOPIC, key=f"BE-STOLEN/{self.ENTRY}".encode(), value=orjson.dumps(change))
         producer.flush(5)
         reported = time.monotonic()
         print(f"theft reported: BE-STOLEN/{self.ENTRY} on the change topic", flush=True)
         if self.stop_event.wait(1.0):
             return
-        read = {"id": "a-demo-theft", "camera": {"id": "CAM-BXL-0042", "lat": 50.85, "lon": 4.35, "lane": 1},
-                "plate": {"text": self.PLATE.lower(), "country": "B", "confidence": 91},
-                "captured_at": datetime.now(UTC).isoformat(), "image": "s3://anpr/a/demo-theft.jpg"}
+        read = {
+            "id": "a-demo-theft",
+            "camera": {"id": "CAM-BXL-0042", "lat": 50.85, "lon": 4.35, "lane": 1},
+            "plate": {"text": self.PLATE.lower(), "country": "B", "confidence": 91},
+            "captured_at": datetime.now(UTC).isoformat(),
+            "image": "s3://anpr/a/demo-theft.jpg",
+        }
         producer.produce(self.topic, value=orjson.dumps(read))
         producer.flush(5)
         while not self.stop_event.wait(0.2):
             if self.hits.exists() and self.ENTRY.encode() in self.hits.read_bytes():
-                print(f"hit on the reported theft at CAM-BXL-0042, {time.monotonic() - reported:.1f} s after the report",
-                      flush=True)
+                print(
+                    f"hit on the reported theft at CAM-BXL-0042, {time.monotonic() - reported:.1f} s after the report",
+                    flush=True,
+                )
                 return
-
-
 
 
 class Companion(Protocol):
@@ -142,8 +156,15 @@ class Companion(Protocol):
     def stop(self) -> None: ...
 
 
-def run_demo(settings: Settings, *, seconds: float | None, out_dir: Path, rate: float = 2000.0,
-             hotlists: str | None = None, gateway: Callable[[Settings, Path], Companion] | None = None) -> int:
+def run_demo(
+    settings: Settings,
+    *,
+    seconds: float | None,
+    out_dir: Path,
+    rate: float = 2000.0,
+    hotlists: str | None = None,
+    gateway: Callable[[Settings, Path], Companion] | None = None,
+) -> int:
     """Run the demo (DESIGN section 7) and print its summary line; the broker is always stopped.
 
     ``gateway`` makes the service to start beside the job over its hits topic (the CLI passes the Hit Gateway's)."""
@@ -167,15 +188,19 @@ def run_demo(settings: Settings, *, seconds: float | None, out_dir: Path, rate: 
         broker.start()
         topics = {v: f"reads.{v}" for v in VENDORS}
         g = settings.gateway
-        broker.create_topics([*topics.values(), "hits", "reads.deadletter", CHANGES_TOPIC, g.events_topic, g.actions_topic],
-                             partitions=2)
+        broker.create_topics(
+            [*topics.values(), "hits", "reads.deadletter", CHANGES_TOPIC, g.events_topic, g.actions_topic], partitions=2
+        )
         settings = replace(
             settings,
             kafka=replace(settings.kafka, brokers=broker.address),
             sources=tuple(SourceSettings(t, v) for v, t in topics.items()),
             hotlists=HotlistSettings(dir=str(hot_dir), poll_seconds=2.0, changes_topic=CHANGES_TOPIC),
             deadletter=DeadletterSettings(path=str(out_dir / "deadletter.jsonl")),
-            sinks=(SinkSettings("hits-topic", topic="hits"), SinkSettings("hits-file", path=str(out_dir / "hits.jsonl"))),
+            sinks=(
+                SinkSettings("hits-topic", topic="hits"),
+                SinkSettings("hits-file", path=str(out_dir / "hits.jsonl")),
+            ),
         )
         if gateway is not None and settings.gateway.http_port:
             companion = gateway(settings, out_dir).start()
@@ -201,8 +226,11 @@ def run_demo(settings: Settings, *, seconds: float | None, out_dir: Path, rate: 
             flow_id="feblam_demo",
         )
         endpoints = f"; metrics http://127.0.0.1:{ops.http.port}/metrics" if ops.http is not None else ""
-        print(f"broker {broker.address}; hotlists {hot_dir} (index {holder.current.version}); "
-              f"simulating {rate:.0f} reads/s; output in {out_dir}/{endpoints}", flush=True)
+        print(
+            f"broker {broker.address}; hotlists {hot_dir} (index {holder.current.version}); "
+            f"simulating {rate:.0f} reads/s; output in {out_dir}/{endpoints}",
+            flush=True,
+        )
         if companion is not None:
             print(companion.announce(), flush=True)
         started = time.monotonic()

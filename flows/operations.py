@@ -142,8 +142,9 @@ class HttpServer:
 class StatsReporter(threading.Thread):
     """One ``stats`` log event every ``logging.stats_seconds``: what an operator reads in the log."""
 
-    def __init__(self, every: float, stats: FlowStats, holder: IndexHolder, monitor: SourceMonitor | None,
-                 stop: threading.Event) -> None:
+    def __init__(
+        self, every: float, stats: FlowStats, holder: IndexHolder, monitor: SourceMonitor | None, stop: threading.Event
+    ) -> None:
         super().__init__(name="stats", daemon=True)
         self.every = every
         self.stats = stats
@@ -161,9 +162,17 @@ class StatsReporter(threading.Thread):
             if self.holder.current.version != version:
                 version, self.live_since = self.holder.current.version, time.time()
             lag = sum(self.monitor.lag.values()) if self.monitor is not None else None
-            log.info("stats", reads=s.reads, reads_per_s=round((s.reads - last_reads) / max(now - last_t, 1e-9), 1),
-                     hits=s.hits, deadletters=s.deadletters, suppressed=s.suppressed, consumer_lag=lag,
-                     index_version=version, index_age_seconds=round(time.time() - self.live_since))
+            log.info(
+                "stats",
+                reads=s.reads,
+                reads_per_s=round((s.reads - last_reads) / max(now - last_t, 1e-9), 1),
+                hits=s.hits,
+                deadletters=s.deadletters,
+                suppressed=s.suppressed,
+                consumer_lag=lag,
+                index_version=version,
+                index_age_seconds=round(time.time() - self.live_since),
+            )
             last_reads, last_t = s.reads, now
 
 
@@ -174,8 +183,9 @@ class Operations:
     index loads); ``attach()`` hands over the index and the flow's counters.
     """
 
-    def __init__(self, settings: Settings, monitor: SourceMonitor | None, stop: threading.Event,
-                 process_id: int | None = None) -> None:
+    def __init__(
+        self, settings: Settings, monitor: SourceMonitor | None, stop: threading.Event, process_id: int | None = None
+    ) -> None:
         self.settings = settings
         self.monitor = monitor
         self.stop_event = stop

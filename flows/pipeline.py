@@ -40,6 +40,7 @@ from sources.vendors import VENDORS, make_read
 
 log = get_logger(__name__)
 
+
 @dataclass
 class FlowStats:
     """Counters of one process (read by the demo's live view, the stats event and the benchmark)."""

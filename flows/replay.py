@@ -29,7 +29,14 @@ def run_replay(settings: Settings, inputs: Sequence[tuple[str, str]], out: Path,
     source = FilesSource(inputs)
     live = open_live_index(replace(settings.hotlists, shared_build=False), watch=False)
     stats = FlowStats()
-    flow = build_flow(settings, source, JsonlSink(out), deadletter=JsonlSink(dlq), holder=live.holder, stats=stats,
-                      flow_id="feblam_replay")
+    flow = build_flow(
+        settings,
+        source,
+        JsonlSink(out),
+        deadletter=JsonlSink(dlq),
+        holder=live.holder,
+        stats=stats,
+        flow_id="feblam_replay",
+    )
     run_main(flow)
     return stats, live.current.version

@@ -65,18 +65,32 @@ def parse_duration(text: str) -> timedelta:
 
 
 def scan(
-    settings: Settings, added: Index, *, since: datetime, until_ms: int | None, retro_of: str,
-    before: Index | None = None, timeout: float | None = None,
+    settings: Settings,
+    added: Index,
+    *,
+    since: datetime,
+    until_ms: int | None,
+    retro_of: str,
+    before: Index | None = None,
+    timeout: float | None = None,
 ) -> ScanResult:
     """Every read on the vendor topics from ``since`` (broker time) up to ``until_ms`` (or the topics'
     ends) that matches ``added``, as retro hits, duplicate-suppressed per entry."""
     started = time.perf_counter()
     k = settings.kafka
-    consumer = Consumer({**k.client_config(), "group.id": f"{k.group_id}-retro", "enable.auto.commit": False,
-                         "enable.partition.eof": False, "fetch.wait.max.ms": max(1, k.fetch_wait_ms),
-                         # a scan reads history as fast as it can: large fetches, a deep local queue
-                         "max.partition.fetch.bytes": 16 << 20, "queued.min.messages": 500_000,
-                         "queued.max.messages.kbytes": 1 << 20})
+    consumer = Consumer(
+        {
+            **k.client_config(),
+            "group.id": f"{k.group_id}-retro",
+            "enable.auto.commit": False,
+            "enable.partition.eof": False,
+            "fetch.wait.max.ms": max(1, k.fetch_wait_ms),
+            # a scan reads history as fast as it can: large fetches, a deep local queue
+            "max.partition.fetch.bytes": 16 << 20,
+            "queued.min.messages": 500_000,
+            "queued.max.messages.kbytes": 1 << 20,
+        }
+    )
     result = ScanResult()
     deadline = time.monotonic() + (timeout or settings.retro.timeout_seconds)
     router = Router(settings.sinks)
@@ -106,11 +120,23 @@ def scan(
                 if m.error() is not None or where not in open_parts:
                     continue
                 if until_ms is not None and m.timestamp()[1] > until_ms:
-                    open_parts.discard(where)  # appended after the swap: the live flow matched it against the new version
+                    open_parts.discard(
+                        where
+                    )  # appended after the swap: the live flow matched it against the new version
                     continue
                 result.reads += 1
-                _match(m.value() or b"", vendor_of[where[0]], added, before, router, window_us, states, retro_of, result,
-                       since)
+                _match(
+                    m.value() or b"",
+                    vendor_of[where[0]],
+                    added,
+                    before,
+                    router,
+                    window_us,
+                    states,
+                    retro_of,
+                    result,
+                    since,
+                )
             # the end of a partition: its position at the high watermark of the last fetch
             for where in list(open_parts):
                 _low, high = consumer.get_watermark_offsets(TopicPartition(*where), cached=True)
@@ -138,8 +164,18 @@ def quick_plate(payload: bytes, vendor: str) -> str | None:
     return record.plate_at(payload) if record is not None else None
 
 
-def _match(payload: bytes, vendor: str, added: Index, before: Index | None, router: Router, window_us: int,
-           states: dict[str, Any], retro_of: str, result: ScanResult, since: datetime) -> None:
+def _match(
+    payload: bytes,
+    vendor: str,
+    added: Index,
+    before: Index | None,
+    router: Router,
+    window_us: int,
+    states: dict[str, Any],
+    retro_of: str,
+    result: ScanResult,
+    since: datetime,
+) -> None:
     # Most reads match none of a handful of added entries: the plate alone tells, without decoding.
     candidates = getattr(added, "candidates", None)
     if candidates is not None:
@@ -173,11 +209,21 @@ def _match(payload: bytes, vendor: str, added: Index, before: Index | None, rout
     if kept is None:
         return
     ordered = tuple(sorted(kept.matches, key=match_order))
-    result.hits.append(Hit(
-        hit_id=hit_id(read.read_id, ordered), index_version=retro_of, priority=min(m.priority for m in ordered),
-        emitted_at=datetime.now(UTC), read=read, plate=key, country=country, matches=ordered,
-        routes=router.routes(ordered, read.camera_id, retro=True), retro=True, retro_of=retro_of,
-    ))
+    result.hits.append(
+        Hit(
+            hit_id=hit_id(read.read_id, ordered),
+            index_version=retro_of,
+            priority=min(m.priority for m in ordered),
+            emitted_at=datetime.now(UTC),
+            read=read,
+            plate=key,
+            country=country,
+            matches=ordered,
+            routes=router.routes(ordered, read.camera_id, retro=True),
+            retro=True,
+            retro_of=retro_of,
+        )
+    )
 
 
 def emit(settings: Settings, hits: list[Hit]) -> None:
@@ -198,21 +244,46 @@ def emit(settings: Settings, hits: list[Hit]) -> None:
     run_main(flow)
 
 
-def _audit(trigger: str, since: datetime, until_ms: int | None, ids: list[tuple[str, str]], reads: int, hits: int,
-           seconds: float, complete: bool, retro_of: str) -> None:
+def _audit(
+    trigger: str,
+    since: datetime,
+    until_ms: int | None,
+    ids: list[tuple[str, str]],
+    reads: int,
+    hits: int,
+    seconds: float,
+    complete: bool,
+    retro_of: str,
+) -> None:
     """Count the scan and write its one audit event (ids, never plates)."""
     metrics.RETRO_SCANS.labels(trigger).inc()
     metrics.RETRO_HITS.inc(hits)
     metrics.RETRO_SECONDS.observe(seconds)
-    log.info("retro_scan", trigger=trigger, window_start=since.isoformat(),
-             window_end=datetime.fromtimestamp(until_ms / 1000, UTC).isoformat() if until_ms else "topic end",
-             lists=sorted({lid for lid, _ in ids}), entries=[f"{lid}/{eid}" for lid, eid in ids],
-             reads_scanned=reads, hits=hits, seconds=round(seconds, 3), complete=complete, retro_of=retro_of)
+    log.info(
+        "retro_scan",
+        trigger=trigger,
+        window_start=since.isoformat(),
+        window_end=datetime.fromtimestamp(until_ms / 1000, UTC).isoformat() if until_ms else "topic end",
+        lists=sorted({lid for lid, _ in ids}),
+        entries=[f"{lid}/{eid}" for lid, eid in ids],
+        reads_scanned=reads,
+        hits=hits,
+        seconds=round(seconds, 3),
+        complete=complete,
+        retro_of=retro_of,
+    )
 
 
 def run_scan(
-    settings: Settings, added: Index, entries: Iterable[tuple[str, str]], *, trigger: str, since: datetime,
-    until_ms: int | None, retro_of: str, before: Index | None = None,
+    settings: Settings,
+    added: Index,
+    entries: Iterable[tuple[str, str]],
+    *,
+    trigger: str,
+    since: datetime,
+    until_ms: int | None,
+    retro_of: str,
+    before: Index | None = None,
 ) -> ScanResult:
     """Scan, emit, count and audit: one retro-scan from start to end, in this process."""
     ids = sorted(set(entries))
@@ -222,8 +293,19 @@ def run_scan(
     return result
 
 
-ROW_FIELDS = ("entry_id", "plate", "key", "country", "category", "priority", "action", "valid_from", "valid_until",
-              "owner", "note")
+ROW_FIELDS = (
+    "entry_id",
+    "plate",
+    "key",
+    "country",
+    "category",
+    "priority",
+    "action",
+    "valid_from",
+    "valid_until",
+    "owner",
+    "note",
+)
 
 
 def _rows(entries: Iterable[Any]) -> list[dict[str, Any]]:
@@ -244,13 +326,16 @@ def _index_of(rows: list[dict[str, Any]], lists: list[list[Any]]) -> Any:
             if isinstance(row[f], str):
                 row[f] = datetime.fromisoformat(row[f])
         by_list.setdefault(row.pop("list_id"), []).append(row)
-    snaps = [ListSnapshot(lid, name, fuzzy, (), pa.Table.from_pylist(by_list.get(lid, []), schema=SCHEMA), "")
-             for lid, name, fuzzy in lists]
+    snaps = [
+        ListSnapshot(lid, name, fuzzy, (), pa.Table.from_pylist(by_list.get(lid, []), schema=SCHEMA), "")
+        for lid, name, fuzzy in lists
+    ]
     return build_index(snaps, n_shards=1)
 
 
-def scan_in_background(settings: Settings, added: Index, entries: list[tuple[str, str]], before: Index,
-                       retro_of: str) -> threading.Thread | None:
+def scan_in_background(
+    settings: Settings, added: Index, entries: list[tuple[str, str]], before: Index, retro_of: str
+) -> threading.Thread | None:
     """After a swap that added entries: a scan of the window before it, in a child process.
 
     The child (``python -m flows.retro``) gets the added entries and the old rows of
@@ -263,25 +348,37 @@ def scan_in_background(settings: Settings, added: Index, entries: list[tuple[str
     import msgspec
     import orjson
 
-
     now = datetime.now(UTC)
     since = now - timedelta(minutes=settings.retro.window_minutes)
     until_ms = int(now.timestamp() * 1000)
     ids = sorted(set(entries))
-    job = orjson.dumps({
-        "settings": msgspec.to_builtins(settings), "since": since.isoformat(), "until_ms": until_ms, "retro_of": retro_of,
-        "lists": [[i.list_id, i.name, i.fuzzy] for i in added.files_version().lists],
-        "added": _rows(added.entries()), "before": _rows(before.entries_named(set(ids))),
-    })
+    job = orjson.dumps(
+        {
+            "settings": msgspec.to_builtins(settings),
+            "since": since.isoformat(),
+            "until_ms": until_ms,
+            "retro_of": retro_of,
+            "lists": [[i.list_id, i.name, i.fuzzy] for i in added.files_version().lists],
+            "added": _rows(added.entries()),
+            "before": _rows(before.entries_named(set(ids))),
+        }
+    )
 
     def work() -> None:
         import subprocess
 
         try:
-            proc = subprocess.run([sys.executable, "-m", "flows.retro"], input=job, stdout=subprocess.PIPE,  # noqa: S603
-                                  timeout=settings.retro.timeout_seconds + 60, check=False)
+            proc = subprocess.run(
+                [sys.executable, "-m", "flows.retro"],
+                input=job,
+                stdout=subprocess.PIPE,  # noqa: S603
+                timeout=settings.retro.timeout_seconds + 60,
+                check=False,
+            )
             if proc.returncode != 0:
-                log.error("retro_scan_failed", error=f"the scan process exited with {proc.returncode}", retro_of=retro_of)
+                log.error(
+                    "retro_scan_failed", error=f"the scan process exited with {proc.returncode}", retro_of=retro_of
+                )
                 return
             doc = orjson.loads(proc.stdout.splitlines()[-1])
             _audit("swap", since, until_ms, ids, doc["reads"], doc["hits"], doc["seconds"], doc["complete"], retro_of)
@@ -306,11 +403,21 @@ def _child(job_json: bytes) -> int:
     set_hash_key(settings.privacy.hash_key)
     added = _index_of(job["added"], job["lists"])
     before = _index_of(job["before"], job["lists"]) if job["before"] else None
-    result = scan(settings, added, since=datetime.fromisoformat(job["since"]), until_ms=job["until_ms"],
-                  retro_of=job["retro_of"], before=before)
+    result = scan(
+        settings,
+        added,
+        since=datetime.fromisoformat(job["since"]),
+        until_ms=job["until_ms"],
+        retro_of=job["retro_of"],
+        before=before,
+    )
     emit(settings, result.hits)
-    sys.stdout.write(orjson.dumps({"reads": result.reads, "hits": len(result.hits), "seconds": result.seconds,
-                                   "complete": result.complete}).decode() + "\n")
+    sys.stdout.write(
+        orjson.dumps(
+            {"reads": result.reads, "hits": len(result.hits), "seconds": result.seconds, "complete": result.complete}
+        ).decode()
+        + "\n"
+    )
     return 0
 
 

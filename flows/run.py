@@ -105,8 +105,12 @@ def cluster_watchdog(peers: list[str], me: int, stats: FlowStats, stop: threadin
             time.sleep(0.2)
         missing = [p for i, p in enumerate(peers) if i != me and not peer_answers(p)]
         log.error("job_failed", reason="cluster_not_formed", peers_not_answering=missing, timeout_seconds=timeout)
-        print(f"feblam: error: the cluster did not form within {timeout:g} s (kafka.start_timeout_seconds x 3); "
-              f"peers not answering: {', '.join(missing) or 'none (they answer, but did not join)'}", file=sys.stderr, flush=True)
+        print(
+            f"feblam: error: the cluster did not form within {timeout:g} s (kafka.start_timeout_seconds x 3); "
+            f"peers not answering: {', '.join(missing) or 'none (they answer, but did not join)'}",
+            file=sys.stderr,
+            flush=True,
+        )
         flush_stderr()
         os._exit(1)
 

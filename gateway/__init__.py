@@ -12,15 +12,18 @@ from __future__ import annotations
 
 from feblam.lazy import lazy_api
 
-__all__, __getattr__ = lazy_api(__name__, {
-    "build_gateway_flow": "gateway.flow",
-    "run_gateway": "gateway.run",
-    "Board": "gateway.board",
-    "BoardSink": "gateway.board",
-    "BoardChange": "gateway.cases",
-    "HitCases": "gateway.cases",
-    "refusal": "gateway.cases",
-    "DeskAction": "gateway.actions",
-    "Desks": "gateway.settings",
-    "Console": "gateway.console",
-})
+__all__, __getattr__ = lazy_api(
+    __name__,
+    {
+        "build_gateway_flow": "gateway.flow",
+        "run_gateway": "gateway.run",
+        "Board": "gateway.board",
+        "BoardSink": "gateway.board",
+        "BoardChange": "gateway.cases",
+        "HitCases": "gateway.cases",
+        "refusal": "gateway.cases",
+        "DeskAction": "gateway.actions",
+        "Desks": "gateway.settings",
+        "Console": "gateway.console",
+    },
+)

@@ -117,8 +117,14 @@ def refusal(state: str, kind: str, outcome: str | None) -> Refusal | None:
 
 def event(hc: HitCases, case: Case) -> dict[str, Any]:
     """The audit event of a case's last change (DESIGN 12)."""
-    return {"hit_id": hc.hit_id, "desk": case.desk, "state": case.state, "user": case.user,
-            "at": format_ts(case.at), "outcome": case.outcome}
+    return {
+        "hit_id": hc.hit_id,
+        "desk": case.desk,
+        "state": case.state,
+        "user": case.user,
+        "at": format_ts(case.at),
+        "outcome": case.outcome,
+    }
 
 
 def _change(hc: HitCases, case: Case, *, audit: bool = True) -> BoardChange:
@@ -130,7 +136,9 @@ def too_old(hit: dict[str, Any], desks: Desks, now: datetime) -> bool:
     return now - parse_ts(hit["emitted_at"]) > desks.max_age
 
 
-def open_cases(hit: dict[str, Any], routes: Sequence[str], desks: Desks, now: datetime) -> tuple[HitCases, list[BoardChange]]:
+def open_cases(
+    hit: dict[str, Any], routes: Sequence[str], desks: Desks, now: datetime
+) -> tuple[HitCases, list[BoardChange]]:
     """A new hit: a ``new`` case at each desk of ``routes`` (:meth:`Desks.route`; none: no change)."""
     hc = HitCases(hit)
     changes = []
@@ -164,7 +172,9 @@ def escalate_due(hc: HitCases, desks: Desks, now: datetime) -> list[BoardChange]
     """Every unacknowledged case past its deadline turns ``escalated``; its desk's target gets a ``new`` case."""
     changes: list[BoardChange] = []
     while True:
-        due = [c for c in hc.cases.values() if c.state in UNACKNOWLEDGED and c.deadline is not None and c.deadline <= now]
+        due = [
+            c for c in hc.cases.values() if c.state in UNACKNOWLEDGED and c.deadline is not None and c.deadline <= now
+        ]
         if not due:
             return changes
         for case in due:

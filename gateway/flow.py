@@ -98,8 +98,14 @@ def make_decoder(desks: Desks, stats: FlowStats) -> Callable[[PayloadBatch], lis
             except (ValueError, KeyError, TypeError) as exc:
                 error = f"{batch.vendor}: {exc}"
                 metrics.REFUSED.labels(batch.vendor, reason_of(error)).inc()
-                log.warning("gateway_message_refused", topic=batch.origin, partition=batch.partition,
-                            offset=batch.positions[i], kind=batch.vendor, error=str(exc)[:200])
+                log.warning(
+                    "gateway_message_refused",
+                    topic=batch.origin,
+                    partition=batch.partition,
+                    offset=batch.positions[i],
+                    kind=batch.vendor,
+                    error=str(exc)[:200],
+                )
                 out.append(batch.deadletter(i, error))
         return out
 
@@ -128,26 +134,39 @@ class CaseLogic(StatefulLogic[tuple[str, Any], BoardChange, HitCases]):
             hit, routes = item
             if too_old(hit, self.desks, now):
                 metrics.HITS.labels("too_old").inc()
-                log.warning("hit_too_old", hit_id=hit["hit_id"], emitted_at=hit["emitted_at"],
-                            max_age_minutes=self.desks.max_age.total_seconds() / 60)
+                log.warning(
+                    "hit_too_old",
+                    hit_id=hit["hit_id"],
+                    emitted_at=hit["emitted_at"],
+                    max_age_minutes=self.desks.max_age.total_seconds() / 60,
+                )
                 return [], self.DISCARD
             self.cases, changes = open_cases(hit, routes, self.desks, now)
             if not changes:
                 metrics.HITS.labels("unrouted").inc()
-                log.warning("hit_unrouted", hit_id=hit["hit_id"], priority=hit["priority"],
-                            reason="no desk's rule takes it")
+                log.warning(
+                    "hit_unrouted", hit_id=hit["hit_id"], priority=hit["priority"], reason="no desk's rule takes it"
+                )
                 return [], self.DISCARD
             metrics.HITS.labels("routed").inc()
             return self._counted(changes), self.RETAIN
         if self.cases is None:
             metrics.REFUSED.labels(ACTION, "unknown hit").inc()
-            log.warning("action_refused", hit_id=item.hit_id, desk=item.desk, user=item.user, action=item.kind,
-                        reason="the gateway holds no such hit")
+            log.warning(
+                "action_refused",
+                hit_id=item.hit_id,
+                desk=item.desk,
+                user=item.user,
+                action=item.kind,
+                reason="the gateway holds no such hit",
+            )
             return [], self.DISCARD
         changes, refused = apply_action(self.cases, item)
         if refused:
             metrics.REFUSED.labels(ACTION, reason_of(refused)).inc()
-            log.info("action_refused", hit_id=item.hit_id, desk=item.desk, user=item.user, action=item.kind, reason=refused)
+            log.info(
+                "action_refused", hit_id=item.hit_id, desk=item.desk, user=item.user, action=item.kind, reason=refused
+            )
         return self._counted(changes), self.RETAIN
 
     def on_notify(self) -> tuple[Iterable[BoardChange], bool]:
@@ -161,8 +180,13 @@ class CaseLogic(StatefulLogic[tuple[str, Any], BoardChange, HitCases]):
         escalated = escalate_due(self.cases, self.desks, now)
         for ch in escalated:
             if ch.case and ch.case["state"] == "escalated":
-                log.warning("hit_escalated", hit_id=ch.hit_id, desk=ch.desk, to=self.desks.escalate_to.get(ch.desk),
-                            priority=self.cases.hit["priority"])
+                log.warning(
+                    "hit_escalated",
+                    hit_id=ch.hit_id,
+                    desk=ch.desk,
+                    to=self.desks.escalate_to.get(ch.desk),
+                    priority=self.cases.hit["priority"],
+                )
         changes += self._counted(escalated)
         if expired(self.cases, self.desks, now):
             return changes + removal(self.cases), self.DISCARD
@@ -190,8 +214,14 @@ class CaseLogic(StatefulLogic[tuple[str, Any], BoardChange, HitCases]):
 
 
 def build_gateway_flow(
-    settings: Settings, source: Source[Any], board: Sink[Any], events: Sink[Any], deadletter: Sink[Any],
-    *, clock: Clock = utc_now, stats: FlowStats | None = None,
+    settings: Settings,
+    source: Source[Any],
+    board: Sink[Any],
+    events: Sink[Any],
+    deadletter: Sink[Any],
+    *,
+    clock: Clock = utc_now,
+    stats: FlowStats | None = None,
 ) -> Dataflow:
     """Hits and actions in; board changes, hit events and dead letters out."""
     desks = Desks(settings.desks, settings.gateway)

@@ -17,7 +17,10 @@ HITS = Counter(
     registry=REGISTRY,
 )
 EVENTS = Counter(
-    "feblam_gateway_events", "Hit events (state changes) written, by desk and state", ["desk", "state"], registry=REGISTRY
+    "feblam_gateway_events",
+    "Hit events (state changes) written, by desk and state",
+    ["desk", "state"],
+    registry=REGISTRY,
 )
 CASES = Gauge("feblam_gateway_cases", "Hits on each desk's board, by state", ["desk", "state"], registry=REGISTRY)
 HIT_TO_BOARD = Histogram(
@@ -29,5 +32,7 @@ REFUSED = Counter(
     ["topic_kind", "reason"],
     registry=REGISTRY,
 )
-LOGINS = Counter("feblam_gateway_logins", "Console logins, by result (ok, failed, blocked)", ["result"], registry=REGISTRY)
+LOGINS = Counter(
+    "feblam_gateway_logins", "Console logins, by result (ok, failed, blocked)", ["result"], registry=REGISTRY
+)
 PAGES = Gauge("feblam_gateway_pages", "Console pages connected to a board", registry=REGISTRY)

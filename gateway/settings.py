@@ -46,13 +46,14 @@ class Desks:
     def route(self, hit: dict[str, Any]) -> list[str]:
         """The desks whose rule takes this hit (a malformed hit raises KeyError, TypeError or ValueError)."""
         parsed = hit_from_dict(hit)
-        return [d.name for d in self.desks
-                if (d.rule.retro is None or d.rule.retro == parsed.retro)
-                and rule_matches(d.rule, parsed.matches, parsed.read.camera_id)]
+        return [
+            d.name
+            for d in self.desks
+            if (d.rule.retro is None or d.rule.retro == parsed.retro)
+            and rule_matches(d.rule, parsed.matches, parsed.read.camera_id)
+        ]
 
     def deadline(self, hit: dict[str, Any], desk: str, now: datetime) -> datetime | None:
         """When a new case of this hit at this desk escalates (None: its priority never does, or nowhere to go)."""
         after = self.after.get(int(hit["priority"]))
         return now + after if after is not None and desk in self.escalate_to else None
-
-

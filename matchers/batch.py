@@ -66,7 +66,9 @@ def fuzzy_codes(plates: Sequence[str]) -> tuple[npt.NDArray[np.int64], npt.NDArr
         lengths[:-1] = ends - starts[:-1]
         lengths[-1] = data.shape[0] - starts[-1]
     else:  # a plate holds the separator itself: count its length the slow way
-        lengths = np.fromiter((0 if o else len(p) for p, o in zip(plates, other.tolist(), strict=True)), dtype=np.int64, count=n)
+        lengths = np.fromiter(
+            (0 if o else len(p) for p, o in zip(plates, other.tolist(), strict=True)), dtype=np.int64, count=n
+        )
         starts = np.zeros(n, dtype=np.int64)
         np.cumsum(lengths[:-1] + 1, out=starts[1:])
     other |= lengths > MAX_WIDTH
@@ -106,8 +108,9 @@ def patterns_may_match(sources: Sequence[str], plates: Sequence[str]) -> npt.NDA
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    keys = pc.replace_substring_regex(pc.ascii_upper(pa.array(plates, type=pa.string())), pattern="[^A-Z0-9]+",
-                                      replacement="")
+    keys = pc.replace_substring_regex(
+        pc.ascii_upper(pa.array(plates, type=pa.string())), pattern="[^A-Z0-9]+", replacement=""
+    )
     try:
         found = pc.match_substring_regex(keys, pattern="^(?:" + "|".join(sources) + ")$")
         return np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)

@@ -89,7 +89,11 @@ def build_index(
         t = snap.table
         tables.append(t.append_column("list_idx", pa.array(np.full(t.num_rows, i, dtype=np.int16))))
         k = t.column("key")
-        n_pat = int(pc.sum(pc.or_(pc.match_substring(k, "?"), pc.match_substring(k, "*"))).as_py() or 0) if t.num_rows else 0
+        n_pat = (
+            int(pc.sum(pc.or_(pc.match_substring(k, "?"), pc.match_substring(k, "*"))).as_py() or 0)
+            if t.num_rows
+            else 0
+        )
         infos.append(ListInfo(snap.list_id, snap.name, snap.fuzzy, t.num_rows, n_pat, snap.digest))
     if tables:
         table = pa.concat_tables(tables).combine_chunks()
@@ -200,7 +204,11 @@ def build_index(
 
 
 def build_layer(
-    base: HotlistIndex, lists: Sequence[ListSnapshot], removed: npt.NDArray[np.int64], *, with_blooms: bool = True,
+    base: HotlistIndex,
+    lists: Sequence[ListSnapshot],
+    removed: npt.NDArray[np.int64],
+    *,
+    with_blooms: bool = True,
 ) -> tuple[tuple[ListInfo, ...], HotlistIndex]:
     """The list infos and overlay index of a layer over ``base``.
 
@@ -216,14 +224,22 @@ def build_layer(
     gone = np.bincount(gone_lists, minlength=len(lists))
     gone_pat = np.bincount(gone_lists[base.key_code[removed] == -1], minlength=len(lists))  # patterns have no code
     infos = tuple(
-        ListInfo(b.list_id, b.name, b.fuzzy, b.entries - int(gone[i]) + o.entries,
-                 b.patterns - int(gone_pat[i]) + o.patterns, o.digest)
+        ListInfo(
+            b.list_id,
+            b.name,
+            b.fuzzy,
+            b.entries - int(gone[i]) + o.entries,
+            b.patterns - int(gone_pat[i]) + o.patterns,
+            o.digest,
+        )
         for i, (b, o) in enumerate(zip(base.lists, overlay.lists, strict=True))
     )
     return infos, overlay
 
 
-def load_index(settings: HotlistSettings, progress: Progress | None = None, *, with_blooms: bool = True) -> HotlistIndex:
+def load_index(
+    settings: HotlistSettings, progress: Progress | None = None, *, with_blooms: bool = True
+) -> HotlistIndex:
     """Load and validate every list, then build the index; raises SnapshotError on bad input."""
     started = time.perf_counter()
     lists = load_hotlists(settings.dir)
@@ -246,7 +262,11 @@ def load_index(settings: HotlistSettings, progress: Progress | None = None, *, w
 
 
 def load_layer(
-    base: HotlistIndex, directory: str | Path, new_files: Mapping[str, Sequence[str]], *, with_blooms: bool = True,
+    base: HotlistIndex,
+    directory: str | Path,
+    new_files: Mapping[str, Sequence[str]],
+    *,
+    with_blooms: bool = True,
 ) -> LayeredIndex:
     """Apply the delta files that arrived after ``base`` was built, without rebuilding it.
 
@@ -277,15 +297,27 @@ def load_layer(
             lo, hi = (int(x) for x in np.searchsorted(base.list_idx, [pos, pos + 1]))
             named = pc.is_in(base.entry_id.slice(lo, hi - lo), value_set=ids)
             removed.append(np.flatnonzero(named.to_numpy(zero_copy_only=False)) + lo)
-        snaps.append(ListSnapshot(info.list_id, name, fuzzy, files, table, list_digest(files, name, fuzzy, spec.identity())))
+        snaps.append(
+            ListSnapshot(info.list_id, name, fuzzy, files, table, list_digest(files, name, fuzzy, spec.identity()))
+        )
     rows = np.concatenate(removed) if removed else np.zeros(0, np.int64)
     infos, overlay = build_layer(base, snaps, rows, with_blooms=with_blooms)
     layer = LayeredIndex(
-        version=version_of(infos), lists=infos, base=base, removed=frozenset(rows.tolist()),
-        overlay=overlay, build_seconds=time.perf_counter() - started,
+        version=version_of(infos),
+        lists=infos,
+        base=base,
+        removed=frozenset(rows.tolist()),
+        overlay=overlay,
+        build_seconds=time.perf_counter() - started,
     )
-    log.info("layer_built", version=layer.version, base_version=base.version, removed=len(layer.removed),
-             added=len(overlay), seconds=round(layer.build_seconds, 3))
+    log.info(
+        "layer_built",
+        version=layer.version,
+        base_version=base.version,
+        removed=len(layer.removed),
+        added=len(overlay),
+        seconds=round(layer.build_seconds, 3),
+    )
     return layer
 
 
@@ -325,12 +357,19 @@ def build_changes(inner: FilesVersion, changes: Mapping[str, Mapping[str, Change
     for list_id in _touched_entries(inner, touched):  # entries the changes replace or delete that the inner version has
         gone[list_id] = gone.get(list_id, 0) + 1
     lists = tuple(
-        ListInfo(i.list_id, i.name, i.fuzzy, kept[i.list_id] - gone.get(i.list_id, 0) + o.entries, i.patterns + o.patterns,
-                 i.digest)
+        ListInfo(
+            i.list_id,
+            i.name,
+            i.fuzzy,
+            kept[i.list_id] - gone.get(i.list_id, 0) + o.entries,
+            i.patterns + o.patterns,
+            i.digest,
+        )
         for i, o in zip(inner.lists, overlay.lists, strict=True)
     )
-    return ChangedIndex(version=h.hexdigest(), lists=lists, inner=inner, touched=frozenset(touched), overlay=overlay,
-                        changes=n)
+    return ChangedIndex(
+        version=h.hexdigest(), lists=lists, inner=inner, touched=frozenset(touched), overlay=overlay, changes=n
+    )
 
 
 def _touched_entries(inner: FilesVersion, touched: set[tuple[str, str]]) -> list[str]:
@@ -353,16 +392,20 @@ def _touched_entries(inner: FilesVersion, touched: set[tuple[str, str]]) -> list
 
 def _identity(index: HotlistIndex) -> pa.Table:
     """One row per entry of a full version: what makes an entry "added" when it changes (DESIGN section 10)."""
-    return pa.table({
-        "list_id": pc.take(pa.array(index.list_ids, pa.string()), pa.array(index.list_idx.astype(np.int32))),
-        "entry_id": index.entry_id,
-        "plate": index.plate,
-        # "" for any country: a join never matches nulls
-        "country": pc.fill_null(pc.take(pa.array(index.countries, pa.string()), pa.array(index.country.astype(np.int32))), ""),
-        "valid_from": pa.array(index.valid_from),
-        "valid_until": pa.array(index.valid_until),
-        "row": pa.array(np.arange(len(index), dtype=np.int64)),
-    })
+    return pa.table(
+        {
+            "list_id": pc.take(pa.array(index.list_ids, pa.string()), pa.array(index.list_idx.astype(np.int32))),
+            "entry_id": index.entry_id,
+            "plate": index.plate,
+            # "" for any country: a join never matches nulls
+            "country": pc.fill_null(
+                pc.take(pa.array(index.countries, pa.string()), pa.array(index.country.astype(np.int32))), ""
+            ),
+            "valid_from": pa.array(index.valid_from),
+            "valid_until": pa.array(index.valid_until),
+            "row": pa.array(np.arange(len(index), dtype=np.int64)),
+        }
+    )
 
 
 def added_entries(new: Index, old: Index) -> tuple[HotlistIndex | None, list[tuple[str, str]]]:
@@ -375,7 +418,9 @@ def added_entries(new: Index, old: Index) -> tuple[HotlistIndex | None, list[tup
             base = _identity(index.base)
             keep = np.ones(len(index.base), dtype=bool)
             keep[list(index.removed)] = False
-            over = _identity(index.overlay).set_column(6, "row", pa.array(np.arange(len(index.overlay)) + len(index.base)))
+            over = _identity(index.overlay).set_column(
+                6, "row", pa.array(np.arange(len(index.overlay)) + len(index.base))
+            )
             return pa.concat_tables([base.filter(pa.array(keep)), over]), [index.base, index.overlay]
         return _identity(index), [index]
 
@@ -391,11 +436,26 @@ def added_entries(new: Index, old: Index) -> tuple[HotlistIndex | None, list[tup
         entries.append(part.entry(row if part is parts[0] else row - len(parts[0])))
     by_list: dict[str, list[dict[str, Any]]] = {}
     for e in entries:
-        by_list.setdefault(e.list_id, []).append({
-            "entry_id": e.entry_id, "plate": e.plate, "key": e.key, "country": e.country, "category": e.category,
-            "priority": e.priority, "action": e.action, "valid_from": e.valid_from, "valid_until": e.valid_until,
-            "owner": e.owner, "note": e.note})
+        by_list.setdefault(e.list_id, []).append(
+            {
+                "entry_id": e.entry_id,
+                "plate": e.plate,
+                "key": e.key,
+                "country": e.country,
+                "category": e.category,
+                "priority": e.priority,
+                "action": e.action,
+                "valid_from": e.valid_from,
+                "valid_until": e.valid_until,
+                "owner": e.owner,
+                "note": e.note,
+            }
+        )
     infos = new.files_version().lists
-    snaps = [ListSnapshot(i.list_id, i.name, i.fuzzy, (), pa.Table.from_pylist(by_list.get(i.list_id, []), schema=SCHEMA),
-                          i.digest) for i in infos]
+    snaps = [
+        ListSnapshot(
+            i.list_id, i.name, i.fuzzy, (), pa.Table.from_pylist(by_list.get(i.list_id, []), schema=SCHEMA), i.digest
+        )
+        for i in infos
+    ]
     return build_index(snaps, n_shards=1), [(e.list_id, e.entry_id) for e in entries]

@@ -33,7 +33,12 @@ from matchers.store import DONE, FORMAT, open_index, read_meta, save_index, save
 
 def _build_params(settings: HotlistSettings) -> dict[str, Any]:
     """What a version's files depend on besides the snapshots."""
-    return {"format": FORMAT, "n_shards": settings.shards, "backend": settings.bloom_backend, "fp_rate": settings.bloom_fp_rate}
+    return {
+        "format": FORMAT,
+        "n_shards": settings.shards,
+        "backend": settings.bloom_backend,
+        "fp_rate": settings.bloom_fp_rate,
+    }
 
 
 def version_key(settings: HotlistSettings, manifest: Manifest | None = None) -> str:
@@ -93,7 +98,8 @@ def _layer_base(cache: Path, manifest: Manifest, settings: HotlistSettings) -> t
     params = _build_params(settings)
     fulls = sorted(
         (p for p in cache.glob("index-*") if (p / DONE).exists() and (p / "manifest.json").exists()),
-        key=lambda p: p.stat().st_mtime, reverse=True,
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
     )
     for path in fulls:
         try:
@@ -101,7 +107,9 @@ def _layer_base(cache: Path, manifest: Manifest, settings: HotlistSettings) -> t
             old = {k: [tuple(r) for r in v] for k, v in orjson.loads((path / "manifest.json").read_bytes()).items()}
         except (OSError, IndexFormatError, orjson.JSONDecodeError):
             continue
-        if meta.get("kind", "full") != "full" or any(meta.get(k) != params[k] for k in ("n_shards", "backend", "fp_rate")):
+        if meta.get("kind", "full") != "full" or any(
+            meta.get(k) != params[k] for k in ("n_shards", "backend", "fp_rate")
+        ):
             continue
         added = new_deltas(old, manifest, settings.layer_max_fraction)  # type: ignore[arg-type]
         if added is not None:
@@ -129,8 +137,13 @@ def build_shared(settings: HotlistSettings, cache_dir: str | Path, timeout: floa
             if (target / DONE).exists():
                 return target
             base = _layer_base(cache, manifest, settings)
-            job = {"settings": msgspec.to_builtins(settings), "out": str(target), "manifest": manifest,
-                   "base": str(base[0]) if base else None, "new_files": base[1] if base else None}
+            job = {
+                "settings": msgspec.to_builtins(settings),
+                "out": str(target),
+                "manifest": manifest,
+                "base": str(base[0]) if base else None,
+                "new_files": base[1] if base else None,
+            }
             args = [sys.executable, "-m", "matchers.builder", orjson.dumps(job).decode()]
             try:
                 env = {**os.environ, **BUILDER_ENV}

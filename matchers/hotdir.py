@@ -99,8 +99,12 @@ def list_files(list_dir: Path) -> tuple[SnapshotFile, ...]:
 
 def source_files(directory: str | Path) -> list[Path]:
     """Every file a version depends on: snapshots and ``list.toml`` of every list folder (regular files only)."""
-    return [f for d in list_dirs(directory) for f in sorted(d.iterdir())
-            if (SNAPSHOT_NAME.match(f.name) or f.name == "list.toml") and is_regular(f)]
+    return [
+        f
+        for d in list_dirs(directory)
+        for f in sorted(d.iterdir())
+        if (SNAPSHOT_NAME.match(f.name) or f.name == "list.toml") and is_regular(f)
+    ]
 
 
 #: Content hashes by (path, size, mtime, ctime, inode): a process hashes a file once, not on every rebuild.

@@ -189,8 +189,11 @@ class HotlistIndex:
         self.shard_codes = shard_codes
         self.shard_rows = shard_rows
         #: Every plain entry's fuzzy code in one numpy Bloom filter: a batch of reads is checked at once.
-        self.word_filter = word_filter if word_filter is not None else build_word_filter(
-            np.concatenate(shard_codes) if shard_codes else np.zeros(0, np.int64))
+        self.word_filter = (
+            word_filter
+            if word_filter is not None
+            else build_word_filter(np.concatenate(shard_codes) if shard_codes else np.zeros(0, np.int64))
+        )
         self.patterns = patterns
         self.build_seconds = build_seconds
         c = columns
@@ -356,9 +359,20 @@ class HotlistIndex:
 
     def nbytes(self) -> int:
         """Bytes held by the index structures (arrays, Arrow buffers, Bloom bits)."""
-        total = sum(a.nbytes for a in self.shard_codes) + sum(a.nbytes for a in self.shard_rows) + self.word_filter.nbytes
-        for arr in (self.list_idx, self.key_code, self.country, self.priority, self.category,
-                    self.action, self.owner, self.valid_from, self.valid_until):
+        total = (
+            sum(a.nbytes for a in self.shard_codes) + sum(a.nbytes for a in self.shard_rows) + self.word_filter.nbytes
+        )
+        for arr in (
+            self.list_idx,
+            self.key_code,
+            self.country,
+            self.priority,
+            self.category,
+            self.action,
+            self.owner,
+            self.valid_from,
+            self.valid_until,
+        ):
             total += arr.nbytes
         total += self.entry_id.nbytes + self.note.nbytes + self.plate.nbytes
         total += sum(bloom_bytes(b) for b in self.blooms)
@@ -377,7 +391,12 @@ class HotlistIndex:
                 {"list_id": i.list_id, "name": i.name, "fuzzy": i.fuzzy, "entries": i.entries, "patterns": i.patterns}
                 for i in self.lists
             ],
-            "shards": {"count": self.n_shards, "entries": sizes, "min": min(sizes, default=0), "max": max(sizes, default=0)},
+            "shards": {
+                "count": self.n_shards,
+                "entries": sizes,
+                "min": min(sizes, default=0),
+                "max": max(sizes, default=0),
+            },
             "bloom": {
                 "backend": self.backend,
                 "target_fp_rate": self.fp_rate,
@@ -391,14 +410,6 @@ class HotlistIndex:
             "bytes_per_entry": self.nbytes() / max(len(self), 1),
             "build_seconds": round(self.build_seconds, 3),
         }
-
-
-
-
-
-
-
-
 
 
 class IndexHolder:
@@ -422,6 +433,3 @@ class IndexHolder:
             old, self.current = self.current, index
             self.swaps += 1
         return old
-
-
-

@@ -34,8 +34,14 @@ class LayeredIndex:
     """
 
     def __init__(
-        self, *, version: str, lists: tuple[ListInfo, ...], base: HotlistIndex,
-        removed: frozenset[int], overlay: HotlistIndex, build_seconds: float,
+        self,
+        *,
+        version: str,
+        lists: tuple[ListInfo, ...],
+        base: HotlistIndex,
+        removed: frozenset[int],
+        overlay: HotlistIndex,
+        build_seconds: float,
     ) -> None:
         self.version = version
         self.lists = lists
@@ -119,8 +125,14 @@ class ChangedIndex:
     """
 
     def __init__(
-        self, *, version: str, lists: tuple[ListInfo, ...], inner: FilesVersion,
-        touched: frozenset[tuple[str, str]], overlay: HotlistIndex, changes: int,
+        self,
+        *,
+        version: str,
+        lists: tuple[ListInfo, ...],
+        inner: FilesVersion,
+        touched: frozenset[tuple[str, str]],
+        overlay: HotlistIndex,
+        changes: int,
     ) -> None:
         self.version = version
         self.lists = lists
@@ -175,6 +187,13 @@ class ChangedIndex:
 
     def stats(self) -> dict[str, Any]:
         doc = self.inner.stats()
-        doc.update(version=self.version, entries=len(self),
-                   changes={"inner_version": self.inner.version, "changes": self.changes, "entries_touched": len(self.touched)})
+        doc.update(
+            version=self.version,
+            entries=len(self),
+            changes={
+                "inner_version": self.inner.version,
+                "changes": self.changes,
+                "entries_touched": len(self.touched),
+            },
+        )
         return doc

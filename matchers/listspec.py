@@ -125,10 +125,14 @@ def apply_mapping(raw: RawFile, spec: ListSpec, kind: str = "full") -> RawFile:
         row = first_true(pc.invert(pc.fill_null(known, False)), present)
         if row is not None:
             value = raw.table.column(ours)[row].as_py()
-            msg = (f"{raw.where(row, ours)}: value {value!r} is not in [values.{ours}] of list.toml "
-                   f"(known: {', '.join(map(repr, mapping))})")
+            msg = (
+                f"{raw.where(row, ours)}: value {value!r} is not in [values.{ours}] of list.toml "
+                f"(known: {', '.join(map(repr, mapping))})"
+            )
             raise SnapshotError(msg)
-        translated = pc.take(pa.array([str(v) for v in mapping.values()], type=pa.string()), pc.index_in(col, value_set=keys))
+        translated = pc.take(
+            pa.array([str(v) for v in mapping.values()], type=pa.string()), pc.index_in(col, value_set=keys)
+        )
         table = table.set_column(table.column_names.index(ours), ours, translated)
         raw.table = table
     for ours, value in spec.defaults.items():

@@ -10,16 +10,49 @@ from matchers.countries import CODES
 #: Cyrillic and Greek capitals that look like Latin ones.
 _HOMOGLYPHS = {
     # Cyrillic
-    "А": "A", "В": "B", "Е": "E", "К": "K", "М": "M", "Н": "H", "О": "O",
-    "Р": "P", "С": "C", "Т": "T", "Х": "X", "У": "Y", "Ѕ": "S", "І": "I", "Ј": "J",
+    "А": "A",
+    "В": "B",
+    "Е": "E",
+    "К": "K",
+    "М": "M",
+    "Н": "H",
+    "О": "O",
+    "Р": "P",
+    "С": "C",
+    "Т": "T",
+    "Х": "X",
+    "У": "Y",
+    "Ѕ": "S",
+    "І": "I",
+    "Ј": "J",
     # Greek
-    "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M",
-    "Ν": "N", "Ο": "O", "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X",
+    "Α": "A",
+    "Β": "B",
+    "Ε": "E",
+    "Ζ": "Z",
+    "Η": "H",
+    "Ι": "I",
+    "Κ": "K",
+    "Μ": "M",
+    "Ν": "N",
+    "Ο": "O",
+    "Ρ": "P",
+    "Τ": "T",
+    "Υ": "Y",
+    "Χ": "X",
 }
 #: Latin letters with no canonical decomposition.
 _LATIN_EXTRA = {
-    "Ø": "O", "Ł": "L", "Đ": "D", "Ħ": "H", "Ŧ": "T", "Æ": "AE", "Œ": "OE",
-    "Þ": "TH", "ẞ": "SS", "Ŋ": "N",
+    "Ø": "O",
+    "Ł": "L",
+    "Đ": "D",
+    "Ħ": "H",
+    "Ŧ": "T",
+    "Æ": "AE",
+    "Œ": "OE",
+    "Þ": "TH",
+    "ẞ": "SS",
+    "Ŋ": "N",
 }
 _FOLD = str.maketrans({**_HOMOGLYPHS, **_LATIN_EXTRA})
 
@@ -78,4 +111,3 @@ def country_code(raw: str | None) -> str | None:
     if not raw:
         return None
     return CODES.get(raw.strip().upper())
-

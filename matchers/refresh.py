@@ -84,8 +84,13 @@ def map_version(directory: Path, live: Index | None = None) -> Index:
     from matchers.store import open_version
 
     index = open_version(directory, live=live, pause=lambda: time.sleep(0.002))
-    log.info("index_mapped", version=index.version, entries=len(index), dir=str(directory),
-             layered=isinstance(index, LayeredIndex))
+    log.info(
+        "index_mapped",
+        version=index.version,
+        entries=len(index),
+        dir=str(directory),
+        layered=isinstance(index, LayeredIndex),
+    )
     return index
 
 
@@ -129,8 +134,11 @@ class HotlistWatcher(threading.Thread):
     """Polls the hotlist directory; builds, checks (shrink guard) and swaps new versions in."""
 
     def __init__(
-        self, settings: HotlistSettings, holder: IndexHolder,
-        loader: Loader | None = None, on_added: AddedHook | None = None,
+        self,
+        settings: HotlistSettings,
+        holder: IndexHolder,
+        loader: Loader | None = None,
+        on_added: AddedHook | None = None,
     ) -> None:
         """``on_added(added, entries, before, version)``: called after a swap of delta files (retro-scans)."""
         super().__init__(name="hotlist-watcher", daemon=True)
@@ -196,7 +204,10 @@ class HotlistWatcher(threading.Thread):
                 f"{Path(self.settings.dir) / s.list_id}: the new full snapshot would shrink the list from "
                 f"{s.live_entries} to {s.new_entries} entries ({s.share:.0%} > hotlists.max_shrink "
                 f"{self.settings.max_shrink:.0%}); run 'feblam index allow-shrink {s.list_id}' if that is meant",
-                list_id=s.list_id, reason="shrink", live_entries=s.live_entries, new_entries=s.new_entries,
+                list_id=s.list_id,
+                reason="shrink",
+                live_entries=s.live_entries,
+                new_entries=s.new_entries,
             )
         if blocked:
             return False
@@ -211,11 +222,19 @@ class HotlistWatcher(threading.Thread):
         self.live_fulls = fulls
         if found:
             take_permits(self.settings.dir, [s.list_id for s in found])
-            log.warning("list_shrink_allowed", lists=[s.list_id for s in found],
-                        entries=[(s.live_entries, s.new_entries) for s in found])
+            log.warning(
+                "list_shrink_allowed",
+                lists=[s.list_id for s in found],
+                entries=[(s.live_entries, s.new_entries) for s in found],
+            )
         self.retired = old
-        log.info("index_swapped", old_version=old.version, version=index.version, entries=len(index),
-                 seconds=round(time.perf_counter() - started, 3))
+        log.info(
+            "index_swapped",
+            old_version=old.version,
+            version=index.version,
+            entries=len(index),
+            seconds=round(time.perf_counter() - started, 3),
+        )
         return True
 
     def run(self) -> None:

@@ -71,7 +71,10 @@ def latest_fulls(fingerprint: Iterable[tuple[str, str, int, int]]) -> dict[str, 
 
 
 def shrinks(
-    live: dict[str, int], new: dict[str, int], new_fulls: Iterable[str], max_shrink: float,
+    live: dict[str, int],
+    new: dict[str, int],
+    new_fulls: Iterable[str],
+    max_shrink: float,
 ) -> list[Shrink]:
     """The lists whose new full snapshot (or removal) drops more than ``max_shrink`` of their live entries.
 

@@ -200,7 +200,11 @@ def _priority(raw: RawFile, mask: pa.Array | None) -> pa.Array:
         value = raw.table.column("priority")[row].as_py()
         msg = f"{raw.where(row, 'priority')}: value {value!r} is not an integer 1..5"
         raise SnapshotError(msg)
-    return pc.cast(pc.if_else(pc.is_valid(values), values, pa.scalar(5, pa.int64())), pa.int8()) if n else pa.array([], pa.int8())
+    return (
+        pc.cast(pc.if_else(pc.is_valid(values), values, pa.scalar(5, pa.int64())), pa.int8())
+        if n
+        else pa.array([], pa.int8())
+    )
 
 
 def _timestamps(raw: RawFile, name: str, n: int) -> pa.Array:

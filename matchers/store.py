@@ -111,7 +111,10 @@ def read_meta(d: Path) -> dict[str, Any]:
 
 
 def open_index(
-    directory: str | Path, *, pause: Callable[[], None] | None = None, with_blooms: bool = True,
+    directory: str | Path,
+    *,
+    pause: Callable[[], None] | None = None,
+    with_blooms: bool = True,
 ) -> HotlistIndex:
     """Map an index written by :func:`save_index`; ``pause`` is called between pieces of work (filters, page faults).
 
@@ -248,35 +251,11 @@ def _bloom_in_slices(codes: np.ndarray, fp_rate: float, backend: str, pause: Cal
 # ---------------------------------------------------------------- shared builds
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 def write_atomic(path: Path, data: bytes) -> None:
     """Write a file under a temporary name and rename it (readers never see half a file)."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     tmp.write_bytes(data)
     tmp.rename(path)
-
-
-
-
-
-
 
 
 #: The file in a versions folder that names the version published last (``feblam index build --watch``).

@@ -31,20 +31,22 @@ log = get_logger(__name__)
 FLUSH_ROWS = 10_000
 FLUSH_SECONDS = 60.0
 
-SCHEMA = pa.schema([
-    ("hit_id", pa.string()),
-    ("emitted_at", pa.timestamp("ms", tz="UTC")),
-    ("captured_at", pa.timestamp("ms", tz="UTC")),
-    ("priority", pa.int8()),
-    ("index_version", pa.string()),
-    ("camera_id", pa.string()),
-    ("plate", pa.string()),
-    ("country", pa.string()),
-    ("list_ids", pa.list_(pa.string())),
-    ("entry_ids", pa.list_(pa.string())),
-    ("routes", pa.list_(pa.string())),
-    ("hit_json", pa.string()),  # the whole hit as on the topic (DESIGN section 6)
-])
+SCHEMA = pa.schema(
+    [
+        ("hit_id", pa.string()),
+        ("emitted_at", pa.timestamp("ms", tz="UTC")),
+        ("captured_at", pa.timestamp("ms", tz="UTC")),
+        ("priority", pa.int8()),
+        ("index_version", pa.string()),
+        ("camera_id", pa.string()),
+        ("plate", pa.string()),
+        ("country", pa.string()),
+        ("list_ids", pa.list_(pa.string())),
+        ("entry_ids", pa.list_(pa.string())),
+        ("routes", pa.list_(pa.string())),
+        ("hit_json", pa.string()),  # the whole hit as on the topic (DESIGN section 6)
+    ]
+)
 
 #: (day, JSON of a hit) of every buffered hit: the recovery state.
 AuditState = list[tuple[str, bytes]]
@@ -113,8 +115,11 @@ class _AuditPartition(StatefulSinkPartition[Hit, AuditState]):
     def snapshot(self) -> AuditState:
         if self._rows:
             today = datetime.now(UTC).date().isoformat()
-            if (len(self._rows) >= FLUSH_ROWS or time.monotonic() - self._since >= FLUSH_SECONDS
-                    or any(r["_day"] != today for r in self._rows)):
+            if (
+                len(self._rows) >= FLUSH_ROWS
+                or time.monotonic() - self._since >= FLUSH_SECONDS
+                or any(r["_day"] != today for r in self._rows)
+            ):
                 self._flush()
         return list(self._state)
 

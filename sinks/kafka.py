@@ -56,7 +56,13 @@ class _ProducerPartition(StatefulSinkPartition[Any, None]):
     def _raise_errors(self) -> None:
         if self._errors:
             err = self._errors[0]
-            log.error("kafka_delivery_failed", topic=self._topic, partition=self._partition, error=str(err), count=len(self._errors))
+            log.error(
+                "kafka_delivery_failed",
+                topic=self._topic,
+                partition=self._partition,
+                error=str(err),
+                count=len(self._errors),
+            )
             msg = f"{self._topic}[{self._partition}]: {len(self._errors)} message(s) not delivered: {err}"
             raise DeliveryError(msg)
 
@@ -69,17 +75,31 @@ class _ProducerPartition(StatefulSinkPartition[Any, None]):
                 value, key = orjson.dumps(item), item["hit_id"].encode()
             else:
                 value, key = deadletter_to_json(item, datetime.now(UTC)), item.source.encode()
-            produce_waiting(self._producer, self._topic, value, 0.1, key=key, partition=self._partition,
-                            on_delivery=self._on_delivery)
+            produce_waiting(
+                self._producer,
+                self._topic,
+                value,
+                0.1,
+                key=key,
+                partition=self._partition,
+                on_delivery=self._on_delivery,
+            )
         self._producer.poll(0)
 
     def snapshot(self) -> None:
         remaining = self._producer.flush(self._timeout + 1.0)
         if remaining:
-            log.error("kafka_delivery_failed", topic=self._topic, partition=self._partition, queued=remaining,
-                      timeout_seconds=self._timeout)
-            msg = (f"{self._topic}[{self._partition}]: {remaining} message(s) not confirmed by the broker within "
-                   f"{self._timeout:g} s (kafka.delivery_timeout_seconds)")
+            log.error(
+                "kafka_delivery_failed",
+                topic=self._topic,
+                partition=self._partition,
+                queued=remaining,
+                timeout_seconds=self._timeout,
+            )
+            msg = (
+                f"{self._topic}[{self._partition}]: {remaining} message(s) not confirmed by the broker within "
+                f"{self._timeout:g} s (kafka.delivery_timeout_seconds)"
+            )
             raise DeliveryError(msg)
         self._raise_errors()
         return None
@@ -89,8 +109,14 @@ class _ProducerPartition(StatefulSinkPartition[Any, None]):
         # after the last snapshot and is produced again after the restart.
         remaining = self._producer.flush(self._timeout + 1.0)
         if remaining or self._errors:
-            log.error("kafka_delivery_failed", topic=self._topic, partition=self._partition, queued=remaining,
-                      failed=len(self._errors), at="close")
+            log.error(
+                "kafka_delivery_failed",
+                topic=self._topic,
+                partition=self._partition,
+                queued=remaining,
+                failed=len(self._errors),
+                at="close",
+            )
 
 
 class _TopicSink(FixedPartitionedSink[Any, None]):
@@ -107,7 +133,10 @@ class _TopicSink(FixedPartitionedSink[Any, None]):
     def list_parts(self) -> list[str]:
         from confluent_kafka.admin import AdminClient
 
-        return [str(p) for p in topic_partitions(AdminClient(self.settings.client_config()), self.topic, self.settings.brokers)]
+        return [
+            str(p)
+            for p in topic_partitions(AdminClient(self.settings.client_config()), self.topic, self.settings.brokers)
+        ]
 
     def part_fn(self, item_key: str) -> int:
         return int(item_key[:8], 16) if item_key else 0
@@ -119,8 +148,14 @@ class _TopicSink(FixedPartitionedSink[Any, None]):
             return self._producer
 
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _ProducerPartition:
-        return _ProducerPartition(self._shared_producer(), self.topic, int(for_part), self.kind,
-                                  self.settings.delivery_timeout_seconds, self.name)
+        return _ProducerPartition(
+            self._shared_producer(),
+            self.topic,
+            int(for_part),
+            self.kind,
+            self.settings.delivery_timeout_seconds,
+            self.name,
+        )
 
 
 class KafkaHitSink(_TopicSink):

@@ -35,5 +35,8 @@ class Router:
 
     def routes(self, matches: Sequence[Match], camera_id: str, retro: bool = False) -> tuple[str, ...]:
         """The names of the sinks whose rule takes a hit with these matches from this camera."""
-        return tuple(s.name for s in self.sinks
-                     if (s.rule.retro is None or s.rule.retro == retro) and rule_matches(s.rule, matches, camera_id))
+        return tuple(
+            s.name
+            for s in self.sinks
+            if (s.rule.retro is None or s.rule.retro == retro) and rule_matches(s.rule, matches, camera_id)
+        )

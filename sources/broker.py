@@ -54,7 +54,9 @@ def broker_binary() -> str:
 class EmbeddedBroker:
     """The bundled broker as a child process on a loopback port; a context manager."""
 
-    def __init__(self, port: int | None = None, log_path: Path | None = None, advertised_port: int | None = None) -> None:
+    def __init__(
+        self, port: int | None = None, log_path: Path | None = None, advertised_port: int | None = None
+    ) -> None:
         """``advertised_port``: the port clients are told to use (a proxy in front of the broker); default ``port``."""
         self.port = port or free_port()
         self.advertised_port = advertised_port or self.port
@@ -67,8 +69,16 @@ class EmbeddedBroker:
         advertised = f"tcp://127.0.0.1:{self.advertised_port}"
         out = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
         self.proc = subprocess.Popen(  # noqa: S603 - our own pinned binary, fixed arguments
-            [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", advertised,
-             "--storage-engine", "memory://tansu/"],
+            [
+                broker_binary(),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                advertised,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,

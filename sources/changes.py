@@ -37,14 +37,20 @@ from matchers.snapshot import load_rows
 
 log = get_logger(__name__)
 VENDOR = "change"
-  # the vendor field of a change's dead letter
+# the vendor field of a change's dead letter
 
 
 class ChangeFeed(threading.Thread):
     """Reads the change topic and keeps the live index's changes current."""
 
-    def __init__(self, settings: Settings, holder: IndexHolder, stop: threading.Event,
-                 deadletters: Callable[[DeadLetter], None], on_added: AddedHook | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        holder: IndexHolder,
+        stop: threading.Event,
+        deadletters: Callable[[DeadLetter], None],
+        on_added: AddedHook | None = None,
+    ) -> None:
         """``deadletters``: writes a bad change's dead letter (the flow's dead-letter output:
         :class:`sinks.deadletters.DeadletterWriter`); ``on_added(added, entries, before, version)``: called after a
         swap that added entries (retro-scans)."""
@@ -62,8 +68,15 @@ class ChangeFeed(threading.Thread):
         self._seqs: dict[str, int] = {}
         self._seqs_of = ""  # the files version the sequence numbers were read for
         k = settings.kafka
-        self.consumer = Consumer({**k.client_config(), "group.id": f"{k.group_id}-changes", "enable.auto.commit": False,
-                                  "enable.partition.eof": False, "fetch.wait.max.ms": max(1, k.fetch_wait_ms)})
+        self.consumer = Consumer(
+            {
+                **k.client_config(),
+                "group.id": f"{k.group_id}-changes",
+                "enable.auto.commit": False,
+                "enable.partition.eof": False,
+                "fetch.wait.max.ms": max(1, k.fetch_wait_ms),
+            }
+        )
         parts = topic_partitions(self.consumer, self.topic, k.brokers, timeout=k.start_timeout_seconds)
         self.consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in parts])
         self.deadletters = deadletters
@@ -145,8 +158,14 @@ class ChangeFeed(threading.Thread):
             if table is not None:
                 self._new.setdefault(list_id, {})[entry_id] = (seq, table)
             self.accepted += 1
-        log.info("change_accepted", list_id=list_id, entry_id=entry_id, seq=seq, op=op,
-                 plate=plate_ref(plate_key(str(doc.get("plate") or ""))) if op == "upsert" else None)
+        log.info(
+            "change_accepted",
+            list_id=list_id,
+            entry_id=entry_id,
+            seq=seq,
+            op=op,
+            plate=plate_ref(plate_key(str(doc.get("plate") or ""))) if op == "upsert" else None,
+        )
         return True
 
     def poll_once(self, timeout: float) -> int:
@@ -165,14 +184,22 @@ class ChangeFeed(threading.Thread):
             if new and self.on_added is not None:
                 added = build_changes(before.files_version(), new)
                 if isinstance(added, ChangedIndex):
-                    self.on_added(added.overlay, [(lid, eid) for lid, per in new.items() for eid in per], before,
-                                  self.holder.current.version)
+                    self.on_added(
+                        added.overlay,
+                        [(lid, eid) for lid, per in new.items() for eid in per],
+                        before,
+                        self.holder.current.version,
+                    )
             from feblam import metrics
 
             current = self.holder.current
             metrics.index_live(current.version, ((i.list_id, i.entries) for i in current.lists), swapped=True)
-            log.info("changes_live", version=current.version, changes=sum(len(v) for v in self.changes.values()),
-                     seconds=round(time.perf_counter() - started, 4))
+            log.info(
+                "changes_live",
+                version=current.version,
+                changes=sum(len(v) for v in self.changes.values()),
+                seconds=round(time.perf_counter() - started, 4),
+            )
         return len(msgs)
 
     def catch_up(self, timeout: float = 30.0) -> None:
@@ -181,7 +208,9 @@ class ChangeFeed(threading.Thread):
         quiet = 0
         while time.monotonic() < deadline and quiet < 3:
             quiet = quiet + 1 if self.poll_once(0.2) == 0 else 0
-        log.info("changes_caught_up", topic=self.topic, accepted=self.accepted, ignored=self.ignored, rejected=self.rejected)
+        log.info(
+            "changes_caught_up", topic=self.topic, accepted=self.accepted, ignored=self.ignored, rejected=self.rejected
+        )
 
     def run(self) -> None:
         while not self.stop_event.is_set():
@@ -193,8 +222,13 @@ class ChangeFeed(threading.Thread):
         self.consumer.close()
 
 
-def start_change_feed(settings: Settings, holder: IndexHolder, stop: threading.Event,
-                      deadletters: Callable[[DeadLetter], None], on_added: AddedHook | None = None) -> ChangeFeed | None:
+def start_change_feed(
+    settings: Settings,
+    holder: IndexHolder,
+    stop: threading.Event,
+    deadletters: Callable[[DeadLetter], None],
+    on_added: AddedHook | None = None,
+) -> ChangeFeed | None:
     """With ``[hotlists] changes_topic``: the feed, caught up with the topic and running."""
     if not settings.hotlists.changes_topic:
         return None

@@ -30,7 +30,6 @@ from feblam.model import PayloadBatch
 log = get_logger(__name__)
 
 
-
 class _Offsets(Sequence[int]):
     """The offsets of a poll's messages, looked up one at a time (only dead letters need them)."""
 
@@ -77,8 +76,14 @@ def _consumer_config(settings: KafkaSettings) -> dict[str, Any]:
 
 class _PartitionReader(StatefulSourcePartition[PayloadBatch, int]):
     def __init__(
-        self, settings: KafkaSettings, vendor: str, topic: str, partition: int, resume: int | None,
-        stop: threading.Event | None, monitor: SourceMonitor | None = None,
+        self,
+        settings: KafkaSettings,
+        vendor: str,
+        topic: str,
+        partition: int,
+        resume: int | None,
+        stop: threading.Event | None,
+        monitor: SourceMonitor | None = None,
     ) -> None:
         self._vendor = vendor
         self._topic = topic
@@ -128,8 +133,16 @@ class _PartitionReader(StatefulSourcePartition[PayloadBatch, int]):
             if not good:
                 return []
         self._next = int(good[-1].offset() or 0) + 1
-        return [PayloadBatch(self._vendor, self._topic, self._partition, [m.value() or b"" for m in good], _Offsets(good),
-                             appended_ms=_AppendTimes(good))]
+        return [
+            PayloadBatch(
+                self._vendor,
+                self._topic,
+                self._partition,
+                [m.value() or b"" for m in good],
+                _Offsets(good),
+                appended_ms=_AppendTimes(good),
+            )
+        ]
 
     def lag(self) -> int | None:
         """Messages on the partition not yet read: the high watermark of the last fetch minus the next offset.
@@ -149,7 +162,9 @@ class _PartitionReader(StatefulSourcePartition[PayloadBatch, int]):
     def snapshot(self) -> int | None:  # type: ignore[override]
         if self._next is not None and self._next != self._committed:
             try:  # for lag tools only: recovery resumes from the Bytewax state this returns
-                self._consumer.commit(offsets=[TopicPartition(self._topic, self._partition, self._next)], asynchronous=True)
+                self._consumer.commit(
+                    offsets=[TopicPartition(self._topic, self._partition, self._next)], asynchronous=True
+                )
                 self._committed = self._next
             except KafkaException as exc:
                 log.warning("offset_commit_failed", topic=self._topic, partition=self._partition, error=str(exc))
@@ -195,8 +210,10 @@ class SourceMonitor:
         since = time.monotonic() - self.broker_ok_at if self.broker_ok_at else None
         if since is not None and since <= limit:
             return None
-        reason = (f"broker {self.settings.brokers} has not answered for "
-                  f"{'ever' if since is None else f'{since:.0f} s'} (limit {limit:g} s)")
+        reason = (
+            f"broker {self.settings.brokers} has not answered for "
+            f"{'ever' if since is None else f'{since:.0f} s'} (limit {limit:g} s)"
+        )
         return f"{reason}: {self.broker_error}" if self.broker_error else reason
 
     @property
@@ -212,8 +229,13 @@ class SourceMonitor:
         self._stop.set()
 
     def _run(self) -> None:
-        consumer = Consumer({**self.settings.client_config(), "group.id": f"{self.settings.group_id}-monitor",
-                             "enable.auto.commit": False})
+        consumer = Consumer(
+            {
+                **self.settings.client_config(),
+                "group.id": f"{self.settings.group_id}-monitor",
+                "enable.auto.commit": False,
+            }
+        )
         try:
             while True:
                 self.check(consumer)
@@ -246,8 +268,12 @@ class KafkaReadSource(FixedPartitionedSource[PayloadBatch, int]):
     """Every partition of every configured vendor topic; Bytewax spreads them over the workers."""
 
     def __init__(
-        self, settings: KafkaSettings, sources: Sequence[SourceSettings] | Mapping[str, str], stop: threading.Event | None = None,
-        *, monitor: SourceMonitor | None = None,
+        self,
+        settings: KafkaSettings,
+        sources: Sequence[SourceSettings] | Mapping[str, str],
+        stop: threading.Event | None = None,
+        *,
+        monitor: SourceMonitor | None = None,
     ) -> None:
         """``sources``: the vendor topics, or topic -> the label its batches carry as ``vendor``
         (the gateway's hits and actions); ``stop``: set it to end every partition at its next
@@ -270,5 +296,11 @@ class KafkaReadSource(FixedPartitionedSource[PayloadBatch, int]):
     def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _PartitionReader:
         topic, _, partition = for_part.rpartition("#")
         return _PartitionReader(
-            self.settings, self.vendor_of[topic], topic, int(partition), resume_state, self.stop, self.monitor,
+            self.settings,
+            self.vendor_of[topic],
+            topic,
+            int(partition),
+            resume_state,
+            self.stop,
+            self.monitor,
         )

@@ -37,7 +37,16 @@ FORMATS: dict[str, tuple[float, tuple[str, ...]]] = {
 #: How each vendor writes each country.
 COUNTRY_FORMS = {
     "vendor-a": {"BE": "B", "NL": "NL", "FR": "F", "DE": "D", "LU": "L", "GB": "GB", "PL": "PL", "IT": "I"},
-    "vendor-b": {"BE": "BEL", "NL": "NLD", "FR": "FRA", "DE": "DEU", "LU": "LUX", "GB": "GBR", "PL": "POL", "IT": "ITA"},
+    "vendor-b": {
+        "BE": "BEL",
+        "NL": "NLD",
+        "FR": "FRA",
+        "DE": "DEU",
+        "LU": "LUX",
+        "GB": "GBR",
+        "PL": "POL",
+        "IT": "ITA",
+    },
     "vendor-c": {c: c for c in FORMATS},
 }
 VENDORS = ("vendor-a", "vendor-b", "vendor-c")
@@ -57,18 +66,30 @@ def payload(vendor: str, seq: int, camera: str, plate: str, country: str | None,
     """One read in the wire format of ``vendor``."""
     code = COUNTRY_FORMS[vendor].get(country or "", country or "") if country else None
     if vendor == "vendor-a":
-        return orjson.dumps({
-            "id": f"a-{seq}", "camera": {"id": camera, "lat": 50.85, "lon": 4.35, "lane": 1 + seq % 3},
-            "plate": {"text": plate, "country": code, "confidence": round(conf * 100)},
-            "captured_at": ts.astimezone(BRUSSELS).isoformat(timespec="milliseconds"),
-            "image": f"s3://anpr/a/{seq}.jpg",
-        })
+        return orjson.dumps(
+            {
+                "id": f"a-{seq}",
+                "camera": {"id": camera, "lat": 50.85, "lon": 4.35, "lane": 1 + seq % 3},
+                "plate": {"text": plate, "country": code, "confidence": round(conf * 100)},
+                "captured_at": ts.astimezone(BRUSSELS).isoformat(timespec="milliseconds"),
+                "image": f"s3://anpr/a/{seq}.jpg",
+            }
+        )
     if vendor == "vendor-b":
         ms = int(ts.timestamp() * 1000)
-        return orjson.dumps({
-            "ReadId": f"b-{seq}", "CameraId": camera, "Plate": plate.replace("-", "").replace(" ", ""),
-            "Country": code, "Conf": round(conf, 2), "TimestampMs": ms, "Lat": 50.9, "Lon": 4.1, "Direction": "N",
-        })
+        return orjson.dumps(
+            {
+                "ReadId": f"b-{seq}",
+                "CameraId": camera,
+                "Plate": plate.replace("-", "").replace(" ", ""),
+                "Country": code,
+                "Conf": round(conf, 2),
+                "TimestampMs": ms,
+                "Lat": 50.9,
+                "Lon": 4.1,
+                "Direction": "N",
+            }
+        )
     if vendor == "vendor-c":
         local = ts.astimezone(BRUSSELS)
         stamp = local.strftime("%Y%m%d%H%M%S") + f"{local.microsecond // 1000:03d}"
@@ -98,8 +119,14 @@ class ReadGenerator:
     """Deterministic stream of vendor payloads with a given share of hotlisted plates."""
 
     def __init__(
-        self, hot_plates: Sequence[tuple[str, str | None]], *, hit_rate: float = 0.005, bad_rate: float = 0.0,
-        seed: int = 7, start: datetime | None = None, cameras: int = 200,
+        self,
+        hot_plates: Sequence[tuple[str, str | None]],
+        *,
+        hit_rate: float = 0.005,
+        bad_rate: float = 0.0,
+        seed: int = 7,
+        start: datetime | None = None,
+        cameras: int = 200,
     ) -> None:
         self.rng = random.Random(seed)
         self.hot = list(hot_plates)
@@ -142,7 +169,11 @@ class KafkaSimulator(threading.Thread):
     """Publishes reads of the three vendors to their topics at ``rate`` reads/s until stopped."""
 
     def __init__(
-        self, brokers: str, topics: dict[str, str], generator: ReadGenerator, rate: float,
+        self,
+        brokers: str,
+        topics: dict[str, str],
+        generator: ReadGenerator,
+        rate: float,
         stop: threading.Event,
     ) -> None:
         super().__init__(name="camera-simulator", daemon=True)

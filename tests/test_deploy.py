@@ -27,8 +27,14 @@ def served_metric_names() -> set[str]:
 def test_every_alert_uses_metrics_the_job_serves() -> None:
     doc = yaml.safe_load((DEPLOY / "alerts.yml").read_text())
     rules = [r for g in doc["groups"] for r in g["rules"]]
-    wanted = {"FeblamNoReads", "FeblamLagGrowing", "FeblamIndexStale", "FeblamSnapshotRejected", "FeblamSinkErrors",
-              "FeblamNotReady"}
+    wanted = {
+        "FeblamNoReads",
+        "FeblamLagGrowing",
+        "FeblamIndexStale",
+        "FeblamSnapshotRejected",
+        "FeblamSinkErrors",
+        "FeblamNotReady",
+    }
     assert wanted <= {r["alert"] for r in rules}
     served = served_metric_names()
     for rule in rules:
@@ -40,8 +46,10 @@ def test_every_alert_uses_metrics_the_job_serves() -> None:
 def test_runbook_anchors_exist() -> None:
     doc = yaml.safe_load((DEPLOY / "alerts.yml").read_text())
     ops = (DEPLOY.parent / "docs" / "operations.md").read_text()
-    anchors = {re.sub(r"[^a-z0-9 -]", "", h.lower()).strip().replace(" ", "-")
-               for h in re.findall(r"^#+ (.+)$", ops, flags=re.M)}
+    anchors = {
+        re.sub(r"[^a-z0-9 -]", "", h.lower()).strip().replace(" ", "-")
+        for h in re.findall(r"^#+ (.+)$", ops, flags=re.M)
+    }
     for rule in (r for g in doc["groups"] for r in g["rules"]):
         assert rule["annotations"]["runbook"].split("#", 1)[1] in anchors, rule["alert"]
 
@@ -59,7 +67,9 @@ def test_the_manifest_probes_live_and_ready_and_is_scraped() -> None:
 
     from feblam.config import settings_from_dict
 
-    assert settings_from_dict(tomllib.loads(config)).http.port == int(pod["metadata"]["annotations"]["prometheus.io/port"])
+    assert settings_from_dict(tomllib.loads(config)).http.port == int(
+        pod["metadata"]["annotations"]["prometheus.io/port"]
+    )
 
 
 def test_the_dockerfile_runs_as_a_user_and_notes_dev_shm() -> None:

@@ -29,10 +29,21 @@ def test_replay_logs_no_plate(tmp_path: Path, monkeypatch) -> None:
     structlog.reset_defaults()  # an earlier test may have configured a warning-level filter
     monkeypatch.setattr(feblam.logs, "configure", lambda *a, **k: None)  # keep capture_logs in place
     with capture_logs() as logs:
-        rc = main(["replay", "--hotlists", str(EXAMPLES / "hotlists"),
-                   "--input", f"vendor-a={EXAMPLES / 'input' / 'vendor-a.jsonl'}",
-                   "--input", f"canonical={EXAMPLES / 'input' / 'canonical.jsonl'}",
-                   "--out", str(tmp_path / "h.jsonl"), "--dlq", str(tmp_path / "d.jsonl")])
+        rc = main(
+            [
+                "replay",
+                "--hotlists",
+                str(EXAMPLES / "hotlists"),
+                "--input",
+                f"vendor-a={EXAMPLES / 'input' / 'vendor-a.jsonl'}",
+                "--input",
+                f"canonical={EXAMPLES / 'input' / 'canonical.jsonl'}",
+                "--out",
+                str(tmp_path / "h.jsonl"),
+                "--dlq",
+                str(tmp_path / "d.jsonl"),
+            ]
+        )
     structlog.reset_defaults()
     assert rc == 0
     assert logs, "the replay should log at least the index build"

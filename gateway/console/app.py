@@ -47,8 +47,11 @@ LOGIN_COOKIE = "feblam_login"
 #: Seconds between keep-alive comments on an idle event stream (proxies close silent connections).
 KEEPALIVE_SECONDS = 15.0
 SECURITY_HEADERS = [
-    (b"content-security-policy", b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-                                 b"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+    (
+        b"content-security-policy",
+        b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        b"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    ),
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"same-origin"),  # no-referrer would send "Origin: null" on our own forms
@@ -70,7 +73,10 @@ class SecurityHeaders:
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 names = {k for k, _ in message.get("headers", [])}
-                message["headers"] = [*message.get("headers", []), *((k, v) for k, v in SECURITY_HEADERS if k not in names)]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    *((k, v) for k, v in SECURITY_HEADERS if k not in names),
+                ]
             await send(message)
 
         await self.app(scope, receive, with_headers)
@@ -90,7 +96,10 @@ def _client(request: Request) -> str:
 
 
 def create_app(
-    settings: GatewaySettings, board: Board, users: Users, write_action: Callable[[DeskAction], None],
+    settings: GatewaySettings,
+    board: Board,
+    users: Users,
+    write_action: Callable[[DeskAction], None],
     health: Callable[[], tuple[bool, dict[str, Any]]] | None = None,
 ) -> Starlette:
     """The console as an ASGI app: ``write_action`` sends an action to the flow (blocking until it is safe)."""
@@ -98,7 +107,9 @@ def create_app(
     throttle = LoginThrottle(settings)
 
     def set_cookie(resp: Response, name: str, value: str, max_age: int | None = None) -> None:
-        resp.set_cookie(name, value, max_age=max_age, httponly=True, samesite="strict", secure=settings.secure_cookies, path="/")
+        resp.set_cookie(
+            name, value, max_age=max_age, httponly=True, samesite="strict", secure=settings.secure_cookies, path="/"
+        )
 
     def session_of(request: Request) -> Session | None:
         return sessions.get(request.cookies.get(SESSION_COOKIE))
@@ -118,14 +129,17 @@ def create_app(
         if len(token) != 32:
             token = secrets.token_urlsafe(24)
         notice = f"<p class=error role=alert>{html.escape(error)}</p>" if error else ""
-        resp = _page("FEBLAM Hit Gateway — sign in", (
-            "<main class=login><h1>FEBLAM Hit Gateway</h1><p>Sign in with your desk account.</p>"
-            f"{notice}<form method=post action='/login'>"
-            f"<input type=hidden name=csrf value='{token}'>"
-            "<label>User <input name=user id=user autocomplete=username required maxlength=64 autofocus></label>"
-            "<label>Password <input type=password name=password id=password autocomplete=current-password required maxlength=1024></label>"
-            "<button type=submit id=signin>Sign in</button></form></main>"
-        ))
+        resp = _page(
+            "FEBLAM Hit Gateway — sign in",
+            (
+                "<main class=login><h1>FEBLAM Hit Gateway</h1><p>Sign in with your desk account.</p>"
+                f"{notice}<form method=post action='/login'>"
+                f"<input type=hidden name=csrf value='{token}'>"
+                "<label>User <input name=user id=user autocomplete=username required maxlength=64 autofocus></label>"
+                "<label>Password <input type=password name=password id=password autocomplete=current-password required maxlength=1024></label>"
+                "<button type=submit id=signin>Sign in</button></form></main>"
+            ),
+        )
         resp.status_code = status
         set_cookie(resp, LOGIN_COOKIE, token, max_age=3600)
         return resp
@@ -186,22 +200,28 @@ def create_app(
         if session is None:
             return RedirectResponse("/login", status_code=303)
         desk, user = html.escape(session.user.desk), html.escape(session.user.name)
-        return _page(f"{session.user.desk} — FEBLAM Hit Gateway", (
-            f"<header><h1>FEBLAM · <span id=desk>{desk}</span></h1>"
-            "<span id=counts></span><span id=status class=status>connecting…</span>"
-            "<button type=button id=sound aria-pressed=true>Sound on</button>"
-            f"<span class=who>{user}</span>"
-            f"<form method=post action='/logout'><input type=hidden name=csrf value='{html.escape(session.csrf)}'>"
-            "<button type=submit id=logout>Sign out</button></form></header>"
-            "<p id=notice role=alert hidden></p><main id=board aria-live=polite></main>"
-            "<script src='/static/board.js'></script>"
-        ), head=f"<meta name=csrf-token content='{html.escape(session.csrf)}'>")
+        return _page(
+            f"{session.user.desk} — FEBLAM Hit Gateway",
+            (
+                f"<header><h1>FEBLAM · <span id=desk>{desk}</span></h1>"
+                "<span id=counts></span><span id=status class=status>connecting…</span>"
+                "<button type=button id=sound aria-pressed=true>Sound on</button>"
+                f"<span class=who>{user}</span>"
+                f"<form method=post action='/logout'><input type=hidden name=csrf value='{html.escape(session.csrf)}'>"
+                "<button type=submit id=logout>Sign out</button></form></header>"
+                "<p id=notice role=alert hidden></p><main id=board aria-live=polite></main>"
+                "<script src='/static/board.js'></script>"
+            ),
+            head=f"<meta name=csrf-token content='{html.escape(session.csrf)}'>",
+        )
 
     async def board_json(request: Request) -> Response:
         session = session_of(request)
         if session is None:
             return not_signed_in()
-        return JSONResponse({"desk": session.user.desk, "user": session.user.name, "cards": board.cards(session.user.desk)})
+        return JSONResponse(
+            {"desk": session.user.desk, "user": session.user.name, "cards": board.cards(session.user.desk)}
+        )
 
     async def events(request: Request) -> Response:
         session = session_of(request)
@@ -271,9 +291,22 @@ def create_app(
         try:
             await run_in_threadpool(write_action, action)
         except Exception as exc:  # the broker did not take it: tell the dispatcher, who can retry
-            log.error("console_action_not_delivered", user=session.user.name, desk=session.user.desk, hit_id=hit_id, error=str(exc))
+            log.error(
+                "console_action_not_delivered",
+                user=session.user.name,
+                desk=session.user.desk,
+                hit_id=hit_id,
+                error=str(exc),
+            )
             return JSONResponse({"error": "the action could not be recorded; try again"}, status_code=503)
-        log.info("console_action", user=session.user.name, desk=session.user.desk, hit_id=hit_id, action=kind, outcome=outcome)
+        log.info(
+            "console_action",
+            user=session.user.name,
+            desk=session.user.desk,
+            hit_id=hit_id,
+            action=kind,
+            outcome=outcome,
+        )
         return JSONResponse({"status": "accepted"}, status_code=202)
 
     # ---------------------------------------------------------------- operations

@@ -47,8 +47,9 @@ class ActionWriter:
                 errors.append(err)
             done.set()
 
-        produce_waiting(self._producer, self.topic, encode_action(action), key=action.hit_id.encode(),
-                        on_delivery=delivered)
+        produce_waiting(
+            self._producer, self.topic, encode_action(action), key=action.hit_id.encode(), on_delivery=delivered
+        )
         if not done.wait(self.timeout + 1.0):
             msg = f"{self.topic}: the broker did not confirm the action within {self.timeout:g} s"
             raise ActionNotDelivered(msg)

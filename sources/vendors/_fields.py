@@ -221,8 +221,20 @@ def make_read(f: ReadFields) -> Read:
     read_id = f.read_id
     if read_id is None:
         read_id = derived_read_id(f.camera_id, f.ts, f.plate_raw)
-    return Read(read_id, f.camera_id, f.vendor, f.ts, f.plate_raw, f.country_raw, f.confidence, f.lat, f.lon,
-                f.lane, f.direction, f.image_ref)
+    return Read(
+        read_id,
+        f.camera_id,
+        f.vendor,
+        f.ts,
+        f.plate_raw,
+        f.country_raw,
+        f.confidence,
+        f.lat,
+        f.lon,
+        f.lane,
+        f.direction,
+        f.image_ref,
+    )
 
 
 def utc(ts: datetime) -> datetime:

@@ -55,8 +55,17 @@ def parse(payload: bytes) -> ReadFields:
     if d is None:
         return _checked(payload)
     return ReadFields(
-        d.read_id or None, d.camera_id, d.vendor or VENDOR, utc(d.ts), d.plate_raw, d.country_raw or None,
-        d.confidence, d.lat, d.lon, blank_none(d.lane), blank_none(d.direction),
+        d.read_id or None,
+        d.camera_id,
+        d.vendor or VENDOR,
+        utc(d.ts),
+        d.plate_raw,
+        d.country_raw or None,
+        d.confidence,
+        d.lat,
+        d.lon,
+        blank_none(d.lane),
+        blank_none(d.direction),
         d.image_ref or None,
     )
 

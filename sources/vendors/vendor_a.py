@@ -72,16 +72,27 @@ def parse(payload: bytes) -> ReadFields:
         return _checked(payload)
     cam, plate, conf = d.camera, d.plate, d.plate.confidence
     return ReadFields(
-        d.id or None, cam.id, VENDOR, d.captured_at.astimezone(UTC), plate.text, plate.country or None,
-        None if conf is None else conf / 100.0, cam.lat, cam.lon,
-        blank_none(cam.lane), blank_none(cam.direction), d.image or None,
+        d.id or None,
+        cam.id,
+        VENDOR,
+        d.captured_at.astimezone(UTC),
+        plate.text,
+        plate.country or None,
+        None if conf is None else conf / 100.0,
+        cam.lat,
+        cam.lon,
+        blank_none(cam.lane),
+        blank_none(cam.direction),
+        d.image or None,
     )
 
 
 def screen(payload: bytes) -> str:
     """The raw plate of a payload :func:`parse` accepts, without building its fields; "": only parse can tell."""
     d = screen_struct(_decode, payload)
-    return d.plate.text if d is not None and 1 < d.captured_at.year < 9999 else ""  # astimezone may overflow at the ends
+    return (
+        d.plate.text if d is not None and 1 < d.captured_at.year < 9999 else ""
+    )  # astimezone may overflow at the ends
 
 
 def _obj(value: Any, name: str) -> dict[str, Any]:

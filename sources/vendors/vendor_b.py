@@ -59,8 +59,18 @@ def parse(payload: bytes) -> ReadFields:
     if d is None:
         return _checked(payload)
     return ReadFields(
-        d.read_id or None, d.camera_id, VENDOR, from_epoch_ms(d.timestamp_ms), d.plate, d.country or None, d.conf,
-        d.lat, d.lon, blank_none(d.lane), blank_none(d.direction), d.image or None,
+        d.read_id or None,
+        d.camera_id,
+        VENDOR,
+        from_epoch_ms(d.timestamp_ms),
+        d.plate,
+        d.country or None,
+        d.conf,
+        d.lat,
+        d.lon,
+        blank_none(d.lane),
+        blank_none(d.direction),
+        d.image or None,
     )
 
 

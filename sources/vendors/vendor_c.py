@@ -133,9 +133,12 @@ def parse(payload: bytes) -> ReadFields:
         req_str(plate.strip(), "plate"),
         country.strip() or None,
         opt_float(conf.strip(), "confidence", 0.0, 1.0),
-        None, None, None, None, None,
+        None,
+        None,
+        None,
+        None,
+        None,
     )
-
 
 
 def screen(payload: bytes) -> str:
@@ -151,9 +154,16 @@ def screen(payload: bytes) -> str:
     if len(parts) != 5:
         return ""
     camera, when, plate, _country, conf = parts
-    if (len(when) != 17 or not when.isdigit() or when[12] > 53  # 53: "5", the tens of the second
-            or not plate or plate[0] <= 32 or plate[-1] <= 32
-            or not camera or (camera[0] <= 32 and not camera.strip(_STR_SPACE))):
+    if (
+        len(when) != 17
+        or not when.isdigit()
+        or when[12] > 53  # 53: "5", the tens of the second
+        or not plate
+        or plate[0] <= 32
+        or plate[-1] <= 32
+        or not camera
+        or (camera[0] <= 32 and not camera.strip(_STR_SPACE))
+    ):
         return ""
     if when[:12] not in _VALID_MINUTES and _minute(when[:12].decode("ascii")) is None:  # once a minute
         return ""
@@ -166,6 +176,7 @@ def screen(payload: bytes) -> str:
         if not 0.0 <= c <= 1.0:  # NaN too
             return ""
     return plate.decode("ascii")
+
 
 def decode(payload: bytes) -> Read:
     """A vendor-c line as a Read."""

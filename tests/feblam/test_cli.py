@@ -19,7 +19,10 @@ INPUTS = [
 
 #: What DESIGN sections 4-6 say the sample data must give (see examples/make_samples.py).
 EXPECTED_HITS = {
-    ("CAM-BXL-0001", "1ABC123", "2026-11-28T12:00:00.000Z"): [("BE-STOLEN", "S-1", "exact", 1), ("WANTED", "W-1", "exact", 2)],
+    ("CAM-BXL-0001", "1ABC123", "2026-11-28T12:00:00.000Z"): [
+        ("BE-STOLEN", "S-1", "exact", 1),
+        ("WANTED", "W-1", "exact", 2),
+    ],
     ("CAM-BXL-0001", "1B0BO8O", "2026-11-28T12:00:05.000Z"): [("BE-STOLEN", "S-5", "ocr_equivalent", 2)],
     ("CAM-BXL-0002", "GZ123K", "2026-11-28T12:00:11.000Z"): [("SIS", "SIS-NL-1", "exact", 1)],
     ("CAM-BXL-0003", "1XYZ789", "2026-11-28T12:00:20.000Z"): [("BE-STOLEN", "S-3", "exact", 1)],
@@ -31,14 +34,24 @@ EXPECTED_HITS = {
     ("CAM-LIE-0042", "1LIE042", "2026-11-28T12:01:00.000Z"): [("ZONE-LIEGE", "Z-1", "exact", 3)],
     ("CAM-LIE-0043", "1AZZ77", "2026-11-28T12:02:00.000Z"): [("WANTED", "W-P2", "pattern", 3)],
     ("CAM-LIE-0044", "1VAL001", "2026-11-28T12:05:00.000Z"): [("WANTED", "W-2", "exact", 2)],
-    ("CAM-ANT-0001", "1ABC123", "2026-11-28T12:10:00.000Z"): [("BE-STOLEN", "S-1", "exact", 1), ("WANTED", "W-1", "exact", 2)],
+    ("CAM-ANT-0001", "1ABC123", "2026-11-28T12:10:00.000Z"): [
+        ("BE-STOLEN", "S-1", "exact", 1),
+        ("WANTED", "W-1", "exact", 2),
+    ],
     ("CAM-ANT-0001", "1LEZ404", "2026-11-28T12:11:00.000Z"): [("LEZ-BXL", "L-1", "exact", 5)],
     ("CAM-ANT-0002", "1UNI555", "2026-11-28T12:12:00.000Z"): [("UNINSURED", "U-1", "exact", 4)],
 }
 EXPECTED_DEAD = {
-    ("vendor-a.jsonl", 6), ("vendor-a.jsonl", 7), ("vendor-b.jsonl", 7), ("vendor-b.jsonl", 8),
-    ("vendor-c.txt", 4), ("vendor-c.txt", 5), ("vendor-c.txt", 8),
-    ("canonical.jsonl", 4), ("canonical.jsonl", 5), ("canonical.jsonl", 6),
+    ("vendor-a.jsonl", 6),
+    ("vendor-a.jsonl", 7),
+    ("vendor-b.jsonl", 7),
+    ("vendor-b.jsonl", 8),
+    ("vendor-c.txt", 4),
+    ("vendor-c.txt", 5),
+    ("vendor-c.txt", 8),
+    ("canonical.jsonl", 4),
+    ("canonical.jsonl", 5),
+    ("canonical.jsonl", 6),
 }
 
 
@@ -59,8 +72,9 @@ def test_replay_sample_gives_exactly_the_expected_hits(tmp_path: Path) -> None:
     rc, hits, dead = replay(tmp_path)
     assert rc == 0
     got = {
-        (h["read"]["camera_id"], h["read"]["plate"], h["read"]["ts"]):
-            [(m["list_id"], m["entry_id"], m["match_kind"], m["priority"]) for m in h["matches"]]
+        (h["read"]["camera_id"], h["read"]["plate"], h["read"]["ts"]): [
+            (m["list_id"], m["entry_id"], m["match_kind"], m["priority"]) for m in h["matches"]
+        ]
         for h in hits
     }
     assert len(got) == len(hits)
@@ -87,7 +101,9 @@ def test_replay_without_dedup_emits_the_repeats(tmp_path: Path) -> None:
     assert len(hits) == len(EXPECTED_HITS) + 2  # vendor-b 12:02 and canonical 12:13 reads of 1ABC123
 
 
-def test_replay_rejects_a_bad_snapshot_naming_file_row_and_column(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_replay_rejects_a_bad_snapshot_naming_file_row_and_column(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     hot = sample_hotlists(tmp_path)
     bad = write_snapshot(hot, "WANTED", [entry("W-9", "1-AAA-111"), entry("W-10", "1-AAA-112", priority=9)], seq=2)
     rc, _, _ = replay(tmp_path, hotlists=hot)
@@ -105,31 +121,72 @@ def test_replay_rejects_a_missing_column(tmp_path: Path, capsys: pytest.CaptureF
 
 
 def test_replay_missing_input_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    rc = main(["replay", "--hotlists", str(EXAMPLES / "hotlists"), "--input", f"vendor-a={tmp_path / 'nope.jsonl'}",
-               "--out", str(tmp_path / "h.jsonl"), "--quiet"])
+    rc = main(
+        [
+            "replay",
+            "--hotlists",
+            str(EXAMPLES / "hotlists"),
+            "--input",
+            f"vendor-a={tmp_path / 'nope.jsonl'}",
+            "--out",
+            str(tmp_path / "h.jsonl"),
+            "--quiet",
+        ]
+    )
     assert rc != 0
     assert "nope.jsonl: input file not found" in capsys.readouterr().err
 
 
 def test_replay_unknown_vendor(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    rc = main(["replay", "--hotlists", str(EXAMPLES / "hotlists"), "--input", "vendor-q=x", "--out", str(tmp_path / "h"), "--quiet"])
+    rc = main(
+        [
+            "replay",
+            "--hotlists",
+            str(EXAMPLES / "hotlists"),
+            "--input",
+            "vendor-q=x",
+            "--out",
+            str(tmp_path / "h"),
+            "--quiet",
+        ]
+    )
     assert rc != 0
     assert "unknown vendor 'vendor-q'" in capsys.readouterr().err
 
 
 def test_normalize_command_in_a_subprocess() -> None:
     exe = Path(sys.executable).with_name("feblam")
-    out = subprocess.run([str(exe), "normalize", " 1-аbc-123 ", "--country", "B"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [str(exe), "normalize", " 1-аbc-123 ", "--country", "B"], capture_output=True, text=True, check=True
+    )
     assert "1ABC123" in out.stdout
     assert "BE" in out.stdout
-    doc = orjson.loads(subprocess.run([str(exe), "normalize", "1-аbc-123", "--country", "B", "--json"],
-                                      capture_output=True, text=True, check=True).stdout)
+    doc = orjson.loads(
+        subprocess.run(
+            [str(exe), "normalize", "1-аbc-123", "--country", "B", "--json"], capture_output=True, text=True, check=True
+        ).stdout
+    )
     assert doc == {"key": "1ABC123", "fuzzy": "1A8C123", "country": "BE"}
 
 
 def test_index_probe_and_stats(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["index", "probe", "1-B0B-O8O", "--country", "B", "--at", "2026-11-28T12:00:00Z",
-                 "--hotlists", str(EXAMPLES / "hotlists"), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "index",
+                "probe",
+                "1-B0B-O8O",
+                "--country",
+                "B",
+                "--at",
+                "2026-11-28T12:00:00Z",
+                "--hotlists",
+                str(EXAMPLES / "hotlists"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     doc = orjson.loads(capsys.readouterr().out)
     assert [(m["entry_id"], m["match_kind"], m["priority"]) for m in doc["matches"]] == [("S-5", "ocr_equivalent", 2)]
     assert main(["index", "stats", "--hotlists", str(EXAMPLES / "hotlists"), "--quiet"]) == 0
@@ -184,8 +241,16 @@ def test_every_flag_has_help_and_only_lists_the_rows() -> None:
 def test_replay_never_overwrites_an_earlier_output(tmp_path: Path) -> None:
     out = tmp_path / "hits.jsonl"
     out.write_text('{"hit_id": "earlier"}\n')
-    args = ["replay", "--hotlists", str(EXAMPLES / "hotlists"), "--input", f"canonical={EXAMPLES / 'input' / 'canonical.jsonl'}",
-            "--out", str(out), "--quiet"]
+    args = [
+        "replay",
+        "--hotlists",
+        str(EXAMPLES / "hotlists"),
+        "--input",
+        f"canonical={EXAMPLES / 'input' / 'canonical.jsonl'}",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     assert main(args) == 2
     assert out.read_text() == '{"hit_id": "earlier"}\n'
 

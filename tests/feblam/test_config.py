@@ -79,10 +79,19 @@ def test_secrets_are_redacted(tmp_path: Path) -> None:
     [
         ("[kafka]\nbrokerz = 'x'\n", "kafka.brokerz: unknown key; did you mean 'brokers'"),
         ("[dedup]\nwindow_seconds = 'soon'\n", r"dedup.window_seconds = 'soon': expected `float`, got `str`"),
-        ("[[sources]]\ntopic = 't'\nvendor = 'vendor-q'\n", r"sources\[0\].vendor = 'vendor-q': expected `str` matching"),
+        (
+            "[[sources]]\ntopic = 't'\nvendor = 'vendor-q'\n",
+            r"sources\[0\].vendor = 'vendor-q': expected `str` matching",
+        ),
         ("[[sinks]]\nname = 'a'\ntopic = 't'\npath = 'p'\n", "exactly one of topic, path or parquet_dir"),
-        ("[[sinks]]\nname = 'a'\ntopic = 't'\nmax_priority = 9\n", r"sinks\[0\].rule.max_priority = 9: expected `int` <= 5"),
-        ("[[sinks]]\nname = 'a'\ntopic = 't'\nactions = ['arrest']\n", r"sinks\[0\].rule.actions\[0\] = 'arrest': invalid enum value"),
+        (
+            "[[sinks]]\nname = 'a'\ntopic = 't'\nmax_priority = 9\n",
+            r"sinks\[0\].rule.max_priority = 9: expected `int` <= 5",
+        ),
+        (
+            "[[sinks]]\nname = 'a'\ntopic = 't'\nactions = ['arrest']\n",
+            r"sinks\[0\].rule.actions\[0\] = 'arrest': invalid enum value",
+        ),
         ("[nonsense]\n", r"\[nonsense\]: unknown section"),
         ("[kafka\n", "not valid TOML"),
         ("[kafka]\nstart = 'beginning'\n", "kafka.start = 'beginning': invalid enum value"),
@@ -122,11 +131,17 @@ def test_every_bad_key_is_named_not_only_the_first(tmp_path: Path) -> None:
         load_settings(p, environ={})
     lines = str(info.value).splitlines()
     assert len(lines) == 3
-    assert [line.split(": ")[1].split(" ")[0] for line in lines] == ["hotlists.shards", "hotlists.bloom_backend", "logging.level"]
+    assert [line.split(": ")[1].split(" ")[0] for line in lines] == [
+        "hotlists.shards",
+        "hotlists.bloom_backend",
+        "logging.level",
+    ]
 
 
 def test_unknown_feblam_variable_is_an_error_with_a_suggestion() -> None:
-    with pytest.raises(ConfigError, match="FEBLAM_KAFKA_BROKER: unknown environment variable; did you mean FEBLAM_KAFKA_BROKERS"):
+    with pytest.raises(
+        ConfigError, match="FEBLAM_KAFKA_BROKER: unknown environment variable; did you mean FEBLAM_KAFKA_BROKERS"
+    ):
         load_settings(None, environ={"FEBLAM_KAFKA_BROKER": "x:1"})
 
 
@@ -140,7 +155,9 @@ def test_the_shipped_reference_is_generated_from_the_schema() -> None:
     from feblam.config import reference_markdown
 
     doc = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
-    assert doc.read_text(encoding="utf-8") == reference_markdown() + "\n", "run: feblam config reference > docs/configuration.md"
+    assert doc.read_text(encoding="utf-8") == reference_markdown() + "\n", (
+        "run: feblam config reference > docs/configuration.md"
+    )
     for var in ENV_KEYS:
         assert var in doc.read_text(encoding="utf-8")
 

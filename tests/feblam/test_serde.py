@@ -15,20 +15,43 @@ opt_text = st.one_of(st.none(), text)
 opt_float = st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False, width=64))
 reads = st.builds(
     Read,
-    read_id=text, camera_id=text, vendor=st.sampled_from(["vendor-a", "vendor-b", "vendor-c", "canonical"]),
-    ts=times, plate_raw=text, country_raw=opt_text, confidence=opt_float, lat=opt_float, lon=opt_float,
-    lane=st.one_of(st.none(), text, st.integers(-5, 50)), direction=st.one_of(st.none(), text, st.integers(0, 360)),
+    read_id=text,
+    camera_id=text,
+    vendor=st.sampled_from(["vendor-a", "vendor-b", "vendor-c", "canonical"]),
+    ts=times,
+    plate_raw=text,
+    country_raw=opt_text,
+    confidence=opt_float,
+    lat=opt_float,
+    lon=opt_float,
+    lane=st.one_of(st.none(), text, st.integers(-5, 50)),
+    direction=st.one_of(st.none(), text, st.integers(0, 360)),
     image_ref=opt_text,
 )
 matches = st.builds(
-    Match, list_id=text, entry_id=text, category=text, priority=st.integers(1, 5),
+    Match,
+    list_id=text,
+    entry_id=text,
+    category=text,
+    priority=st.integers(1, 5),
     action=st.sampled_from(["intercept", "observe", "inform"]),
-    match_kind=st.sampled_from(["exact", "ocr_equivalent", "pattern"]), owner=opt_text, note=opt_text,
+    match_kind=st.sampled_from(["exact", "ocr_equivalent", "pattern"]),
+    owner=opt_text,
+    note=opt_text,
 )
 hits = st.builds(
-    Hit, hit_id=text, index_version=text, priority=st.integers(1, 5), emitted_at=times, read=reads,
-    plate=text, country=opt_text, matches=st.lists(matches, max_size=4).map(tuple),
-    routes=st.lists(text, max_size=3).map(tuple), retro=st.booleans(), retro_of=opt_text,
+    Hit,
+    hit_id=text,
+    index_version=text,
+    priority=st.integers(1, 5),
+    emitted_at=times,
+    read=reads,
+    plate=text,
+    country=opt_text,
+    matches=st.lists(matches, max_size=4).map(tuple),
+    routes=st.lists(text, max_size=3).map(tuple),
+    retro=st.booleans(),
+    retro_of=opt_text,
 )
 
 
@@ -39,15 +62,43 @@ def test_hit_json_round_trips(hit: Hit) -> None:
 
 def test_hit_json_shape_follows_the_contract() -> None:
     read = Read("a-1", "CAM", "vendor-a", datetime(2026, 11, 28, 12, 0, 0, 130000, tzinfo=UTC), "1-abc-123", "B")
-    hit = Hit("h", "v", 1, datetime(2026, 11, 28, 12, 0, 0, 130000, tzinfo=UTC), read, "1ABC123", "BE",
-              (Match("BE-STOLEN", "S-1", "stolen_vehicle", 1, "intercept", "exact", "o", "n"),), ("hits.p1",))
+    hit = Hit(
+        "h",
+        "v",
+        1,
+        datetime(2026, 11, 28, 12, 0, 0, 130000, tzinfo=UTC),
+        read,
+        "1ABC123",
+        "BE",
+        (Match("BE-STOLEN", "S-1", "stolen_vehicle", 1, "intercept", "exact", "o", "n"),),
+        ("hits.p1",),
+    )
     doc = hit_to_dict(hit)
-    assert list(doc) == ["hit_id", "index_version", "priority", "emitted_at", "read", "matches", "routes", "retro", "retro_of"]
+    assert list(doc) == [
+        "hit_id",
+        "index_version",
+        "priority",
+        "emitted_at",
+        "read",
+        "matches",
+        "routes",
+        "retro",
+        "retro_of",
+    ]
     assert doc["retro"] is False and doc["retro_of"] is None  # a live hit (DESIGN section 6)
     assert doc["emitted_at"] == "2026-11-28T12:00:00.130Z"
     assert doc["read"]["plate"] == "1ABC123" and doc["read"]["country"] == "BE"
     assert doc["read"]["ts"] == "2026-11-28T12:00:00.130Z"
-    assert list(doc["matches"][0]) == ["list_id", "entry_id", "category", "priority", "action", "match_kind", "owner", "note"]
+    assert list(doc["matches"][0]) == [
+        "list_id",
+        "entry_id",
+        "category",
+        "priority",
+        "action",
+        "match_kind",
+        "owner",
+        "note",
+    ]
 
 
 @given(times)

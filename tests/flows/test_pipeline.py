@@ -29,8 +29,14 @@ def run_flow(items: list, holder: IndexHolder, settings: Settings | None = None,
     hits: list[Hit] = []
     dead: list[DeadLetter] = []
     stats = FlowStats()
-    flow = build_flow(settings or Settings(), TestingSource(items, batch_size=batch_size), TestingSink(hits),
-                      deadletter=TestingSink(dead), holder=holder, stats=stats)
+    flow = build_flow(
+        settings or Settings(),
+        TestingSource(items, batch_size=batch_size),
+        TestingSink(hits),
+        deadletter=TestingSink(dead),
+        holder=holder,
+        stats=stats,
+    )
     run_main(flow)
     return hits, dead, stats
 
@@ -65,7 +71,10 @@ def test_bad_input_goes_to_deadletter_and_the_flow_goes_on(sample_holder: IndexH
     hits, dead, stats = run_flow(items, sample_holder)
     assert [h.read.read_id for h in hits] == ["r2"]
     assert [(d.source, d.partition, d.offset, d.line) for d in dead] == [
-        ("topic-a", 0, 17, None), ("topic-z", 1, 3, None), ("file.txt", None, None, 9)]
+        ("topic-a", 0, 17, None),
+        ("topic-z", 1, 3, None),
+        ("file.txt", None, None, 9),
+    ]
     assert "not valid JSON" in dead[0].error
     assert "unknown vendor" in dead[1].error
     assert dead[2].payload == b"\xff\xfe"
@@ -87,13 +96,16 @@ def test_duplicates_within_window_are_suppressed(sample_holder: IndexHolder) -> 
 
 
 def test_routes_follow_the_rules(sample_holder: IndexHolder) -> None:
-    settings = replace(Settings(), sinks=(
-        SinkSettings("all", path="x"),
-        SinkSettings("p1", path="x", rule=Rule(max_priority=1)),
-        SinkSettings("liege", path="x", rule=Rule(camera_prefixes=("CAM-LIE-",))),
-        SinkSettings("observe", path="x", rule=Rule(actions=("observe",))),
-        SinkSettings("sis", path="x", rule=Rule(lists=("SIS",), owners=("SIRENE",))),
-    ))
+    settings = replace(
+        Settings(),
+        sinks=(
+            SinkSettings("all", path="x"),
+            SinkSettings("p1", path="x", rule=Rule(max_priority=1)),
+            SinkSettings("liege", path="x", rule=Rule(camera_prefixes=("CAM-LIE-",))),
+            SinkSettings("observe", path="x", rule=Rule(actions=("observe",))),
+            SinkSettings("sis", path="x", rule=Rule(lists=("SIS",), owners=("SIRENE",))),
+        ),
+    )
     items = [
         canonical("r1", "1ABC123", "2026-11-28T12:00:00Z"),
         canonical("r2", "1-LIE-042", "2026-11-28T12:00:00Z", camera="CAM-LIE-0042"),
@@ -105,12 +117,19 @@ def test_routes_follow_the_rules(sample_holder: IndexHolder) -> None:
 
 
 def test_named_sinks_receive_only_their_routes(sample_holder: IndexHolder) -> None:
-    settings = replace(Settings(), sinks=(SinkSettings("all", path="x"), SinkSettings("p1", path="x", rule=Rule(max_priority=1))))
+    settings = replace(
+        Settings(), sinks=(SinkSettings("all", path="x"), SinkSettings("p1", path="x", rule=Rule(max_priority=1)))
+    )
     out_all: list[Hit] = []
     out_p1: list[Hit] = []
     items = [canonical("r1", "1ABC123", "2026-11-28T12:00:00Z"), canonical("r2", "1-LIE-042", "2026-11-28T12:00:00Z")]
-    flow = build_flow(settings, TestingSource(items), sinks={"all": TestingSink(out_all), "p1": TestingSink(out_p1)},
-                      deadletter=TestingSink([]), holder=sample_holder)
+    flow = build_flow(
+        settings,
+        TestingSource(items),
+        sinks={"all": TestingSink(out_all), "p1": TestingSink(out_p1)},
+        deadletter=TestingSink([]),
+        holder=sample_holder,
+    )
     run_main(flow)
     assert sorted(h.read.read_id for h in out_all) == ["r1", "r2"]
     assert [h.read.read_id for h in out_p1] == ["r1"]
@@ -137,8 +156,11 @@ def test_a_batch_is_matched_against_one_index_version(tmp_path: Path) -> None:
             holder.swap(two)
         return original(payload)
 
-    items = [canonical("r1", "AB12", "2026-11-28T12:00:00Z", None), canonical("r2", "CD34", "2026-11-28T12:00:00Z", None),
-             canonical("r3", "AB12", "2026-11-28T13:00:00Z", None)]
+    items = [
+        canonical("r1", "AB12", "2026-11-28T12:00:00Z", None),
+        canonical("r2", "CD34", "2026-11-28T12:00:00Z", None),
+        canonical("r3", "AB12", "2026-11-28T13:00:00Z", None),
+    ]
     swapping = dataclasses.replace(VENDORS["canonical"], parse=parse_and_swap)
     pipeline.VENDORS = {**VENDORS, "canonical": swapping}  # swaps the index while a batch is processed
     try:

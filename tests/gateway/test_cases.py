@@ -28,8 +28,14 @@ def desks() -> Desks:
 def test_a_hit_opens_a_new_case_at_each_desk_its_rule_takes() -> None:
     hc, changes = opened(hit_doc("CAM-BXL-9"), desks(), T0)
     assert [c.desk for c in changes] == ["brussels"]
-    assert changes[0].event == {"hit_id": hc.hit_id, "desk": "brussels", "state": "new", "user": None,
-                                "at": "2026-11-29T20:00:00.000Z", "outcome": None}
+    assert changes[0].event == {
+        "hit_id": hc.hit_id,
+        "desk": "brussels",
+        "state": "new",
+        "user": None,
+        "at": "2026-11-29T20:00:00.000Z",
+        "outcome": None,
+    }
     assert hc.cases["brussels"].deadline == T0 + timedelta(seconds=60)
     _, none = opened(hit_doc("CAM-GNT-1"), desks(), T0)
     assert none == []  # no desk takes it: unrouted
@@ -59,10 +65,18 @@ def test_unacknowledged_escalates_exactly_at_the_deadline_to_the_target_desk() -
 def test_acknowledged_in_time_never_escalates() -> None:
     d = desks()
     hc, _ = opened(hit_doc(), d, T0)
-    changes, refused = apply_action(hc, DeskAction(hc.hit_id, "brussels", "brussels-1", "acknowledge", T0 + timedelta(seconds=30)))
+    changes, refused = apply_action(
+        hc, DeskAction(hc.hit_id, "brussels", "brussels-1", "acknowledge", T0 + timedelta(seconds=30))
+    )
     assert refused is None
-    assert changes[0].event == {"hit_id": hc.hit_id, "desk": "brussels", "state": "acknowledged", "user": "brussels-1",
-                                "at": "2026-11-29T20:00:30.000Z", "outcome": None}
+    assert changes[0].event == {
+        "hit_id": hc.hit_id,
+        "desk": "brussels",
+        "state": "acknowledged",
+        "user": "brussels-1",
+        "at": "2026-11-29T20:00:30.000Z",
+        "outcome": None,
+    }
     assert next_due(hc, d) is None
     assert escalate_due(hc, d, T0 + timedelta(hours=1)) == []
 
@@ -85,7 +99,10 @@ def test_refused_actions_change_nothing() -> None:
     close = DeskAction(hc.hit_id, "brussels", "u", "close", T0, outcome="false_read")
     assert apply_action(hc, close)[1] is None
     assert apply_action(hc, close) == ([], "the case is already closed")
-    assert apply_action(hc, DeskAction(hc.hit_id, "brussels", "u", "acknowledge", T0))[1] == "cannot acknowledge a case that is closed"
+    assert (
+        apply_action(hc, DeskAction(hc.hit_id, "brussels", "u", "acknowledge", T0))[1]
+        == "cannot acknowledge a case that is closed"
+    )
 
 
 def test_a_hit_every_desk_closed_leaves_after_keep_closed() -> None:

@@ -87,7 +87,9 @@ def test_sign_in_sets_a_protected_cookie_and_shows_the_desk(console: Any) -> Non
 def test_secure_cookies_by_default() -> None:
     settings = gateway_settings()
     g = replace(settings.gateway, secure_cookies=True)
-    client = TestClient(create_app(g, Board(["brussels"]), Users(settings.desks), Recorder()), base_url="https://testserver")
+    client = TestClient(
+        create_app(g, Board(["brussels"]), Users(settings.desks), Recorder()), base_url="https://testserver"
+    )
     assert "Secure" in sign_in(client, "brussels-1").headers["set-cookie"]
 
 
@@ -97,12 +99,23 @@ def test_a_desk_sees_and_acts_on_its_own_hits_only(console: Any) -> None:
     token = csrf_of(client)
     assert client.get(f"/api/hits/{hits['ant']}").status_code == 403
     assert client.post(f"/api/hits/{hits['ant']}/acknowledge", headers={"X-CSRF-Token": token}).status_code == 403
-    assert client.post(f"/api/hits/{hits['ant']}/close", headers={"X-CSRF-Token": token}, json={"outcome": "other"}).status_code == 403
+    assert (
+        client.post(
+            f"/api/hits/{hits['ant']}/close", headers={"X-CSRF-Token": token}, json={"outcome": "other"}
+        ).status_code
+        == 403
+    )
     assert recorder.actions == []
     resp = client.post(f"/api/hits/{hits['bxl']}/acknowledge", headers={"X-CSRF-Token": token})
     assert resp.status_code == 202
-    assert recorder.actions[0] | {"at": None} == {"hit_id": hits["bxl"], "desk": "brussels", "user": "brussels-1",
-                                                  "kind": "acknowledge", "outcome": None, "at": None}
+    assert recorder.actions[0] | {"at": None} == {
+        "hit_id": hits["bxl"],
+        "desk": "brussels",
+        "user": "brussels-1",
+        "kind": "acknowledge",
+        "outcome": None,
+        "at": None,
+    }
 
 
 def test_csrf_refused(console: Any) -> None:

@@ -40,11 +40,15 @@ def action(hit_id: str, desk: str, kind: str, at: datetime, outcome: str | None 
     return {"hit_id": hit_id, "desk": desk, "user": f"{desk}-1", "kind": kind, "at": at.isoformat(), "outcome": outcome}
 
 
-def run(items: list[PayloadBatch], clock: Clock, board: Board, recovery: Path | None = None) -> tuple[list[Any], list[Any]]:
+def run(
+    items: list[PayloadBatch], clock: Clock, board: Board, recovery: Path | None = None
+) -> tuple[list[Any], list[Any]]:
     settings = gateway_settings()
     events: list[Any] = []
     dead: list[Any] = []
-    flow = build_gateway_flow(settings, TestingSource(items), BoardSink(board), TestingSink(events), TestingSink(dead), clock=clock)
+    flow = build_gateway_flow(
+        settings, TestingSource(items), BoardSink(board), TestingSink(events), TestingSink(dead), clock=clock
+    )
     run_main(flow, epoch_interval=timedelta(seconds=0), recovery_config=RecoveryConfig(recovery) if recovery else None)
     return events, dead
 
@@ -58,10 +62,22 @@ def test_hits_actions_and_refusals_through_the_flow() -> None:
     board = Board(["brussels", "antwerp", "national"])
     a, b = hit_doc("CAM-BXL-1"), hit_doc("CAM-ANT-1", priority=2)
     items = [
-        batch("hit", a, b, a, b"{not json", hit_doc("CAM-XXX-1"),  # a repeated hit, a bad one, an unrouted one
-              hit_doc("CAM-BXL-2", emitted_at=T0 - timedelta(days=2))),  # and one from two days ago: on no board
-        batch("action", action(a["hit_id"], "brussels", "acknowledge", T0), action(b["hit_id"], "brussels", "acknowledge", T0),
-              action(a["hit_id"], "brussels", "close", T0, "intercepted"), {"kind": "explode"}),
+        batch(
+            "hit",
+            a,
+            b,
+            a,
+            b"{not json",
+            hit_doc("CAM-XXX-1"),  # a repeated hit, a bad one, an unrouted one
+            hit_doc("CAM-BXL-2", emitted_at=T0 - timedelta(days=2)),
+        ),  # and one from two days ago: on no board
+        batch(
+            "action",
+            action(a["hit_id"], "brussels", "acknowledge", T0),
+            action(b["hit_id"], "brussels", "acknowledge", T0),
+            action(a["hit_id"], "brussels", "close", T0, "intercepted"),
+            {"kind": "explode"},
+        ),
     ]
     events, dead = run(items, clock, board)
     # one hit's events keep their order (keyed by hit_id); different hits' may interleave
@@ -79,7 +95,10 @@ def test_hits_actions_and_refusals_through_the_flow() -> None:
 def test_escalation_and_state_across_a_restart(tmp_path: Path) -> None:
     init_db_dir(tmp_path, 1)
     a, b = hit_doc("CAM-BXL-1"), hit_doc("CAM-BXL-2")
-    first = [batch("hit", a, b), batch("action", action(b["hit_id"], "brussels", "acknowledge", T0 + timedelta(seconds=10)))]
+    first = [
+        batch("hit", a, b),
+        batch("action", action(b["hit_id"], "brussels", "acknowledge", T0 + timedelta(seconds=10))),
+    ]
     clock = Clock(T0)
     board = Board(["brussels", "antwerp", "national"])
     events, _ = run(first, clock, board, tmp_path)
@@ -90,7 +109,10 @@ def test_escalation_and_state_across_a_restart(tmp_path: Path) -> None:
     board = Board(["brussels", "antwerp", "national"])
     events, _ = run(first, clock, board, tmp_path)
     assert events == []  # no event is repeated, and nothing escalated early
-    assert {c["hit_id"]: c["case"]["state"] for c in board.cards("brussels")} == {a["hit_id"]: "new", b["hit_id"]: "acknowledged"}
+    assert {c["hit_id"]: c["case"]["state"] for c in board.cards("brussels")} == {
+        a["hit_id"]: "new",
+        b["hit_id"]: "acknowledged",
+    }
     assert board.cards("national") == []
 
     # Restart again past the deadline: the unacknowledged hit escalates to national, once; the acknowledged one never.

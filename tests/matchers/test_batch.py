@@ -23,7 +23,9 @@ from tests.support.hotlists import entry, write_snapshot
 plates = st.one_of(
     st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 -.·/\t", max_size=30),
     st.text(max_size=14),  # any Unicode: left to the per-read path
-    st.sampled_from(["1-abc-123", "", "---", "ÄBC-123", "1АВС123", "12345678901", "123456789012", "o0Q-d", "x" * 40, "A\x00B1"]),
+    st.sampled_from(
+        ["1-abc-123", "", "---", "ÄBC-123", "1АВС123", "12345678901", "123456789012", "o0Q-d", "x" * 40, "A\x00B1"]
+    ),
 )
 
 
@@ -56,7 +58,9 @@ def test_the_word_filter_false_positive_rate_is_small() -> None:
 
 
 entry_plates = st.sampled_from(["1ABC123", "1-B0B-O8O", "XY12*", "AB?12", "W0RDS", "ZZ99ZZ", "9999999999999Z"])
-read_plates = st.one_of(plates, st.sampled_from(["1abc123", "1-A8C-I23", "BOBO8O", "xy1299", "ab312", "wordS", "9999999999999z"]))
+read_plates = st.one_of(
+    plates, st.sampled_from(["1abc123", "1-A8C-I23", "BOBO8O", "xy1299", "ab312", "wordS", "9999999999999z"])
+)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -20,8 +20,9 @@ def test_a_job_with_versions_dir_swaps_when_the_builder_publishes(tmp_path: Path
     hot, out = tmp_path / "hot", tmp_path / "versions"
     write_snapshot(hot, "L", [entry(f"E{i}", f"AB{i:03d}") for i in range(10)])
     stop = threading.Event()
-    builder = threading.Thread(target=watch_and_publish, args=(HotlistSettings(dir=str(hot), poll_seconds=0.1), out, stop),
-                               daemon=True)
+    builder = threading.Thread(
+        target=watch_and_publish, args=(HotlistSettings(dir=str(hot), poll_seconds=0.1), out, stop), daemon=True
+    )
     builder.start()
     try:
         assert wait_for(lambda: (out / PUBLISHED).exists())

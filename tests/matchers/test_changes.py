@@ -26,8 +26,13 @@ def answers(index: Any, plates: list[str]) -> dict[str, list[tuple]]:
 
 
 change_ops = st.lists(
-    st.tuples(st.sampled_from(["L1", "L2"]), st.integers(0, 6), st.sampled_from(["upsert", "delete"]),
-              st.sampled_from(PLATES), st.integers(1, 5)),
+    st.tuples(
+        st.sampled_from(["L1", "L2"]),
+        st.integers(0, 6),
+        st.sampled_from(["upsert", "delete"]),
+        st.sampled_from(PLATES),
+        st.integers(1, 5),
+    ),
     max_size=12,
 )
 
@@ -36,8 +41,10 @@ change_ops = st.lists(
 @given(base_ids=st.lists(st.integers(0, 6), unique=True, max_size=6), ops=change_ops)
 def test_snapshot_plus_changes_equals_a_full_rebuild(tmp_path: Path, base_ids: list[int], ops: list[tuple]) -> None:
     work = tmp_path / f"w{abs(hash((tuple(base_ids), tuple(ops))))}"
-    rows = {lid: {"KEEP": entry("KEEP", "KEEP1"), **{f"E{i}": entry(f"E{i}", PLATES[i]) for i in base_ids}}
-            for lid in ("L1", "L2")}
+    rows = {
+        lid: {"KEEP": entry("KEEP", "KEEP1"), **{f"E{i}": entry(f"E{i}", PLATES[i]) for i in base_ids}}
+        for lid in ("L1", "L2")
+    }
     for lid in rows:
         write_snapshot(work / "base", lid, list(rows[lid].values()), toml="fuzzy = true\n")
     inner = build_index(load_hotlists(work / "base"))
@@ -57,7 +64,9 @@ def test_snapshot_plus_changes_equals_a_full_rebuild(tmp_path: Path, base_ids: l
         write_snapshot(work / "full", lid, list(by_id.values()), toml="fuzzy = true\n")
     full = build_index(load_hotlists(work / "full"))
     assert answers(changed, PLATES) == answers(full, PLATES)
-    assert sorted((e.list_id, e.entry_id) for e in changed.entries()) == sorted((e.list_id, e.entry_id) for e in full.entries())
+    assert sorted((e.list_id, e.entry_id) for e in changed.entries()) == sorted(
+        (e.list_id, e.entry_id) for e in full.entries()
+    )
     assert [(i.list_id, i.entries) for i in changed.lists] == [(i.list_id, i.entries) for i in full.lists]
     if any(changes.values()):
         assert isinstance(changed, ChangedIndex) and changed.version != inner.version
@@ -72,9 +81,20 @@ def test_no_change_is_the_version_itself(tmp_path: Path) -> None:
 def test_added_entries_are_new_ids_and_changed_plates_countries_or_validity(tmp_path: Path) -> None:
     from matchers.build import added_entries
 
-    write_snapshot(tmp_path / "a", "L", [entry("E1", "AB12"), entry("E2", "CD34"), entry("E3", "EF56"), entry("E4", "GH78")])
-    write_snapshot(tmp_path / "b", "L", [entry("E1", "AB12"), entry("E2", "CD35"), entry("E3", "EF56", country="NL"),
-                                         entry("E5", "IJ90"), entry("E4", "GH78", valid_until="2030-01-01T00:00:00Z")])
+    write_snapshot(
+        tmp_path / "a", "L", [entry("E1", "AB12"), entry("E2", "CD34"), entry("E3", "EF56"), entry("E4", "GH78")]
+    )
+    write_snapshot(
+        tmp_path / "b",
+        "L",
+        [
+            entry("E1", "AB12"),
+            entry("E2", "CD35"),
+            entry("E3", "EF56", country="NL"),
+            entry("E5", "IJ90"),
+            entry("E4", "GH78", valid_until="2030-01-01T00:00:00Z"),
+        ],
+    )
     old = build_index(load_hotlists(tmp_path / "a"))
     new = build_index(load_hotlists(tmp_path / "b"))
     added, ids = added_entries(new, old)

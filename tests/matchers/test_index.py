@@ -27,10 +27,13 @@ def index_of(tmp: Path, lists: dict[str, tuple[list[dict], bool]], **kw):
 
 
 def test_exact_ocr_and_country_rules(tmp_path: Path) -> None:
-    idx = index_of(tmp_path, {
-        "F": ([entry("F1", "1-BOB-080", country="BE", priority=2)], True),
-        "N": ([entry("N1", "1-BOB-080", country="BE", priority=4)], False),
-    })
+    idx = index_of(
+        tmp_path,
+        {
+            "F": ([entry("F1", "1-BOB-080", country="BE", priority=2)], True),
+            "N": ([entry("N1", "1-BOB-080", country="BE", priority=4)], False),
+        },
+    )
     assert as_tuples(idx.probe("1BOB080", "BE", NOON)) == [("F", "F1", "exact", 2), ("N", "N1", "exact", 4)]
     # OCR variant: only the fuzzy list, one priority step lower
     assert as_tuples(idx.probe("1B0BO8O", "BE", NOON)) == [("F", "F1", "ocr_equivalent", 3)]
@@ -56,18 +59,29 @@ def test_read_country_unknown_to_index_matches_only_any_country_entries(tmp_path
 
 
 def test_validity_uses_capture_time(tmp_path: Path) -> None:
-    idx = index_of(tmp_path, {"L": ([entry("E", "AB12", valid_from="2026-11-28T00:00:00Z", valid_until="2026-11-29T00:00:00Z")], True)})
+    idx = index_of(
+        tmp_path,
+        {"L": ([entry("E", "AB12", valid_from="2026-11-28T00:00:00Z", valid_until="2026-11-29T00:00:00Z")], True)},
+    )
     assert idx.probe("AB12", None, datetime(2026, 11, 27, 23, 59, 59, tzinfo=UTC)) == []
     assert len(idx.probe("AB12", None, datetime(2026, 11, 28, tzinfo=UTC))) == 1
     assert idx.probe("AB12", None, datetime(2026, 11, 29, tzinfo=UTC)) == []
 
 
 def test_patterns(tmp_path: Path) -> None:
-    idx = index_of(tmp_path, {"W": ([
-        entry("P1", "2-K??-9*", priority=2),
-        entry("P2", "*ZZ77", priority=3),
-        entry("P3", "A?", priority=4),
-    ], True)})
+    idx = index_of(
+        tmp_path,
+        {
+            "W": (
+                [
+                    entry("P1", "2-K??-9*", priority=2),
+                    entry("P2", "*ZZ77", priority=3),
+                    entry("P3", "A?", priority=4),
+                ],
+                True,
+            )
+        },
+    )
     assert as_tuples(idx.probe("2KLM987", None, NOON)) == [("W", "P1", "pattern", 2)]
     assert as_tuples(idx.probe("2KLM9", None, NOON)) == [("W", "P1", "pattern", 2)]
     assert idx.probe("2KL9", None, NOON) == []
@@ -84,7 +98,9 @@ def test_one_entry_gives_at_most_one_match(tmp_path: Path) -> None:
 
 
 def test_long_keys_are_exact(tmp_path: Path) -> None:
-    idx = index_of(tmp_path, {"F": ([entry("F1", "ABCDEFGHIJKLMN")], True), "N": ([entry("N1", "ABCDEFGHIJKLMN")], False)})
+    idx = index_of(
+        tmp_path, {"F": ([entry("F1", "ABCDEFGHIJKLMN")], True), "N": ([entry("N1", "ABCDEFGHIJKLMN")], False)}
+    )
     assert len(idx.probe("ABCDEFGHIJKLMN", None, NOON)) == 2
     assert as_tuples(idx.probe("A8CDEFGH1JKLMN", None, NOON)) == [("F", "F1", "ocr_equivalent", 2)]
     assert idx.probe("ABCDEFGHIJKLMX", None, NOON) == []
@@ -134,9 +150,16 @@ def test_no_false_negatives_every_entry_found_by_its_own_plate(rows, data, fuzzy
         plate = data.draw(display_forms(key))
         if as_pattern and len(key) > 2:
             plate = key[0] + "?" + key[2:-1] + "*"
-        by_list[list_id].append(entry(f"E{i}", plate, country=country, priority=prio,
-                                      valid_from=vf.isoformat() if vf else None,
-                                      valid_until=vu.isoformat() if vu else None))
+        by_list[list_id].append(
+            entry(
+                f"E{i}",
+                plate,
+                country=country,
+                priority=prio,
+                valid_from=vf.isoformat() if vf else None,
+                valid_until=vu.isoformat() if vu else None,
+            )
+        )
     with tempfile.TemporaryDirectory() as tmp:
         idx = index_of(Path(tmp), {k: (v, fuzzy[k]) for k, v in by_list.items() if v}, n_shards=7)
         for list_id, rows_ in by_list.items():
@@ -161,9 +184,16 @@ def test_index_agrees_with_the_naive_reference(rows, reads, fuzzy_a) -> None:
     by_list: dict[str, list[dict]] = {"A": [], "B": [], "C": []}
     for i, (key, country, prio, (vf, vu), as_pattern, list_id) in enumerate(rows):
         plate = key if not (as_pattern and len(key) > 2) else "*" + key[1:-1] + "?"
-        by_list[list_id].append(entry(f"E{i}", plate, country=country, priority=prio,
-                                      valid_from=vf.isoformat() if vf else None,
-                                      valid_until=vu.isoformat() if vu else None))
+        by_list[list_id].append(
+            entry(
+                f"E{i}",
+                plate,
+                country=country,
+                priority=prio,
+                valid_from=vf.isoformat() if vf else None,
+                valid_until=vu.isoformat() if vu else None,
+            )
+        )
     # reads: random ones plus each entry's own key and an OCR variant of it
     probes = list(reads) + [(k, c, vf or NOON) for k, c, _p, (vf, _vu), _a, _l in rows]
     probes += [(fuzzy_key(k), c, NOON) for k, c, *_ in rows]
@@ -183,4 +213,3 @@ def test_shard_count_does_not_change_results(n_shards: int) -> None:
     lists = load_hotlists(EXAMPLES / "hotlists")
     idx = build_index(lists, n_shards=n_shards)
     assert [m.entry_id for m in idx.probe("1ABC123", "BE", NOON)] == ["S-1", "W-1"]
-

@@ -33,10 +33,14 @@ FUZZY = {"A": True, "B": False, "C": True}
 
 
 def _entries(index: HotlistIndex | LayeredIndex) -> list[tuple]:
-    return sorted((e.list_id, e.entry_id, e.key, e.country, e.priority, e.valid_from, e.valid_until) for e in index.entries())
+    return sorted(
+        (e.list_id, e.entry_id, e.key, e.country, e.priority, e.valid_from, e.valid_until) for e in index.entries()
+    )
 
 
-def assert_same_version(layer: LayeredIndex, full: HotlistIndex, probes: list[tuple[str, str | None, datetime]]) -> None:
+def assert_same_version(
+    layer: LayeredIndex, full: HotlistIndex, probes: list[tuple[str, str | None, datetime]]
+) -> None:
     assert layer.version == full.version
     assert len(layer) == len(full)
     assert layer.lists == full.lists
@@ -73,8 +77,13 @@ def test_a_layer_answers_exactly_like_a_full_rebuild(base_rows, deltas, reads) -
         for i, (lid, (key, cc, prio, pat)) in enumerate(base_rows):
             by_list[lid].append(entry(f"{lid}{i % 15}-{i}", _plate(key, pat), country=cc, priority=prio))
         for lid in LISTS:
-            write_snapshot(hot, lid, by_list[lid] or [entry(f"{lid}-only", "ZZ9")], fmt="jsonl",
-                           toml=f"fuzzy = {str(FUZZY[lid]).lower()}\n")
+            write_snapshot(
+                hot,
+                lid,
+                by_list[lid] or [entry(f"{lid}-only", "ZZ9")],
+                fmt="jsonl",
+                toml=f"fuzzy = {str(FUZZY[lid]).lower()}\n",
+            )
         base = build_index(load_hotlists(hot), n_shards=5)
         existing = {lid: [r["entry_id"] for r in rows] for lid, rows in by_list.items()}
         new_files: dict[str, list[str]] = {}
@@ -111,8 +120,13 @@ def test_layer_refuses_files_that_are_not_the_newest_deltas(tmp_path: Path) -> N
 def test_a_bad_delta_is_reported_with_file_row_and_column(tmp_path: Path) -> None:
     write_snapshot(tmp_path, "L", [entry("E1", "AB12")])
     base = build_index(load_hotlists(tmp_path))
-    bad = write_snapshot(tmp_path, "L", [{"op": "upsert", **entry("E2", "CD34")},
-                                         {"op": "upsert", **entry("E3", "EF56", action="shoot")}], seq=2, kind="delta")
+    bad = write_snapshot(
+        tmp_path,
+        "L",
+        [{"op": "upsert", **entry("E2", "CD34")}, {"op": "upsert", **entry("E3", "EF56", action="shoot")}],
+        seq=2,
+        kind="delta",
+    )
     with pytest.raises(SnapshotError) as exc:
         load_layer(base, tmp_path, {"L": [bad.name]})
     assert str(bad) in str(exc.value) and "row 2" in str(exc.value) and "'action'" in str(exc.value)
@@ -163,8 +177,13 @@ def test_shared_builder_writes_a_layer_for_new_deltas_and_reuses_the_mapped_base
     first = build_and_map(settings)
     assert isinstance(first, HotlistIndex) and first.source_dir
     some = next(e for e in first.entries() if e.list_id == "WANTED")
-    write_snapshot(hot, "WANTED", [{"op": "upsert", **entry("W-9", "9-NEW-999")},
-                                   {"op": "delete", "entry_id": some.entry_id}], seq=50, kind="delta")
+    write_snapshot(
+        hot,
+        "WANTED",
+        [{"op": "upsert", **entry("W-9", "9-NEW-999")}, {"op": "delete", "entry_id": some.entry_id}],
+        seq=50,
+        kind="delta",
+    )
     second = build_and_map(settings, first)
     assert isinstance(second, LayeredIndex)
     assert second.base is first  # no remap, no Bloom rebuild of the base
@@ -207,7 +226,9 @@ def test_watcher_swaps_in_a_layer_and_retires_the_old_version_off_the_flow_threa
     assert isinstance(holder.current, LayeredIndex) and holder.current.base is first
     assert watcher.retired is first
     assert [m.entry_id for m in holder.current.probe("7SEV777", None, NOON)] == ["W-7"]
-    bad = write_snapshot(hot, "WANTED", [{"op": "upsert", **entry("W-8", "8-EIG-888", priority="x")}], seq=71, kind="delta")
+    bad = write_snapshot(
+        hot, "WANTED", [{"op": "upsert", **entry("W-8", "8-EIG-888", priority="x")}], seq=71, kind="delta"
+    )
     live = holder.current.version
     assert watcher.check() is False
     assert holder.current.version == live and str(bad) in (watcher.last_error or "")

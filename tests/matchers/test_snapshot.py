@@ -12,7 +12,9 @@ from tests.support.hotlists import EXAMPLES, entry, write_snapshot
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
 def test_each_format_loads_and_normalises(tmp_path: Path, fmt: str) -> None:
-    write_snapshot(tmp_path, "L", [entry("E1", "1-abc-123", country="B", owner="DJSOC"), entry("E2", "ab?-1*")], fmt=fmt)
+    write_snapshot(
+        tmp_path, "L", [entry("E1", "1-abc-123", country="B", owner="DJSOC"), entry("E2", "ab?-1*")], fmt=fmt
+    )
     snap = load_list(tmp_path / "L")
     rows = snap.table.to_pylist()
     assert [r["entry_id"] for r in rows] == ["E1", "E2"]
@@ -28,8 +30,16 @@ def test_latest_full_plus_later_deltas_in_order(tmp_path: Path) -> None:
     write_snapshot(tmp_path, "L", [entry("OLD", "9OLD999")], seq=1)
     write_snapshot(tmp_path, "L", [entry("E1", "1AAA111"), entry("E2", "2BBB222")], seq=5, fmt="jsonl")
     write_snapshot(tmp_path, "L", [{"op": "upsert", **entry("STALE", "3CCC333")}], seq=4, kind="delta")
-    write_snapshot(tmp_path, "L", [{"op": "delete", "entry_id": "E1"}, {"op": "upsert", **entry("E3", "4DDD444")}], seq=7, kind="delta")
-    write_snapshot(tmp_path, "L", [{"op": "upsert", **entry("E3", "5EEE555", priority=3)}], seq=10, kind="delta", fmt="jsonl")
+    write_snapshot(
+        tmp_path,
+        "L",
+        [{"op": "delete", "entry_id": "E1"}, {"op": "upsert", **entry("E3", "4DDD444")}],
+        seq=7,
+        kind="delta",
+    )
+    write_snapshot(
+        tmp_path, "L", [{"op": "upsert", **entry("E3", "5EEE555", priority=3)}], seq=10, kind="delta", fmt="jsonl"
+    )
     files = list_files(tmp_path / "L")
     assert [(f.seq, f.kind) for f in files] == [(5, "full"), (7, "delta"), (10, "delta")]
     rows = {r["entry_id"]: r for r in load_list(tmp_path / "L").table.to_pylist()}
@@ -91,7 +101,9 @@ def test_missing_required_column(tmp_path: Path, column: str) -> None:
         ({"valid_from": "2026-02-01T00:00:00Z", "valid_until": "2026-01-01T00:00:00Z"}, "valid_until", "not after"),
     ],
 )
-def test_invalid_values_are_rejected_with_row_and_column(tmp_path: Path, change: dict[str, str], column: str, text: str) -> None:
+def test_invalid_values_are_rejected_with_row_and_column(
+    tmp_path: Path, change: dict[str, str], column: str, text: str
+) -> None:
     write_snapshot(tmp_path, "L", [entry("E0", "0A"), {**entry("E1", "1A"), **change}], fmt="jsonl")
     with pytest.raises(SnapshotError) as exc:
         load_list(tmp_path / "L")
@@ -129,7 +141,9 @@ def test_unreadable_parquet(tmp_path: Path) -> None:
 
 
 def test_timestamps_with_offsets_are_utc(tmp_path: Path) -> None:
-    write_snapshot(tmp_path, "L", [entry("E1", "1A", valid_from="2026-11-28T13:00:00+01:00", valid_until="2026-11-29T00:00:00")])
+    write_snapshot(
+        tmp_path, "L", [entry("E1", "1A", valid_from="2026-11-28T13:00:00+01:00", valid_until="2026-11-29T00:00:00")]
+    )
     row = load_list(tmp_path / "L").table.to_pylist()[0]
     assert row["valid_from"].isoformat() == "2026-11-28T12:00:00+00:00"
     assert row["valid_until"].isoformat() == "2026-11-29T00:00:00+00:00"
@@ -153,11 +167,33 @@ def test_duplicate_entry_id_in_a_large_snapshot(tmp_path: Path) -> None:
     ids[140_001] = "E0000077"
     d = tmp_path / "L"
     d.mkdir()
-    pq.write_table(pa.table({"entry_id": ids, "plate": [f"AB{i}" for i in range(n)], "category": ["x"] * n,
-                             "priority": [1] * n, "action": ["inform"] * n}), d / "1-full.parquet")
-    with pytest.raises(SnapshotError, match=r"row 140002: column 'entry_id': value 'E0000077' already appears on row 78"):
+    pq.write_table(
+        pa.table(
+            {
+                "entry_id": ids,
+                "plate": [f"AB{i}" for i in range(n)],
+                "category": ["x"] * n,
+                "priority": [1] * n,
+                "action": ["inform"] * n,
+            }
+        ),
+        d / "1-full.parquet",
+    )
+    with pytest.raises(
+        SnapshotError, match=r"row 140002: column 'entry_id': value 'E0000077' already appears on row 78"
+    ):
         load_list(d)
     ids[140_001] = "E9999999"
-    pq.write_table(pa.table({"entry_id": ids, "plate": [f"AB{i}" for i in range(n)], "category": ["x"] * n,
-                             "priority": [1] * n, "action": ["inform"] * n}), d / "1-full.parquet")
+    pq.write_table(
+        pa.table(
+            {
+                "entry_id": ids,
+                "plate": [f"AB{i}" for i in range(n)],
+                "category": ["x"] * n,
+                "priority": [1] * n,
+                "action": ["inform"] * n,
+            }
+        ),
+        d / "1-full.parquet",
+    )
     assert load_list(d).table.num_rows == n

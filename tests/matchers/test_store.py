@@ -83,7 +83,9 @@ def test_watcher_swaps_good_versions_and_keeps_the_live_one_on_a_bad_snapshot(tm
 
 @pytest.mark.parametrize("backend", ["rbloom", "pybloom"])
 def test_builder_saves_rbloom_filters_and_a_job_loads_them_instead_of_rebuilding(
-    tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    backend: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import matchers.store
 
@@ -153,9 +155,20 @@ def test_builder_drops_a_version_whose_files_changed_during_the_build(tmp_path: 
     seen = source_manifest(hot)  # what the parent saw ...
     write_snapshot(hot, "WANTED", [{"op": "delete", "entry_id": "W-1"}], seq=80, kind="delta")  # ... then a new file
     out = tmp_path / "cache" / "index-x"
-    job = {"settings": msgspec.to_builtins(settings), "out": str(out), "manifest": seen, "base": None, "new_files": None}
-    proc = subprocess.run([sys.executable, "-m", "matchers.builder", orjson.dumps(job).decode()],  # noqa: S603
-                          capture_output=True, text=True, timeout=120, check=False)
+    job = {
+        "settings": msgspec.to_builtins(settings),
+        "out": str(out),
+        "manifest": seen,
+        "base": None,
+        "new_files": None,
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "matchers.builder", orjson.dumps(job).decode()],  # noqa: S603
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 1 and "changed during the build" in proc.stderr
     assert not out.exists()
 

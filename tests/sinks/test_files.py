@@ -21,8 +21,16 @@ T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 def hit(n: int, emitted: datetime = T0) -> Hit:
     read = Read(f"r{n}", "CAM-1", "canonical", T0 + timedelta(seconds=n), f"1-AB-{n:03d}")
-    return Hit(f"h{n}", "v1", 1, emitted, read, f"1AB{n:03d}", "BE",
-               (Match("L", f"E{n}", "stolen_vehicle", 1, "intercept", "exact"),))
+    return Hit(
+        f"h{n}",
+        "v1",
+        1,
+        emitted,
+        read,
+        f"1AB{n:03d}",
+        "BE",
+        (Match("L", f"E{n}", "stolen_vehicle", 1, "intercept", "exact"),),
+    )
 
 
 def write(sink: object, items: list[object]) -> None:

@@ -51,9 +51,20 @@ def test_dead_letters_and_events_keep_their_shape(broker: EmbeddedBroker, topic_
     write(KafkaDeadletterSink(settings, dlq, "deadletter"), [dl])
     (msg,) = read_topic(broker.address, dlq, expect=1)
     doc = orjson.loads(msg.value())
-    assert (doc["source"], doc["offset"], doc["error"], doc["payload_encoding"]) == ("reads.vendor-a", 7, "bad JSON", "base64")
-    event = {"hit_id": "h1", "desk": "brussels", "state": "new", "user": None, "at": "2026-11-29T20:00:00.000Z",
-             "outcome": None}
+    assert (doc["source"], doc["offset"], doc["error"], doc["payload_encoding"]) == (
+        "reads.vendor-a",
+        7,
+        "bad JSON",
+        "base64",
+    )
+    event = {
+        "hit_id": "h1",
+        "desk": "brussels",
+        "state": "new",
+        "user": None,
+        "at": "2026-11-29T20:00:00.000Z",
+        "outcome": None,
+    }
     write(KafkaEventSink(settings, events, "hit-events"), [event])
     (msg,) = read_topic(broker.address, events, expect=1)
     assert orjson.loads(msg.value()) == event

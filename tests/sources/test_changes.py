@@ -25,8 +25,16 @@ AT = parse_ts("2026-11-28T12:00:00Z")
 
 
 def change(**kw: object) -> bytes:
-    doc = {"list_id": "BE-STOLEN", "seq": 1_000_000, "op": "upsert", "entry_id": "LIVE-1", "plate": "9-LIV-999",
-           "category": "stolen_vehicle", "priority": 1, "action": "intercept"}
+    doc = {
+        "list_id": "BE-STOLEN",
+        "seq": 1_000_000,
+        "op": "upsert",
+        "entry_id": "LIVE-1",
+        "plate": "9-LIV-999",
+        "category": "stolen_vehicle",
+        "priority": 1,
+        "action": "intercept",
+    }
     return orjson.dumps({**doc, **kw})
 
 
@@ -36,11 +44,13 @@ def test_a_good_change_goes_live_and_a_bad_one_is_a_dead_letter(
     topic = f"{topic_prefix}.changes"
     broker.create_topics([topic], partitions=1)
     hot = sample_hotlists(tmp_path)
-    settings = settings_from_dict({
-        "kafka": {"brokers": broker.address, "group_id": topic_prefix},
-        "hotlists": {"dir": str(hot), "changes_topic": topic, "shared_build": False},
-        "deadletter": {"path": str(tmp_path / "dlq.jsonl")},
-    })
+    settings = settings_from_dict(
+        {
+            "kafka": {"brokers": broker.address, "group_id": topic_prefix},
+            "hotlists": {"dir": str(hot), "changes_topic": topic, "shared_build": False},
+            "deadletter": {"path": str(tmp_path / "dlq.jsonl")},
+        }
+    )
     produce(broker.address, topic, [change(list_id="NO-SUCH-LIST"), change(), change(entry_id="LIVE-2", priority=9)])
     holder = IndexHolder(load_index(settings.hotlists))
     before = holder.current.version
@@ -59,4 +69,9 @@ def test_the_feeds_dead_letters_go_where_the_flows_go(tmp_path: Path) -> None:
     settings = settings_from_dict({"deadletter": {"path": str(tmp_path / "dlq.jsonl")}})
     DeadletterWriter(settings).write(DeadLetter("hotlist.changes", "change: bad", b"{", "change", None, 0, 3))
     (doc,) = [orjson.loads(line) for line in (tmp_path / "dlq.jsonl").read_bytes().splitlines()]
-    assert (doc["source"], doc["error"], doc["offset"], doc["vendor"]) == ("hotlist.changes", "change: bad", 3, "change")
+    assert (doc["source"], doc["error"], doc["offset"], doc["vendor"]) == (
+        "hotlist.changes",
+        "change: bad",
+        3,
+        "change",
+    )

@@ -98,6 +98,10 @@ def test_derived_read_id_is_deterministic_and_distinct() -> None:
 
 
 def test_vendor_a_confidence_is_scaled_from_percent() -> None:
-    payload = {"id": "x", "camera": {"id": "C"}, "plate": {"text": "A1", "confidence": 50},
-               "captured_at": "2026-11-28T12:00:00Z"}
+    payload = {
+        "id": "x",
+        "camera": {"id": "C"},
+        "plate": {"text": "A1", "confidence": 50},
+        "captured_at": "2026-11-28T12:00:00Z",
+    }
     assert decode("vendor-a", orjson.dumps(payload)).confidence == 0.5

@@ -20,19 +20,55 @@ PASSWORD = "correct horse battery staple"  # noqa: S105 - the test desks' passwo
 PASSWORD_HASH = hash_password(PASSWORD)
 
 
-def hit_doc(camera: str = "CAM-BXL-001", priority: int = 1, action: str = "intercept", *, hit_id: str | None = None,
-            emitted_at: datetime | None = None, plate: str = "1ABC123", retro: bool = False) -> dict[str, Any]:
+def hit_doc(
+    camera: str = "CAM-BXL-001",
+    priority: int = 1,
+    action: str = "intercept",
+    *,
+    hit_id: str | None = None,
+    emitted_at: datetime | None = None,
+    plate: str = "1ABC123",
+    retro: bool = False,
+) -> dict[str, Any]:
     """A hit as DESIGN 6 JSON."""
     hid = hit_id or uuid.uuid4().hex
     ts = format_ts(emitted_at or datetime.now(UTC))
     return {
-        "hit_id": hid, "index_version": "v1", "priority": priority, "emitted_at": ts,
-        "read": {"read_id": f"r-{hid}", "camera_id": camera, "vendor": "canonical", "ts": ts, "plate_raw": plate,
-                 "country_raw": "B", "confidence": 0.9, "lat": 50.8466, "lon": 4.3528, "lane": 1, "direction": "N",
-                 "image_ref": f"img://{camera}/{hid}.jpg", "plate": plate, "country": "BE"},
-        "matches": [{"list_id": "BE-STOLEN", "entry_id": "S-1", "category": "stolen_vehicle", "priority": priority,
-                     "action": action, "match_kind": "exact", "owner": "police-be", "note": "stolen in Ixelles"}],
-        "routes": ["hits"], "retro": retro, "retro_of": "v0" if retro else None,
+        "hit_id": hid,
+        "index_version": "v1",
+        "priority": priority,
+        "emitted_at": ts,
+        "read": {
+            "read_id": f"r-{hid}",
+            "camera_id": camera,
+            "vendor": "canonical",
+            "ts": ts,
+            "plate_raw": plate,
+            "country_raw": "B",
+            "confidence": 0.9,
+            "lat": 50.8466,
+            "lon": 4.3528,
+            "lane": 1,
+            "direction": "N",
+            "image_ref": f"img://{camera}/{hid}.jpg",
+            "plate": plate,
+            "country": "BE",
+        },
+        "matches": [
+            {
+                "list_id": "BE-STOLEN",
+                "entry_id": "S-1",
+                "category": "stolen_vehicle",
+                "priority": priority,
+                "action": action,
+                "match_kind": "exact",
+                "owner": "police-be",
+                "note": "stolen in Ixelles",
+            }
+        ],
+        "routes": ["hits"],
+        "retro": retro,
+        "retro_of": "v0" if retro else None,
     }
 
 
@@ -48,9 +84,14 @@ def gateway_doc(brokers: str = "127.0.0.1:1", prefix: str = "t", **gateway: Any)
     return {
         "kafka": {"brokers": brokers, "start_timeout_seconds": 10},
         "deadletter": {"topic": f"{prefix}.deadletter"},
-        "gateway": {"hits_topics": [f"{prefix}.hits"], "events_topic": f"{prefix}.hit-events",
-                    "actions_topic": f"{prefix}.hit-actions", "secure_cookies": False,
-                    "escalate_after_seconds": {"1": 60, "2": 120}, **gateway},
+        "gateway": {
+            "hits_topics": [f"{prefix}.hits"],
+            "events_topic": f"{prefix}.hit-events",
+            "actions_topic": f"{prefix}.hit-actions",
+            "secure_cookies": False,
+            "escalate_after_seconds": {"1": 60, "2": 120},
+            **gateway,
+        },
         "desks": desks,
         "logging": {"format": "json"},
     }
@@ -68,8 +109,9 @@ def write_config(path: Path, doc: dict[str, Any]) -> Path:
 
 def start_gateway(cfg: Path, log: Path) -> subprocess.Popen[bytes]:
     """``feblam gateway --config cfg`` in the background, its output appended to ``log``."""
-    return subprocess.Popen([FEBLAM, "gateway", "--config", str(cfg)], stdout=log.open("ab"), stderr=subprocess.STDOUT,
-                            env=clean_env())
+    return subprocess.Popen(
+        [FEBLAM, "gateway", "--config", str(cfg)], stdout=log.open("ab"), stderr=subprocess.STDOUT, env=clean_env()
+    )
 
 
 def produce_hits(brokers: str, topic: str, hits: list[dict[str, Any]]) -> None:

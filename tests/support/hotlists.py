@@ -26,8 +26,14 @@ def entry(entry_id: str, plate: str, **kw: Any) -> dict[str, Any]:
 
 
 def write_snapshot(
-    root: Path, list_id: str, rows: list[dict[str, Any]], *, seq: int = 1, kind: str = "full",
-    fmt: str = "csv", toml: str | None = None,
+    root: Path,
+    list_id: str,
+    rows: list[dict[str, Any]],
+    *,
+    seq: int = 1,
+    kind: str = "full",
+    fmt: str = "csv",
+    toml: str | None = None,
 ) -> Path:
     d = root / list_id
     d.mkdir(parents=True, exist_ok=True)
@@ -46,7 +52,12 @@ def write_snapshot(
     elif fmt == "jsonl":
         path.write_text("".join(json.dumps(r, default=str) + "\n" for r in rows), encoding="utf-8")
     elif fmt == "parquet":
-        table = pa.table({c: [None if r.get(c) is None else str(r.get(c)) if c != "priority" else r.get(c) for r in rows] for c in cols})
+        table = pa.table(
+            {
+                c: [None if r.get(c) is None else str(r.get(c)) if c != "priority" else r.get(c) for r in rows]
+                for c in cols
+            }
+        )
         pq.write_table(table, path)
     else:
         raise ValueError(fmt)

@@ -28,10 +28,18 @@ def produce_file(brokers: str, topic: str, path: Path) -> int:
     return produce(brokers, topic, [line for line in lines if line.strip()])
 
 
-def read_topic(brokers: str, topic: str, *, expect: int | None = None, timeout: float = 30.0, idle: float = 2.0) -> list:
+def read_topic(
+    brokers: str, topic: str, *, expect: int | None = None, timeout: float = 30.0, idle: float = 2.0
+) -> list:
     """Every message of a topic (all partitions) until ``expect`` are read, or nothing new for ``idle`` s."""
-    c = Consumer({"bootstrap.servers": brokers, "group.id": f"reader-{topic}-{time.monotonic_ns()}",
-                  "enable.auto.commit": False, "enable.partition.eof": False})
+    c = Consumer(
+        {
+            "bootstrap.servers": brokers,
+            "group.id": f"reader-{topic}-{time.monotonic_ns()}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": False,
+        }
+    )
     md = c.list_topics(topic, timeout=10)
     c.assign([TopicPartition(topic, p, 0) for p in md.topics[topic].partitions])
     out = []

@@ -22,8 +22,9 @@ def clean_env() -> dict[str, str]:
 
 def start(cfg: Path, log: Path, *args: str) -> subprocess.Popen[bytes]:
     """``feblam run --config cfg`` in the background, its output appended to ``log``."""
-    return subprocess.Popen([FEBLAM, "run", "--config", str(cfg), *args], stdout=log.open("ab"),
-                            stderr=subprocess.STDOUT, env=clean_env())
+    return subprocess.Popen(
+        [FEBLAM, "run", "--config", str(cfg), *args], stdout=log.open("ab"), stderr=subprocess.STDOUT, env=clean_env()
+    )
 
 
 def stop(proc: subprocess.Popen[bytes]) -> int:
@@ -55,8 +56,9 @@ def canonical(read_id: str, plate: str, ts: str = "2026-11-28T12:00:00Z") -> byt
 
 def feblam(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     clean = clean_env()
-    return subprocess.run([FEBLAM, *args], capture_output=True, text=True, timeout=timeout, check=False,
-                          env={**clean, **(env or {})})
+    return subprocess.run(
+        [FEBLAM, *args], capture_output=True, text=True, timeout=timeout, check=False, env={**clean, **(env or {})}
+    )
 
 
 def error_lines(proc: subprocess.CompletedProcess[str]) -> list[str]:

@@ -9,8 +9,21 @@ from hypothesis import strategies as st
 ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 #: Latin letter -> Cyrillic / Greek look-alike capitals.
 LOOKALIKES = {
-    "A": "АΑ", "B": "ВΒ", "E": "ЕΕ", "K": "КΚ", "M": "МΜ", "H": "НΗ", "O": "ОΟ", "P": "РΡ",
-    "C": "С", "T": "ТΤ", "X": "ХΧ", "Y": "УΥ", "Z": "Ζ", "I": "Ι", "N": "Ν",
+    "A": "АΑ",
+    "B": "ВΒ",
+    "E": "ЕΕ",
+    "K": "КΚ",
+    "M": "МΜ",
+    "H": "НΗ",
+    "O": "ОΟ",
+    "P": "РΡ",
+    "C": "С",
+    "T": "ТΤ",
+    "X": "ХΧ",
+    "Y": "УΥ",
+    "Z": "Ζ",
+    "I": "Ι",
+    "N": "Ν",
 }
 DIACRITICS = {"A": "ÄÁÀÂ", "E": "ÉÈÊË", "O": "ÖÓÔ", "U": "ÜÚÙ", "I": "ÍÏ", "C": "Ç", "N": "Ñ"}
 SEPARATORS = ["", " ", "-", ".", "·", "  ", "_", "/"]
@@ -20,7 +33,9 @@ long_keys = st.text(alphabet=ALNUM, min_size=12, max_size=16)
 any_keys = st.one_of(keys, keys, long_keys)
 countries = st.sampled_from([None, "BE", "NL", "DE", "FR", "LU", "GB", "PL"])
 times = st.datetimes(  # hypothesis wants naive bounds and attaches the zone itself
-    min_value=datetime(2020, 1, 1), max_value=datetime(2030, 12, 31), timezones=st.just(UTC)  # noqa: DTZ001
+    min_value=datetime(2020, 1, 1),  # noqa: DTZ001
+    max_value=datetime(2030, 12, 31),  # noqa: DTZ001
+    timezones=st.just(UTC),
 )
 
 

@@ -15,10 +15,18 @@ pytestmark = pytest.mark.slow
 def test_bench_json_has_every_requested_row_and_the_rows_agree(tmp_path: Path) -> None:
     exe = str(Path(sys.executable).with_name("feblam"))
     rows = "limit-memory,ceiling-memory,feblam-memory,naive-memory,index-build,index-swap,index-delta"
-    out = subprocess.run([exe, "bench", "--reads", "3000", "--hotlist-size", "5000", "--only", rows, "--json",
-                          "--hit-rate", "0.05"], capture_output=True, text=True, timeout=300, check=True,
-                         env={**__import__("os").environ, "FEBLAM_BENCH_CACHE": str(tmp_path),
-                              "FEBLAM_BENCH_INDEX_CACHE": str(tmp_path / "index-cache")})
+    out = subprocess.run(
+        [exe, "bench", "--reads", "3000", "--hotlist-size", "5000", "--only", rows, "--json", "--hit-rate", "0.05"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+        env={
+            **__import__("os").environ,
+            "FEBLAM_BENCH_CACHE": str(tmp_path),
+            "FEBLAM_BENCH_INDEX_CACHE": str(tmp_path / "index-cache"),
+        },
+    )
     report = orjson.loads(out.stdout)
     assert set(report["machine"]) >= {"cpu", "cores", "python", "bytewax"}
     by = {r["name"]: r for r in report["results"]}
@@ -40,15 +48,24 @@ def test_bench_json_has_every_requested_row_and_the_rows_agree(tmp_path: Path) -
     delta = by["index-delta"]  # 500 delta rows (M/10): 200 replace, 100 delete, 200 add
     assert delta["error"] is None and delta["layered"] and delta["base_reused"] and delta["new_entry_found"]
     assert delta["delta_rows"] == 500 and delta["entries"] == 5000 - 100 + 200
-    assert set(report["ratios"]) >= {"feblam-memory/ceiling-memory", "feblam-memory/naive-memory", "feblam-memory/limit-memory"}
+    assert set(report["ratios"]) >= {
+        "feblam-memory/ceiling-memory",
+        "feblam-memory/naive-memory",
+        "feblam-memory/limit-memory",
+    }
     assert by["limit-memory"]["reads"] == 3000 and by["limit-memory"]["hits"] <= by["feblam-memory"]["hits"]
 
 
 def test_the_report_piped_is_markdown_with_whole_cells(tmp_path: Path) -> None:
     exe = str(Path(sys.executable).with_name("feblam"))
-    out = subprocess.run([exe, "bench", "--reads", "3000", "--hotlist-size", "5000", "--only", "feblam-memory,limit-memory"],
-                         capture_output=True, text=True, timeout=300, check=True,
-                         env={**__import__("os").environ, "FEBLAM_BENCH_CACHE": str(tmp_path), "COLUMNS": "40"})
+    out = subprocess.run(
+        [exe, "bench", "--reads", "3000", "--hotlist-size", "5000", "--only", "feblam-memory,limit-memory"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+        env={**__import__("os").environ, "FEBLAM_BENCH_CACHE": str(tmp_path), "COLUMNS": "40"},
+    )
     lines = out.stdout.splitlines()
     header = next(line for line in lines if line.startswith("| name"))
     assert "reads_per_s" in header and "…" not in out.stdout

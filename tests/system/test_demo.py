@@ -35,9 +35,13 @@ def test_demo_runs_and_stops_its_broker(tmp_path: Path) -> None:
     before = tansu_processes()
     exe = str(Path(sys.executable).with_name("feblam"))
     port = free_port()
-    proc = subprocess.Popen([exe, "demo", "--seconds", "12", "--out-dir", str(tmp_path / "d"), "--rate", "3000", "--http-port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**clean_env(), "FEBLAM_GATEWAY_HTTP_PORT": str(port)})
+    proc = subprocess.Popen(
+        [exe, "demo", "--seconds", "12", "--out-dir", str(tmp_path / "d"), "--rate", "3000", "--http-port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**clean_env(), "FEBLAM_GATEWAY_HTTP_PORT": str(port)},
+    )
     assert proc.stdout is not None
     lines: list[str] = []
     while not any("Hit Gateway" in x for x in lines):
@@ -50,7 +54,9 @@ def test_demo_runs_and_stops_its_broker(tmp_path: Path) -> None:
     url, user, password = m.groups()
     assert url == f"http://127.0.0.1:{port}/"
     national: list[dict] = []
-    assert wait_for(lambda: national.extend(board_of(url, "demo-national", password)) or national, 30), "no hit on the board"
+    assert wait_for(lambda: national.extend(board_of(url, "demo-national", password)) or national, 30), (
+        "no hit on the board"
+    )
     assert all(c["hit"]["priority"] == 1 or c["case"]["escalated_from"] for c in national)
     assert isinstance(board_of(url, user, password), list)  # the printed login works for the regional desk too
     rest, err = proc.communicate(timeout=120)

@@ -80,7 +80,9 @@ def card(driver: Any, hit_id: str) -> dict[str, str] | None:
     a moment ago may be gone)."""
     return driver.execute_script(
         "const c = document.querySelector(`[data-hit-id='${arguments[0]}']`);"
-        "return c ? {state: c.dataset.state, text: c.innerText} : null;", hit_id)
+        "return c ? {state: c.dataset.state, text: c.innerText} : null;",
+        hit_id,
+    )
 
 
 def click(driver: Any, hit_id: str, selector: str) -> None:
@@ -93,7 +95,10 @@ def order_of(driver: Any) -> list[str]:
 
 @pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="needs Debian's chromium and chromium-driver (make browser)")
 def test_a_desk_sees_a_hit_arrive_and_acknowledges_it_another_desk_does_not(
-    gateway: tuple[str, str], broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path,
+    gateway: tuple[str, str],
+    broker: EmbeddedBroker,
+    topic_prefix: str,
+    tmp_path: Path,
 ) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -114,8 +119,17 @@ def test_a_desk_sees_a_hit_arrive_and_acknowledges_it_another_desk_does_not(
         assert seen_after <= 1.0, f"the hit took {seen_after:.3f} s from the hits topic to the board"
         c = card(brussels, hit["hit_id"])
         assert c is not None and c["state"] == "new"
-        for text in ("1ABC123", "BE", "CAM-BXL-017", "BE-STOLEN / S-1", "exact", "stolen in Ixelles", "intercept",
-                     f"img://CAM-BXL-017/{hit['hit_id']}.jpg", "50.84660, 4.35280"):
+        for text in (
+            "1ABC123",
+            "BE",
+            "CAM-BXL-017",
+            "BE-STOLEN / S-1",
+            "exact",
+            "stolen in Ixelles",
+            "intercept",
+            f"img://CAM-BXL-017/{hit['hit_id']}.jpg",
+            "50.84660, 4.35280",
+        ):
             assert text in c["text"], text
         assert "DO NOT INTERCEPT" not in c["text"]
         assert brussels.execute_script("return window.feblamAlerts") == 1  # a priority-1 hit arriving: an alert
@@ -124,13 +138,17 @@ def test_a_desk_sees_a_hit_arrive_and_acknowledges_it_another_desk_does_not(
         covert = hit_doc("CAM-BXL-020", priority=2, action="observe", plate="2OBS456")
         older = hit_doc("CAM-BXL-003", priority=3, plate="3OLD789")
         produce_hits(broker.address, hits_topic, [covert, older])
-        WebDriverWait(brussels, 5, poll_frequency=0.05).until(lambda d: card(d, covert["hit_id"]) and card(d, older["hit_id"]))
+        WebDriverWait(brussels, 5, poll_frequency=0.05).until(
+            lambda d: card(d, covert["hit_id"]) and card(d, older["hit_id"])
+        )
         assert "DO NOT INTERCEPT" in card(brussels, covert["hit_id"])["text"]  # type: ignore[index]
         assert brussels.execute_script("return window.feblamAlerts") == 2  # priority 2 alerts too; 3 does not
         assert order_of(brussels) == [hit["hit_id"], covert["hit_id"], older["hit_id"]]  # highest priority first
 
         click(brussels, hit["hit_id"], "button.ack")
-        WebDriverWait(brussels, 5, poll_frequency=0.05).until(lambda d: (card(d, hit["hit_id"]) or {}).get("state") == "acknowledged")
+        WebDriverWait(brussels, 5, poll_frequency=0.05).until(
+            lambda d: (card(d, hit["hit_id"]) or {}).get("state") == "acknowledged"
+        )
         assert "Acknowledged by brussels-1" in card(brussels, hit["hit_id"])["text"]  # type: ignore[index]
 
         shots = (ROOT / "docs" / "images") if os.environ.get("FEBLAM_UPDATE_SCREENSHOTS") else tmp_path
@@ -141,7 +159,9 @@ def test_a_desk_sees_a_hit_arrive_and_acknowledges_it_another_desk_does_not(
         for name, (w, h) in (("laptop", (1280, 800)), ("wall", (2560, 1440))):
             brussels.set_window_size(w, h)
             assert brussels.execute_script("return document.documentElement.scrollWidth <= window.innerWidth"), name
-            sizes[name] = brussels.execute_script("return parseFloat(getComputedStyle(document.documentElement).fontSize)")
+            sizes[name] = brussels.execute_script(
+                "return parseFloat(getComputedStyle(document.documentElement).fontSize)"
+            )
         assert sizes["wall"] > sizes["laptop"] * 1.3, sizes
         assert brussels.save_screenshot(str(shots / "gateway-board-wall.png"))
         assert (shots / "gateway-board.png").stat().st_size > 10_000
@@ -152,13 +172,17 @@ def test_a_desk_sees_a_hit_arrive_and_acknowledges_it_another_desk_does_not(
         assert "No hits for this desk." in antwerp.find_element(By.ID, "board").text
         status = antwerp.execute_async_script(
             "const done = arguments[arguments.length - 1];"
-            "fetch('/api/hits/' + arguments[0]).then(r => done(r.status));", hit["hit_id"])
+            "fetch('/api/hits/' + arguments[0]).then(r => done(r.status));",
+            hit["hit_id"],
+        )
         assert status == 403
         posted = antwerp.execute_async_script(
             "const done = arguments[arguments.length - 1];"
             "const t = document.querySelector('meta[name=csrf-token]').content;"
             "fetch('/api/hits/' + arguments[0] + '/acknowledge', {method: 'POST', headers: {'X-CSRF-Token': t}})"
-            ".then(r => done(r.status));", covert["hit_id"])
+            ".then(r => done(r.status));",
+            covert["hit_id"],
+        )
         assert posted == 403
     finally:
         brussels.quit()

@@ -28,7 +28,10 @@ def test_no_recovery_directory_is_one_line(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("change", "names"),
     [
-        (lambda d: d["desks"][0].update(escalate_to="sicad-nowhere"), ["desks[0] (brussels).escalate_to", "sicad-nowhere", "no such desk"]),
+        (
+            lambda d: d["desks"][0].update(escalate_to="sicad-nowhere"),
+            ["desks[0] (brussels).escalate_to", "sicad-nowhere", "no such desk"],
+        ),
         (lambda d: d["desks"][0].update(escalate_to="brussels"), ["desks[0] (brussels).escalate_to", "itself"]),
         (lambda d: d["desks"][1].update(name="brussels"), ["desks: name 'brussels' is used twice"]),
         (lambda d: d["desks"][1]["users"][0].update(name="brussels-1"), ["user 'brussels-1' is listed twice"]),
@@ -72,8 +75,9 @@ def test_unreachable_broker_is_named(tmp_path: Path) -> None:
 @pytest.mark.kafka
 def test_missing_hits_topic_is_named_not_created(broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path) -> None:
     broker.create_topics([f"{topic_prefix}.{t}" for t in ("hit-events", "hit-actions", "deadletter")])
-    line = assert_one_clear_line(gateway_with(tmp_path, gateway_doc(broker.address, topic_prefix)),
-                                 f"{topic_prefix}.hits", "gateway.hits_topics")
+    line = assert_one_clear_line(
+        gateway_with(tmp_path, gateway_doc(broker.address, topic_prefix)), f"{topic_prefix}.hits", "gateway.hits_topics"
+    )
     assert "never auto-created" in line
 
 
@@ -93,11 +97,25 @@ def test_hash_password_refuses_a_short_password() -> None:
 
     from tests.support.processes import FEBLAM, clean_env
 
-    short = subprocess.run([FEBLAM, "gateway", "hash-password"], input="short\n", capture_output=True, text=True,
-                           timeout=30, env=clean_env(), check=False)
+    short = subprocess.run(
+        [FEBLAM, "gateway", "hash-password"],
+        input="short\n",
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=clean_env(),
+        check=False,
+    )
     assert short.returncode != 0 and "at least 12 characters" in short.stderr
-    ok = subprocess.run([FEBLAM, "gateway", "hash-password"], input="a long night shift password\n", capture_output=True,
-                        text=True, timeout=30, env=clean_env(), check=True)
+    ok = subprocess.run(
+        [FEBLAM, "gateway", "hash-password"],
+        input="a long night shift password\n",
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=clean_env(),
+        check=True,
+    )
     from argon2 import PasswordHasher
 
     assert PasswordHasher().verify(ok.stdout.strip(), "a long night shift password")
@@ -118,25 +136,47 @@ def test_the_example_gateway_runs_as_documented(tmp_path: Path) -> None:
 
     port, console = free_port(), free_port()
     env = clean_env()
-    broker = subprocess.Popen([FEBLAM, "broker", "--config", str(EXAMPLES / "feblam.toml"), "--config",
-                               str(EXAMPLES / "gateway.toml"), "--port", str(port)],
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    broker = subprocess.Popen(
+        [
+            FEBLAM,
+            "broker",
+            "--config",
+            str(EXAMPLES / "feblam.toml"),
+            "--config",
+            str(EXAMPLES / "gateway.toml"),
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
     try:
         assert broker.stdout is not None
         topics = broker.stdout.readline()
         assert all(t in topics for t in ("hits", "hit-events", "hit-actions", "hits.deadletter", "reads.deadletter"))
         env |= {"FEBLAM_KAFKA_BROKERS": f"127.0.0.1:{port}", "FEBLAM_GATEWAY_HTTP_PORT": str(console)}
         log = tmp_path / "gateway.log"
-        gw = subprocess.Popen([FEBLAM, "gateway", "--config", str(EXAMPLES / "gateway.toml")], cwd=tmp_path, env=env,
-                              stdout=log.open("ab"), stderr=subprocess.STDOUT)
+        gw = subprocess.Popen(
+            [FEBLAM, "gateway", "--config", str(EXAMPLES / "gateway.toml")],
+            cwd=tmp_path,
+            env=env,
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
         try:
             hit = hit_doc("CAM-BXL-042")
             produce_hits(f"127.0.0.1:{port}", "hits", [hit])
             with httpx2.Client(base_url=f"http://127.0.0.1:{console}", timeout=5) as client:
                 assert wait_for(lambda: _answers(client), 60), log.read_text()[-2000:]
                 token = re.search(r"name=csrf value='([^']+)'", client.get("/login").text).group(1)  # type: ignore[union-attr]
-                client.post("/login", data={"csrf": token, "user": "dispatcher-bxl", "password": "change-me-before-use"})
-                assert wait_for(lambda: any(c["hit_id"] == hit["hit_id"] for c in client.get("/api/board").json()["cards"]), 30)
+                client.post(
+                    "/login", data={"csrf": token, "user": "dispatcher-bxl", "password": "change-me-before-use"}
+                )
+                assert wait_for(
+                    lambda: any(c["hit_id"] == hit["hit_id"] for c in client.get("/api/board").json()["cards"]), 30
+                )
         finally:
             gw.send_signal(signal.SIGTERM)
             assert gw.wait(timeout=30) == 0, log.read_text()[-2000:]

@@ -19,11 +19,24 @@ from tests.support.kafka import hits_of, produce, produce_file, read_topic
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 FEBLAM = str(Path(sys.executable).with_name("feblam"))
-VENDOR_FILES = {"vendor-a": "vendor-a.jsonl", "vendor-b": "vendor-b.jsonl", "vendor-c": "vendor-c.txt", "canonical": "canonical.jsonl"}
+VENDOR_FILES = {
+    "vendor-a": "vendor-a.jsonl",
+    "vendor-b": "vendor-b.jsonl",
+    "vendor-c": "vendor-c.txt",
+    "canonical": "canonical.jsonl",
+}
 
 
-def config(tmp: Path, broker: EmbeddedBroker, prefix: str, *, hotlists: Path = EXAMPLES / "hotlists",
-           recovery: Path | None = None, extra_sinks: str = "", window: int = 0) -> Path:
+def config(
+    tmp: Path,
+    broker: EmbeddedBroker,
+    prefix: str,
+    *,
+    hotlists: Path = EXAMPLES / "hotlists",
+    recovery: Path | None = None,
+    extra_sinks: str = "",
+    window: int = 0,
+) -> Path:
     sources = "".join(f'[[sources]]\ntopic = "{prefix}.{v}"\nvendor = "{v}"\n\n' for v in VENDOR_FILES)
     text = f"""
 [kafka]
@@ -46,7 +59,7 @@ name = "all-hits"
 topic = "{prefix}.hits"
 {extra_sinks}
 [recovery]
-dir = "{recovery or ''}"
+dir = "{recovery or ""}"
 snapshot_seconds = 0.5
 
 [logging]
@@ -61,8 +74,10 @@ port = 0
 
 
 def make_topics(broker: EmbeddedBroker, prefix: str, partitions: int = 2) -> None:
-    broker.create_topics([f"{prefix}.{v}" for v in VENDOR_FILES] + [f"{prefix}.hits", f"{prefix}.p1", f"{prefix}.deadletter"],
-                         partitions=partitions)
+    broker.create_topics(
+        [f"{prefix}.{v}" for v in VENDOR_FILES] + [f"{prefix}.hits", f"{prefix}.p1", f"{prefix}.deadletter"],
+        partitions=partitions,
+    )
 
 
 def publish_samples(broker: EmbeddedBroker, prefix: str) -> None:
@@ -71,7 +86,9 @@ def publish_samples(broker: EmbeddedBroker, prefix: str) -> None:
 
 
 def start(cfg: Path, log: Path, *args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([FEBLAM, "run", "--config", str(cfg), *args], stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [FEBLAM, "run", "--config", str(cfg), *args], stdout=log.open("ab"), stderr=subprocess.STDOUT
+    )
 
 
 def stop(proc: subprocess.Popen[bytes]) -> int:
@@ -80,8 +97,18 @@ def stop(proc: subprocess.Popen[bytes]) -> int:
 
 
 def replay_hits(tmp: Path) -> tuple[list[dict], list[dict]]:
-    args = ["replay", "--hotlists", str(EXAMPLES / "hotlists"), "--dedup-window", "0", "--quiet",
-            "--out", str(tmp / "replay.jsonl"), "--dlq", str(tmp / "replay-dlq.jsonl")]
+    args = [
+        "replay",
+        "--hotlists",
+        str(EXAMPLES / "hotlists"),
+        "--dedup-window",
+        "0",
+        "--quiet",
+        "--out",
+        str(tmp / "replay.jsonl"),
+        "--dlq",
+        str(tmp / "replay-dlq.jsonl"),
+    ]
     for vendor, name in VENDOR_FILES.items():
         args += ["--input", f"{vendor}={EXAMPLES / 'input' / name}"]
     assert main(args) == 0
@@ -108,12 +135,16 @@ def test_run_gives_exactly_the_hits_of_replay(broker: EmbeddedBroker, topic_pref
     assert all(d["source"].startswith(topic_prefix) and "partition" in d and "offset" in d for d in dead)
 
 
-def test_hits_are_keyed_by_a_hash_and_routed_by_rules(broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path) -> None:
+def test_hits_are_keyed_by_a_hash_and_routed_by_rules(
+    broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path
+) -> None:
     make_topics(broker, topic_prefix)
     publish_samples(broker, topic_prefix)
     liege = tmp_path / "liege.jsonl"
-    sinks = (f'[[sinks]]\nname = "p1"\ntopic = "{topic_prefix}.p1"\nmax_priority = 1\n\n'
-             f'[[sinks]]\nname = "liege"\npath = "{liege}"\ncamera_prefixes = ["CAM-LIE-"]\n')
+    sinks = (
+        f'[[sinks]]\nname = "p1"\ntopic = "{topic_prefix}.p1"\nmax_priority = 1\n\n'
+        f'[[sinks]]\nname = "liege"\npath = "{liege}"\ncamera_prefixes = ["CAM-LIE-"]\n'
+    )
     proc = start(config(tmp_path, broker, topic_prefix, extra_sinks=sinks), tmp_path / "run.log")
     try:
         msgs = read_topic(broker.address, f"{topic_prefix}.p1", expect=7, timeout=60)
@@ -142,7 +173,9 @@ def test_hotlist_change_while_running(broker: EmbeddedBroker, topic_prefix: str,
     topic = f"{topic_prefix}.canonical"
 
     def read(read_id: str, plate: str) -> bytes:
-        return orjson.dumps({"read_id": read_id, "camera_id": "CAM-X", "ts": "2026-11-28T12:00:00Z", "plate_raw": plate})
+        return orjson.dumps(
+            {"read_id": read_id, "camera_id": "CAM-X", "ts": "2026-11-28T12:00:00Z", "plate_raw": plate}
+        )
 
     try:
         produce(broker.address, topic, [read("r1", "7-NEW-777"), read("r2", "1-NEW-001")])
@@ -150,7 +183,9 @@ def test_hotlist_change_while_running(broker: EmbeddedBroker, topic_prefix: str,
         assert [h["read"]["read_id"] for h in first] == ["r2"]
         old_version = first[0]["index_version"]
         # a bad snapshot is rejected; the live index stays
-        write_snapshot(hot, "BE-STOLEN", [{"op": "upsert", **entry("S-9", "7-NEW-777", priority=0)}], seq=8, kind="delta")
+        write_snapshot(
+            hot, "BE-STOLEN", [{"op": "upsert", **entry("S-9", "7-NEW-777", priority=0)}], seq=8, kind="delta"
+        )
         time.sleep(1.5)
         produce(broker.address, topic, [read("r3", "1-NEW-001")])
         second = hits_of(read_topic(broker.address, f"{topic_prefix}.hits", expect=2, timeout=30))
@@ -196,7 +231,9 @@ def test_two_process_cluster_emits_each_hit_once(broker: EmbeddedBroker, topic_p
     assert all("partition_assigned" in text for text in logs), "both processes read partitions"
 
 
-def test_restart_on_the_same_recovery_dir_loses_no_hit(broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path) -> None:
+def test_restart_on_the_same_recovery_dir_loses_no_hit(
+    broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path
+) -> None:
     expected, _ = replay_hits(tmp_path)
     make_topics(broker, topic_prefix, partitions=1)
     state = tmp_path / "state"

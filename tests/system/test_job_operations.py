@@ -38,7 +38,7 @@ topic = "{prefix}.vendor-a"
 vendor = "vendor-a"
 
 [hotlists]
-dir = "{EXAMPLES / 'hotlists'}"
+dir = "{EXAMPLES / "hotlists"}"
 shared_build = false
 
 [dedup]
@@ -100,10 +100,13 @@ def test_metrics_follow_the_data(broker: EmbeddedBroker, topic_prefix: str, tmp_
     produce(broker.address, f"{p}.vendor-a", [b"{not json", b"[]", b'{"id": "a"}'])  # 3 dead letters
     proc = start(config(tmp_path, broker.address, p, port), tmp_path / "run.log")
     try:
-        assert wait_for(lambda: metrics(port).get('feblam_reads_total{vendor="canonical"}') == 6, 60), \
-            (tmp_path / "run.log").read_text()[-2000:]
+        assert wait_for(lambda: metrics(port).get('feblam_reads_total{vendor="canonical"}') == 6, 60), (
+            tmp_path / "run.log"
+        ).read_text()[-2000:]
         hits = hits_of(read_topic(broker.address, f"{p}.hits", expect=5, timeout=30))
-        assert wait_for(lambda: metrics(port).get(f'feblam_consumer_lag{{partition="0",topic="{p}.canonical"}}') == 0, 20)
+        assert wait_for(
+            lambda: metrics(port).get(f'feblam_consumer_lag{{partition="0",topic="{p}.canonical"}}') == 0, 20
+        )
         m = metrics(port)
         assert get(port, "/ready")[0] == 200 and get(port, "/live")[0] == 200
     finally:
@@ -115,11 +118,14 @@ def test_metrics_follow_the_data(broker: EmbeddedBroker, topic_prefix: str, tmp_
     for priority, n in by_priority.items():
         assert m[f'feblam_hits_total{{priority="{priority}"}}'] == n
     assert sum(v for k, v in m.items() if k.startswith("feblam_hits_total")) == len(hits) == 5
-    assert sum(v for k, v in m.items() if k.startswith('feblam_deadletter_total{') and 'vendor="vendor-a"' in k) == 3
+    assert sum(v for k, v in m.items() if k.startswith("feblam_deadletter_total{") and 'vendor="vendor-a"' in k) == 3
     assert m['feblam_deadletter_total{reason="bad_json",vendor="vendor-a"}'] == 1
     assert m["feblam_read_to_hit_seconds_count"] == 5 and m["feblam_append_to_hit_seconds_count"] == 5
     assert m['feblam_read_to_hit_seconds_bucket{le="0.001"}'] <= m['feblam_read_to_hit_seconds_bucket{le="30.0"}']
-    assert any(k.startswith("feblam_index_version_info{") for k in m) and m['feblam_index_entries{list_id="BE-STOLEN"}'] > 0
+    assert (
+        any(k.startswith("feblam_index_version_info{") for k in m)
+        and m['feblam_index_entries{list_id="BE-STOLEN"}'] > 0
+    )
     assert any(k.startswith("feblam_build_info{") for k in m)
     # each closed epoch's positions are in the consumer group, where lag tools look
     c = Consumer({"bootstrap.servers": broker.address, "group.id": f"{p}-group"})
@@ -128,9 +134,19 @@ def test_metrics_follow_the_data(broker: EmbeddedBroker, topic_prefix: str, tmp_
     assert [tp.offset for tp in committed] == [6, 3]
     log = (tmp_path / "run.log").read_text()
     stats = [orjson.loads(x) for x in log.splitlines() if x.startswith("{") and '"stats"' in x]
-    assert stats and {"reads_per_s", "hits", "deadletters", "consumer_lag", "index_version", "index_age_seconds"} <= set(stats[-1])
+    assert stats and {
+        "reads_per_s",
+        "hits",
+        "deadletters",
+        "consumer_lag",
+        "index_version",
+        "index_age_seconds",
+    } <= set(stats[-1])
     start_event = next(orjson.loads(x) for x in log.splitlines() if '"starting"' in x)
-    assert start_event["versions"]["bytewax"].startswith("0.21") and start_event["settings"]["privacy"]["hash_key"] == "***"
+    assert (
+        start_event["versions"]["bytewax"].startswith("0.21")
+        and start_event["settings"]["privacy"]["hash_key"] == "***"
+    )
 
 
 def test_the_lag_is_what_was_produced_and_not_yet_read(broker: EmbeddedBroker, topic_prefix: str) -> None:
@@ -201,13 +217,19 @@ def test_ready_follows_the_broker_and_no_hit_is_lost_across_a_cut(tmp_path: Path
 def test_demo_serves_metrics_and_ready(tmp_path: Path) -> None:
     port = free_port()
     env = clean_env()
-    proc = subprocess.Popen([FEBLAM, "demo", "--seconds", "25", "--http-port", str(port), "--out-dir", str(tmp_path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    proc = subprocess.Popen(
+        [FEBLAM, "demo", "--seconds", "25", "--http-port", str(port), "--out-dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
     try:
+
         def hits_and_lag() -> bool:
             m = metrics(port)
-            return (sum(v for k, v in m.items() if k.startswith("feblam_hits_total")) > 0
-                    and any(k.startswith("feblam_consumer_lag{") for k in m))
+            return sum(v for k, v in m.items() if k.startswith("feblam_hits_total")) > 0 and any(
+                k.startswith("feblam_consumer_lag{") for k in m
+            )
 
         assert wait_for(hits_and_lag, 25)
         m = metrics(port)

@@ -100,7 +100,7 @@ topic = "{prefix}.canonical"
 vendor = "canonical"
 
 [hotlists]
-dir = "{EXAMPLES / 'hotlists'}"
+dir = "{EXAMPLES / "hotlists"}"
 shared_build = false
 
 [dedup]
@@ -154,7 +154,9 @@ def test_missing_sink_topic_is_named_not_created(broker: EmbeddedBroker, topic_p
     assert_one_clear_line(proc, f"{topic_prefix}.hits", "sink topic", "never auto-created")
     from confluent_kafka.admin import AdminClient
 
-    assert f"{topic_prefix}.hits" not in AdminClient({"bootstrap.servers": broker.address}).list_topics(timeout=5).topics
+    assert (
+        f"{topic_prefix}.hits" not in AdminClient({"bootstrap.servers": broker.address}).list_topics(timeout=5).topics
+    )
 
 
 def jsonl(path: Path) -> list[dict]:
@@ -163,7 +165,9 @@ def jsonl(path: Path) -> list[dict]:
 
 @pytest.mark.kafka
 def test_jsonl_sink_keeps_the_first_runs_hits_after_a_restart_without_recovery(
-    broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path,
+    broker: EmbeddedBroker,
+    topic_prefix: str,
+    tmp_path: Path,
 ) -> None:
     from tests.support.kafka import produce
 
@@ -191,7 +195,9 @@ def test_jsonl_sink_keeps_the_first_runs_hits_after_a_restart_without_recovery(
 
 @pytest.mark.kafka
 def test_a_second_job_on_the_same_recovery_directory_exits_at_once(
-    broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path,
+    broker: EmbeddedBroker,
+    topic_prefix: str,
+    tmp_path: Path,
 ) -> None:
     broker.create_topics([f"{topic_prefix}.{t}" for t in ("canonical", "hits", "deadletter")])
     state = tmp_path / "state"
@@ -210,7 +216,9 @@ def test_a_second_job_on_the_same_recovery_directory_exits_at_once(
 
 
 @pytest.mark.kafka
-def test_sigterm_stops_a_process_waiting_for_its_cluster(broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path) -> None:
+def test_sigterm_stops_a_process_waiting_for_its_cluster(
+    broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path
+) -> None:
     broker.create_topics([f"{topic_prefix}.{t}" for t in ("canonical", "hits", "deadletter")])
     cfg = run_config(tmp_path, broker.address, topic_prefix)
     addresses = f"127.0.0.1:{free_port()};127.0.0.1:{free_port()}"  # the peer never comes
@@ -232,9 +240,14 @@ def test_a_process_whose_peer_never_comes_names_it(broker: EmbeddedBroker, topic
     broker.create_topics([f"{topic_prefix}.{t}" for t in ("canonical", "hits", "deadletter")])
     cfg = run_config(tmp_path, broker.address, topic_prefix)  # start timeout 3 s: the cluster must form in 9 s
     peer = f"127.0.0.1:{free_port()}"
-    proc = subprocess.run([FEBLAM, "run", "--config", str(cfg), "-i", "0", "-a", f"127.0.0.1:{free_port()};{peer}"],
-                          capture_output=True, text=True, timeout=60, check=False,
-                          env=clean_env())
+    proc = subprocess.run(
+        [FEBLAM, "run", "--config", str(cfg), "-i", "0", "-a", f"127.0.0.1:{free_port()};{peer}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=clean_env(),
+    )
     line = assert_one_clear_line(proc, peer, "did not form")
     assert "peers not answering" in line
 
@@ -297,15 +310,25 @@ def test_the_example_configuration_runs_against_feblam_broker(tmp_path: Path) ->
 
     port = free_port()
     env = clean_env()
-    broker = subprocess.Popen([FEBLAM, "broker", "--config", str(EXAMPLES / "feblam.toml"), "--port", str(port)],
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    broker = subprocess.Popen(
+        [FEBLAM, "broker", "--config", str(EXAMPLES / "feblam.toml"), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
     try:
         assert broker.stdout is not None
         assert "topics: reads.vendor-a" in broker.stdout.readline()
         assert f"broker 127.0.0.1:{port}" in broker.stdout.readline()
         env |= {"FEBLAM_KAFKA_BROKERS": f"127.0.0.1:{port}", "FEBLAM_HOTLISTS_DIR": str(EXAMPLES / "hotlists")}
-        job = subprocess.Popen([FEBLAM, "run", "--config", str(EXAMPLES / "feblam.toml")], cwd=tmp_path, env=env,
-                               stdout=(tmp_path / "run.log").open("ab"), stderr=subprocess.STDOUT)
+        job = subprocess.Popen(
+            [FEBLAM, "run", "--config", str(EXAMPLES / "feblam.toml")],
+            cwd=tmp_path,
+            env=env,
+            stdout=(tmp_path / "run.log").open("ab"),
+            stderr=subprocess.STDOUT,
+        )
         try:
             produce_file(f"127.0.0.1:{port}", "reads.canonical", EXAMPLES / "input" / "canonical.jsonl")
             hits = hits_of(read_topic(f"127.0.0.1:{port}", "hits", expect=1, timeout=60))

@@ -33,7 +33,7 @@ vendor = "canonical"
 [hotlists]
 dir = "{hot}"
 shared_build = false
-{'changes_topic = "' + p + '.changes"' if changes else ''}
+{'changes_topic = "' + p + '.changes"' if changes else ""}
 [dedup]
 window_seconds = 0
 [deadletter]
@@ -74,24 +74,39 @@ def test_retro_command_finds_the_reads_in_the_window(broker: EmbeddedBroker, top
     p = topic_prefix
     hot = tmp_path / "hot"
     now = datetime.now(UTC)
-    write_snapshot(hot, "STOLEN", [entry("S-NEW", "7-NEW-777"), entry("S-LATE", "8-LAT-888", valid_from=(now - timedelta(minutes=10)).isoformat()),
-                                   entry("S-OTHER", "9-OTH-999")])
+    write_snapshot(
+        hot,
+        "STOLEN",
+        [
+            entry("S-NEW", "7-NEW-777"),
+            entry("S-LATE", "8-LAT-888", valid_from=(now - timedelta(minutes=10)).isoformat()),
+            entry("S-OTHER", "9-OTH-999"),
+        ],
+    )
     retro_file = tmp_path / "retro.jsonl"
     live_file = tmp_path / "live.jsonl"
-    sinks = (f'[[sinks]]\nname = "retro-desk"\npath = "{retro_file}"\nretro = true\n\n'
-             f'[[sinks]]\nname = "live-only"\npath = "{live_file}"\nretro = false\n')
+    sinks = (
+        f'[[sinks]]\nname = "retro-desk"\npath = "{retro_file}"\nretro = true\n\n'
+        f'[[sinks]]\nname = "live-only"\npath = "{live_file}"\nretro = false\n'
+    )
     broker.create_topics([f"{p}.canonical", f"{p}.hits", f"{p}.deadletter"])
-    publish_reads(broker, f"{p}.canonical", [
-        ("r-old", "7-NEW-777", now - timedelta(hours=2)),      # outside the window
-        ("r-in-1", "7-NEW-777", now - timedelta(minutes=30)),
-        ("r-in-2", "7NEW777", now - timedelta(minutes=5)),
-        ("r-late-before", "8-LAT-888", now - timedelta(minutes=20)),  # before the entry's validity
-        ("r-late-after", "8-LAT-888", now - timedelta(minutes=2)),
-        ("r-other", "9-OTH-999", now - timedelta(minutes=3)),   # an entry not asked for
-        ("r-miss", "1-XXX-111", now - timedelta(minutes=3)),
-    ])
+    publish_reads(
+        broker,
+        f"{p}.canonical",
+        [
+            ("r-old", "7-NEW-777", now - timedelta(hours=2)),  # outside the window
+            ("r-in-1", "7-NEW-777", now - timedelta(minutes=30)),
+            ("r-in-2", "7NEW777", now - timedelta(minutes=5)),
+            ("r-late-before", "8-LAT-888", now - timedelta(minutes=20)),  # before the entry's validity
+            ("r-late-after", "8-LAT-888", now - timedelta(minutes=2)),
+            ("r-other", "9-OTH-999", now - timedelta(minutes=3)),  # an entry not asked for
+            ("r-miss", "1-XXX-111", now - timedelta(minutes=3)),
+        ],
+    )
     cfg = config(tmp_path, broker, p, hot, sinks=sinks)
-    first = run_cli("retro", "--config", str(cfg), "--since", "1h", "--list", "STOLEN", "--entry", "S-NEW", "--entry", "S-LATE")
+    first = run_cli(
+        "retro", "--config", str(cfg), "--since", "1h", "--list", "STOLEN", "--entry", "S-NEW", "--entry", "S-LATE"
+    )
     assert first.returncode == 0, first.stderr[-2000:]
     scanned, found = map(int, re.search(r"reads_scanned=(\d+) retro_hits=(\d+)", first.stdout).groups())  # type: ignore[union-attr]
     assert found == 3 and scanned >= 6  # the seek is by broker time; the window by capture time
@@ -104,10 +119,14 @@ def test_retro_command_finds_the_reads_in_the_window(broker: EmbeddedBroker, top
     audit = [orjson.loads(x) for x in first.stderr.splitlines() if '"retro_scan"' in x]
     assert audit and audit[0]["entries"] == ["STOLEN/S-LATE", "STOLEN/S-NEW"] and audit[0]["hits"] == 3
     assert "7NEW777" not in first.stderr and "7-NEW-777" not in first.stderr, "ids in the audit event, never plates"
-    again = run_cli("retro", "--config", str(cfg), "--since", "1h", "--list", "STOLEN", "--entry", "S-NEW", "--entry", "S-LATE")
+    again = run_cli(
+        "retro", "--config", str(cfg), "--since", "1h", "--list", "STOLEN", "--entry", "S-NEW", "--entry", "S-LATE"
+    )
     assert again.returncode == 0
     both = hits_of(read_topic(broker.address, f"{p}.hits", expect=6, timeout=20))
-    assert sorted(h["hit_id"] for h in both[:3]) == sorted(h["hit_id"] for h in both[3:]), "a repeated scan gives the same ids"
+    assert sorted(h["hit_id"] for h in both[:3]) == sorted(h["hit_id"] for h in both[3:]), (
+        "a repeated scan gives the same ids"
+    )
 
 
 def test_retro_command_mistakes_are_one_line(tmp_path: Path, broker: EmbeddedBroker, topic_prefix: str) -> None:
@@ -119,39 +138,65 @@ def test_retro_command_mistakes_are_one_line(tmp_path: Path, broker: EmbeddedBro
     assert nolist.returncode == 2 and "--list 'NOPE'" in nolist.stderr
 
 
-def test_an_added_entry_gets_retro_hits_for_reads_before_it(broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path) -> None:
+def test_an_added_entry_gets_retro_hits_for_reads_before_it(
+    broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path
+) -> None:
     p = topic_prefix
     hot = sample_hotlists(tmp_path)
     broker.create_topics([f"{p}.canonical", f"{p}.hits", f"{p}.deadletter", f"{p}.changes"])
     now = datetime.now(UTC)
-    publish_reads(broker, f"{p}.canonical", [("r-before", "7-NEW-777", now - timedelta(minutes=14)),
-                                             ("r-unchanged", "1-ABC-123", now - timedelta(minutes=13))])
+    publish_reads(
+        broker,
+        f"{p}.canonical",
+        [
+            ("r-before", "7-NEW-777", now - timedelta(minutes=14)),
+            ("r-unchanged", "1-ABC-123", now - timedelta(minutes=13)),
+        ],
+    )
     env = clean_env()
     log = tmp_path / "run.log"
-    proc = subprocess.Popen([FEBLAM, "run", "--config", str(config(tmp_path, broker, p, hot, changes=True))],
-                            stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env)
+    proc = subprocess.Popen(
+        [FEBLAM, "run", "--config", str(config(tmp_path, broker, p, hot, changes=True))],
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
     try:
         live = hits_of(read_topic(broker.address, f"{p}.hits", expect=1, timeout=60))  # r-unchanged, live
         assert [h["read"]["read_id"] for h in live] == ["r-unchanged"] and live[0]["retro"] is False
-        change = {"list_id": "BE-STOLEN", "seq": 50, "op": "upsert", "entry_id": "S-LIVE", "plate": "7-NEW-777",
-                  "category": "stolen_vehicle", "priority": 1, "action": "intercept"}
+        change = {
+            "list_id": "BE-STOLEN",
+            "seq": 50,
+            "op": "upsert",
+            "entry_id": "S-LIVE",
+            "plate": "7-NEW-777",
+            "category": "stolen_vehicle",
+            "priority": 1,
+            "action": "intercept",
+        }
         prod = Producer({"bootstrap.servers": broker.address})
         prod.produce(f"{p}.changes", value=orjson.dumps(change))
-        prod.produce(f"{p}.changes", value=orjson.dumps({"list_id": "BE-STOLEN", "seq": 51, "op": "delete", "entry_id": "S-1"}))
+        prod.produce(
+            f"{p}.changes", value=orjson.dumps({"list_id": "BE-STOLEN", "seq": 51, "op": "delete", "entry_id": "S-1"})
+        )
         prod.flush(10)
         hits = hits_of(read_topic(broker.address, f"{p}.hits", expect=2, timeout=30))
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
     retro = [h for h in hits if h["retro"]]
-    assert [h["read"]["read_id"] for h in retro] == ["r-before"], "the deleted entry S-1 and the unchanged ones give none"
+    assert [h["read"]["read_id"] for h in retro] == ["r-before"], (
+        "the deleted entry S-1 and the unchanged ones give none"
+    )
     assert [m["entry_id"] for m in retro[0]["matches"]] == ["S-LIVE"]
     assert retro[0]["retro_of"] == retro[0]["index_version"]
     text = log.read_text()
     assert '"retro_scan"' in text and '"trigger": "swap"' in text
 
 
-def test_a_delta_file_that_adds_an_entry_starts_a_scan(broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path) -> None:
+def test_a_delta_file_that_adds_an_entry_starts_a_scan(
+    broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path
+) -> None:
     p = topic_prefix
     hot = sample_hotlists(tmp_path)
     broker.create_topics([f"{p}.canonical", f"{p}.hits", f"{p}.deadletter"])
@@ -182,9 +227,21 @@ def test_a_crash_during_a_scan_loses_no_retro_hit(broker: EmbeddedBroker, topic_
     try:
         wait_log(tmp_path / "run1.log", "partition_assigned")
         prod = Producer({"bootstrap.servers": broker.address})
-        prod.produce(f"{p}.changes", value=orjson.dumps({"list_id": "BE-STOLEN", "seq": 70, "op": "upsert", "entry_id": "S-CRASH",
-                                                          "plate": "5-CRA-555", "category": "stolen_vehicle", "priority": 1,
-                                                          "action": "intercept"}))
+        prod.produce(
+            f"{p}.changes",
+            value=orjson.dumps(
+                {
+                    "list_id": "BE-STOLEN",
+                    "seq": 70,
+                    "op": "upsert",
+                    "entry_id": "S-CRASH",
+                    "plate": "5-CRA-555",
+                    "category": "stolen_vehicle",
+                    "priority": 1,
+                    "action": "intercept",
+                }
+            ),
+        )
         prod.flush(10)
         wait_log(tmp_path / "run1.log", "change_accepted")
     finally:
@@ -198,5 +255,7 @@ def test_a_crash_during_a_scan_loses_no_retro_hit(broker: EmbeddedBroker, topic_
         second.send_signal(signal.SIGTERM)
         assert second.wait(timeout=30) == 0
     retro = {h["read"]["read_id"]: h["hit_id"] for h in hits if h["retro"]}
-    assert set(retro) == {f"r{i}" for i in range(5)}, "the restart scans again (the change topic is read from its start)"
+    assert set(retro) == {f"r{i}" for i in range(5)}, (
+        "the restart scans again (the change topic is read from its start)"
+    )
     assert len({h["hit_id"] for h in hits if h["retro"]}) == 5, "the same ids, however often the scan ran"
