@@ -308,6 +308,14 @@ class GatewaySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
         dict[Annotated[str, Meta(pattern="^[1-5]$")], Annotated[float, Meta(gt=0)]],
         _doc("by priority: a hit not acknowledged this long goes to the desk's escalate_to; absent: never"),
     ] = msgspec.field(default_factory=lambda: {"1": 60.0, "2": 120.0, "3": 600.0})
+    max_message_bytes: Annotated[
+        int,
+        Meta(
+            ge=1024,
+            le=16 * 1024 * 1024,
+            description="a message on the hits or actions topics larger than this is a dead letter, never decoded",
+        ),
+    ] = 256 * 1024
     max_hit_age_minutes: Annotated[
         float,
         Meta(

@@ -10,11 +10,13 @@ from __future__ import annotations
 import typing
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
+import msgspec
 import orjson
 
 from feblam.serde import format_ts, parse_ts
+from gateway.schema import validation_reason
 
 ActionKind = Literal["acknowledge", "close"]
 ACTION_KINDS: tuple[str, ...] = typing.get_args(ActionKind)
@@ -46,16 +48,28 @@ def encode_action(action: DeskAction) -> bytes:
     )
 
 
-def decode_action(payload: bytes) -> DeskAction:
-    """An action message; what the flow cannot use raises ValueError, KeyError or TypeError with the reason."""
-    doc = orjson.loads(payload)
-    if not isinstance(doc, dict):
-        msg = "not a JSON object"
+class _ActionMessage(msgspec.Struct, frozen=True):
+    hit_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    desk: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    user: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    kind: ActionKind
+    at: Annotated[str, msgspec.Meta(max_length=64)]
+    outcome: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+
+
+_decoder = msgspec.json.Decoder(_ActionMessage)
+
+
+def decode_action(payload: bytes, max_bytes: int = 64 * 1024) -> DeskAction:
+    """An action message; what the flow cannot use raises ValueError with the reason."""
+    if len(payload) > max_bytes:
+        msg = f"message of {len(payload)} bytes is over the {max_bytes}-byte limit (gateway.max_message_bytes)"
         raise ValueError(msg)
-    kind = doc.get("kind")
-    if kind not in ACTION_KINDS:
-        msg = f"kind: {kind!r} is not {' or '.join(ACTION_KINDS)}"
-        raise ValueError(msg)
-    return DeskAction(
-        str(doc["hit_id"]), str(doc["desk"]), str(doc["user"]), kind, parse_ts(doc["at"]), doc.get("outcome")
-    )
+    try:
+        doc = _decoder.decode(payload)
+    except msgspec.ValidationError as exc:
+        raise ValueError(validation_reason(exc)) from None
+    except msgspec.DecodeError as exc:
+        msg = f"not valid JSON: {exc}"
+        raise ValueError(msg) from None
+    return DeskAction(doc.hit_id, doc.desk, doc.user, doc.kind, parse_ts(doc.at), doc.outcome)

@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from bytewax import operators as op
 from bytewax.dataflow import Dataflow
 from bytewax.inputs import Source
@@ -32,7 +31,6 @@ from feblam.config import Settings
 from feblam.logs import get_logger
 from feblam.metrics import reason_of
 from feblam.model import DeadLetter, PayloadBatch
-from feblam.serde import parse_ts
 from flows.pipeline import FlowStats, write_to
 from gateway import metrics
 from gateway.actions import decode_action
@@ -48,6 +46,7 @@ from gateway.cases import (
     removal,
     too_old,
 )
+from gateway.schema import read_hit
 from gateway.settings import Desks
 
 log = get_logger(__name__)
@@ -63,24 +62,7 @@ def utc_now() -> datetime:
 # ---------------------------------------------------------------- decoding
 
 
-def decode_hit(payload: bytes) -> dict[str, Any]:
-    """A hit message as its JSON object; what the gateway cannot show raises ValueError with the reason."""
-    doc = orjson.loads(payload)
-    if not isinstance(doc, dict):
-        msg = "not a JSON object"
-        raise ValueError(msg)
-    for key, typ in (("hit_id", str), ("priority", int), ("emitted_at", str), ("read", dict), ("matches", list)):
-        if not isinstance(doc.get(key), typ):
-            msg = f"{key}: missing or not a {typ.__name__}"
-            raise ValueError(msg)
-    if not doc["hit_id"]:
-        msg = "hit_id: empty"
-        raise ValueError(msg)
-    parse_ts(doc["emitted_at"])
-    return doc
-
-
-def make_decoder(desks: Desks, stats: FlowStats) -> Callable[[PayloadBatch], list[Any]]:
+def make_decoder(desks: Desks, stats: FlowStats, max_bytes: int) -> Callable[[PayloadBatch], list[Any]]:
     """A batch of hits or actions -> ``(hit_id, (kind, value))`` items and dead letters; a hit's value is
     its JSON object and the desks its routing names (a hit that cannot be routed is a dead letter too)."""
 
@@ -90,12 +72,12 @@ def make_decoder(desks: Desks, stats: FlowStats) -> Callable[[PayloadBatch], lis
         for i, payload in enumerate(batch.payloads):
             try:
                 if batch.vendor == HIT:
-                    doc = decode_hit(payload)
+                    doc = read_hit(payload, max_bytes)
                     out.append((doc["hit_id"], (HIT, (doc, desks.route(doc)))))
                 else:
-                    action = decode_action(payload)
+                    action = decode_action(payload, max_bytes)
                     out.append((action.hit_id, (ACTION, action)))
-            except (ValueError, KeyError, TypeError) as exc:
+            except Exception as exc:  # noqa: BLE001 - whatever a message does, it is a dead letter, never a crash loop
                 error = f"{batch.vendor}: {exc}"
                 metrics.REFUSED.labels(batch.vendor, reason_of(error)).inc()
                 log.warning(
@@ -228,7 +210,7 @@ def build_gateway_flow(
     stats = stats if stats is not None else FlowStats()
     flow = Dataflow("feblam-gateway")
     raw = op.input("hits_and_actions", flow, source)
-    decoded = op.flat_map("decode_and_route", raw, make_decoder(desks, stats))
+    decoded = op.flat_map("decode_and_route", raw, make_decoder(desks, stats, settings.gateway.max_message_bytes))
     split = op.branch("split_deadletter", decoded, lambda x: isinstance(x, DeadLetter))
     write_to("deadletter_out", split.trues, deadletter)
     keyed = op.stateful("cases", split.falses, lambda resume: CaseLogic(desks, clock, resume))

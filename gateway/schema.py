@@ -1,0 +1,103 @@
+"""What the gateway reads of a hit: one typed schema (msgspec, validated in C) of the fields it uses.
+
+Anything on the hits topics is hostile until it fits: any JSON shape, any field
+type, an impossible time, a message over ``[gateway] max_message_bytes`` is a
+:class:`HitRefused` with its reason (a dead letter), never an exception in the
+flow. What fits is handed on as the plain JSON object of exactly these fields
+(unknown fields are dropped), so the board draws nothing that was not checked.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import Meta
+
+from feblam.model import Action
+from feblam.serde import parse_ts
+
+#: The longest plate key a country issues (DESIGN 4); a longer one is not a plate.
+MAX_KEY = 16
+Text = Annotated[str, Meta(max_length=256)]
+Id = Annotated[str, Meta(min_length=1, max_length=128)]
+Note = Annotated[str, Meta(max_length=4096)]
+Priority = Annotated[int, Meta(ge=1, le=5)]
+Degrees = Annotated[float, Meta(ge=-180.0, le=180.0)]
+
+
+def validation_reason(exc: msgspec.ValidationError) -> str:
+    """msgspec's ``Expected `int`, got `str` - at `$.read.lat``` as ``read.lat: Expected `int`, got `str```."""
+    message, _, where = str(exc).partition(" - at `$")
+    where = where.rstrip("`").lstrip(".")
+    return f"{where}: {message}" if where else message
+
+
+class HitRefused(ValueError):
+    """A message the gateway cannot use; the text is the reason its dead letter carries."""
+
+
+class HitRead(msgspec.Struct, frozen=True, omit_defaults=False):
+    read_id: Id
+    camera_id: Id
+    ts: Text
+    plate: Annotated[str, Meta(min_length=1, max_length=MAX_KEY, pattern="^[A-Z0-9]+$")]
+    plate_raw: Annotated[str, Meta(max_length=64)]
+    vendor: Text | None = None
+    country: Text | None = None
+    country_raw: Text | None = None
+    confidence: Annotated[float, Meta(ge=0.0, le=1.0)] | None = None
+    lat: Degrees | None = None
+    lon: Degrees | None = None
+    lane: int | Text | None = None
+    direction: int | Text | None = None
+    image_ref: Annotated[str, Meta(max_length=2048)] | None = None
+
+
+class HitMatch(msgspec.Struct, frozen=True):
+    list_id: Id
+    entry_id: Id
+    category: Text
+    priority: Priority
+    action: Action
+    match_kind: Text
+    owner: Text | None = None
+    note: Note | None = None
+    entry_plate: Text | None = None
+
+
+class GatewayHit(msgspec.Struct, frozen=True):
+    hit_id: Id
+    index_version: Text
+    priority: Priority
+    emitted_at: Text
+    read: HitRead
+    matches: Annotated[list[HitMatch], Meta(min_length=1, max_length=1000)]
+    routes: Annotated[list[Text], Meta(max_length=1000)] = []
+    retro: bool = False
+    retro_of: Text | None = None
+
+
+_decoder = msgspec.json.Decoder(GatewayHit)
+
+
+def read_hit(payload: bytes, max_bytes: int) -> dict[str, Any]:
+    """The hit's JSON object of the checked fields, or :class:`HitRefused` with the reason."""
+    if len(payload) > max_bytes:
+        msg = f"message of {len(payload)} bytes is over the {max_bytes}-byte limit (gateway.max_message_bytes)"
+        raise HitRefused(msg)
+    try:
+        hit = _decoder.decode(payload)
+    except msgspec.ValidationError as exc:
+        raise HitRefused(validation_reason(exc)) from None
+    except msgspec.DecodeError as exc:
+        msg = f"not valid JSON: {exc}"
+        raise HitRefused(msg) from None
+    for name, text in (("emitted_at", hit.emitted_at), ("read.ts", hit.read.ts)):
+        try:
+            parse_ts(text)
+        except ValueError:
+            msg = f"{name}: {text[:40]!r} is not an ISO 8601 time"
+            raise HitRefused(msg) from None
+    doc: dict[str, Any] = msgspec.to_builtins(hit)
+    return doc
