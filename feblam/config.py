@@ -29,7 +29,8 @@ from feblam.model import ACTIONS, VENDOR_NAMES
 SECRET_KEYS = frozenset({"sasl_password", "hash_key", "ssl_key_password", "password_hash"})
 DEV_HASH_KEY = "feblam-development-key-change-me"
 #: FEBLAM_* variables that are not configuration keys (the benchmark's cache folders).
-OTHER_ENV = frozenset({"FEBLAM_BENCH_CACHE", "FEBLAM_BENCH_INDEX_CACHE"})
+#: Variables read outside the schema: the bench's caches; the gateway's action key (a secret: never a config value).
+OTHER_ENV = frozenset({"FEBLAM_BENCH_CACHE", "FEBLAM_BENCH_INDEX_CACHE", "FEBLAM_GATEWAY_ACTION_KEY"})
 
 #: A vendor name (a pattern, not a Literal, so that callers may pass any ``str`` they hold).
 Vendor = Annotated[str, Meta(pattern=f"^({'|'.join(VENDOR_NAMES)})$")]
@@ -335,6 +336,13 @@ class GatewaySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     secure_cookies: Annotated[bool, _doc("session cookies only over HTTPS (false only for a console on localhost)")] = (
         True
     )
+    action_key_file: Annotated[
+        str,
+        _doc(
+            "file holding the secret the console signs actions with (HMAC-SHA256, 32 bytes or more); "
+            "FEBLAM_GATEWAY_ACTION_KEY overrides it; empty: a key kept in recovery.dir (made on first start)"
+        ),
+    ] = ""
     session_idle_minutes: Annotated[
         float, Meta(gt=0, le=24 * 60, description="a session unused this long is signed out")
     ] = 720.0

@@ -1,20 +1,32 @@
 """What a desk does to a case, as one message on ``[gateway] actions_topic``: one type, one encoding.
 
-The console builds a :class:`DeskAction` and produces :func:`encode_action`;
-the gateway's flow reads it back with :func:`decode_action`. Whether an action
-may be applied to a case is decided by :func:`gateway.cases.refusal`, for both.
+The console builds a :class:`DeskAction` and produces :func:`encode_action`,
+signed with HMAC-SHA256 under the gateway's action key (:func:`load_action_key`:
+from the environment, a file, or the recovery directory; never the
+configuration text); the gateway's flow reads it back with :func:`decode_action`
+and takes it only when :func:`signed` holds, so that a producer on the actions
+topic without the key acts for nobody. Whether an action may be applied to a
+case is decided by :func:`gateway.cases.refusal`, for both.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import os
+import secrets
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Literal
 
 import msgspec
 import orjson
 
+from feblam.config import Settings
+from feblam.errors import FeblamError
 from feblam.serde import format_ts, parse_ts
 from gateway.schema import validation_reason
 
@@ -34,8 +46,51 @@ class DeskAction:
     outcome: str | None = None
 
 
-def encode_action(action: DeskAction) -> bytes:
-    """The message the console produces (keyed by ``hit_id``)."""
+#: The environment variable that carries the action key (hex or text, 32 bytes or more).
+KEY_ENV = "FEBLAM_GATEWAY_ACTION_KEY"
+KEY_MIN_BYTES = 32
+
+
+def load_action_key(settings: Settings, environ: Mapping[str, str] | None = None) -> bytes:
+    """The action key: ``FEBLAM_GATEWAY_ACTION_KEY``, else ``[gateway] action_key_file``, else ``action.key`` in
+    the recovery directory (made on first start, readable by this user only); a short key is one clear error."""
+    env = os.environ if environ is None else environ
+    if env.get(KEY_ENV):
+        key, origin = env[KEY_ENV].encode(), KEY_ENV
+    else:
+        path = Path(settings.gateway.action_key_file) if settings.gateway.action_key_file else None
+        origin = "gateway.action_key_file"
+        if path is None:
+            path = Path(settings.recovery.dir) / "action.key"
+            origin = f"{path} (the key kept in recovery.dir)"
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(secrets.token_hex(32).encode())
+        try:
+            key = path.read_bytes().strip()
+        except OSError as exc:
+            msg = f"{origin} {path}: cannot read the action key ({exc.strerror})"
+            raise FeblamError(msg) from None
+    if len(key) < KEY_MIN_BYTES:
+        msg = f"{origin}: the action key has {len(key)} bytes; it needs {KEY_MIN_BYTES} or more"
+        raise FeblamError(msg)
+    return key
+
+
+def _signed_text(hit_id: str, desk: str, user: str, kind: str, outcome: str | None, at: str) -> bytes:
+    return "\x1f".join((hit_id, desk, user, kind, outcome or "", at)).encode()
+
+
+def _signature(key: bytes, text: bytes) -> str:
+    return hmac.new(key, text, hashlib.sha256).hexdigest()
+
+
+def encode_action(action: DeskAction, key: bytes) -> bytes:
+    """The message the console produces (keyed by ``hit_id``), signed with ``key``."""
+    at = format_ts(action.at)
+    text = _signed_text(action.hit_id, action.desk, action.user, action.kind, action.outcome, at)
     return orjson.dumps(
         {
             "hit_id": action.hit_id,
@@ -43,7 +98,8 @@ def encode_action(action: DeskAction) -> bytes:
             "user": action.user,
             "kind": action.kind,
             "outcome": action.outcome,
-            "at": format_ts(action.at),
+            "at": at,
+            "sig": _signature(key, text),
         }
     )
 
@@ -55,13 +111,22 @@ class _ActionMessage(msgspec.Struct, frozen=True):
     kind: ActionKind
     at: Annotated[str, msgspec.Meta(max_length=64)]
     outcome: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    sig: Annotated[str, msgspec.Meta(max_length=128)] = ""
 
 
 _decoder = msgspec.json.Decoder(_ActionMessage)
 
 
-def decode_action(payload: bytes, max_bytes: int = 64 * 1024) -> DeskAction:
-    """An action message; what the flow cannot use raises ValueError with the reason."""
+@dataclass(frozen=True, slots=True)
+class SignedAction:
+    """An action as read from the topic, with whether its signature is the console's."""
+
+    action: DeskAction
+    signed: bool
+
+
+def decode_action(payload: bytes, key: bytes, max_bytes: int = 64 * 1024) -> SignedAction:
+    """An action message and whether ``key`` signed it; what the flow cannot read raises ValueError."""
     if len(payload) > max_bytes:
         msg = f"message of {len(payload)} bytes is over the {max_bytes}-byte limit (gateway.max_message_bytes)"
         raise ValueError(msg)
@@ -72,4 +137,6 @@ def decode_action(payload: bytes, max_bytes: int = 64 * 1024) -> DeskAction:
     except msgspec.DecodeError as exc:
         msg = f"not valid JSON: {exc}"
         raise ValueError(msg) from None
-    return DeskAction(doc.hit_id, doc.desk, doc.user, doc.kind, parse_ts(doc.at), doc.outcome)
+    action = DeskAction(doc.hit_id, doc.desk, doc.user, doc.kind, parse_ts(doc.at), doc.outcome)
+    text = _signed_text(doc.hit_id, doc.desk, doc.user, doc.kind, doc.outcome, doc.at)
+    return SignedAction(action, hmac.compare_digest(doc.sig, _signature(key, text)))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,9 +32,10 @@ from feblam.config import Settings
 from feblam.logs import get_logger
 from feblam.metrics import reason_of
 from feblam.model import DeadLetter, PayloadBatch
+from feblam.serde import format_ts
 from flows.pipeline import FlowStats, write_to
 from gateway import metrics
-from gateway.actions import decode_action
+from gateway.actions import SignedAction, decode_action
 from gateway.cases import (
     BoardChange,
     HitCases,
@@ -62,9 +64,55 @@ def utc_now() -> datetime:
 # ---------------------------------------------------------------- decoding
 
 
-def make_decoder(desks: Desks, stats: FlowStats, max_bytes: int) -> Callable[[PayloadBatch], list[Any]]:
-    """A batch of hits or actions -> ``(hit_id, (kind, value))`` items and dead letters; a hit's value is
-    its JSON object and the desks its routing names (a hit that cannot be routed is a dead letter too)."""
+@dataclass(frozen=True, slots=True)
+class SecurityEvent:
+    """An action the flow refused as forged (not the console's signature, or a user not of that desk): an
+    event on the audit trail, beside its dead letter."""
+
+    event: dict[str, Any]
+
+
+def forged(signed: SignedAction, desks: Desks) -> str | None:
+    """Why an action cannot be the console's, or None: it carries the console's signature, for a user of that desk."""
+    a = signed.action
+    if not signed.signed:
+        return "not signed with the gateway's action key"
+    if a.user not in desks.users.get(a.desk, ()):
+        return f"user {a.user[:64]!r} is not a user of desk {a.desk[:64]!r}"
+    return None
+
+
+def make_decoder(
+    desks: Desks, stats: FlowStats, max_bytes: int, key: bytes, clock: Clock = utc_now
+) -> Callable[[PayloadBatch], list[Any]]:
+    """A batch of hits or actions -> ``(hit_id, (kind, value))`` items, dead letters and security events; a hit's
+    value is its JSON object and the desks its routing names (a hit that cannot be routed is a dead letter too);
+    an action is taken only when it is the console's (:func:`forged`)."""
+
+    def refuse_forged(batch: PayloadBatch, i: int, signed: SignedAction, reason: str) -> list[Any]:
+        a = signed.action
+        metrics.REFUSED.labels(ACTION, "forged").inc()
+        log.warning(
+            "action_forged",
+            topic=batch.origin,
+            partition=batch.partition,
+            offset=batch.positions[i],
+            hit_id=a.hit_id[:64],
+            desk=a.desk[:64],
+            user=a.user[:64],
+            reason=reason,
+        )
+        event = {
+            "hit_id": a.hit_id,
+            "desk": a.desk,
+            "state": "security",
+            "user": a.user,
+            "at": format_ts(clock()),
+            "outcome": None,
+            "reason": f"action refused: {reason}",
+            "source": f"{batch.origin}[{batch.partition}]@{batch.positions[i]}",
+        }
+        return [batch.deadletter(i, f"{ACTION}: forged: {reason}"), SecurityEvent(event)]
 
     def decode(batch: PayloadBatch) -> list[Any]:
         stats.batches += 1
@@ -75,8 +123,12 @@ def make_decoder(desks: Desks, stats: FlowStats, max_bytes: int) -> Callable[[Pa
                     doc = read_hit(payload, max_bytes)
                     out.append((doc["hit_id"], (HIT, (doc, desks.route(doc)))))
                 else:
-                    action = decode_action(payload, max_bytes)
-                    out.append((action.hit_id, (ACTION, action)))
+                    signed = decode_action(payload, key, max_bytes)
+                    reason = forged(signed, desks)
+                    if reason is not None:
+                        out += refuse_forged(batch, i, signed, reason)
+                    else:
+                        out.append((signed.action.hit_id, (ACTION, signed.action)))
             except Exception as exc:  # noqa: BLE001 - whatever a message does, it is a dead letter, never a crash loop
                 error = f"{batch.vendor}: {exc}"
                 metrics.REFUSED.labels(batch.vendor, reason_of(error)).inc()
@@ -204,18 +256,23 @@ def build_gateway_flow(
     *,
     clock: Clock = utc_now,
     stats: FlowStats | None = None,
+    action_key: bytes,
 ) -> Dataflow:
-    """Hits and actions in; board changes, hit events and dead letters out."""
+    """Hits and actions in; board changes, hit events (with the security events of forged actions) and dead
+    letters out. ``action_key``: what the console signs actions with (:func:`gateway.actions.load_action_key`)."""
     desks = Desks(settings.desks, settings.gateway)
     stats = stats if stats is not None else FlowStats()
     flow = Dataflow("feblam-gateway")
     raw = op.input("hits_and_actions", flow, source)
-    decoded = op.flat_map("decode_and_route", raw, make_decoder(desks, stats, settings.gateway.max_message_bytes))
+    decoder = make_decoder(desks, stats, settings.gateway.max_message_bytes, action_key, clock)
+    decoded = op.flat_map("decode_and_route", raw, decoder)
     split = op.branch("split_deadletter", decoded, lambda x: isinstance(x, DeadLetter))
     write_to("deadletter_out", split.trues, deadletter)
-    keyed = op.stateful("cases", split.falses, lambda resume: CaseLogic(desks, clock, resume))
+    security = op.branch("split_security", split.falses, lambda x: isinstance(x, SecurityEvent))
+    keyed = op.stateful("cases", security.falses, lambda resume: CaseLogic(desks, clock, resume))
     changes = op.key_rm("drop_hit_id", keyed)
     write_to("board_out", changes, board)
     audit = op.filter_map("audit_events", changes, lambda ch: ch.event)
-    write_to("events_out", audit, events)
+    refused = op.map("security_events", security.trues, lambda se: se.event)
+    write_to("events_out", op.merge("audit_trail", audit, refused), events)
     return flow

@@ -9,6 +9,7 @@ from feblam.errors import FeblamError
 from feblam.logs import get_logger, set_hash_key
 from flows.pipeline import FlowStats
 from flows.service import preflight_topics, run_dataflow, service
+from gateway.actions import load_action_key
 from gateway.flow import ACTION, HIT, Clock, build_gateway_flow, utc_now
 from gateway.settings import gateway_topics
 
@@ -48,13 +49,21 @@ def run_gateway(settings: Settings, *, stop: threading.Event | None = None, cloc
         monitor = SourceMonitor(settings.kafka).start()
         board = Board([d.name for d in settings.desks])
         metrics.PAGES.set_function(board.pages)
-        console = Console(settings, board, monitor, stats).start()
+        action_key = load_action_key(settings)
+        console = Console(settings, board, action_key, monitor, stats).start()
         g = settings.gateway
         topics = {t: HIT for t in g.hits_topics} | {g.actions_topic: ACTION}
         source = KafkaReadSource(settings.kafka, topics, stop, monitor=monitor)
         events = KafkaEventSink(settings.kafka, g.events_topic, "hit-events")
         flow = build_gateway_flow(
-            settings, source, BoardSink(board), events, build_deadletter_sink(settings), clock=clock, stats=stats
+            settings,
+            source,
+            BoardSink(board),
+            events,
+            build_deadletter_sink(settings),
+            clock=clock,
+            stats=stats,
+            action_key=action_key,
         )
         try:
             run_dataflow(flow, settings, failed="gateway_failed")

@@ -39,6 +39,8 @@ class Desks:
         self.desks = tuple(desks)
         self.names = tuple(d.name for d in desks)
         self.escalate_to: Mapping[str, str] = {d.name: d.escalate_to for d in desks if d.escalate_to}
+        #: Who may act for each desk (an action of anyone else is forged).
+        self.users: Mapping[str, frozenset[str]] = {d.name: frozenset(u.name for u in d.users) for d in desks}
         self.after = {int(p): timedelta(seconds=s) for p, s in gateway.escalate_after_seconds.items()}
         self.keep_closed = timedelta(minutes=gateway.keep_closed_minutes)
         self.max_age = timedelta(minutes=gateway.max_hit_age_minutes)

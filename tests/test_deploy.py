@@ -13,6 +13,8 @@ DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 
 
 def served_metric_names() -> set[str]:
+    import gateway.metrics  # noqa: F401 - the gateway's series are in the same registry
+
     names = set()
     for family in REGISTRY.collect():
         names.add(family.name)

@@ -20,8 +20,12 @@ __all__ = ["Console"]
 class Console:
     """The console's web server and its action producer, started and stopped with the gateway."""
 
-    def __init__(self, settings: Settings, board: Any, monitor: Any = None, stats: Any = None) -> None:
+    def __init__(
+        self, settings: Settings, board: Any, action_key: bytes, monitor: Any = None, stats: Any = None
+    ) -> None:
+        """``action_key``: what the console signs every action with (the flow takes no other)."""
         self.settings = settings
+        self.action_key = action_key
         self.board = board
         self.monitor = monitor
         self.stats = stats
@@ -56,7 +60,7 @@ class Console:
         server = HttpServer(g.http_host, g.http_port, "gateway.http_port")
         self.port = server.port
         READY.set_function(lambda: 1.0 if self.health()[0] else 0.0)
-        self._writer = ActionWriter(self.settings.kafka, g.actions_topic)
+        self._writer = ActionWriter(self.settings.kafka, g.actions_topic, self.action_key)
         app = create_app(g, self.board, Users(self.settings.desks), self._writer.write, self.health)
         self._server = server.start(app)
         host = "127.0.0.1" if g.http_host in ("0.0.0.0", "::") else g.http_host  # noqa: S104 - only a display name

@@ -25,8 +25,10 @@ class ActionNotDelivered(FeblamError, RuntimeError):
 class ActionWriter:
     """One producer for every console request; a thread serves its delivery reports."""
 
-    def __init__(self, settings: KafkaSettings, topic: str) -> None:
+    def __init__(self, settings: KafkaSettings, topic: str, key: bytes) -> None:
+        """``key``: the gateway's action key; every action is signed with it."""
         self.topic = topic
+        self._key = key
         self.timeout = settings.delivery_timeout_seconds
         self._producer = Producer(producer_config(settings))
         self._stop = threading.Event()
@@ -48,7 +50,11 @@ class ActionWriter:
             done.set()
 
         produce_waiting(
-            self._producer, self.topic, encode_action(action), key=action.hit_id.encode(), on_delivery=delivered
+            self._producer,
+            self.topic,
+            encode_action(action, self._key),
+            key=action.hit_id.encode(),
+            on_delivery=delivered,
         )
         if not done.wait(self.timeout + 1.0):
             msg = f"{self.topic}: the broker did not confirm the action within {self.timeout:g} s"

@@ -16,13 +16,13 @@ import pytest
 from starlette.testclient import TestClient
 
 from feblam.config import replace
-from gateway.actions import DeskAction, encode_action
+from gateway.actions import DeskAction, decode_action, encode_action
 from gateway.board import Board
 from gateway.cases import open_cases
 from gateway.console.app import create_app
 from gateway.console.auth import Users
 from gateway.settings import Desks
-from tests.support.gateway import PASSWORD, gateway_settings, hit_doc
+from tests.support.gateway import ACTION_KEY, PASSWORD, gateway_settings, hit_doc
 
 
 class Recorder:
@@ -32,7 +32,10 @@ class Recorder:
         self.actions: list[dict[str, Any]] = []
 
     def __call__(self, action: DeskAction) -> None:
-        self.actions.append(orjson.loads(encode_action(action)))
+        doc = orjson.loads(encode_action(action, ACTION_KEY))
+        assert decode_action(encode_action(action, ACTION_KEY), ACTION_KEY).signed
+        doc.pop("sig")
+        self.actions.append(doc)
 
 
 @pytest.fixture

@@ -16,9 +16,10 @@ from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import TestingSink, TestingSource, run_main
 
 from feblam.model import PayloadBatch
+from gateway.actions import DeskAction, encode_action
 from gateway.board import Board, BoardSink
 from gateway.flow import build_gateway_flow
-from tests.support.gateway import gateway_settings, hit_doc
+from tests.support.gateway import ACTION_KEY, gateway_settings, hit_doc
 
 T0 = datetime(2026, 11, 29, 20, 0, tzinfo=UTC)
 
@@ -36,8 +37,9 @@ def batch(kind: str, *docs: dict[str, Any] | bytes) -> PayloadBatch:
     return PayloadBatch(kind, f"t.{kind}s", 0, payloads, list(range(len(payloads))))
 
 
-def action(hit_id: str, desk: str, kind: str, at: datetime, outcome: str | None = None) -> dict[str, Any]:
-    return {"hit_id": hit_id, "desk": desk, "user": f"{desk}-1", "kind": kind, "at": at.isoformat(), "outcome": outcome}
+def action(hit_id: str, desk: str, kind: str, at: datetime, outcome: str | None = None) -> bytes:
+    """An action as the console signs it, by the desk's user."""
+    return encode_action(DeskAction(hit_id, desk, f"{desk}-1", kind, at, outcome), ACTION_KEY)  # type: ignore[arg-type]
 
 
 def run(
@@ -47,7 +49,13 @@ def run(
     events: list[Any] = []
     dead: list[Any] = []
     flow = build_gateway_flow(
-        settings, TestingSource(items), BoardSink(board), TestingSink(events), TestingSink(dead), clock=clock
+        settings,
+        TestingSource(items),
+        BoardSink(board),
+        TestingSink(events),
+        TestingSink(dead),
+        clock=clock,
+        action_key=ACTION_KEY,
     )
     run_main(flow, epoch_interval=timedelta(seconds=0), recovery_config=RecoveryConfig(recovery) if recovery else None)
     return events, dead
@@ -135,3 +143,28 @@ def test_a_hit_that_cannot_be_routed_is_a_dead_letter() -> None:
     events, dead = run([batch("hit", broken)], Clock(T0), board)
     assert events == [] and board.cards("brussels") == []
     assert len(dead) == 1 and dead[0].error.startswith("hit: ")
+
+
+def test_a_forged_action_changes_no_case_and_is_on_the_audit_trail_as_refused() -> None:
+    clock = Clock(T0)
+    board = Board(["brussels", "antwerp", "national"])
+    a = hit_doc("CAM-BXL-1")
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    close = DeskAction(a["hit_id"], "brussels", "brussels-1", "close", epoch, "intercepted")
+    unsigned = orjson.loads(encode_action(close, ACTION_KEY)) | {"sig": ""}
+    forged = [
+        orjson.dumps(unsigned),  # no signature
+        encode_action(close, b"not-the-gateway-key" * 3),  # another key
+        encode_action(DeskAction(a["hit_id"], "brussels", "nobody", "close", epoch, "intercepted"), ACTION_KEY),
+        encode_action(DeskAction(a["hit_id"], "brussels", "antwerp-1", "close", epoch, "intercepted"), ACTION_KEY),
+    ]
+    events, dead = run([batch("hit", a), batch("action", *forged)], clock, board)
+    assert board.card("brussels", a["hit_id"])["case"]["state"] == "new"  # type: ignore[index]
+    assert [e["state"] for e in events if e["state"] != "new"] == ["security"] * 4
+    security = [e for e in events if e["state"] == "security"]
+    assert all(e["at"] == "2026-11-29T20:00:00.000Z" for e in security)  # the gateway's clock, never 1970
+    assert [e["reason"] for e in security][2:] == [
+        "action refused: user 'nobody' is not a user of desk 'brussels'",
+        "action refused: user 'antwerp-1' is not a user of desk 'brussels'",
+    ]
+    assert len(dead) == 4 and all(d.error.startswith("action: forged: ") for d in dead)

@@ -14,10 +14,14 @@ from flows.pipeline import FlowStats
 from gateway.flow import ACTION, HIT, make_decoder
 from gateway.schema import read_hit
 from gateway.settings import Desks
-from tests.support.gateway import gateway_settings, hit_doc
+from tests.support.gateway import ACTION_KEY, gateway_settings, hit_doc
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
     max_leaves=10,
 )
@@ -25,7 +29,7 @@ json_values = st.recursive(
 
 def decoder() -> Any:
     s = gateway_settings()
-    return make_decoder(Desks(s.desks, s.gateway), FlowStats(), s.gateway.max_message_bytes)
+    return make_decoder(Desks(s.desks, s.gateway), FlowStats(), s.gateway.max_message_bytes, ACTION_KEY)
 
 
 def decode(kind: str, payloads: list[bytes]) -> list[Any]:

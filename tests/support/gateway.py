@@ -18,6 +18,8 @@ from tests.support.processes import FEBLAM, clean_env
 
 PASSWORD = "correct horse battery staple"  # noqa: S105 - the test desks' password
 PASSWORD_HASH = hash_password(PASSWORD)
+#: The action key of the in-process gateway tests (a subprocess gateway keeps its own in recovery.dir).
+ACTION_KEY = b"test-action-key-" * 4
 
 
 def hit_doc(
