@@ -269,7 +269,13 @@ class HttpSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     port: Annotated[
         int, Meta(ge=0, le=65535, description="/metrics, /live and /ready; cluster process i serves port + i; 0: off")
     ] = 9464
-    host: Annotated[str, Meta(min_length=1, description="address the endpoints listen on")] = "0.0.0.0"  # noqa: S104 - scraped from outside
+    host: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            description="address the endpoints listen on (0.0.0.0 where a scraper outside the host needs them)",
+        ),
+    ] = "127.0.0.1"
     broker_timeout_seconds: Annotated[
         float, Meta(gt=0, le=3600, description="/ready turns 503 when the broker has not answered for this long")
     ] = 10.0
@@ -381,6 +387,21 @@ class DeskSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     ] = msgspec.field(default_factory=Rule)
     users: Annotated[tuple[UserSettings, ...], _doc("who may log in for this desk")] = ()
     escalate_to: Annotated[str, _doc("desk that gets the desk's hits not acknowledged in time; empty: none")] = ""
+    kind: Annotated[
+        Literal["dispatch", "zone", "partner"],
+        _doc("a dispatch centre, a police zone or a partner system (it sets the default of covert)"),
+    ] = "dispatch"
+    covert: Annotated[
+        bool | None,
+        _doc(
+            "whether the desk may see covert (observe) matches; absent: true for dispatch and zone, false for partner"
+        ),
+    ] = None
+
+    @property
+    def sees_covert(self) -> bool:
+        """``covert``, or the default of the desk's kind (DESIGN 12)."""
+        return self.covert if self.covert is not None else self.kind != "partner"
 
 
 class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -38,6 +38,8 @@ DEADLETTERS = Counter(
     registry=REGISTRY,
 )
 HITS = Counter("feblam_hits", "Hits emitted, by priority", ["priority"], registry=REGISTRY)
+#: The ``list_id`` label of every covert (observe) match: per-list figures never name a covert list.
+COVERT_LABEL = "covert"
 MATCHES = Counter(
     "feblam_matches", "Matches in emitted hits, by list and match kind", ["list_id", "match_kind"], registry=REGISTRY
 )

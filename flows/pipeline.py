@@ -173,9 +173,12 @@ def make_hit_builder(router: Router, stats: FlowStats) -> Callable[[tuple[Candid
             counter = by_priority[hit.priority] = metrics.HITS.labels(str(hit.priority))
         counter.inc()
         for m in matches:
-            counter = by_match.get((m.list_id, m.match_kind))
+            # a covert (observe) match is counted under one label: a metric must not show which covert list
+            # moved as a car passed
+            label = metrics.COVERT_LABEL if m.action == "observe" else m.list_id
+            counter = by_match.get((label, m.match_kind))
             if counter is None:
-                counter = by_match[(m.list_id, m.match_kind)] = metrics.MATCHES.labels(m.list_id, m.match_kind)
+                counter = by_match[(label, m.match_kind)] = metrics.MATCHES.labels(label, m.match_kind)
             counter.inc()
         metrics.READ_TO_HIT.observe(max(0.0, (now - cand.read.ts).total_seconds()))
         if cand.appended_ms is not None:

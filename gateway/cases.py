@@ -53,6 +53,8 @@ class Case:
     escalated_from: str | None = None
     acknowledged_by: str | None = None
     acknowledged_at: datetime | None = None
+    #: The positions of the hit's matches this desk may see (need to know: :meth:`Desks.visible`).
+    visible: tuple[int, ...] = ()
 
     def view(self) -> dict[str, Any]:
         """The case as the console shows it."""
@@ -127,8 +129,15 @@ def event(hc: HitCases, case: Case) -> dict[str, Any]:
     }
 
 
+def desk_view(hit: dict[str, Any], visible: Sequence[int]) -> dict[str, Any]:
+    """The hit as one desk sees it: only the matches it may see, and the best priority among them."""
+    matches = [hit["matches"][i] for i in visible]
+    return {**hit, "matches": matches, "priority": min((m["priority"] for m in matches), default=hit["priority"])}
+
+
 def _change(hc: HitCases, case: Case, *, audit: bool = True) -> BoardChange:
-    return BoardChange(hc.hit_id, case.desk, case.view(), hc.hit, event(hc, case) if audit else None)
+    view = desk_view(hc.hit, getattr(case, "visible", range(len(hc.hit["matches"]))))
+    return BoardChange(hc.hit_id, case.desk, case.view(), view, event(hc, case) if audit else None)
 
 
 def too_old(hit: dict[str, Any], desks: Desks, now: datetime) -> bool:
@@ -143,7 +152,9 @@ def open_cases(
     hc = HitCases(hit)
     changes = []
     for name in routes:
-        case = Case(name, "new", now, now, desks.deadline(hit, name, now))
+        visible = desks.visible(hit, name)
+        priority = desk_view(hit, visible)["priority"]
+        case = Case(name, "new", now, now, desks.deadline(priority, name, now), visible=visible)
         hc.cases[name] = case
         changes.append(_change(hc, case))
     return hc, changes
@@ -182,7 +193,9 @@ def escalate_due(hc: HitCases, desks: Desks, now: datetime) -> list[BoardChange]
             changes.append(_change(hc, case))
             target = desks.escalate_to.get(case.desk)
             if target and target not in hc.cases:
-                new = Case(target, "new", now, now, desks.deadline(hc.hit, target, now), escalated_from=case.desk)
+                visible = desks.visible(hc.hit, target, via=case.desk)
+                deadline = desks.deadline(desk_view(hc.hit, visible)["priority"], target, now)
+                new = Case(target, "new", now, now, deadline, escalated_from=case.desk, visible=visible)
                 hc.cases[target] = new
                 changes.append(_change(hc, new))
 

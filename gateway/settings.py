@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from feblam.config import OUTCOMES, DeskSettings, GatewaySettings, Settings, UserSettings
+from feblam.model import Match
 from feblam.serde import hit_from_dict
 from sinks.routing import rule_matches
 
@@ -39,6 +40,8 @@ class Desks:
         self.desks = tuple(desks)
         self.names = tuple(d.name for d in desks)
         self.escalate_to: Mapping[str, str] = {d.name: d.escalate_to for d in desks if d.escalate_to}
+        self.rules = {d.name: d.rule for d in desks}
+        self.covert = {d.name: d.sees_covert for d in desks}
         #: Who may act for each desk (an action of anyone else is forged).
         self.users: Mapping[str, frozenset[str]] = {d.name: frozenset(u.name for u in d.users) for d in desks}
         self.after = {int(p): timedelta(seconds=s) for p, s in gateway.escalate_after_seconds.items()}
@@ -46,16 +49,39 @@ class Desks:
         self.max_age = timedelta(minutes=gateway.max_hit_age_minutes)
 
     def route(self, hit: dict[str, Any]) -> list[str]:
-        """The desks whose rule takes this hit (a malformed hit raises KeyError, TypeError or ValueError)."""
+        """The desks whose rule takes one of the hit's matches it may see (a malformed hit raises KeyError,
+        TypeError or ValueError)."""
         parsed = hit_from_dict(hit)
         return [
             d.name
             for d in self.desks
             if (d.rule.retro is None or d.rule.retro == parsed.retro)
-            and rule_matches(d.rule, parsed.matches, parsed.read.camera_id)
+            and rule_matches(d.rule, self._allowed(parsed.matches, d.name), parsed.read.camera_id)
         ]
 
-    def deadline(self, hit: dict[str, Any], desk: str, now: datetime) -> datetime | None:
-        """When a new case of this hit at this desk escalates (None: its priority never does, or nowhere to go)."""
-        after = self.after.get(int(hit["priority"]))
+    def _allowed(self, matches: Sequence[Match], desk: str) -> list[Match]:
+        return [m for m in matches if m.action != "observe" or self.covert.get(desk, False)]
+
+    def visible(self, hit: dict[str, Any], desk: str, via: str | None = None) -> tuple[int, ...]:
+        """The positions of the matches ``desk`` may see (need to know): those its rule selects (priority,
+        category, action, list, owner) and, when covert, only at a desk allowed covert matches. A case that
+        came by escalation from ``via`` shows, when the desk's own rule selects none, what ``via`` saw."""
+        parsed = hit_from_dict(hit)
+        rule, camera = self.rules.get(desk), parsed.read.camera_id
+        mine = tuple(
+            i
+            for i, m in enumerate(parsed.matches)
+            if rule is not None
+            and (m.action != "observe" or self.covert.get(desk, False))
+            and rule_matches(rule, [m], camera)
+        )
+        if mine or via is None:
+            return mine
+        return tuple(
+            i for i in self.visible(hit, via) if parsed.matches[i].action != "observe" or self.covert.get(desk)
+        )
+
+    def deadline(self, priority: int, desk: str, now: datetime) -> datetime | None:
+        """When a new case of this priority at this desk escalates (None: its priority never does, or nowhere to go)."""
+        after = self.after.get(int(priority))
         return now + after if after is not None and desk in self.escalate_to else None

@@ -171,3 +171,16 @@ def test_a_batch_is_matched_against_one_index_version(tmp_path: Path) -> None:
     assert sorted((h.read.read_id, h.index_version) for h in hits) == [("r1", one.version), ("r3", one.version)]
     hits2, _, _ = run_flow(items, holder, batch_size=3)
     assert {h.index_version for h in hits2} == {two.version}
+
+
+def test_a_covert_match_is_counted_without_naming_its_list(sample_holder: IndexHolder) -> None:
+    from feblam.metrics import COVERT_LABEL, REGISTRY
+
+    def count(list_id: str) -> float:
+        value = REGISTRY.get_sample_value("feblam_matches_total", {"list_id": list_id, "match_kind": "exact"})
+        return value or 0.0
+
+    before_covert, before_sis = count(COVERT_LABEL), count("SIS")
+    hits, _, _ = run_flow([canonical("covert-1", "AB-123-CD", "2026-11-28T12:00:00Z", "FR")], sample_holder)
+    assert [m.action for h in hits for m in h.matches] == ["observe"]  # SIS-FR-1: discreet check
+    assert count(COVERT_LABEL) == before_covert + 1 and count("SIS") == before_sis
