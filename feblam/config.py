@@ -352,12 +352,24 @@ class GatewaySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     session_idle_minutes: Annotated[
         float, Meta(gt=0, le=24 * 60, description="a session unused this long is signed out")
     ] = 720.0
+    session_max_hours: Annotated[
+        float, Meta(gt=0, le=7 * 24, description="a session ends this long after sign-in, however busy")
+    ] = 12.0
+    max_request_bytes: Annotated[
+        int, Meta(ge=1024, le=16 * 1024 * 1024, description="a request body larger than this is refused (413)")
+    ] = 64 * 1024
+    max_streams_per_session: Annotated[
+        int, Meta(ge=1, le=1000, description="open event streams of one session; more are refused (429)")
+    ] = 8
+    max_streams_per_desk: Annotated[
+        int, Meta(ge=1, le=100_000, description="open event streams of one desk; more are refused (429)")
+    ] = 200
     login_max_failures: Annotated[
         int,
         Meta(
             ge=1,
             le=1000,
-            description="failed logins of one user name or one address before it is refused for login_window_seconds",
+            description="failed logins of one user name from one address before that pair is refused for login_window_seconds (an address: ten times as many)",
         ),
     ] = 5
     login_window_seconds: Annotated[float, Meta(gt=0, le=86_400, description="the window of login_max_failures")] = (

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import html
 import secrets
+import threading
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -82,6 +83,84 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
+class BodyLimit:
+    """A request body over ``limit`` bytes is refused with 413 before anything reads it: by its
+    Content-Length, or as it arrives when it has none (chunked)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers", [])).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.limit):
+            await self._refuse(scope, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge:
+            await self._refuse(scope, send)
+
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        client = scope.get("client") or ("unknown", 0)
+        log.warning("console_request_too_large", path=scope.get("path", "")[:100], client=client[0], limit=self.limit)
+        await JSONResponse({"error": f"request body over {self.limit} bytes"}, status_code=413)(scope, _no_body, send)
+
+
+class _TooLarge(Exception):  # noqa: N818 - a signal inside BodyLimit, never raised out of it
+    pass
+
+
+async def _no_body() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+class StreamCounts:
+    """Open event streams per session and per desk, each capped: a page opened in a loop cannot exhaust the
+    console (each stream holds a queue of up to 10,000 cards)."""
+
+    def __init__(self, per_session: int, per_desk: int) -> None:
+        self.per_session = per_session
+        self.per_desk = per_desk
+        self._sessions: dict[str, int] = {}
+        self._desks: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def open(self, session: str, desk: str) -> str | None:
+        """Count a new stream, or the reason it is refused."""
+        with self._lock:
+            if self._sessions.get(session, 0) >= self.per_session:
+                return (
+                    f"this session has {self.per_session} event streams open already (gateway.max_streams_per_session)"
+                )
+            if self._desks.get(desk, 0) >= self.per_desk:
+                return f"desk {desk} has {self.per_desk} event streams open already (gateway.max_streams_per_desk)"
+            self._sessions[session] = self._sessions.get(session, 0) + 1
+            self._desks[desk] = self._desks.get(desk, 0) + 1
+            return None
+
+    def close(self, session: str, desk: str) -> None:
+        with self._lock:
+            for table, key in ((self._sessions, session), (self._desks, desk)):
+                table[key] -= 1
+                if not table[key]:
+                    del table[key]
+
+
 def _page(title: str, body: str, head: str = "") -> HTMLResponse:
     return HTMLResponse(
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
@@ -103,7 +182,8 @@ def create_app(
     health: Callable[[], tuple[bool, dict[str, Any]]] | None = None,
 ) -> Starlette:
     """The console as an ASGI app: ``write_action`` sends an action to the flow (blocking until it is safe)."""
-    sessions = Sessions(settings.session_idle_minutes * 60)
+    sessions = Sessions(settings.session_idle_minutes * 60, settings.session_max_hours * 3600)
+    streams = StreamCounts(settings.max_streams_per_session, settings.max_streams_per_desk)
     throttle = LoginThrottle(settings)
 
     def set_cookie(resp: Response, name: str, value: str, max_age: int | None = None) -> None:
@@ -157,7 +237,7 @@ def create_app(
         if not csrf_ok(request.cookies.get(LOGIN_COOKIE, ""), str(form.get("csrf", ""))) or not same_origin(request):
             log.warning("console_login_refused", user=name, client=client, reason="missing or wrong CSRF token")
             return login_form(request, "The sign-in form expired; please try again.", 403)
-        keys = (f"user:{name}", f"addr:{client}")
+        keys = throttle.keys(name, client)
         wait = throttle.blocked(*keys)
         if wait:
             metrics.LOGINS.labels("blocked").inc()
@@ -171,7 +251,7 @@ def create_app(
             metrics.LOGINS.labels("failed").inc()
             log.warning("console_login_failed", user=name, client=client)
             return login_form(request, "Wrong user or password.", 401)
-        throttle.succeeded(name)
+        throttle.succeeded(name, client)
         metrics.LOGINS.labels("ok").inc()
         session = sessions.create(user)
         log.info("console_login", user=user.name, desk=user.desk, client=client)
@@ -228,6 +308,12 @@ def create_app(
         if session is None:
             return not_signed_in()
         desk = session.user.desk
+        refused = streams.open(session.token, desk)
+        if refused:
+            log.warning(
+                "console_stream_refused", user=session.user.name, desk=desk, client=_client(request), reason=refused
+            )
+            return JSONResponse({"error": refused}, status_code=429, headers={"retry-after": "5"})
         sub = board.subscribe(desk, asyncio.get_running_loop())
 
         async def stream() -> AsyncIterator[bytes]:
@@ -251,6 +337,7 @@ def create_app(
                     yield b"event: card\ndata: " + message + b"\n\n"
             finally:
                 board.unsubscribe(sub)
+                streams.close(session.token, desk)
 
         return StreamingResponse(stream(), media_type="text/event-stream", headers={"x-accel-buffering": "no"})
 
@@ -333,6 +420,9 @@ def create_app(
         *operations_routes(live, ready),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
     ]
-    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(SecurityHeaders), Middleware(BodyLimit, limit=settings.max_request_bytes)],
+    )
     app.state.sessions = sessions
     return app

@@ -6,10 +6,10 @@
 - A session is a random token in an ``HttpOnly``, ``SameSite=Strict`` cookie
   (``Secure`` unless ``[gateway] secure_cookies = false``), kept server-side with
   its user, desk and CSRF token; it ends after ``session_idle_minutes`` unused,
-  and at logout.
-- ``login_max_failures`` failed logins of one user name, or from one address,
-  within ``login_window_seconds`` block further attempts of that name or address
-  until the window has passed.
+  ``session_max_hours`` after sign-in, and at logout.
+- ``login_max_failures`` failed logins of one user name from one address within
+  ``login_window_seconds`` block that pair until the window has passed (ten
+  times as many block the address): a stranger never locks a user out.
 """
 
 from __future__ import annotations
@@ -65,21 +65,33 @@ class Session:
     user: User
     csrf: str
     last_seen: float = field(default_factory=time.monotonic)
+    created: float = field(default_factory=time.monotonic)
 
 
 class Sessions:
     """Signed-in sessions, server-side: the cookie holds only a random token."""
 
-    def __init__(self, idle_seconds: float) -> None:
+    def __init__(self, idle_seconds: float, max_seconds: float = 12 * 3600.0) -> None:
         self.idle = idle_seconds
+        self.max = max_seconds
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
 
+    def _expired(self, session: Session, now: float) -> bool:
+        return now - session.last_seen > self.idle or now - session.created > self.max
+
     def create(self, user: User) -> Session:
         session = Session(secrets.token_urlsafe(32), user, secrets.token_urlsafe(32))
+        now = time.monotonic()
         with self._lock:
+            for token in [t for t, s in self._sessions.items() if self._expired(s, now)]:
+                del self._sessions[token]  # swept at each sign-in: the table holds live sessions only
             self._sessions[session.token] = session
         return session
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._sessions)
 
     def get(self, token: str | None) -> Session | None:
         """The live session of a cookie's token (refreshing its idle time), or None."""
@@ -90,7 +102,7 @@ class Sessions:
             session = self._sessions.get(token)
             if session is None:
                 return None
-            if now - session.last_seen > self.idle:
+            if self._expired(session, now):
                 del self._sessions[token]
                 return None
             session.last_seen = now
@@ -99,7 +111,7 @@ class Sessions:
     def alive(self, session: Session) -> bool:
         """Whether a session is still signed in (an event stream checks this without refreshing it)."""
         with self._lock:
-            return self._sessions.get(session.token) is session and time.monotonic() - session.last_seen <= self.idle
+            return self._sessions.get(session.token) is session and not self._expired(session, time.monotonic())
 
     def drop(self, token: str) -> None:
         with self._lock:
@@ -112,13 +124,29 @@ def csrf_ok(expected: str, given: str | None) -> bool:
 
 
 class LoginThrottle:
-    """Failed logins per user name and per client address, in a sliding window."""
+    """Failed logins per (user name, client address) and per address, in a sliding window.
+
+    A pair is refused after ``login_max_failures``, an address after ten times
+    as many (many names tried from one place): a stranger elsewhere can never
+    lock a dispatcher out. The table is bounded (:data:`MAX_KEYS`), swept of
+    what the window has forgotten.
+    """
+
+    MAX_KEYS = 100_000
 
     def __init__(self, settings: GatewaySettings) -> None:
         self.max = settings.login_max_failures
         self.window = settings.login_window_seconds
         self._failures: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
+
+    @staticmethod
+    def keys(name: str, client: str) -> tuple[str, str]:
+        """The throttle's keys of a sign-in attempt."""
+        return f"pair:{name}\x1f{client}", f"addr:{client}"
+
+    def _limit(self, key: str) -> int:
+        return self.max * 10 if key.startswith("addr:") else self.max
 
     def _recent(self, key: str, now: float) -> deque[float]:
         times = self._failures.setdefault(key, deque())
@@ -130,7 +158,11 @@ class LoginThrottle:
         """Seconds until these keys may try again (0: not blocked)."""
         now = time.monotonic()
         with self._lock:
-            waits = [self.window - (now - t[0]) for t in (self._recent(k, now) for k in keys) if len(t) >= self.max]
+            waits = [
+                self.window - (now - t[0])
+                for k in keys
+                if k in self._failures and len(t := self._recent(k, now)) >= self._limit(k)
+            ]
         return max(waits, default=0.0)
 
     def failed(self, *keys: str) -> None:
@@ -138,10 +170,16 @@ class LoginThrottle:
         with self._lock:
             for key in keys:
                 self._recent(key, now).append(now)
-            if len(self._failures) > 100_000:  # bounded: forget the quiet keys
-                for key in [k for k, t in self._failures.items() if not t]:
+            if len(self._failures) > self.MAX_KEYS:  # bounded: forget what the window forgot, then the oldest
+                for key in [k for k in self._failures if not self._recent(k, now)]:
                     del self._failures[key]
+                while len(self._failures) > self.MAX_KEYS:
+                    del self._failures[next(iter(self._failures))]
 
-    def succeeded(self, name: str) -> None:
+    def succeeded(self, name: str, client: str) -> None:
         with self._lock:
-            self._failures.pop(f"user:{name}", None)
+            self._failures.pop(self.keys(name, client)[0], None)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._failures)

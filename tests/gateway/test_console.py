@@ -155,10 +155,13 @@ def test_failed_sign_ins_are_throttled_and_logged(console: Any, capsys: Any) -> 
         assert sign_in(client, "brussels-1", "wrong password").status_code == 401
     blocked = sign_in(client, "brussels-1")  # the right password, but the name is blocked for the window
     assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) > 0
-    assert sign_in(client, "nobody", "x").status_code == 429  # and so is the address
+    assert sign_in(client, "nobody", "x").status_code == 401  # another name from there is not (yet) blocked
+    for i in range(26):  # an address trying many names: blocked at ten times the pair's limit (3 x 10)
+        assert sign_in(client, f"name-{i}", "x").status_code == 401
+    assert sign_in(client, "nobody-else", "x").status_code == 429
     err = capsys.readouterr()
     text = err.out + err.err
-    assert text.count("console_login_failed") == 3 and "console_login_blocked" in text
+    assert text.count("console_login_failed") == 30 and "console_login_blocked" in text
     assert PASSWORD not in text and "wrong password" not in text
 
 
@@ -194,3 +197,71 @@ def test_a_board_whose_page_loop_is_gone_does_not_stop_the_flow() -> None:
     board.apply([BoardChange(hit["hit_id"], "brussels", {"state": "new", "escalated_from": None}, hit, None)])
     assert sub.dropped and board.pages() == 0
     assert [c["hit_id"] for c in board.cards("brussels")] == [hit["hit_id"]]
+
+
+def test_wrong_passwords_from_one_address_never_lock_the_user_out_from_another() -> None:
+    settings = gateway_settings()  # login_max_failures = 5
+    board = Board([d.name for d in settings.desks])
+    app = create_app(settings.gateway, board, Users(settings.desks), Recorder())
+    stranger = TestClient(app, client=("203.0.113.9", 50000))
+    for _ in range(5):
+        assert sign_in(stranger, "brussels-1", "guessing").status_code == 401
+    assert sign_in(stranger, "brussels-1").status_code == 429  # that address, for that name: blocked
+    dispatcher = TestClient(app, client=("10.1.2.3", 50000))
+    assert sign_in(dispatcher, "brussels-1").status_code == 303  # the dispatcher's own desk: signed in
+
+
+def test_a_request_body_over_the_limit_is_refused_with_413(console: Any) -> None:
+    client, _, recorder, _ = console
+    big = b"x" * (5 * 1024 * 1024)
+    assert (
+        client.post("/login", content=big, headers={"content-type": "application/x-www-form-urlencoded"}).status_code
+        == 413
+    )
+
+    def chunks() -> Any:
+        for _ in range(100):
+            yield b"y" * 10_000  # no Content-Length: counted as it arrives
+
+    assert (
+        client.post(
+            "/login", content=chunks(), headers={"content-type": "application/x-www-form-urlencoded"}
+        ).status_code
+        == 413
+    )
+    assert recorder.actions == []
+
+
+def test_event_streams_are_capped_per_session_and_per_desk() -> None:
+    from gateway.console.app import StreamCounts
+
+    counts = StreamCounts(per_session=8, per_desk=10)
+    opened = [counts.open("s1", "brussels") for _ in range(40)]
+    assert opened[:8] == [None] * 8 and all(r and "max_streams_per_session" in r for r in opened[8:])
+    assert counts.open("s2", "brussels") is None and counts.open("s2", "brussels") is None
+    assert "max_streams_per_desk" in (counts.open("s3", "brussels") or "")
+    counts.close("s1", "brussels")
+    assert counts.open("s3", "brussels") is None  # a stream that ends frees its place
+
+
+def test_the_40th_stream_of_a_session_is_refused_with_429(console: Any) -> None:
+    import http.client
+
+    from flows.operations import HttpServer
+
+    client, _, _, _ = console
+    sign_in(client, "brussels-1")
+    cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
+    server = HttpServer("127.0.0.1", 0, "test").start(client.app)
+    connections, statuses = [], []
+    try:
+        for _ in range(40):
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+            conn.request("GET", "/api/events", headers={"cookie": cookie})
+            statuses.append(conn.getresponse().status)  # the status line; a stream's body never ends
+            connections.append(conn)
+    finally:
+        for conn in connections:
+            conn.close()
+        server.stop()
+    assert statuses[:8] == [200] * 8 and statuses[8:] == [429] * 32
