@@ -26,7 +26,23 @@ from feblam.errors import ConfigError
 from feblam.logs import kafka_logger
 from feblam.model import ACTIONS, VENDOR_NAMES
 
-SECRET_KEYS = frozenset({"sasl_password", "hash_key", "ssl_key_password", "password_hash"})
+SECRET_KEYS = frozenset({"sasl_password", "hash_key", "ssl_key_password", "password_hash", "oauthbearer_client_secret"})
+
+
+def _loopback(address: str) -> bool:
+    """Whether ``host:port`` names this machine (loopback by name or address)."""
+    import ipaddress
+
+    host = address.rpartition(":")[0] if ":" in address else address
+    host = host.strip("[]")
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 DEV_HASH_KEY = "feblam-development-key-change-me"
 #: FEBLAM_* variables that are not configuration keys (the benchmark's cache folders).
 #: Variables read outside the schema: the bench's caches; the gateway's action key (a secret: never a config value).
@@ -59,6 +75,21 @@ class KafkaSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     sasl_username: Annotated[str, _doc("SASL user name")] = ""
     sasl_password: Annotated[str, _doc("SASL password (secret: masked in logs and `config show`)")] = ""
     ssl_ca_location: Annotated[str, _doc("CA certificate file for ssl / sasl_ssl")] = ""
+    ssl_certificate_location: Annotated[str, _doc("this client's certificate (PEM) for mutual TLS")] = ""
+    ssl_key_location: Annotated[str, _doc("this client's private key (PEM) for mutual TLS")] = ""
+    ssl_key_password: Annotated[str, _doc("password of ssl_key_location (secret: masked)")] = ""
+    oauthbearer_token_endpoint_url: Annotated[
+        str, _doc("OAUTHBEARER: the OIDC token endpoint (client-credentials grant); empty: librdkafka's default")
+    ] = ""
+    oauthbearer_client_id: Annotated[str, _doc("OAUTHBEARER: this client's id at the token endpoint")] = ""
+    oauthbearer_client_secret: Annotated[str, _doc("OAUTHBEARER: this client's secret (masked)")] = ""
+    allow_plaintext: Annotated[
+        bool,
+        _doc(
+            "allow plaintext or sasl_plaintext to a broker that is not on loopback (hits, plates and SASL "
+            "passwords in clear on the network); false: such a configuration is refused"
+        ),
+    ] = False
     batch_size: Annotated[
         int, Meta(ge=1, le=1_000_000, description="most messages one poll of a partition returns")
     ] = 5000
@@ -105,9 +136,46 @@ class KafkaSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
             conf["sasl.mechanism"] = self.sasl_mechanism
             conf["sasl.username"] = self.sasl_username
             conf["sasl.password"] = self.sasl_password
-        if self.ssl_ca_location:
-            conf["ssl.ca.location"] = self.ssl_ca_location
+        if self.sasl_mechanism == "OAUTHBEARER":
+            del conf["sasl.username"], conf["sasl.password"]
+            if self.oauthbearer_token_endpoint_url:
+                conf["sasl.oauthbearer.method"] = "oidc"
+                conf["sasl.oauthbearer.token.endpoint.url"] = self.oauthbearer_token_endpoint_url
+                conf["sasl.oauthbearer.client.id"] = self.oauthbearer_client_id
+                conf["sasl.oauthbearer.client.secret"] = self.oauthbearer_client_secret
+        for key, value in (
+            ("ssl.ca.location", self.ssl_ca_location),
+            ("ssl.certificate.location", self.ssl_certificate_location),
+            ("ssl.key.location", self.ssl_key_location),
+            ("ssl.key.password", self.ssl_key_password),
+        ):
+            if value:
+                conf[key] = value
         return conf
+
+    def security_problems(self) -> list[str]:
+        """What makes this client's connection unsafe or inconsistent, one line each (``config check``)."""
+        problems = []
+        sasl = self.security_protocol.startswith("sasl_")
+        if sasl and not self.sasl_mechanism:
+            problems.append(f"kafka.security_protocol {self.security_protocol} needs kafka.sasl_mechanism")
+        if self.sasl_mechanism and not sasl:
+            problems.append(
+                f"kafka.sasl_mechanism {self.sasl_mechanism} needs kafka.security_protocol sasl_ssl (or sasl_plaintext)"
+            )
+        if self.sasl_mechanism in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512") and not self.sasl_username:
+            problems.append(f"kafka.sasl_mechanism {self.sasl_mechanism} needs kafka.sasl_username")
+        if bool(self.ssl_certificate_location) != bool(self.ssl_key_location):
+            problems.append("kafka.ssl_certificate_location and kafka.ssl_key_location go together (mutual TLS)")
+        if self.security_protocol in ("plaintext", "sasl_plaintext") and not self.allow_plaintext:
+            remote = [b for b in self.brokers.split(",") if not _loopback(b.strip())]
+            if remote:
+                problems.append(
+                    f"kafka.brokers {', '.join(remote)}: kafka.security_protocol {self.security_protocol} to a broker "
+                    "off this machine sends hits, plates and credentials in clear; use ssl or sasl_ssl, "
+                    "or set kafka.allow_plaintext = true"
+                )
+        return problems
 
 
 class SourceSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -540,7 +608,7 @@ def _lift_rule(sink: Any) -> Any:
 
 
 def _semantic_problems(settings: Settings, origin: str) -> list[str]:
-    problems: list[str] = []
+    problems: list[str] = [f"{origin}: {p}" for p in settings.kafka.security_problems()]
     for i, sink in enumerate(settings.sinks):
         given = [k for k in ("topic", "path", "parquet_dir") if getattr(sink, k)]
         if len(given) != 1:

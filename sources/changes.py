@@ -37,6 +37,8 @@ from matchers.snapshot import load_rows
 
 log = get_logger(__name__)
 VENDOR = "change"
+#: The largest ``seq`` taken (JSON's exact integers): a sequence is a count or a time in ms, never 9e18.
+MAX_SEQ = 2**53
 # the vendor field of a change's dead letter
 
 
@@ -131,6 +133,9 @@ class ChangeFeed(threading.Thread):
             raise FeblamError(msg)
         if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
             msg = f"seq {seq!r} is not a whole number >= 0"
+            raise FeblamError(msg)
+        if seq > MAX_SEQ:
+            msg = f"seq {seq} is beyond {MAX_SEQ} (2^53): a change so far ahead would outlive every later snapshot"
             raise FeblamError(msg)
         if op not in ("upsert", "delete"):
             msg = f"op {op!r} is not upsert or delete"

@@ -10,6 +10,7 @@ from feblam.errors import ConfigError
 TOML = """
 [kafka]
 brokers = "k1:9092,k2:9092"
+security_protocol = "sasl_ssl"
 sasl_mechanism = "PLAIN"
 sasl_username = "feblam"
 sasl_password = "s3cret"
@@ -185,3 +186,75 @@ def test_a_deadletter_path_alone_is_the_file_alone_as_design_8_shows_it() -> Non
     assert both == ["t: deadletter: give one of topic or path, not both"]
     env_settings, _ = check_config({}, "t", {"FEBLAM_DEADLETTER_PATH": "dlq.jsonl"})
     assert env_settings is not None and env_settings.deadletter.topic == ""
+
+
+@pytest.mark.parametrize(
+    ("kafka", "message"),
+    [
+        (
+            {"brokers": "kafka.police.internal:9092"},
+            "kafka.brokers kafka.police.internal:9092: kafka.security_protocol plaintext",
+        ),
+        (
+            {
+                "brokers": "10.0.0.5:9092",
+                "security_protocol": "sasl_plaintext",
+                "sasl_mechanism": "SCRAM-SHA-512",
+                "sasl_username": "u",
+                "sasl_password": "p",
+            },
+            "sends hits, plates and credentials in clear",
+        ),
+        ({"security_protocol": "sasl_ssl"}, "kafka.security_protocol sasl_ssl needs kafka.sasl_mechanism"),
+        (
+            {"sasl_mechanism": "SCRAM-SHA-256", "sasl_username": "u", "sasl_password": "p"},
+            "needs kafka.security_protocol sasl_ssl",
+        ),
+        (
+            {"security_protocol": "sasl_ssl", "sasl_mechanism": "SCRAM-SHA-256"},
+            "needs kafka.sasl_username",
+        ),
+        ({"security_protocol": "ssl", "ssl_certificate_location": "c.pem"}, "go together (mutual TLS)"),
+    ],
+)
+def test_an_unsafe_kafka_connection_is_refused_naming_the_key(kafka: dict, message: str) -> None:
+    from feblam.config import check_config
+
+    settings, problems = check_config({"kafka": kafka}, "t", {})
+    assert settings is None and any(message in p for p in problems), problems
+
+
+def test_safe_kafka_connections_are_accepted_and_configured() -> None:
+    from feblam.config import check_config
+
+    for kafka in (
+        {"brokers": "127.0.0.1:9092,localhost:9093,[::1]:9094"},  # plaintext on loopback
+        {"brokers": "kafka.internal:9092", "allow_plaintext": True},
+        {
+            "brokers": "k:9093",
+            "security_protocol": "sasl_ssl",
+            "sasl_mechanism": "SCRAM-SHA-512",
+            "sasl_username": "feblam-job",
+            "sasl_password": "p",
+            "ssl_ca_location": "ca.pem",
+        },
+        {
+            "brokers": "k:9093",
+            "security_protocol": "ssl",
+            "ssl_certificate_location": "c.pem",
+            "ssl_key_location": "k.pem",
+        },
+        {
+            "brokers": "k:9093",
+            "security_protocol": "sasl_ssl",
+            "sasl_mechanism": "OAUTHBEARER",
+            "oauthbearer_token_endpoint_url": "https://idp/token",
+            "oauthbearer_client_id": "feblam",
+            "oauthbearer_client_secret": "s",
+        },
+    ):
+        settings, problems = check_config({"kafka": kafka}, "t", {})
+        assert problems == [] and settings is not None, (kafka, problems)
+    conf = settings.kafka.client_config()
+    assert conf["sasl.oauthbearer.method"] == "oidc" and "sasl.username" not in conf
+    assert settings.redacted()["kafka"]["oauthbearer_client_secret"] == "***"  # noqa: S105 - the mask

@@ -51,7 +51,16 @@ def test_a_good_change_goes_live_and_a_bad_one_is_a_dead_letter(
             "deadletter": {"path": str(tmp_path / "dlq.jsonl")},
         }
     )
-    produce(broker.address, topic, [change(list_id="NO-SUCH-LIST"), change(), change(entry_id="LIVE-2", priority=9)])
+    produce(
+        broker.address,
+        topic,
+        [
+            change(list_id="NO-SUCH-LIST"),
+            change(),
+            change(entry_id="LIVE-2", priority=9),
+            change(entry_id="LIVE-3", seq=9 * 10**18),
+        ],
+    )
     holder = IndexHolder(load_index(settings.hotlists))
     before = holder.current.version
     dead: list[DeadLetter] = []
@@ -59,9 +68,9 @@ def test_a_good_change_goes_live_and_a_bad_one_is_a_dead_letter(
     feed.catch_up(timeout=20)
     assert [m.entry_id for m in holder.current.probe("9LIV999", None, AT)] == ["LIVE-1"]
     assert holder.current.version != before and holder.current.files_version().version == before
-    assert (feed.accepted, feed.rejected) == (1, 2)
-    assert [(d.vendor, d.offset) for d in dead] == [("change", 0), ("change", 2)]
-    assert "NO-SUCH-LIST" in dead[0].error and "priority" in dead[1].error
+    assert (feed.accepted, feed.rejected) == (1, 3)
+    assert [(d.vendor, d.offset) for d in dead] == [("change", 0), ("change", 2), ("change", 3)]
+    assert "NO-SUCH-LIST" in dead[0].error and "priority" in dead[1].error and "beyond" in dead[2].error
     feed.consumer.close()
 
 
