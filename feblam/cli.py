@@ -218,6 +218,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_gateway(args: argparse.Namespace) -> int:
     """``feblam gateway``: the Hit Gateway and its console; ``feblam gateway hash-password``: a user's hash."""
+    if getattr(args, "gateway_cmd", None) == "audit":
+        from gateway.audit import audit
+
+        return audit(_settings(args), hit=args.hit, user=args.user, day=args.day)
     if getattr(args, "gateway_cmd", None) == "hash-password":
         import getpass
 
@@ -335,7 +339,7 @@ def cmd_broker(args: argparse.Namespace) -> int:
             topics.append(settings.hotlists.changes_topic)
         if settings.desks:
             g = settings.gateway
-            topics += [*g.hits_topics, g.events_topic, g.actions_topic]
+            topics += [*g.hits_topics, g.events_topic, g.actions_topic, g.access_topic]
     with EmbeddedBroker(port=args.port) as broker:
         if topics:
             create_topics(broker.address, topics, partitions=args.partitions)
@@ -448,6 +452,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gw.set_defaults(func=cmd_gateway)
     gsub = gw.add_subparsers(dest="gateway_cmd", required=False)
+    ga = gsub.add_parser("audit", help="the access trail: who saw hit X, what user Y saw on day D (JSON lines)")
+    ga.add_argument("--hit", default=None, help="only events that showed this hit id")
+    ga.add_argument("--user", default=None, help="only this user's events")
+    ga.add_argument("--day", default=None, metavar="YYYY-MM-DD", help="only events of this day (UTC)")
+    ga.add_argument("--config", default=argparse.SUPPRESS, help="TOML settings with [gateway] access_topic")
+    ga.set_defaults(func=cmd_gateway)
     gsub.add_parser(
         "hash-password",
         help="read a password (terminal or one stdin line), print its argon2id hash for [[desks]] users",

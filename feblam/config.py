@@ -373,6 +373,13 @@ class GatewaySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
             description="what desks do in the console (acknowledge, close), read back by the gateway's flow",
         ),
     ] = "hit-actions"
+    access_topic: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            description="access audit: sign-ins, failed sign-ins, sign-outs, each hit shown to a user, refused requests",
+        ),
+    ] = "hit-access"
     http_port: Annotated[int, Meta(ge=0, le=65535, description="the console (and /metrics, /live, /ready); 0: off")] = (
         8600
     )
@@ -648,8 +655,11 @@ def _desk_problems(settings: Settings, origin: str) -> list[str]:
                 f"{origin}: desks[{i}] ({desk.name}).escalate_to = {desk.escalate_to!r}: no such desk (desks: {', '.join(desks)})"
             )
     g = settings.gateway
-    if g.events_topic == g.actions_topic or g.events_topic in g.hits_topics or g.actions_topic in g.hits_topics:
-        problems.append(f"{origin}: gateway: hits_topics, events_topic and actions_topic must be different topics")
+    named = [*g.hits_topics, g.events_topic, g.actions_topic, g.access_topic]
+    if len(set(named)) != len(named):
+        problems.append(
+            f"{origin}: gateway: hits_topics, events_topic, actions_topic and access_topic must be different topics"
+        )
     return problems
 
 

@@ -27,6 +27,7 @@ def gateway_topics(settings: Settings) -> list[tuple[str, str]]:
     needed += [
         (g.events_topic, "events topic (gateway.events_topic)"),
         (g.actions_topic, "actions topic (gateway.actions_topic)"),
+        (g.access_topic, "access-audit topic (gateway.access_topic)"),
     ]
     if settings.deadletter.topic and not settings.deadletter.path:
         needed.append((settings.deadletter.topic, "dead-letter topic (deadletter.topic)"))

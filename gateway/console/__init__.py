@@ -31,6 +31,7 @@ class Console:
         self.stats = stats
         self._server: Any = None
         self._writer: Any = None
+        self._trail: Any = None
         self.port = settings.gateway.http_port
 
     def health(self) -> tuple[bool, dict[str, Any]]:
@@ -49,6 +50,7 @@ class Console:
         """Bind the port (a port in use is one clear error) and serve on a thread."""
         from feblam.metrics import READY
         from flows.operations import HttpServer
+        from gateway.access import AccessTrail
         from gateway.console.app import create_app
         from gateway.console.auth import Users
         from gateway.console.producer import ActionWriter
@@ -61,7 +63,8 @@ class Console:
         self.port = server.port
         READY.set_function(lambda: 1.0 if self.health()[0] else 0.0)
         self._writer = ActionWriter(self.settings.kafka, g.actions_topic, self.action_key)
-        app = create_app(g, self.board, Users(self.settings.desks), self._writer.write, self.health)
+        self._trail = AccessTrail(self.settings.kafka, g.access_topic)
+        app = create_app(g, self.board, Users(self.settings.desks), self._writer.write, self.health, self._trail)
         self._server = server.start(app)
         host = "127.0.0.1" if g.http_host in ("0.0.0.0", "::") else g.http_host  # noqa: S104 - only a display name
         log.info("console_listening", url=f"http://{host}:{self.port}/", desks=len(self.settings.desks))
@@ -72,3 +75,5 @@ class Console:
             self._server.stop()
         if self._writer is not None:
             self._writer.close()
+        if self._trail is not None:
+            self._trail.close()

@@ -16,7 +16,7 @@ import asyncio
 import html
 import secrets
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from feblam.config import GatewaySettings
 from feblam.logs import get_logger
 from flows.operations import operations_routes
 from gateway import metrics
+from gateway.access import access_event
 from gateway.actions import ACTION_KINDS, DeskAction
 from gateway.board import Board
 from gateway.cases import refusal
@@ -180,9 +181,36 @@ def create_app(
     users: Users,
     write_action: Callable[[DeskAction], None],
     health: Callable[[], tuple[bool, dict[str, Any]]] | None = None,
+    audit: Callable[[dict[str, Any]], None] | None = None,
 ) -> Starlette:
     """The console as an ASGI app: ``write_action`` sends an action to the flow (blocking until it is safe)."""
     sessions = Sessions(settings.session_idle_minutes * 60, settings.session_max_hours * 3600)
+
+    def trail(
+        kind: str,
+        request: Request,
+        session: Session | None = None,
+        *,
+        user: str | None = None,
+        hit_ids: Iterable[str] = (),
+        reason: str | None = None,
+    ) -> None:
+        """One event of the access trail (:mod:`gateway.access`): who, from where, which hits; never a plate."""
+        if audit is None:
+            return
+        audit(
+            access_event(
+                kind,
+                user=session.user.name if session else user,
+                desk=session.user.desk if session else None,
+                client=_client(request),
+                session=session.token if session else "",
+                hit_ids=hit_ids,
+                path=request.url.path,
+                reason=reason,
+            )
+        )
+
     streams = StreamCounts(settings.max_streams_per_session, settings.max_streams_per_desk)
     throttle = LoginThrottle(settings)
 
@@ -194,7 +222,8 @@ def create_app(
     def session_of(request: Request) -> Session | None:
         return sessions.get(request.cookies.get(SESSION_COOKIE))
 
-    def not_signed_in() -> JSONResponse:
+    def not_signed_in(request: Request) -> JSONResponse:
+        trail("refused", request, reason="not signed in")
         return JSONResponse({"error": "not signed in"}, status_code=401)
 
     def same_origin(request: Request) -> bool:
@@ -236,12 +265,14 @@ def create_app(
         client = _client(request)
         if not csrf_ok(request.cookies.get(LOGIN_COOKIE, ""), str(form.get("csrf", ""))) or not same_origin(request):
             log.warning("console_login_refused", user=name, client=client, reason="missing or wrong CSRF token")
+            trail("refused", request, user=name, reason="sign-in form: missing or wrong CSRF token")
             return login_form(request, "The sign-in form expired; please try again.", 403)
         keys = throttle.keys(name, client)
         wait = throttle.blocked(*keys)
         if wait:
             metrics.LOGINS.labels("blocked").inc()
             log.warning("console_login_blocked", user=name, client=client, retry_after_seconds=round(wait))
+            trail("signin_blocked", request, user=name, reason=f"throttled for {int(wait) + 1} s")
             resp = login_form(request, f"Too many failed sign-ins. Try again in {int(wait) + 1} s.", 429)
             resp.headers["retry-after"] = str(int(wait) + 1)
             return resp
@@ -250,11 +281,13 @@ def create_app(
             throttle.failed(*keys)
             metrics.LOGINS.labels("failed").inc()
             log.warning("console_login_failed", user=name, client=client)
+            trail("signin_failed", request, user=name)
             return login_form(request, "Wrong user or password.", 401)
         throttle.succeeded(name, client)
         metrics.LOGINS.labels("ok").inc()
         session = sessions.create(user)
         log.info("console_login", user=user.name, desk=user.desk, client=client)
+        trail("signin", request, session)
         resp = RedirectResponse("/", status_code=303)
         set_cookie(resp, SESSION_COOKIE, session.token)
         resp.delete_cookie(LOGIN_COOKIE, path="/")
@@ -269,6 +302,7 @@ def create_app(
             return JSONResponse({"error": "CSRF token missing or wrong"}, status_code=403)
         sessions.drop(session.token)
         log.info("console_logout", user=session.user.name, desk=session.user.desk)
+        trail("signout", request, session)
         resp = RedirectResponse("/login", status_code=303)
         resp.delete_cookie(SESSION_COOKIE, path="/")
         return resp
@@ -298,27 +332,30 @@ def create_app(
     async def board_json(request: Request) -> Response:
         session = session_of(request)
         if session is None:
-            return not_signed_in()
-        return JSONResponse(
-            {"desk": session.user.desk, "user": session.user.name, "cards": board.cards(session.user.desk)}
-        )
+            return not_signed_in(request)
+        cards = board.cards(session.user.desk)
+        trail("shown", request, session, hit_ids=[c["hit_id"] for c in cards])
+        return JSONResponse({"desk": session.user.desk, "user": session.user.name, "cards": cards})
 
     async def events(request: Request) -> Response:
         session = session_of(request)
         if session is None:
-            return not_signed_in()
+            return not_signed_in(request)
         desk = session.user.desk
         refused = streams.open(session.token, desk)
         if refused:
             log.warning(
                 "console_stream_refused", user=session.user.name, desk=desk, client=_client(request), reason=refused
             )
+            trail("refused", request, session, reason=refused)
             return JSONResponse({"error": refused}, status_code=429, headers={"retry-after": "5"})
         sub = board.subscribe(desk, asyncio.get_running_loop())
 
         async def stream() -> AsyncIterator[bytes]:
             try:
-                snapshot = orjson.dumps({"desk": desk, "user": session.user.name, "cards": board.cards(desk)})
+                cards = board.cards(desk)
+                trail("shown", request, session, hit_ids=[c["hit_id"] for c in cards])
+                snapshot = orjson.dumps({"desk": desk, "user": session.user.name, "cards": cards})
                 yield b"retry: 1000\nevent: snapshot\ndata: " + snapshot + b"\n\n"
                 while True:
                     try:
@@ -334,6 +371,7 @@ def create_app(
                     if not sessions.alive(session):  # signed out (or idle past the limit) while hits kept coming
                         yield b"event: signedout\ndata: {}\n\n"
                         return
+                    trail("shown", request, session, hit_ids=[orjson.loads(message)["hit_id"]])
                     yield b"event: card\ndata: " + message + b"\n\n"
             finally:
                 board.unsubscribe(sub)
@@ -344,18 +382,27 @@ def create_app(
     async def hit(request: Request) -> Response:
         session = session_of(request)
         if session is None:
-            return not_signed_in()
+            return not_signed_in(request)
         card = board.card(session.user.desk, request.path_params["hit_id"])
         if card is None:
+            trail(
+                "refused",
+                request,
+                session,
+                hit_ids=[request.path_params["hit_id"][:64]],
+                reason="not on the desk's board",
+            )
             return JSONResponse({"error": "this hit is not on your desk's board"}, status_code=403)
+        trail("shown", request, session, hit_ids=[card["hit_id"]])
         return JSONResponse(card)
 
     async def act(request: Request) -> Response:
         session = session_of(request)
         if session is None:
-            return not_signed_in()
+            return not_signed_in(request)
         if not csrf_ok(session.csrf, request.headers.get("x-csrf-token")) or not same_origin(request):
             log.warning("console_csrf_refused", user=session.user.name, desk=session.user.desk, client=_client(request))
+            trail("refused", request, session, reason="action: missing or wrong CSRF token")
             return JSONResponse({"error": "CSRF token missing or wrong"}, status_code=403)
         hit_id, kind = request.path_params["hit_id"], request.path_params["kind"]
         if kind not in ACTION_KINDS:
@@ -363,6 +410,7 @@ def create_app(
         card = board.card(session.user.desk, hit_id)
         if card is None:
             log.warning("console_action_forbidden", user=session.user.name, desk=session.user.desk, hit_id=hit_id[:64])
+            trail("refused", request, session, hit_ids=[hit_id[:64]], reason="action on a hit not on the desk's board")
             return JSONResponse({"error": "this hit is not on your desk's board"}, status_code=403)
         outcome = None
         if kind == "close":

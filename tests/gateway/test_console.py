@@ -265,3 +265,39 @@ def test_the_40th_stream_of_a_session_is_refused_with_429(console: Any) -> None:
             conn.close()
         server.stop()
     assert statuses[:8] == [200] * 8 and statuses[8:] == [429] * 32
+
+
+def test_every_access_is_on_the_access_trail_without_a_plate() -> None:
+    settings = gateway_settings(login_max_failures=3)
+    desks = Desks(settings.desks, settings.gateway)
+    board = Board(desks.names)
+    hits = {}
+    for name, camera in (("bxl", "CAM-BXL-1"), ("ant", "CAM-ANT-1")):
+        hit = hit_doc(camera, plate="1XYZ987")
+        hc, changes = open_cases(hit, desks.route(hit), desks, datetime.now(UTC))
+        board.apply(changes)
+        hits[name] = hc.hit_id
+    trail: list[dict[str, Any]] = []
+    client = TestClient(create_app(settings.gateway, board, Users(settings.desks), Recorder(), audit=trail.append))
+    sign_in(client, "brussels-1", "wrong password")
+    sign_in(client, "brussels-1")
+    client.get("/api/board")
+    client.get(f"/api/hits/{hits['bxl']}")
+    client.get(f"/api/hits/{hits['ant']}")  # another desk's hit: refused
+    client.post("/logout", data={"csrf": csrf_of(client)}, follow_redirects=False)
+    client.get("/api/board")  # signed out: refused
+    kinds = [(e["kind"], e["user"], e["hit_ids"]) for e in trail]
+    assert kinds == [
+        ("signin_failed", "brussels-1", []),
+        ("signin", "brussels-1", []),
+        ("shown", "brussels-1", [hits["bxl"]]),
+        ("shown", "brussels-1", [hits["bxl"]]),
+        ("refused", "brussels-1", [hits["ant"]]),
+        ("signout", "brussels-1", []),
+        ("refused", None, []),
+    ]
+    signed_in = {e["session"] for e in trail if e["kind"] in ("signin", "shown", "signout")}
+    assert len(signed_in) == 1 and "" not in signed_in  # one session reference, never its token
+    assert all(e["client"] == "testclient" and e["at"].endswith("Z") for e in trail)
+    text = orjson.dumps(trail)
+    assert b"1XYZ987" not in text and client.cookies.get("feblam_session", "x") not in text.decode()

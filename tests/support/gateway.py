@@ -90,6 +90,7 @@ def gateway_doc(brokers: str = "127.0.0.1:1", prefix: str = "t", **gateway: Any)
             "hits_topics": [f"{prefix}.hits"],
             "events_topic": f"{prefix}.hit-events",
             "actions_topic": f"{prefix}.hit-actions",
+            "access_topic": f"{prefix}.hit-access",
             "secure_cookies": False,
             "escalate_after_seconds": {"1": 60, "2": 120},
             **gateway,

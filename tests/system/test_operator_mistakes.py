@@ -53,7 +53,9 @@ def test_the_example_configuration_checks_and_version_prints() -> None:
 
 def test_config_show_masks_secrets(tmp_path: Path) -> None:
     cfg = tmp_path / "feblam.toml"
-    cfg.write_text("[kafka]\nsecurity_protocol = 'sasl_ssl'\nsasl_mechanism = 'PLAIN'\nsasl_username = 'feblam'\nsasl_password = 'hunter2-secret'\n")
+    cfg.write_text(
+        "[kafka]\nsecurity_protocol = 'sasl_ssl'\nsasl_mechanism = 'PLAIN'\nsasl_username = 'feblam'\nsasl_password = 'hunter2-secret'\n"
+    )
     proc = feblam("config", "show", "--config", str(cfg), env={"FEBLAM_PRIVACY_HASH_KEY": "a-long-secret-key-0001"})
     assert proc.returncode == 0, proc.stderr
     shown = orjson.loads(proc.stdout)
