@@ -189,7 +189,16 @@ def run_demo(
         topics = {v: f"reads.{v}" for v in VENDORS}
         g = settings.gateway
         broker.create_topics(
-            [*topics.values(), "hits", "reads.deadletter", CHANGES_TOPIC, g.events_topic, g.actions_topic, g.access_topic], partitions=2
+            [
+                *topics.values(),
+                "hits",
+                "reads.deadletter",
+                CHANGES_TOPIC,
+                g.events_topic,
+                g.actions_topic,
+                g.access_topic,
+            ],
+            partitions=2,
         )
         settings = replace(
             settings,

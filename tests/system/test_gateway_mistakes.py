@@ -157,7 +157,10 @@ def test_the_example_gateway_runs_as_documented(tmp_path: Path) -> None:
     try:
         assert broker.stdout is not None
         topics = broker.stdout.readline()
-        assert all(t in topics for t in ("hits", "hit-events", "hit-actions", "hit-access", "hits.deadletter", "reads.deadletter"))
+        assert all(
+            t in topics
+            for t in ("hits", "hit-events", "hit-actions", "hit-access", "hits.deadletter", "reads.deadletter")
+        )
         env |= {"FEBLAM_KAFKA_BROKERS": f"127.0.0.1:{port}", "FEBLAM_GATEWAY_HTTP_PORT": str(console)}
         log = tmp_path / "gateway.log"
         gw = subprocess.Popen(
