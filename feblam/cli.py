@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -547,6 +548,7 @@ class _Version(argparse.Action):
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; a FeblamError is one line on stderr and a non-zero status."""
     args = build_parser().parse_args(argv)
+    os.umask(os.umask(0o027) | 0o027)  # files FEBLAM writes are never world-readable (nor group-writable)
     # Logs go to stderr from the first line on; stdout carries only results (JSON, tables, summaries).
     logs.configure("warning" if args.cmd in ("bench", "normalize") else "info")
     try:

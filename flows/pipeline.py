@@ -39,6 +39,8 @@ from sinks.routing import Router
 from sources.vendors import VENDORS, make_read
 
 log = get_logger(__name__)
+#: The longest plate key any country issues (DESIGN 4); a longer one is bad input (no pattern meets a 16 KiB key).
+MAX_KEY_LENGTH = 16
 
 
 @dataclass
@@ -100,6 +102,9 @@ def make_processor(holder: IndexHolder, stats: FlowStats) -> Callable[[list[Payl
                 key = plate_key(fields.plate_raw)
                 if not key:
                     msg = f"plate {fields.plate_raw!r} has no letter or digit"
+                    raise DecodeError(msg)
+                if len(key) > MAX_KEY_LENGTH:
+                    msg = f"plate key of {len(key)} characters: no country issues plates over {MAX_KEY_LENGTH}"
                     raise DecodeError(msg)
                 country = country_code(fields.country_raw)
                 matches = probe(key, country, fields.ts)

@@ -78,3 +78,8 @@ def test_the_dockerfile_runs_as_a_user_and_notes_dev_shm() -> None:
     text = (DEPLOY / "Dockerfile").read_text()
     assert re.search(r"^USER feblam$", text, flags=re.M)
     assert "/dev/shm" in text and "--shm-size" in text  # noqa: S108 - the text of a note, not a path used
+
+
+def test_the_units_write_no_world_readable_file() -> None:
+    for unit in ("feblam.service", "feblam-gateway.service"):
+        assert re.search(r"^UMask=0027$", (DEPLOY / unit).read_text(), flags=re.M), unit

@@ -263,3 +263,22 @@ def test_every_package_names_its_public_api() -> None:
         assert package.__all__, name
         for attr in package.__all__:
             assert getattr(package, attr) is not None, f"{name}.{attr}"
+
+
+def test_the_files_a_command_writes_are_not_world_readable(tmp_path: Path) -> None:
+    import stat
+
+    out = tmp_path / "hits.jsonl"
+    args = [
+        "replay",
+        "--hotlists",
+        str(EXAMPLES / "hotlists"),
+        "--input",
+        f"canonical={EXAMPLES / 'input' / 'canonical.jsonl'}",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
+    assert main(args) == 0
+    for written in (out, out.with_name("hits.deadletter.jsonl")):
+        assert stat.S_IMODE(written.stat().st_mode) & 0o007 == 0, written

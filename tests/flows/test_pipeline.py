@@ -184,3 +184,15 @@ def test_a_covert_match_is_counted_without_naming_its_list(sample_holder: IndexH
     hits, _, _ = run_flow([canonical("covert-1", "AB-123-CD", "2026-11-28T12:00:00Z", "FR")], sample_holder)
     assert [m.action for h in hits for m in h.matches] == ["observe"]  # SIS-FR-1: discreet check
     assert count(COVERT_LABEL) == before_covert + 1 and count("SIS") == before_sis
+
+
+def test_a_plate_key_longer_than_any_country_issues_is_a_dead_letter(sample_holder: IndexHolder) -> None:
+    hits, dead, _ = run_flow(
+        [
+            canonical("long-1", "A" * 17, "2026-11-28T12:00:00Z"),
+            canonical("long-2", "1-ABC-123" * 200, "2026-11-28T12:00:00Z"),
+        ],
+        sample_holder,
+    )
+    assert hits == [] and len(dead) == 2
+    assert all("no country issues plates over 16" in d.error for d in dead)
