@@ -11,6 +11,7 @@ variables are errors; :func:`check_config` reports every bad key, one line each.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import re
 import tomllib
@@ -30,10 +31,8 @@ SECRET_KEYS = frozenset({"sasl_password", "hash_key", "ssl_key_password", "passw
 
 
 def _loopback(address: str) -> bool:
-    """Whether ``host:port`` names this machine (loopback by name or address)."""
-    import ipaddress
-
-    host = address.rpartition(":")[0] if ":" in address else address
+    """Whether ``host:port`` (or a bare host) names this machine (loopback by name or address)."""
+    host = address.rpartition(":")[0] if address.count(":") == 1 or "]:" in address else address
     host = host.strip("[]")
     if host in ("localhost", ""):
         return True
@@ -427,6 +426,10 @@ class GatewaySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     session_idle_minutes: Annotated[
         float, Meta(gt=0, le=24 * 60, description="a session unused this long is signed out")
     ] = 720.0
+    trusted_proxies: Annotated[
+        tuple[str, ...],
+        _doc("addresses or networks (CIDR) of the TLS proxies whose X-Forwarded-For is believed; empty: none"),
+    ] = ()
     session_max_hours: Annotated[
         float, Meta(gt=0, le=7 * 24, description="a session ends this long after sign-in, however busy")
     ] = 12.0
@@ -655,6 +658,16 @@ def _desk_problems(settings: Settings, origin: str) -> list[str]:
                 f"{origin}: desks[{i}] ({desk.name}).escalate_to = {desk.escalate_to!r}: no such desk (desks: {', '.join(desks)})"
             )
     g = settings.gateway
+    if not g.secure_cookies and g.http_port and not _loopback(g.http_host):
+        problems.append(
+            f"{origin}: gateway.secure_cookies = false with http_host {g.http_host}: session cookies would cross the "
+            "network in clear; keep secure_cookies = true behind a TLS proxy (false is for a console on loopback)"
+        )
+    for proxy in g.trusted_proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            problems.append(f"{origin}: gateway.trusted_proxies: {proxy!r} is not an address or a network (CIDR)")
     named = [*g.hits_topics, g.events_topic, g.actions_topic, g.access_topic]
     if len(set(named)) != len(named):
         problems.append(

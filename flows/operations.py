@@ -123,7 +123,14 @@ class HttpServer:
     def start(self, app: ASGIApp) -> HttpServer:
         import uvicorn
 
-        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=2)
+        config = uvicorn.Config(
+            app,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=2,
+            proxy_headers=False,  # no X-Forwarded-For taken on trust: the console decides (gateway.trusted_proxies)
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self.socket]}, name="http", daemon=True

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import ipaddress
 import secrets
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -44,8 +45,8 @@ from gateway.console.auth import LoginThrottle, Session, Sessions, Users, csrf_o
 
 log = get_logger(__name__)
 STATIC = Path(__file__).parent / "static"
-SESSION_COOKIE = "feblam_session"
-LOGIN_COOKIE = "feblam_login"
+BASE_SESSION_COOKIE = "feblam_session"
+BASE_LOGIN_COOKIE = "feblam_login"
 #: Seconds between keep-alive comments on an idle event stream (proxies close silent connections).
 KEEPALIVE_SECONDS = 15.0
 SECURITY_HEADERS = [
@@ -171,10 +172,6 @@ def _page(title: str, body: str, head: str = "") -> HTMLResponse:
     )
 
 
-def _client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
 def create_app(
     settings: GatewaySettings,
     board: Board,
@@ -185,6 +182,29 @@ def create_app(
 ) -> Starlette:
     """The console as an ASGI app: ``write_action`` sends an action to the flow (blocking until it is safe)."""
     sessions = Sessions(settings.session_idle_minutes * 60, settings.session_max_hours * 3600)
+    # A Secure cookie gets the __Host- prefix: the browser then takes it only from this host, over HTTPS, for /.
+    SESSION_COOKIE = ("__Host-" if settings.secure_cookies else "") + BASE_SESSION_COOKIE  # noqa: N806
+    LOGIN_COOKIE = ("__Host-" if settings.secure_cookies else "") + BASE_LOGIN_COOKIE  # noqa: N806
+    proxies = [ipaddress.ip_network(p, strict=False) for p in settings.trusted_proxies]
+
+    def _client(request: Request) -> str:
+        """The client's address: the peer's, or, behind a proxy of ``trusted_proxies``, the nearest address of
+        X-Forwarded-For that is not one of them (a header from anyone else is ignored)."""
+        peer = request.client.host if request.client else "unknown"
+        forwarded = request.headers.get("x-forwarded-for")
+        if not forwarded or not _trusted(peer):
+            return peer
+        for hop in reversed([h.strip() for h in forwarded.split(",") if h.strip()]):
+            if not _trusted(hop):
+                return hop[:64]
+        return peer
+
+    def _trusted(address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in net for net in proxies)
 
     def trail(
         kind: str,

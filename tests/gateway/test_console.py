@@ -301,3 +301,40 @@ def test_every_access_is_on_the_access_trail_without_a_plate() -> None:
     assert all(e["client"] == "testclient" and e["at"].endswith("Z") for e in trail)
     text = orjson.dumps(trail)
     assert b"1XYZ987" not in text and client.cookies.get("feblam_session", "x") not in text.decode()
+
+
+def test_forwarded_addresses_are_believed_only_from_a_trusted_proxy() -> None:
+    settings = gateway_settings(trusted_proxies=["10.9.0.0/16"])
+    board = Board([d.name for d in settings.desks])
+    trail: list[dict[str, Any]] = []
+    app = create_app(settings.gateway, board, Users(settings.desks), Recorder(), audit=trail.append)
+    forwarded = {"x-forwarded-for": "198.51.100.7, 10.9.0.3"}
+    TestClient(app, client=("10.9.0.2", 1)).get("/api/board", headers=forwarded)  # through the proxies
+    TestClient(app, client=("127.0.0.1", 1)).get("/api/board", headers=forwarded)  # localhost is not a proxy
+    TestClient(app, client=("203.0.113.5", 1)).get("/api/board", headers=forwarded)  # a forged header
+    assert [e["client"] for e in trail] == ["198.51.100.7", "127.0.0.1", "203.0.113.5"]
+
+
+def test_a_secure_session_cookie_has_the_host_prefix() -> None:
+    settings = gateway_settings(secure_cookies=True)
+    board = Board([d.name for d in settings.desks])
+    client = TestClient(
+        create_app(settings.gateway, board, Users(settings.desks), Recorder()), base_url="https://testserver"
+    )
+    resp = sign_in(client, "brussels-1")
+    cookie = resp.headers["set-cookie"]
+    assert cookie.startswith("__Host-feblam_session=") and "Secure" in cookie and "Path=/" in cookie
+    assert client.get("/api/board").status_code == 200
+
+
+def test_insecure_cookies_off_loopback_are_refused() -> None:
+    from feblam.config import check_config
+    from tests.support.gateway import gateway_doc
+
+    doc = gateway_doc()
+    doc["gateway"] |= {"secure_cookies": False, "http_host": "0.0.0.0"}  # noqa: S104 - the mistake under test
+    _, problems = check_config(doc, "t", {})
+    assert any("gateway.secure_cookies = false with http_host 0.0.0.0" in p for p in problems)
+    doc["gateway"] |= {"http_host": "127.0.0.1", "trusted_proxies": ["not-a-net"]}
+    _, problems = check_config(doc, "t", {})
+    assert problems == ["t: gateway.trusted_proxies: 'not-a-net' is not an address or a network (CIDR)"]
