@@ -426,6 +426,14 @@ class GatewaySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     session_idle_minutes: Annotated[
         float, Meta(gt=0, le=24 * 60, description="a session unused this long is signed out")
     ] = 720.0
+    public_url: Annotated[
+        str,
+        Meta(
+            pattern=r"^(https?://[^/?#]+/?)?$",
+            description="the console's address as users reach it (https://gateway.police.example); set: "
+            "only that Host and Origin are served; empty: any Host, and Origin must match it",
+        ),
+    ] = ""
     trusted_proxies: Annotated[
         tuple[str, ...],
         _doc("addresses or networks (CIDR) of the TLS proxies whose X-Forwarded-For is believed; empty: none"),

@@ -85,6 +85,31 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
+class HostCheck:
+    """With ``[gateway] public_url``, a request for another Host is refused (421): a page served under a
+    name an attacker controls (DNS rebinding) never reaches a session. The operations paths stay open to
+    the internal network under any name."""
+
+    OPEN = ("/metrics", "/live", "/ready")
+
+    def __init__(self, app: ASGIApp, public: str | None) -> None:
+        self.app = app
+        self.public = public
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.public is None or scope["type"] != "http" or scope.get("path", "") in self.OPEN:
+            await self.app(scope, receive, send)
+            return
+        host = dict(scope.get("headers", [])).get(b"host", b"").decode("latin-1")
+        if host != self.public:
+            log.warning("console_host_refused", host=host[:100], path=scope.get("path", "")[:100])
+            await JSONResponse({"error": f"this console is served as {self.public}"}, status_code=421)(
+                scope, _no_body, send
+            )
+            return
+        await self.app(scope, receive, send)
+
+
 class BodyLimit:
     """A request body over ``limit`` bytes is refused with 413 before anything reads it: by its
     Content-Length, or as it arrives when it has none (chunked)."""
@@ -246,9 +271,15 @@ def create_app(
         trail("refused", request, reason="not signed in")
         return JSONResponse({"error": "not signed in"}, status_code=401)
 
+    public = urlsplit(settings.public_url) if settings.public_url else None
+
     def same_origin(request: Request) -> bool:
         origin = request.headers.get("origin")
-        return origin is None or urlsplit(origin).netloc == request.headers.get("host")
+        if origin is None:
+            return True
+        if public is not None:  # the one origin the console is published at
+            return origin.rstrip("/") == f"{public.scheme}://{public.netloc}"
+        return urlsplit(origin).netloc == request.headers.get("host")
 
     # ---------------------------------------------------------------- login
 
@@ -490,7 +521,11 @@ def create_app(
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(SecurityHeaders), Middleware(BodyLimit, limit=settings.max_request_bytes)],
+        middleware=[
+            Middleware(SecurityHeaders),
+            Middleware(HostCheck, public=public.netloc if public is not None else None),
+            Middleware(BodyLimit, limit=settings.max_request_bytes),
+        ],
     )
     app.state.sessions = sessions
     return app

@@ -338,3 +338,19 @@ def test_insecure_cookies_off_loopback_are_refused() -> None:
     doc["gateway"] |= {"http_host": "127.0.0.1", "trusted_proxies": ["not-a-net"]}
     _, problems = check_config(doc, "t", {})
     assert problems == ["t: gateway.trusted_proxies: 'not-a-net' is not an address or a network (CIDR)"]
+
+
+def test_with_a_public_url_only_that_host_and_origin_are_served() -> None:
+    settings = gateway_settings(public_url="https://gateway.police.example")
+    board = Board([d.name for d in settings.desks])
+    app = create_app(settings.gateway, board, Users(settings.desks), Recorder())
+    rebound = TestClient(app, base_url="http://attacker.example")
+    assert rebound.get("/login").status_code == 421
+    assert rebound.get("/live").status_code == 200  # the operations paths: any name on the internal network
+    client = TestClient(app, base_url="https://gateway.police.example")
+    assert client.get("/login").status_code == 200
+    sign_in(client, "brussels-1")
+    wrong = client.post(
+        "/api/hits/x/acknowledge", headers={"x-csrf-token": csrf_of(client), "origin": "https://evil.example"}
+    )
+    assert wrong.status_code == 403
