@@ -405,6 +405,15 @@ class GatewaySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
             description="a hit emitted longer ago than this when the gateway takes it goes on no board (counted, logged): a first start on a topic with history",
         ),
     ] = 1440.0
+    case_retention_hours: Annotated[
+        float,
+        Meta(
+            gt=0,
+            le=90 * 24,
+            description="a hit leaves the state, the boards and the recovery store this long after its first case "
+            "opened, closed or not, with an expired event per open case",
+        ),
+    ] = 72.0
     keep_closed_minutes: Annotated[
         float,
         Meta(

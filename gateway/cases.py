@@ -34,7 +34,7 @@ from feblam.serde import format_ts, parse_ts
 from gateway.actions import ACTION_KINDS, DeskAction
 from gateway.settings import OUTCOMES, Desks
 
-CaseState = Literal["new", "acknowledged", "escalated", "closed"]
+CaseState = Literal["new", "acknowledged", "escalated", "closed", "expired"]
 OPEN_STATES = frozenset({"new", "escalated", "acknowledged"})
 UNACKNOWLEDGED = frozenset({"new", "escalated"})
 
@@ -205,7 +205,26 @@ def next_due(hc: HitCases, desks: Desks) -> datetime | None:
     deadlines = [c.deadline for c in hc.cases.values() if c.deadline is not None and c.state in UNACKNOWLEDGED]
     if hc.closed_at is not None:
         deadlines.append(hc.closed_at + desks.keep_closed)
-    return min(deadlines) if deadlines else None
+    deadlines.append(retention_end(hc, desks))
+    return min(deadlines)
+
+
+def retention_end(hc: HitCases, desks: Desks) -> datetime:
+    """When the hit leaves the state whatever its cases' states: ``case_retention_hours`` after its first case."""
+    return min(c.opened_at for c in hc.cases.values()) + desks.retention
+
+
+def expire(hc: HitCases, desks: Desks, now: datetime) -> list[BoardChange]:
+    """Past its retention, every case not closed turns ``expired`` (an audit event each); then the caller
+    removes the hit. Nothing of it (plate, position, note) stays in the state or the recovery store."""
+    if now < retention_end(hc, desks):
+        return []
+    changes = []
+    for case in hc.cases.values():
+        if case.state != "closed":
+            case.state, case.user, case.at, case.deadline = "expired", None, now, None
+            changes.append(_change(hc, case))
+    return changes
 
 
 def expired(hc: HitCases, desks: Desks, now: datetime) -> bool:

@@ -42,10 +42,12 @@ from gateway.cases import (
     apply_action,
     board_view,
     escalate_due,
+    expire,
     expired,
     next_due,
     open_cases,
     removal,
+    retention_end,
     too_old,
 )
 from gateway.schema import read_hit
@@ -222,6 +224,12 @@ class CaseLogic(StatefulLogic[tuple[str, Any], BoardChange, HitCases]):
                     priority=self.cases.hit["priority"],
                 )
         changes += self._counted(escalated)
+        if now >= retention_end(self.cases, self.desks):
+            changes += self._counted(expire(self.cases, self.desks, now))
+            log.info(
+                "hit_expired", hit_id=self.cases.hit_id, retention_hours=self.desks.retention.total_seconds() / 3600
+            )
+            return changes + removal(self.cases), self.DISCARD
         if expired(self.cases, self.desks, now):
             return changes + removal(self.cases), self.DISCARD
         return changes, self.RETAIN

@@ -47,6 +47,7 @@ class Desks:
         self.users: Mapping[str, frozenset[str]] = {d.name: frozenset(u.name for u in d.users) for d in desks}
         self.after = {int(p): timedelta(seconds=s) for p, s in gateway.escalate_after_seconds.items()}
         self.keep_closed = timedelta(minutes=gateway.keep_closed_minutes)
+        self.retention = timedelta(hours=gateway.case_retention_hours)
         self.max_age = timedelta(minutes=gateway.max_hit_age_minutes)
 
     def route(self, hit: dict[str, Any]) -> list[str]:

@@ -46,7 +46,7 @@ def test_priority_sets_the_deadline_and_an_absent_priority_never_escalates() -> 
     assert opened(hit_doc(priority=2), d, T0)[0].cases["brussels"].deadline == T0 + timedelta(seconds=120)
     hc, _ = opened(hit_doc(priority=3), d, T0)
     assert hc.cases["brussels"].deadline is None
-    assert next_due(hc, d) is None
+    assert next_due(hc, d) == T0 + d.retention  # no escalation ever: only the case's retention is due
     assert escalate_due(hc, d, T0 + timedelta(days=1)) == []
 
 
@@ -77,7 +77,7 @@ def test_acknowledged_in_time_never_escalates() -> None:
         "at": "2026-11-29T20:00:30.000Z",
         "outcome": None,
     }
-    assert next_due(hc, d) is None
+    assert next_due(hc, d) == T0 + d.retention  # acknowledged: no escalation due, only the retention
     assert escalate_due(hc, d, T0 + timedelta(hours=1)) == []
 
 
@@ -159,3 +159,15 @@ def test_a_hit_older_than_max_age_is_too_old() -> None:
     d = desks()
     assert not too_old(hit_doc(emitted_at=T0), d, T0 + timedelta(minutes=1439))
     assert too_old(hit_doc(emitted_at=T0), d, T0 + timedelta(minutes=1441))
+
+
+def test_a_case_past_its_retention_expires_with_an_event_and_leaves() -> None:
+    from gateway.cases import expire, retention_end
+
+    d = desks()
+    hc, _ = opened(hit_doc(priority=3), d, T0)
+    assert retention_end(hc, d) == T0 + timedelta(hours=72)
+    assert expire(hc, d, T0 + timedelta(hours=71)) == []
+    changes = expire(hc, d, T0 + timedelta(hours=72))
+    assert [(c.desk, c.event["state"]) for c in changes if c.event] == [("brussels", "expired")]
+    assert changes[0].event["at"] == "2026-12-02T20:00:00.000Z"

@@ -43,9 +43,9 @@ def action(hit_id: str, desk: str, kind: str, at: datetime, outcome: str | None 
 
 
 def run(
-    items: list[PayloadBatch], clock: Clock, board: Board, recovery: Path | None = None
+    items: list[PayloadBatch], clock: Clock, board: Board, recovery: Path | None = None, **gateway: Any
 ) -> tuple[list[Any], list[Any]]:
-    settings = gateway_settings()
+    settings = gateway_settings(**gateway)
     events: list[Any] = []
     dead: list[Any] = []
     flow = build_gateway_flow(
@@ -168,3 +168,21 @@ def test_a_forged_action_changes_no_case_and_is_on_the_audit_trail_as_refused() 
         "action refused: user 'antwerp-1' is not a user of desk 'brussels'",
     ]
     assert len(dead) == 4 and all(d.error.startswith("action: forged: ") for d in dead)
+
+
+def test_a_hit_leaves_the_state_and_the_boards_after_its_retention(tmp_path: Path) -> None:
+    init_db_dir(tmp_path, 1)
+    a = hit_doc("CAM-BXL-1", priority=3)  # never escalates, nobody acts: without retention it would stay for ever
+    clock = Clock(T0)
+    board = Board(["brussels", "antwerp", "national"])
+    events, _ = run([batch("hit", a)], clock, board, tmp_path)
+    assert states(events) == [("brussels", "new")]
+    # (Bytewax fires timers by the wall clock: the controlled clock stays in the past, so the retention is short.)
+    clock.now = T0 + timedelta(hours=2)
+    board = Board(["brussels", "antwerp", "national"])
+    later, _ = run([batch("hit", a)], clock, board, tmp_path, case_retention_hours=1)  # its retention is over
+    assert states(later) == [("brussels", "expired")]
+    assert board.cards("brussels") == []
+    board = Board(["brussels", "antwerp", "national"])
+    again, _ = run([batch("hit", a)], clock, board, tmp_path, case_retention_hours=1)
+    assert again == [] and board.cards("brussels") == []  # nothing of it is left in the recovery store
