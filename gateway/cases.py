@@ -25,6 +25,7 @@ trail on ``events_topic`` (no plate: hit id, desk, state, user, time, outcome).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -118,8 +119,15 @@ def refusal(state: str, kind: str, outcome: str | None) -> Refusal | None:
 
 
 def event(hc: HitCases, case: Case) -> dict[str, Any]:
-    """The audit event of a case's last change (DESIGN 12)."""
+    """The audit event of a case's last change (DESIGN 12). Its ``event_id`` is a digest of what it says, and
+    its time comes from the hits and actions (broker time) or the deadlines they set: an event a restart
+    repeats is the same event, with the same id."""
+    at = format_ts(case.at)
+    digest = hashlib.blake2b(digest_size=16, person=b"feblam-event")
+    for part in (hc.hit_id, case.desk, case.state, case.user or "", at, case.outcome or ""):
+        digest.update(part.encode() + b"\x1f")
     return {
+        "event_id": digest.hexdigest(),
         "hit_id": hc.hit_id,
         "desk": case.desk,
         "state": case.state,
@@ -189,13 +197,14 @@ def escalate_due(hc: HitCases, desks: Desks, now: datetime) -> list[BoardChange]
         if not due:
             return changes
         for case in due:
-            case.state, case.user, case.at, case.deadline = "escalated", None, now, None
+            when = case.deadline or now  # dated by the deadline it passed: the same after any restart
+            case.state, case.user, case.at, case.deadline = "escalated", None, when, None
             changes.append(_change(hc, case))
             target = desks.escalate_to.get(case.desk)
             if target and target not in hc.cases:
                 visible = desks.visible(hc.hit, target, via=case.desk)
-                deadline = desks.deadline(desk_view(hc.hit, visible)["priority"], target, now)
-                new = Case(target, "new", now, now, deadline, escalated_from=case.desk, visible=visible)
+                deadline = desks.deadline(desk_view(hc.hit, visible)["priority"], target, when)
+                new = Case(target, "new", when, when, deadline, escalated_from=case.desk, visible=visible)
                 hc.cases[target] = new
                 changes.append(_change(hc, new))
 
@@ -217,12 +226,13 @@ def retention_end(hc: HitCases, desks: Desks) -> datetime:
 def expire(hc: HitCases, desks: Desks, now: datetime) -> list[BoardChange]:
     """Past its retention, every case not closed turns ``expired`` (an audit event each); then the caller
     removes the hit. Nothing of it (plate, position, note) stays in the state or the recovery store."""
-    if now < retention_end(hc, desks):
+    end = retention_end(hc, desks)
+    if now < end:
         return []
     changes = []
     for case in hc.cases.values():
         if case.state != "closed":
-            case.state, case.user, case.at, case.deadline = "expired", None, now, None
+            case.state, case.user, case.at, case.deadline = "expired", None, end, None
             changes.append(_change(hc, case))
     return changes
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -64,6 +64,14 @@ def utc_now() -> datetime:
 
 
 # ---------------------------------------------------------------- decoding
+
+
+def broker_time(batch: PayloadBatch, i: int) -> datetime | None:
+    """When the broker appended message ``i`` (None where the source does not know it: files, tests)."""
+    if batch.appended_ms is None:
+        return None
+    ms = batch.appended_ms[i]
+    return datetime.fromtimestamp(ms / 1000, UTC) if ms and ms > 0 else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,16 +129,19 @@ def make_decoder(
         out: list[Any] = []
         for i, payload in enumerate(batch.payloads):
             try:
+                appended = broker_time(batch, i)
                 if batch.vendor == HIT:
                     doc = read_hit(payload, max_bytes)
-                    out.append((doc["hit_id"], (HIT, (doc, desks.route(doc)))))
+                    out.append((doc["hit_id"], (HIT, (doc, desks.route(doc), appended))))
                 else:
                     signed = decode_action(payload, key, max_bytes)
                     reason = forged(signed, desks)
                     if reason is not None:
                         out += refuse_forged(batch, i, signed, reason)
                     else:
-                        out.append((signed.action.hit_id, (ACTION, signed.action)))
+                        # the case changes at the broker's time of the action; the console's time was its claim
+                        action = signed.action if appended is None else replace(signed.action, at=appended)
+                        out.append((action.hit_id, (ACTION, action)))
             except Exception as exc:  # noqa: BLE001 - whatever a message does, it is a dead letter, never a crash loop
                 error = f"{batch.vendor}: {exc}"
                 metrics.REFUSED.labels(batch.vendor, reason_of(error)).inc()
@@ -167,7 +178,7 @@ class CaseLogic(StatefulLogic[tuple[str, Any], BoardChange, HitCases]):
             if self.cases is not None:
                 metrics.HITS.labels("repeated").inc()  # the same hit again (a replay, or on two hits topics)
                 return [], self.RETAIN
-            hit, routes = item
+            hit, routes, appended = item
             if too_old(hit, self.desks, now):
                 metrics.HITS.labels("too_old").inc()
                 log.warning(
@@ -177,7 +188,9 @@ class CaseLogic(StatefulLogic[tuple[str, Any], BoardChange, HitCases]):
                     max_age_minutes=self.desks.max_age.total_seconds() / 60,
                 )
                 return [], self.DISCARD
-            self.cases, changes = open_cases(hit, routes, self.desks, now)
+            # opened at the broker's time of the hit (the clock where the source does not know it): a hit read
+            # again after a crash opens its cases at the same time, and its events keep their ids
+            self.cases, changes = open_cases(hit, routes, self.desks, appended or now)
             if not changes:
                 metrics.HITS.labels("unrouted").inc()
                 log.warning(

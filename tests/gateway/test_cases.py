@@ -28,7 +28,7 @@ def desks() -> Desks:
 def test_a_hit_opens_a_new_case_at_each_desk_its_rule_takes() -> None:
     hc, changes = opened(hit_doc("CAM-BXL-9"), desks(), T0)
     assert [c.desk for c in changes] == ["brussels"]
-    assert changes[0].event == {
+    assert {k: v for k, v in changes[0].event.items() if k != "event_id"} == {
         "hit_id": hc.hit_id,
         "desk": "brussels",
         "state": "new",
@@ -69,7 +69,7 @@ def test_acknowledged_in_time_never_escalates() -> None:
         hc, DeskAction(hc.hit_id, "brussels", "brussels-1", "acknowledge", T0 + timedelta(seconds=30))
     )
     assert refused is None
-    assert changes[0].event == {
+    assert {k: v for k, v in changes[0].event.items() if k != "event_id"} == {
         "hit_id": hc.hit_id,
         "desk": "brussels",
         "state": "acknowledged",

@@ -186,3 +186,27 @@ def test_a_hit_leaves_the_state_and_the_boards_after_its_retention(tmp_path: Pat
     board = Board(["brussels", "antwerp", "national"])
     again, _ = run([batch("hit", a)], clock, board, tmp_path, case_retention_hours=1)
     assert again == [] and board.cards("brussels") == []  # nothing of it is left in the recovery store
+
+
+def test_a_replayed_hit_and_action_give_the_same_events_with_the_same_ids() -> None:
+    """Cases dated by the broker's times (not by when the gateway happens to read them): a crash that makes
+    the gateway read a hit and an action again gives the very same events, ids included (DESIGN 12)."""
+    a = hit_doc("CAM-BXL-1")
+    t0_ms = int(T0.timestamp() * 1000)
+    appended = [t0_ms, t0_ms + 12_000]  # the broker's append times: 20:00:00 and 20:00:12
+
+    def with_time(kind: str, doc: Any, ms: int) -> PayloadBatch:
+        b = batch(kind, doc)
+        return PayloadBatch(b.vendor, b.origin, 0, b.payloads, b.positions, appended_ms=[ms])
+
+    items = [
+        with_time("hit", a, appended[0]),
+        with_time("action", action(a["hit_id"], "brussels", "acknowledge", T0), appended[1]),
+    ]
+    first, _ = run(items, Clock(T0 + timedelta(seconds=13)), Board(["brussels", "antwerp", "national"]))
+    again, _ = run(items, Clock(T0 + timedelta(seconds=40)), Board(["brussels", "antwerp", "national"]))
+    assert first == again and len({e["event_id"] for e in first}) == 2
+    assert [(e["state"], e["at"]) for e in first] == [
+        ("new", "2026-11-29T20:00:00.000Z"),
+        ("acknowledged", "2026-11-29T20:00:12.000Z"),  # the broker's time, not the console's claim (T0)
+    ]

@@ -74,7 +74,7 @@ def test_a_hit_with_any_field_of_any_type_is_routed_or_dead_lettered(path: tuple
     if isinstance(out, DeadLetter):
         assert out.error.startswith("hit: ") and out.payload == payload
     else:
-        hit_id, (kind, (doc, routes)) = out
+        hit_id, (kind, (doc, routes, _appended)) = out
         assert kind == HIT and isinstance(doc["read"]["camera_id"], str) and isinstance(routes, list)
         assert doc["read"]["lat"] is None or isinstance(doc["read"]["lat"], float)
 
