@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 from feblam.config import KafkaSettings
@@ -44,3 +46,27 @@ def producer_config(settings: KafkaSettings) -> dict[str, Any]:
         "message.timeout.ms": int(settings.delivery_timeout_seconds * 1000),
         "request.timeout.ms": int(settings.delivery_timeout_seconds * 1000),
     }
+
+
+class ServedProducer:
+    """A producer with a thread of its own that serves its delivery reports, for callers that never poll
+    (the console's request handlers); ``close`` stops the thread and flushes what is still queued."""
+
+    def __init__(self, settings: KafkaSettings, name: str, **config: Any) -> None:
+        from confluent_kafka import Producer
+
+        self.producer = Producer({**producer_config(settings), **config})
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            self.producer.poll(0.05)
+
+    def close(self, timeout: float) -> None:
+        self._stop.set()
+        self._thread.join(2.0)
+        deadline = time.monotonic() + timeout
+        while self.producer.flush(0.1) and time.monotonic() < deadline:
+            pass

@@ -106,6 +106,12 @@ def hit_to_json(hit: Hit) -> bytes:
     return orjson.dumps(hit_to_dict(hit))
 
 
+def match_from_dict(doc: dict[str, Any]) -> Match:
+    """A match from its JSON object (fields it does not name are None)."""
+    fields: dict[str, Any] = {f: doc.get(f) for f in MATCH_FIELDS}
+    return Match(**fields)
+
+
 def hit_from_dict(doc: dict[str, Any]) -> Hit:
     """A hit from its JSON object."""
     read = doc["read"]
@@ -117,7 +123,7 @@ def hit_from_dict(doc: dict[str, Any]) -> Hit:
         read=read_from_dict(read),
         plate=read["plate"],
         country=read.get("country"),
-        matches=tuple(Match(**{f: m.get(f) for f in MATCH_FIELDS}) for m in doc["matches"]),
+        matches=tuple(map(match_from_dict, doc["matches"])),
         routes=tuple(doc.get("routes", ())),
         retro=bool(doc.get("retro", False)),
         retro_of=doc.get("retro_of"),

@@ -12,7 +12,6 @@ is handed to the producer and the request goes on; one the producer cannot take
 from __future__ import annotations
 
 import hashlib
-import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +20,7 @@ import orjson
 from prometheus_client import Counter
 
 from feblam.config import KafkaSettings
-from feblam.kafka import producer_config
+from feblam.kafka import ServedProducer
 from feblam.logs import get_logger
 from feblam.metrics import REGISTRY
 from feblam.serde import format_ts
@@ -71,17 +70,8 @@ class AccessTrail:
     """The producer of the access events, with a thread serving its delivery reports."""
 
     def __init__(self, settings: KafkaSettings, topic: str) -> None:
-        from confluent_kafka import Producer
-
         self.topic = topic
-        self._producer = Producer({**producer_config(settings), "queue.buffering.max.messages": 100_000})
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="access-trail", daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            self._producer.poll(0.1)
+        self._served = ServedProducer(settings, "access-trail", **{"queue.buffering.max.messages": 100_000})
 
     def _delivered(self, err: Any, _msg: Any) -> None:
         if err is not None:
@@ -91,12 +81,10 @@ class AccessTrail:
     def __call__(self, event: dict[str, Any]) -> None:
         try:
             key = (event.get("user") or event.get("client") or "").encode()
-            self._producer.produce(self.topic, orjson.dumps(event), key=key, on_delivery=self._delivered)
+            self._served.producer.produce(self.topic, orjson.dumps(event), key=key, on_delivery=self._delivered)
         except BufferError:
             LOST.inc()
             log.error("access_event_lost", topic=self.topic, kind=event.get("kind"), reason="producer queue full")
 
     def close(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        self._thread.join(2.0)
-        self._producer.flush(timeout)
+        self._served.close(timeout)

@@ -28,7 +28,7 @@ import orjson
 from feblam.config import Settings
 from feblam.errors import FeblamError
 from feblam.serde import format_ts, parse_ts
-from gateway.schema import validation_reason
+from gateway.schema import decode_message
 
 ActionKind = Literal["acknowledge", "close"]
 ACTION_KINDS: tuple[str, ...] = typing.get_args(ActionKind)
@@ -127,16 +127,7 @@ class SignedAction:
 
 def decode_action(payload: bytes, key: bytes, max_bytes: int = 64 * 1024) -> SignedAction:
     """An action message and whether ``key`` signed it; what the flow cannot read raises ValueError."""
-    if len(payload) > max_bytes:
-        msg = f"message of {len(payload)} bytes is over the {max_bytes}-byte limit (gateway.max_message_bytes)"
-        raise ValueError(msg)
-    try:
-        doc = _decoder.decode(payload)
-    except msgspec.ValidationError as exc:
-        raise ValueError(validation_reason(exc)) from None
-    except msgspec.DecodeError as exc:
-        msg = f"not valid JSON: {exc}"
-        raise ValueError(msg) from None
+    doc = decode_message(_decoder, payload, max_bytes)
     action = DeskAction(doc.hit_id, doc.desk, doc.user, doc.kind, parse_ts(doc.at), doc.outcome)
     text = _signed_text(doc.hit_id, doc.desk, doc.user, doc.kind, doc.outcome, doc.at)
     return SignedAction(action, hmac.compare_digest(doc.sig, _signature(key, text)))

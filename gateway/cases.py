@@ -118,16 +118,21 @@ def refusal(state: str, kind: str, outcome: str | None) -> Refusal | None:
     return None
 
 
+def event_id(*parts: str | None) -> str:
+    """The id of an event on the audit trail: a digest of what it says (the same event, the same id)."""
+    digest = hashlib.blake2b(digest_size=16, person=b"feblam-event")
+    for part in parts:
+        digest.update((part or "").encode() + b"\x1f")
+    return digest.hexdigest()
+
+
 def event(hc: HitCases, case: Case) -> dict[str, Any]:
     """The audit event of a case's last change (DESIGN 12). Its ``event_id`` is a digest of what it says, and
     its time comes from the hits and actions (broker time) or the deadlines they set: an event a restart
     repeats is the same event, with the same id."""
     at = format_ts(case.at)
-    digest = hashlib.blake2b(digest_size=16, person=b"feblam-event")
-    for part in (hc.hit_id, case.desk, case.state, case.user or "", at, case.outcome or ""):
-        digest.update(part.encode() + b"\x1f")
     return {
-        "event_id": digest.hexdigest(),
+        "event_id": event_id(hc.hit_id, case.desk, case.state, case.user, at, case.outcome),
         "hit_id": hc.hit_id,
         "desk": case.desk,
         "state": case.state,

@@ -42,6 +42,7 @@ from gateway.cases import (
     apply_action,
     board_view,
     escalate_due,
+    event_id,
     expire,
     expired,
     next_due,
@@ -99,7 +100,9 @@ def make_decoder(
     value is its JSON object and the desks its routing names (a hit that cannot be routed is a dead letter too);
     an action is taken only when it is the console's (:func:`forged`)."""
 
-    def refuse_forged(batch: PayloadBatch, i: int, signed: SignedAction, reason: str) -> list[Any]:
+    def refuse_forged(
+        batch: PayloadBatch, i: int, signed: SignedAction, reason: str, appended: datetime | None
+    ) -> list[Any]:
         a = signed.action
         metrics.REFUSED.labels(ACTION, "forged").inc()
         log.warning(
@@ -112,15 +115,19 @@ def make_decoder(
             user=a.user[:64],
             reason=reason,
         )
+        source = f"{batch.origin}[{batch.partition}]@{batch.positions[i]}"
+        refused = f"action refused: {reason}"
         event = {
+            # one message refused once: the same id when a restart reads it again
+            "event_id": event_id(a.hit_id, a.desk, "security", a.user, source, refused),
             "hit_id": a.hit_id,
             "desk": a.desk,
             "state": "security",
             "user": a.user,
-            "at": format_ts(clock()),
+            "at": format_ts(appended or clock()),
             "outcome": None,
-            "reason": f"action refused: {reason}",
-            "source": f"{batch.origin}[{batch.partition}]@{batch.positions[i]}",
+            "reason": refused,
+            "source": source,
         }
         return [batch.deadletter(i, f"{ACTION}: forged: {reason}"), SecurityEvent(event)]
 
@@ -137,7 +144,7 @@ def make_decoder(
                     signed = decode_action(payload, key, max_bytes)
                     reason = forged(signed, desks)
                     if reason is not None:
-                        out += refuse_forged(batch, i, signed, reason)
+                        out += refuse_forged(batch, i, signed, reason, appended)
                     else:
                         # the case changes at the broker's time of the action; the console's time was its claim
                         action = signed.action if appended is None else replace(signed.action, at=appended)

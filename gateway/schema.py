@@ -2,14 +2,14 @@
 
 Anything on the hits topics is hostile until it fits: any JSON shape, any field
 type, an impossible time, a message over ``[gateway] max_message_bytes`` is a
-:class:`HitRefused` with its reason (a dead letter), never an exception in the
+:class:`MessageRefused` with its reason (a dead letter), never an exception in the
 flow. What fits is handed on as the plain JSON object of exactly these fields
 (unknown fields are dropped), so the board draws nothing that was not checked.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 from msgspec import Meta
@@ -33,7 +33,7 @@ def validation_reason(exc: msgspec.ValidationError) -> str:
     return f"{where}: {message}" if where else message
 
 
-class HitRefused(ValueError):
+class MessageRefused(ValueError):
     """A message the gateway cannot use; the text is the reason its dead letter carries."""
 
 
@@ -79,25 +79,32 @@ class GatewayHit(msgspec.Struct, frozen=True):
 
 
 _decoder = msgspec.json.Decoder(GatewayHit)
+T = TypeVar("T")
+
+
+def decode_message(decoder: msgspec.json.Decoder[T], payload: bytes, max_bytes: int) -> T:
+    """One message of the gateway's topics through its typed decoder, or :class:`MessageRefused` with the
+    reason: over ``max_bytes``, not JSON, or a field missing or of another type (named by its path)."""
+    if len(payload) > max_bytes:
+        msg = f"message of {len(payload)} bytes is over the {max_bytes}-byte limit (gateway.max_message_bytes)"
+        raise MessageRefused(msg)
+    try:
+        return decoder.decode(payload)
+    except msgspec.ValidationError as exc:
+        raise MessageRefused(validation_reason(exc)) from None
+    except msgspec.DecodeError as exc:
+        msg = f"not valid JSON: {exc}"
+        raise MessageRefused(msg) from None
 
 
 def read_hit(payload: bytes, max_bytes: int) -> dict[str, Any]:
-    """The hit's JSON object of the checked fields, or :class:`HitRefused` with the reason."""
-    if len(payload) > max_bytes:
-        msg = f"message of {len(payload)} bytes is over the {max_bytes}-byte limit (gateway.max_message_bytes)"
-        raise HitRefused(msg)
-    try:
-        hit = _decoder.decode(payload)
-    except msgspec.ValidationError as exc:
-        raise HitRefused(validation_reason(exc)) from None
-    except msgspec.DecodeError as exc:
-        msg = f"not valid JSON: {exc}"
-        raise HitRefused(msg) from None
+    """The hit's JSON object of the checked fields, or :class:`MessageRefused` with the reason."""
+    hit = decode_message(_decoder, payload, max_bytes)
     for name, text in (("emitted_at", hit.emitted_at), ("read.ts", hit.read.ts)):
         try:
             parse_ts(text)
         except ValueError:
             msg = f"{name}: {text[:40]!r} is not an ISO 8601 time"
-            raise HitRefused(msg) from None
+            raise MessageRefused(msg) from None
     doc: dict[str, Any] = msgspec.to_builtins(hit)
     return doc

@@ -14,7 +14,7 @@ from typing import Any
 
 from feblam.config import OUTCOMES, DeskSettings, GatewaySettings, Settings, UserSettings
 from feblam.model import Match
-from feblam.serde import hit_from_dict
+from feblam.serde import match_from_dict
 from sinks.routing import rule_matches
 
 __all__ = ["OUTCOMES", "DeskSettings", "Desks", "GatewaySettings", "UserSettings", "gateway_topics"]
@@ -51,39 +51,42 @@ class Desks:
         self.max_age = timedelta(minutes=gateway.max_hit_age_minutes)
 
     def route(self, hit: dict[str, Any]) -> list[str]:
-        """The desks whose rule takes one of the hit's matches it may see (a malformed hit raises KeyError,
-        TypeError or ValueError)."""
-        parsed = hit_from_dict(hit)
+        """The desks that may see one of the hit's matches (:meth:`visible`) and take its kind (live or retro);
+        a malformed hit raises KeyError, TypeError or ValueError."""
+        matches, camera = _matches_of(hit)
+        retro = bool(hit.get("retro", False))
         return [
             d.name
             for d in self.desks
-            if (d.rule.retro is None or d.rule.retro == parsed.retro)
-            and rule_matches(d.rule, self._allowed(parsed.matches, d.name), parsed.read.camera_id)
+            if (d.rule.retro is None or d.rule.retro == retro) and self._visible(matches, camera, d.name)
         ]
-
-    def _allowed(self, matches: Sequence[Match], desk: str) -> list[Match]:
-        return [m for m in matches if m.action != "observe" or self.covert.get(desk, False)]
 
     def visible(self, hit: dict[str, Any], desk: str, via: str | None = None) -> tuple[int, ...]:
         """The positions of the matches ``desk`` may see (need to know): those its rule selects (priority,
-        category, action, list, owner) and, when covert, only at a desk allowed covert matches. A case that
-        came by escalation from ``via`` shows, when the desk's own rule selects none, what ``via`` saw."""
-        parsed = hit_from_dict(hit)
-        rule, camera = self.rules.get(desk), parsed.read.camera_id
-        mine = tuple(
-            i
-            for i, m in enumerate(parsed.matches)
-            if rule is not None
-            and (m.action != "observe" or self.covert.get(desk, False))
-            and rule_matches(rule, [m], camera)
-        )
+        category, action, list, owner, camera) and, when covert, only at a desk allowed covert matches. A case
+        that came by escalation from ``via`` shows, when the desk's own rule selects none, what ``via`` saw."""
+        matches, camera = _matches_of(hit)
+        mine = self._visible(matches, camera, desk)
         if mine or via is None:
             return mine
-        return tuple(
-            i for i in self.visible(hit, via) if parsed.matches[i].action != "observe" or self.covert.get(desk)
-        )
+        return tuple(i for i in self._visible(matches, camera, via) if self._may_see(matches[i], desk))
+
+    def _visible(self, matches: Sequence[Match], camera: str, desk: str) -> tuple[int, ...]:
+        rule = self.rules.get(desk)
+        if rule is None:
+            return ()
+        return tuple(i for i, m in enumerate(matches) if self._may_see(m, desk) and rule_matches(rule, [m], camera))
+
+    def _may_see(self, match: Match, desk: str) -> bool:
+        """A covert (observe) match only at a desk allowed covert matches."""
+        return match.action != "observe" or self.covert.get(desk, False)
 
     def deadline(self, priority: int, desk: str, now: datetime) -> datetime | None:
         """When a new case of this priority at this desk escalates (None: its priority never does, or nowhere to go)."""
         after = self.after.get(int(priority))
         return now + after if after is not None and desk in self.escalate_to else None
+
+
+def _matches_of(hit: dict[str, Any]) -> tuple[list[Match], str]:
+    """A hit's matches and camera, as routing reads them."""
+    return [match_from_dict(m) for m in hit["matches"]], str(hit["read"]["camera_id"])

@@ -23,7 +23,32 @@ from feblam.model import HotlistEntry, Match, match_order
 from matchers.index import FilesVersion, HotlistIndex, ListInfo
 
 
-class LayeredIndex:
+class _Overlaid:
+    """What both kinds share: a version underneath (``under``) and a small index on top (``overlay``), whose
+    patterns and fuzzy codes count with the ones underneath (rows hidden underneath still count: never a miss)."""
+
+    under: HotlistIndex | LayeredIndex
+    overlay: HotlistIndex
+
+    @property
+    def has_pattern_entries(self) -> bool:
+        return self.under.has_pattern_entries or self.overlay.has_pattern_entries
+
+    def pattern_sources(self) -> list[str]:
+        """The patterns underneath and on top."""
+        return self.under.pattern_sources() + self.overlay.pattern_sources()
+
+    def has_fuzzy_codes(self, codes: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+        """Whether the version underneath or the overlay has each fuzzy code."""
+        return self.under.has_fuzzy_codes(codes) | self.overlay.has_fuzzy_codes(codes)
+
+    def _with_overlay(self, out: list[Match], key: str, country: str | None, ts: datetime) -> list[Match]:
+        """``out`` (the matches underneath) with the overlay's, in match order."""
+        extra = self.overlay.probe(key, country, ts)
+        return sorted(out + extra, key=match_order) if extra else out
+
+
+class LayeredIndex(_Overlaid):
     """A version made of a base version and the delta files that came after it.
 
     ``removed`` are the base rows that the deltas replaced or deleted; ``overlay``
@@ -45,7 +70,7 @@ class LayeredIndex:
     ) -> None:
         self.version = version
         self.lists = lists
-        self.base = base
+        self.base = self.under = base
         self.removed = removed
         self.overlay = overlay
         self.build_seconds = build_seconds
@@ -55,25 +80,9 @@ class LayeredIndex:
     def __len__(self) -> int:
         return len(self.base) - len(self.removed) + len(self.overlay)
 
-    @property
-    def has_pattern_entries(self) -> bool:
-        return self.base.has_pattern_entries or self.overlay.has_pattern_entries
-
-    def pattern_sources(self) -> list[str]:
-        """The base's and the deltas' patterns (removed rows' too: never a miss)."""
-        return self.base.pattern_sources() + self.overlay.pattern_sources()
-
-    def has_fuzzy_codes(self, codes: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
-        """Whether the base or the deltas have each fuzzy code (removed rows still count: never a miss)."""
-        return self.base.has_fuzzy_codes(codes) | self.overlay.has_fuzzy_codes(codes)
-
     def probe(self, key: str, country: str | None, ts: datetime) -> list[Match]:
         """Every entry that a read with plate key ``key`` matches (DESIGN section 4)."""
-        out = self.base.probe(key, country, ts, self.removed)
-        extra = self.overlay.probe(key, country, ts)
-        if extra:
-            out = sorted(out + extra, key=match_order)
-        return out
+        return self._with_overlay(self.base.probe(key, country, ts, self.removed), key, country, ts)
 
     def files_version(self) -> LayeredIndex:
         return self
@@ -116,7 +125,7 @@ class LayeredIndex:
         return doc
 
 
-class ChangedIndex:
+class ChangedIndex(_Overlaid):
     """A version from the files with the live changes of the change topic on top (DESIGN section 5.2).
 
     ``touched`` are the (list, entry) pairs the changes name: the inner version's
@@ -136,7 +145,7 @@ class ChangedIndex:
     ) -> None:
         self.version = version
         self.lists = lists
-        self.inner = inner
+        self.inner = self.under = inner
         self.touched = touched
         self.overlay = overlay
         self.changes = changes
@@ -144,28 +153,13 @@ class ChangedIndex:
     def __len__(self) -> int:
         return sum(i.entries for i in self.lists)
 
-    @property
-    def has_pattern_entries(self) -> bool:
-        return self.inner.has_pattern_entries or self.overlay.has_pattern_entries
-
-    def pattern_sources(self) -> list[str]:
-        """The inner version's and the changes' patterns."""
-        return self.inner.pattern_sources() + self.overlay.pattern_sources()
-
-    def has_fuzzy_codes(self, codes: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
-        """Whether the inner version or the changes have each fuzzy code."""
-        return self.inner.has_fuzzy_codes(codes) | self.overlay.has_fuzzy_codes(codes)
-
     def probe(self, key: str, country: str | None, ts: datetime) -> list[Match]:
         """Every entry that a read with plate key ``key`` matches, the changes included."""
         out = self.inner.probe(key, country, ts)
         if out and self.touched:
             touched = self.touched
             out = [m for m in out if (m.list_id, m.entry_id) not in touched]
-        extra = self.overlay.probe(key, country, ts)
-        if extra:
-            out = sorted(out + extra, key=match_order)
-        return out
+        return self._with_overlay(out, key, country, ts)
 
     def files_version(self) -> FilesVersion:
         return self.inner

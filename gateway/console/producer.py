@@ -7,14 +7,11 @@ dispatcher saw accepted is read back by the gateway's flow even across a crash.
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
-
-from confluent_kafka import Producer
 
 from feblam.config import KafkaSettings
 from feblam.errors import FeblamError
-from feblam.kafka import produce_waiting, producer_config
+from feblam.kafka import ServedProducer, produce_waiting
 from gateway.actions import DeskAction, encode_action
 
 
@@ -30,14 +27,7 @@ class ActionWriter:
         self.topic = topic
         self._key = key
         self.timeout = settings.delivery_timeout_seconds
-        self._producer = Producer(producer_config(settings))
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="console-actions", daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            self._producer.poll(0.05)
+        self._served = ServedProducer(settings, "console-actions")
 
     def write(self, action: DeskAction) -> None:
         """Produce one action keyed by its hit id and wait for the broker (blocking: call it off the event loop)."""
@@ -50,7 +40,7 @@ class ActionWriter:
             done.set()
 
         produce_waiting(
-            self._producer,
+            self._served.producer,
             self.topic,
             encode_action(action, self._key),
             key=action.hit_id.encode(),
@@ -64,8 +54,4 @@ class ActionWriter:
             raise ActionNotDelivered(msg)
 
     def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2.0)
-        deadline = time.monotonic() + self.timeout
-        while self._producer.flush(0.1) and time.monotonic() < deadline:
-            pass
+        self._served.close(self.timeout)

@@ -238,27 +238,23 @@ def test_every_flag_has_help_and_only_lists_the_rows() -> None:
     assert all(row in (only.help or "") for row in ALL_ROWS)
 
 
+def canonical_replay(out: Path) -> list[str]:
+    """``feblam replay`` of the sample canonical reads into ``out``."""
+    canonical = f"canonical={EXAMPLES / 'input' / 'canonical.jsonl'}"
+    return ["replay", "--hotlists", str(EXAMPLES / "hotlists"), "--input", canonical, "--out", str(out), "--quiet"]
+
+
 def test_replay_never_overwrites_an_earlier_output(tmp_path: Path) -> None:
     out = tmp_path / "hits.jsonl"
     out.write_text('{"hit_id": "earlier"}\n')
-    args = [
-        "replay",
-        "--hotlists",
-        str(EXAMPLES / "hotlists"),
-        "--input",
-        f"canonical={EXAMPLES / 'input' / 'canonical.jsonl'}",
-        "--out",
-        str(out),
-        "--quiet",
-    ]
-    assert main(args) == 2
+    assert main(canonical_replay(out)) == 2
     assert out.read_text() == '{"hit_id": "earlier"}\n'
 
 
 def test_every_package_names_its_public_api() -> None:
     import importlib
 
-    for name in ("feblam", "matchers", "sources", "sinks", "flows", "bench"):
+    for name in ("feblam", "matchers", "sources", "sinks", "flows", "gateway", "bench"):
         package = importlib.import_module(name)
         assert package.__all__, name
         for attr in package.__all__:
@@ -269,16 +265,6 @@ def test_the_files_a_command_writes_are_not_world_readable(tmp_path: Path) -> No
     import stat
 
     out = tmp_path / "hits.jsonl"
-    args = [
-        "replay",
-        "--hotlists",
-        str(EXAMPLES / "hotlists"),
-        "--input",
-        f"canonical={EXAMPLES / 'input' / 'canonical.jsonl'}",
-        "--out",
-        str(out),
-        "--quiet",
-    ]
-    assert main(args) == 0
+    assert main(canonical_replay(out)) == 0
     for written in (out, out.with_name("hits.deadletter.jsonl")):
         assert stat.S_IMODE(written.stat().st_mode) & 0o007 == 0, written

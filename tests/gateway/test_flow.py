@@ -168,6 +168,7 @@ def test_a_forged_action_changes_no_case_and_is_on_the_audit_trail_as_refused() 
         "action refused: user 'antwerp-1' is not a user of desk 'brussels'",
     ]
     assert len(dead) == 4 and all(d.error.startswith("action: forged: ") for d in dead)
+    assert len({e["event_id"] for e in security}) == 4  # each refused message its own event, with an id
 
 
 def test_a_hit_leaves_the_state_and_the_boards_after_its_retention(tmp_path: Path) -> None:
