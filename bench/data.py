@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +24,9 @@ from matchers.index import HotlistIndex
 from matchers.refresh import open_live_index
 from matchers.snapshot import load_hotlists
 from sources.simulator import VENDORS, ReadGenerator
+
+#: The plate-hash key of the processes a bench run starts (``feblam run`` and ``gateway`` refuse the development key).
+BENCH_HASH_KEY = f"feblam-bench-{secrets.token_hex(8)}"
 
 BATCH = 1000
 

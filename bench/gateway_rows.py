@@ -27,6 +27,8 @@ from typing import Any
 
 import orjson
 
+from bench.data import BENCH_HASH_KEY
+
 Figures = dict[str, Any]
 DESKS = 20
 
@@ -135,6 +137,7 @@ def gateway(cache: Path, *, rate: float = 100.0, seconds: float = 20.0, burst: i
                 "deadletter": {"topic": f"{p}.dlq"},
                 "recovery": {"dir": str(work / "state"), "snapshot_seconds": 2.0},
                 "logging": {"level": "warning", "format": "json"},
+                "privacy": {"hash_key": BENCH_HASH_KEY},
                 "gateway": {
                     "hits_topics": [f"{p}.hits"],
                     "events_topic": f"{p}.hit-events",

@@ -20,7 +20,7 @@ from bytewax.dataflow import Dataflow
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from bytewax.testing import TestingSink, run_main
 
-from bench.data import BATCH, BenchData, Figures, _figures, _timed
+from bench.data import BATCH, BENCH_HASH_KEY, BenchData, Figures, _figures, _timed
 from bench.index_rows import index_cache
 from bench.memory import NaiveIndex, naive_steps
 from feblam.config import KafkaSettings, Settings, SinkSettings, SourceSettings, replace
@@ -214,6 +214,7 @@ def _latency(broker: Any, data: BenchData, rate: float, seconds: float, cache: P
         f'[hotlists]\ndir = "{kb.data.hot_dir}"\ncache_dir = "{index_cache()}"\npoll_seconds = 3600\n'
         f'[dedup]\nwindow_seconds = 0\n[deadletter]\ntopic = "{prefix}.dlq"\n'
         f'[[sinks]]\nname = "hits"\ntopic = "{hits_topic}"\n[logging]\nlevel = "warning"\nformat = "json"\n[http]\nport = 0\n'
+        f'[privacy]\nhash_key = "{BENCH_HASH_KEY}"\n'
     )
     job = subprocess.Popen(  # noqa: S603
         [sys.executable, "-m", "feblam.cli", "run", "--config", str(cfg)],
@@ -368,6 +369,7 @@ def change_to_hit(data: BenchData, cache: Path, changes: int = 100) -> Figures:
             f'[dedup]\nwindow_seconds = 0\n[deadletter]\ntopic = "{topics["dlq"]}"\n'
             f'[[sinks]]\nname = "hits"\ntopic = "{topics["hits"]}"\n[logging]\nlevel = "warning"\nformat = "json"\n'
             f"[http]\nport = 0\n"
+            f'[privacy]\nhash_key = "{BENCH_HASH_KEY}"\n'
         )
         job = subprocess.Popen(  # noqa: S603
             [sys.executable, "-m", "feblam.cli", "run", "--config", str(cfg)],

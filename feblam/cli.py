@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from feblam import logs
-from feblam.config import ENV_KEYS, Settings, load_settings, replace
+from feblam.config import ENV_KEYS, Settings, load_settings, refuse_development_key, replace
 from feblam.errors import EXIT_USAGE, FeblamError
 from feblam.version import versions
 
@@ -214,6 +214,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from flows.run import run_job
 
     settings = _settings(args)
+    refuse_development_key(settings, "run")
     return run_job(settings, workers=args.workers, process_id=args.process_id, addresses=args.addresses)
 
 
@@ -239,6 +240,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     from gateway.run import run_gateway
 
     settings = _settings(args)
+    refuse_development_key(settings, "gateway")
     if args.console_port is not None:
         if not 0 <= args.console_port <= 65535:
             msg = f"--http-port {args.console_port}: not a port (0..65535; 0: off)"
@@ -312,6 +314,7 @@ def cmd_retro(args: argparse.Namespace) -> int:
 
     since = parse_duration(args.since)
     settings = _settings(args)
+    refuse_development_key(settings, "retro")
     result = retro_command(settings, since, args.list or [], args.entry or [])
     print(
         f"reads_scanned={result.reads} retro_hits={len(result.hits)} seconds={result.seconds:.1f}"

@@ -43,6 +43,19 @@ def _loopback(address: str) -> bool:
 
 
 DEV_HASH_KEY = "feblam-development-key-change-me"
+
+
+def refuse_development_key(settings: Settings, command: str) -> None:
+    """``feblam run``, ``retro`` and ``gateway`` never hash plates under the key every clone knows."""
+    if settings.privacy.hash_key == DEV_HASH_KEY:
+        msg = (
+            f"privacy.hash_key: feblam {command} refuses the development key; set privacy.hash_key "
+            "or FEBLAM_PRIVACY_HASH_KEY to a secret of this deployment, the same on every process "
+            "(feblam demo makes its own)"
+        )
+        raise ConfigError(msg)
+
+
 #: FEBLAM_* variables that are not configuration keys (the benchmark's cache folders).
 #: Variables read outside the schema: the bench's caches; the gateway's action key (a secret: never a config value).
 OTHER_ENV = frozenset({"FEBLAM_BENCH_CACHE", "FEBLAM_BENCH_INDEX_CACHE", "FEBLAM_GATEWAY_ACTION_KEY"})

@@ -13,6 +13,7 @@ prints the summary line and always stops its gateway and broker.
 from __future__ import annotations
 
 import gc
+import secrets
 import signal
 import sys
 import threading
@@ -25,9 +26,18 @@ from typing import Protocol
 
 from bytewax.testing import run_main
 
-from feblam.config import DeadletterSettings, HotlistSettings, Settings, SinkSettings, SourceSettings, replace
+from feblam.config import (
+    DEV_HASH_KEY,
+    DeadletterSettings,
+    HotlistSettings,
+    PrivacySettings,
+    Settings,
+    SinkSettings,
+    SourceSettings,
+    replace,
+)
 from feblam.errors import FeblamError
-from feblam.logs import get_logger
+from feblam.logs import get_logger, set_hash_key
 from flows.operations import Operations
 from flows.pipeline import FlowStats, build_flow
 from matchers.index import IndexHolder
@@ -200,6 +210,9 @@ def run_demo(
             ],
             partitions=2,
         )
+        if settings.privacy.hash_key == DEV_HASH_KEY:  # a key of this demo alone, never the one every clone knows
+            settings = replace(settings, privacy=PrivacySettings(hash_key=secrets.token_hex(16)))
+            set_hash_key(settings.privacy.hash_key)
         settings = replace(
             settings,
             kafka=replace(settings.kafka, brokers=broker.address),

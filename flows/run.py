@@ -22,7 +22,7 @@ import threading
 import time
 from typing import Any
 
-from feblam.config import DEV_HASH_KEY, Settings
+from feblam.config import Settings
 from feblam.errors import FeblamError
 from feblam.logs import flush_stderr, get_logger
 from flows.operations import Operations
@@ -134,12 +134,6 @@ def run_job(
     stats = stats or FlowStats()
     me = process_id if peers else None
     with service(settings, stats, stop, started="starting", lock_id=me, workers=workers, process_id=process_id) as stop:
-        if settings.privacy.hash_key == DEV_HASH_KEY:
-            log.warning(
-                "development_hash_key",
-                key="privacy.hash_key",
-                hint="set privacy.hash_key (or FEBLAM_PRIVACY_HASH_KEY) to a secret of this deployment",
-            )
         monitor = SourceMonitor(settings.kafka)
         ops = Operations(settings, monitor, stop, me).start()
         try:

@@ -96,6 +96,7 @@ def gateway_doc(brokers: str = "127.0.0.1:1", prefix: str = "t", **gateway: Any)
             **gateway,
         },
         "desks": desks,
+        "privacy": {"hash_key": "a-test-key-of-this-deployment"},
         "logging": {"format": "json"},
     }
 
@@ -124,3 +125,28 @@ def produce_hits(brokers: str, topic: str, hits: list[dict[str, Any]]) -> None:
     for h in hits:
         p.produce(topic, orjson.dumps(h), key=h["hit_id"].encode())
     assert p.flush(10) == 0
+
+
+class ConsoleUser:
+    """A desk's user signed in to a running console, as a script would be (the standard library's HTTP client
+    with a cookie jar)."""
+
+    def __init__(self, url: str, user: str, password: str = PASSWORD) -> None:
+        import http.cookiejar
+        import re
+        import urllib.parse
+        import urllib.request
+
+        self.url = url
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        form = self.opener.open(f"{url}/login", timeout=10).read().decode()
+        match = re.search(r"name=csrf value='([^']+)'", form)
+        assert match, form
+        data = urllib.parse.urlencode({"csrf": match.group(1), "user": user, "password": password}).encode()
+        page = self.opener.open(f"{url}/login", data=data, timeout=10).read().decode()
+        assert "csrf-token" in page, page[:500]  # signed in: the board page
+
+    def board(self) -> dict[str, dict[str, Any]]:
+        """The desk's cards by hit id."""
+        doc = orjson.loads(self.opener.open(f"{self.url}/api/board", timeout=10).read())
+        return {c["hit_id"]: c for c in doc["cards"]}

@@ -67,6 +67,9 @@ format = "json"
 
 [http]
 port = 0
+
+[privacy]
+hash_key = "a-test-key-of-this-deployment"
 """
     path = tmp / "feblam.toml"
     path.write_text(text)

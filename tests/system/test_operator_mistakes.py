@@ -64,6 +64,15 @@ def test_config_show_masks_secrets(tmp_path: Path) -> None:
     assert "hunter2" not in proc.stdout and "a-long-secret" not in proc.stdout
 
 
+@pytest.mark.parametrize("command", [["run"], ["retro", "--since", "1h"], ["gateway"]])
+def test_the_development_hash_key_is_refused(tmp_path: Path, command: list[str]) -> None:
+    cfg = tmp_path / "feblam.toml"
+    cfg.write_text('[logging]\nformat = "json"\n')  # no [privacy]: the development key
+    proc = feblam(*command, "--config", str(cfg), timeout=20)
+    line = assert_one_clear_line(proc, "privacy.hash_key", "development key", f"feblam {command[0]}")
+    assert proc.returncode == 2, line
+
+
 def test_probe_at_a_word_is_one_line() -> None:
     proc = feblam("index", "probe", "1ABC123", "--hotlists", str(EXAMPLES / "hotlists"), "--at", "yesterday")
     assert_one_clear_line(proc, "--at", "yesterday")
@@ -81,7 +90,7 @@ def test_probe_at_a_word_is_one_line() -> None:
 )
 def test_bad_cluster_flags_end_at_once(flags: list[str], named: str) -> None:
     started = time.monotonic()
-    proc = feblam("run", *flags, timeout=20)
+    proc = feblam("run", *flags, timeout=20, env={"FEBLAM_PRIVACY_HASH_KEY": "a-test-key-of-this-deployment"})
     assert_one_clear_line(proc, named)
     assert time.monotonic() - started < 10
 
