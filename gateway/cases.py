@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from feblam.serde import format_ts, parse_ts
@@ -38,6 +38,9 @@ from gateway.settings import OUTCOMES, Desks
 CaseState = Literal["new", "acknowledged", "escalated", "closed", "expired"]
 OPEN_STATES = frozenset({"new", "escalated", "acknowledged"})
 UNACKNOWLEDGED = frozenset({"new", "escalated"})
+#: How long an action for a hit the gateway does not hold yet waits for it: the hits topic may be read after
+#: the actions topic (after a crash both are read again, in no order between them), or lag behind it.
+ACTION_WAITS = timedelta(minutes=10)
 
 
 @dataclass(slots=True)
@@ -84,6 +87,14 @@ class HitCases:
     @property
     def hit_id(self) -> str:
         return str(self.hit["hit_id"])
+
+
+@dataclass(slots=True)
+class Waiting:
+    """Actions for a hit not read yet (the state of its ``hit_id`` until the hit comes, or ``until`` passes)."""
+
+    actions: list[DeskAction]
+    until: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +225,7 @@ def escalate_due(hc: HitCases, desks: Desks, now: datetime) -> list[BoardChange]
                 changes.append(_change(hc, new))
 
 
-def next_due(hc: HitCases, desks: Desks) -> datetime | None:
+def next_due(hc: HitCases, desks: Desks) -> datetime:
     """The next time something happens to this hit without anyone acting: an escalation, or leaving the board."""
     deadlines = [c.deadline for c in hc.cases.values() if c.deadline is not None and c.state in UNACKNOWLEDGED]
     if hc.closed_at is not None:

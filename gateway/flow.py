@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bytewax import operators as op
@@ -35,10 +35,12 @@ from feblam.model import DeadLetter, PayloadBatch
 from feblam.serde import format_ts
 from flows.pipeline import FlowStats, write_to
 from gateway import metrics
-from gateway.actions import SignedAction, decode_action
+from gateway.actions import DeskAction, SignedAction, decode_action
 from gateway.cases import (
+    ACTION_WAITS,
     BoardChange,
     HitCases,
+    Waiting,
     apply_action,
     board_view,
     escalate_due,
@@ -51,12 +53,14 @@ from gateway.cases import (
     retention_end,
     too_old,
 )
+from gateway.horizon import Behind, Clock, Horizon
 from gateway.schema import read_hit
 from gateway.settings import Desks
 
 log = get_logger(__name__)
 
-Clock = Callable[[], datetime]
+#: While decisions are held for unread actions, how often a hit's deadlines are looked at again.
+RECHECK = timedelta(seconds=1)
 HIT, ACTION = "hit", "action"
 
 
@@ -94,7 +98,7 @@ def forged(signed: SignedAction, desks: Desks) -> str | None:
 
 
 def make_decoder(
-    desks: Desks, stats: FlowStats, max_bytes: int, key: bytes, clock: Clock = utc_now
+    desks: Desks, stats: FlowStats, max_bytes: int, key: bytes, horizon: Horizon
 ) -> Callable[[PayloadBatch], list[Any]]:
     """A batch of hits or actions -> ``(hit_id, (kind, value))`` items, dead letters and security events; a hit's
     value is its JSON object and the desks its routing names (a hit that cannot be routed is a dead letter too);
@@ -124,7 +128,7 @@ def make_decoder(
             "desk": a.desk,
             "state": "security",
             "user": a.user,
-            "at": format_ts(appended or clock()),
+            "at": format_ts(appended or horizon.clock()),
             "outcome": None,
             "reason": refused,
             "source": source,
@@ -161,6 +165,10 @@ def make_decoder(
                     error=str(exc)[:200],
                 )
                 out.append(batch.deadletter(i, error))
+        if batch.vendor == ACTION and batch.payloads:
+            last = broker_time(batch, len(batch.payloads) - 1)
+            if last is not None and batch.partition is not None:  # every action appended up to then is read
+                horizon.read(batch.origin, batch.partition, last)
         return out
 
     return decode
@@ -169,81 +177,96 @@ def make_decoder(
 # ---------------------------------------------------------------- the cases of one hit
 
 
-class CaseLogic(StatefulLogic[tuple[str, Any], BoardChange, HitCases]):
-    """The Bytewax state of one ``hit_id``: its cases, their timer, their snapshot."""
+class CaseLogic(StatefulLogic[tuple[str, Any], BoardChange, HitCases | Waiting]):
+    """The Bytewax state of one ``hit_id``: its cases (or the actions waiting for it), their timer, their snapshot."""
 
-    def __init__(self, desks: Desks, clock: Clock, resume: HitCases | None) -> None:
+    def __init__(self, desks: Desks, horizon: Horizon, resume: HitCases | Waiting | None) -> None:
         self.desks = desks
-        self.clock = clock
-        self.cases = resume
-        self.announce = resume is not None  # after a restart: put the hit back on the boards first
+        self.clock = horizon.clock  # the wall clock: a hit's age, and when a case opens without a broker time
+        self.horizon = horizon  # event time: escalations and expiries (gateway.horizon)
+        self.cases = resume if isinstance(resume, HitCases) else None
+        self.waiting = resume if isinstance(resume, Waiting) else None
+        self.announce = self.cases is not None  # after a restart: put the hit back on the boards first
 
     def on_item(self, value: tuple[str, Any]) -> tuple[Iterable[BoardChange], bool]:
         kind, item = value
-        now = self.clock()
         if kind == HIT:
-            if self.cases is not None:
-                metrics.HITS.labels("repeated").inc()  # the same hit again (a replay, or on two hits topics)
-                return [], self.RETAIN
-            hit, routes, appended = item
-            if too_old(hit, self.desks, now):
-                metrics.HITS.labels("too_old").inc()
-                log.warning(
-                    "hit_too_old",
-                    hit_id=hit["hit_id"],
-                    emitted_at=hit["emitted_at"],
-                    max_age_minutes=self.desks.max_age.total_seconds() / 60,
-                )
-                return [], self.DISCARD
-            # opened at the broker's time of the hit (the clock where the source does not know it): a hit read
-            # again after a crash opens its cases at the same time, and its events keep their ids
-            self.cases, changes = open_cases(hit, routes, self.desks, appended or now)
-            if not changes:
-                metrics.HITS.labels("unrouted").inc()
-                log.warning(
-                    "hit_unrouted", hit_id=hit["hit_id"], priority=hit["priority"], reason="no desk's rule takes it"
-                )
-                return [], self.DISCARD
-            metrics.HITS.labels("routed").inc()
-            return self._counted(changes), self.RETAIN
+            return self._hit(*item)
         if self.cases is None:
-            metrics.REFUSED.labels(ACTION, "unknown hit").inc()
+            # the hits topic may be behind the actions topic (after a crash both are read again, in no
+            # order between them): the action waits for its hit, for a while
+            if self.waiting is None:
+                self.waiting = Waiting([], self.clock() + ACTION_WAITS)
+            self.waiting.actions.append(item)
+            return [], self.RETAIN
+        return self._counted(self._act(self.cases, item)), self.RETAIN
+
+    def _hit(self, hit: dict[str, Any], routes: list[str], appended: datetime | None) -> tuple[list[BoardChange], bool]:
+        if self.cases is not None:
+            metrics.HITS.labels("repeated").inc()  # the same hit again (a replay, or on two hits topics)
+            return [], self.RETAIN
+        now = self.clock()
+        waiting, self.waiting = self.waiting, None
+        if too_old(hit, self.desks, now):
+            metrics.HITS.labels("too_old").inc()
             log.warning(
-                "action_refused",
-                hit_id=item.hit_id,
-                desk=item.desk,
-                user=item.user,
-                action=item.kind,
-                reason="the gateway holds no such hit",
+                "hit_too_old",
+                hit_id=hit["hit_id"],
+                emitted_at=hit["emitted_at"],
+                max_age_minutes=self.desks.max_age.total_seconds() / 60,
             )
+            self._refuse_waiting(waiting, "the hit was too old to open a case")
             return [], self.DISCARD
-        changes, refused = apply_action(self.cases, item)
+        # opened at the broker's time of the hit (the clock where the source does not know it): a hit read
+        # again after a crash opens its cases at the same time, and its events keep their ids
+        self.cases, changes = open_cases(hit, routes, self.desks, appended or now)
+        if not changes:
+            metrics.HITS.labels("unrouted").inc()
+            log.warning(
+                "hit_unrouted", hit_id=hit["hit_id"], priority=hit["priority"], reason="no desk's rule takes it"
+            )
+            self._refuse_waiting(waiting, "no desk's rule takes the hit")
+            return [], self.DISCARD
+        metrics.HITS.labels("routed").inc()
+        for action in sorted(waiting.actions, key=lambda a: a.at) if waiting else ():
+            changes += self._act(self.cases, action)
+        return self._counted(changes), self.RETAIN
+
+    def _act(self, cases: HitCases, action: DeskAction) -> list[BoardChange]:
+        # event order: a deadline that passed before this action was appended escalates first
+        escalated = self._escalated(cases, action.at)
+        changes, refused = apply_action(cases, action)
         if refused:
             metrics.REFUSED.labels(ACTION, reason_of(refused)).inc()
             log.info(
-                "action_refused", hit_id=item.hit_id, desk=item.desk, user=item.user, action=item.kind, reason=refused
+                "action_refused",
+                hit_id=action.hit_id,
+                desk=action.desk,
+                user=action.user,
+                action=action.kind,
+                reason=refused,
             )
-        return self._counted(changes), self.RETAIN
+        return escalated + changes
+
+    @staticmethod
+    def _refuse_waiting(waiting: Waiting | None, reason: str) -> None:
+        for a in waiting.actions if waiting else ():
+            metrics.REFUSED.labels(ACTION, "unknown hit").inc()
+            log.warning("action_refused", hit_id=a.hit_id, desk=a.desk, user=a.user, action=a.kind, reason=reason)
 
     def on_notify(self) -> tuple[Iterable[BoardChange], bool]:
         if self.cases is None:
+            if self.waiting is not None and self.clock() < self.waiting.until:
+                return [], self.RETAIN
+            minutes = ACTION_WAITS.total_seconds() / 60
+            self._refuse_waiting(self.waiting, f"the gateway holds no such hit (waited {minutes:g} min for it)")
             return [], self.DISCARD
-        now = self.clock()
+        now = self.horizon.now()
         changes: list[BoardChange] = []
         if self.announce:
             self.announce = False
             changes += board_view(self.cases)
-        escalated = escalate_due(self.cases, self.desks, now)
-        for ch in escalated:
-            if ch.case and ch.case["state"] == "escalated":
-                log.warning(
-                    "hit_escalated",
-                    hit_id=ch.hit_id,
-                    desk=ch.desk,
-                    to=self.desks.escalate_to.get(ch.desk),
-                    priority=self.cases.hit["priority"],
-                )
-        changes += self._counted(escalated)
+        changes += self._escalated(self.cases, now)
         if now >= retention_end(self.cases, self.desks):
             changes += self._counted(expire(self.cases, self.desks, now))
             log.info(
@@ -256,13 +279,30 @@ class CaseLogic(StatefulLogic[tuple[str, Any], BoardChange, HitCases]):
 
     def notify_at(self) -> datetime | None:
         if self.cases is None:
-            return None
+            return self.waiting.until if self.waiting is not None else None
         if self.announce:
             return self.clock()
-        return next_due(self.cases, self.desks)
+        due = next_due(self.cases, self.desks)
+        if self.horizon.held():  # actions still to read: look again in a moment, not in a busy loop
+            return max(due, self.clock() + RECHECK)
+        return due
 
-    def snapshot(self) -> HitCases:
-        return copy.deepcopy(self.cases)  # type: ignore[return-value]
+    def _escalated(self, cases: HitCases, now: datetime) -> list[BoardChange]:
+        """The cases whose deadline passed by ``now``, escalated (logged and counted)."""
+        escalated = escalate_due(cases, self.desks, now)
+        for ch in escalated:
+            if ch.case and ch.case["state"] == "escalated":
+                log.warning(
+                    "hit_escalated",
+                    hit_id=ch.hit_id,
+                    desk=ch.desk,
+                    to=self.desks.escalate_to.get(ch.desk),
+                    priority=cases.hit["priority"],
+                )
+        return self._counted(escalated)
+
+    def snapshot(self) -> HitCases | Waiting:
+        return copy.deepcopy(self.cases if self.cases is not None else self.waiting)  # type: ignore[return-value]
 
     @staticmethod
     def _counted(changes: list[BoardChange]) -> list[BoardChange]:
@@ -283,21 +323,25 @@ def build_gateway_flow(
     deadletter: Sink[Any],
     *,
     clock: Clock = utc_now,
+    behind: Behind | None = None,
     stats: FlowStats | None = None,
     action_key: bytes,
 ) -> Dataflow:
     """Hits and actions in; board changes, hit events (with the security events of forged actions) and dead
-    letters out. ``action_key``: what the console signs actions with (:func:`gateway.actions.load_action_key`)."""
+    letters out. ``action_key``: what the console signs actions with (:func:`gateway.actions.load_action_key`);
+    ``behind``: the actions partitions not read up to date (:meth:`sources.kafka.SourceMonitor.behind`), so
+    that deadlines pass in event time (:mod:`gateway.horizon`)."""
     desks = Desks(settings.desks, settings.gateway)
+    horizon = Horizon(clock, behind)
     stats = stats if stats is not None else FlowStats()
     flow = Dataflow("feblam-gateway")
     raw = op.input("hits_and_actions", flow, source)
-    decoder = make_decoder(desks, stats, settings.gateway.max_message_bytes, action_key, clock)
+    decoder = make_decoder(desks, stats, settings.gateway.max_message_bytes, action_key, horizon)
     decoded = op.flat_map("decode_and_route", raw, decoder)
     split = op.branch("split_deadletter", decoded, lambda x: isinstance(x, DeadLetter))
     write_to("deadletter_out", split.trues, deadletter)
     security = op.branch("split_security", split.falses, lambda x: isinstance(x, SecurityEvent))
-    keyed = op.stateful("cases", security.falses, lambda resume: CaseLogic(desks, clock, resume))
+    keyed = op.stateful("cases", security.falses, lambda resume: CaseLogic(desks, horizon, resume))
     changes = op.key_rm("drop_hit_id", keyed)
     write_to("board_out", changes, board)
     audit = op.filter_map("audit_events", changes, lambda ch: ch.event)

@@ -62,6 +62,7 @@ def run_gateway(settings: Settings, *, stop: threading.Event | None = None, cloc
             events,
             build_deadletter_sink(settings),
             clock=clock,
+            behind=lambda: monitor.behind(g.actions_topic),
             stats=stats,
             action_key=action_key,
         )

@@ -220,6 +220,15 @@ class SourceMonitor:
     def partitions(self) -> int:
         return len(self._parts)
 
+    def behind(self, topic: str) -> list[tuple[str, int]]:
+        """The partitions of ``topic`` read here that hold messages not yet read (or whose lag is not known
+        yet); ``(topic, -1)`` while none of its partitions is assigned. From the flow's own thread."""
+        with self._lock:
+            parts = [(key, lag_of) for key, lag_of in self._parts.items() if key[0] == topic]
+        if not parts:
+            return [(topic, -1)]
+        return [key for key, lag_of in parts if (lag := lag_of()) is None or lag > 0]
+
     def start(self) -> SourceMonitor:
         self._thread = threading.Thread(target=self._run, name="source-monitor", daemon=True)
         self._thread.start()

@@ -7,6 +7,7 @@ restart, with the clock moved on.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,9 @@ from bytewax.testing import TestingSink, TestingSource, run_main
 from feblam.model import PayloadBatch
 from gateway.actions import DeskAction, encode_action
 from gateway.board import Board, BoardSink
+from gateway.cases import ACTION_WAITS
 from gateway.flow import build_gateway_flow
+from gateway.horizon import Behind
 from tests.support.gateway import ACTION_KEY, gateway_settings, hit_doc
 
 T0 = datetime(2026, 11, 29, 20, 0, tzinfo=UTC)
@@ -43,7 +46,12 @@ def action(hit_id: str, desk: str, kind: str, at: datetime, outcome: str | None 
 
 
 def run(
-    items: list[PayloadBatch], clock: Clock, board: Board, recovery: Path | None = None, **gateway: Any
+    items: list[PayloadBatch],
+    clock: Clock,
+    board: Board,
+    recovery: Path | None = None,
+    behind: Behind | None = None,
+    **gateway: Any,
 ) -> tuple[list[Any], list[Any]]:
     settings = gateway_settings(**gateway)
     events: list[Any] = []
@@ -55,6 +63,7 @@ def run(
         TestingSink(events),
         TestingSink(dead),
         clock=clock,
+        behind=behind,
         action_key=ACTION_KEY,
     )
     run_main(flow, epoch_interval=timedelta(seconds=0), recovery_config=RecoveryConfig(recovery) if recovery else None)
@@ -133,6 +142,66 @@ def test_escalation_and_state_across_a_restart(tmp_path: Path) -> None:
     clock.now = T0 + timedelta(hours=1)
     events, _ = run(first, clock, Board(["brussels", "antwerp", "national"]), tmp_path)
     assert events == []
+
+
+def appended(b: PayloadBatch, *at: datetime) -> PayloadBatch:
+    """The batch as the Kafka source gives it: with the broker's append time of each message."""
+    return replace(b, appended_ms=[int(t.timestamp() * 1000) for t in at])
+
+
+def test_after_an_outage_deadlines_pass_in_event_time(tmp_path: Path) -> None:
+    """An acknowledgement appended before the deadline, read only after a long outage, wins: no escalation.
+    One appended after the deadline lands after the escalation it missed, dated by that deadline."""
+    init_db_dir(tmp_path, 1)
+    in_time, late = hit_doc("CAM-BXL-1"), hit_doc("CAM-BXL-2")
+    hits = batch("hit", in_time, late)
+    clock = Clock(T0)
+    events, _ = run([hits], clock, Board(["brussels", "antwerp", "national"]), tmp_path)
+    assert states(events) == [("brussels", "new"), ("brussels", "new")]
+
+    # Ten minutes later the gateway is back; the actions written meanwhile are still unread on the topic.
+    clock.now = T0 + timedelta(minutes=10)
+    acks = appended(
+        batch(
+            "action",
+            action(in_time["hit_id"], "brussels", "acknowledge", T0 + timedelta(seconds=30)),
+            action(late["hit_id"], "brussels", "acknowledge", T0 + timedelta(seconds=90)),
+        ),
+        T0 + timedelta(seconds=30),
+        T0 + timedelta(seconds=90),
+    )
+    board = Board(["brussels", "antwerp", "national"])
+    events, _ = run([hits, acks], clock, board, tmp_path, behind=lambda: [("t.actions", 0)])
+    assert states([e for e in events if e["hit_id"] == in_time["hit_id"]]) == [("brussels", "acknowledged")]
+    of_late = [e for e in events if e["hit_id"] == late["hit_id"]]
+    assert states(of_late) == [("brussels", "escalated"), ("national", "new"), ("brussels", "acknowledged")]
+    assert [e["at"] for e in of_late] == ["2026-11-29T20:01:00.000Z"] * 2 + ["2026-11-29T20:01:30.000Z"]
+    assert board.cards("national") and [c["hit_id"] for c in board.cards("national")] == [late["hit_id"]]
+
+
+def test_an_action_read_before_its_hit_waits_for_it_and_across_a_restart(tmp_path: Path) -> None:
+    """After a crash the actions and hits topics are read again in no order between them: an acknowledgement
+    read before its hit is applied when the hit comes (also after a restart in between); one whose hit never
+    comes is refused after ACTION_WAITS."""
+    init_db_dir(tmp_path, 1)
+    hit, never = hit_doc("CAM-BXL-1"), hit_doc("CAM-BXL-2")
+    acks = batch(
+        "action",
+        action(hit["hit_id"], "brussels", "acknowledge", T0 + timedelta(seconds=5)),
+        action(never["hit_id"], "brussels", "acknowledge", T0 + timedelta(seconds=5)),
+    )
+    clock = Clock(T0)
+    events, dead = run([acks], clock, Board(["brussels", "antwerp", "national"]), tmp_path)
+    assert events == [] and dead == []
+    board = Board(["brussels", "antwerp", "national"])
+    events, _ = run([acks, batch("hit", hit)], clock, board, tmp_path)
+    assert states(events) == [("brussels", "new"), ("brussels", "acknowledged")]
+    assert board.card("brussels", hit["hit_id"])["case"]["state"] == "acknowledged"  # type: ignore[index]
+    clock.now = T0 + ACTION_WAITS + timedelta(seconds=1)
+    events, _ = run([acks, batch("hit", hit)], clock, board, tmp_path)
+    assert events == []
+    events, _ = run([acks, batch("hit", hit), batch("hit", never)], clock, board, tmp_path)
+    assert states(events) == [("brussels", "new")]  # its action was refused once it had waited long enough
 
 
 def test_a_hit_that_cannot_be_routed_is_a_dead_letter() -> None:

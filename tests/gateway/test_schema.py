@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from feblam.model import DeadLetter, PayloadBatch
 from flows.pipeline import FlowStats
-from gateway.flow import ACTION, HIT, make_decoder
+from gateway.flow import ACTION, HIT, make_decoder, utc_now
+from gateway.horizon import Horizon
 from gateway.schema import read_hit
 from gateway.settings import Desks
 from tests.support.gateway import ACTION_KEY, gateway_settings, hit_doc
@@ -29,7 +30,9 @@ json_values = st.recursive(
 
 def decoder() -> Any:
     s = gateway_settings()
-    return make_decoder(Desks(s.desks, s.gateway), FlowStats(), s.gateway.max_message_bytes, ACTION_KEY)
+    return make_decoder(
+        Desks(s.desks, s.gateway), FlowStats(), s.gateway.max_message_bytes, ACTION_KEY, Horizon(utc_now)
+    )
 
 
 def decode(kind: str, payloads: list[bytes]) -> list[Any]:
