@@ -339,8 +339,7 @@ def cmd_broker(args: argparse.Namespace) -> int:
         topics += [s.topic for s in settings.sources] + [s.topic for s in settings.sinks if s.topic]
         if settings.deadletter.topic and not settings.deadletter.path:
             topics.append(settings.deadletter.topic)
-        if settings.hotlists.changes_topic:
-            topics.append(settings.hotlists.changes_topic)
+        topics += settings.hotlists.change_topics()
         if settings.desks:
             g = settings.gateway
             topics += [*g.hits_topics, g.events_topic, g.actions_topic, g.access_topic]

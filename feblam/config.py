@@ -233,6 +233,13 @@ class HotlistSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     changes_topic: Annotated[
         str, _doc("topic of single upserts and deletes, live within a second (DESIGN 5.2); empty: none")
     ] = ""
+    list_changes_topics: Annotated[
+        dict[str, str],
+        _doc(
+            "a list's own change topic (list id = topic), so the broker's ACLs give each source its lists only; "
+            "such a list takes no change from changes_topic, and its topic no other list's"
+        ),
+    ] = msgspec.field(default_factory=dict)
     max_shrink: Annotated[
         float,
         Meta(
@@ -241,6 +248,15 @@ class HotlistSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
             description="a new full snapshot that removes more than this share of a live list is rejected; 1.0: off",
         ),
     ] = 0.5
+
+    def change_topics(self) -> list[str]:
+        """Every topic changes come from: the shared one, then each list's own."""
+        topics = [self.changes_topic] if self.changes_topic else []
+        return topics + sorted({t for t in self.list_changes_topics.values() if t not in topics})
+
+    def change_topic_of(self, list_id: str) -> str:
+        """The one topic a change of ``list_id`` is taken from ("" when none)."""
+        return self.list_changes_topics.get(list_id, self.changes_topic)
 
 
 class DedupSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -663,6 +679,15 @@ def _semantic_problems(settings: Settings, origin: str) -> list[str]:
         problems.append(f"{origin}: sources: topic {topic!r} is listed twice")
     if not settings.sources:
         problems.append(f"{origin}: sources: at least one [[sources]] is needed")
+    hot = settings.hotlists
+    for list_id, topic in sorted(hot.list_changes_topics.items()):
+        if not topic.strip() or topic != topic.strip():
+            problems.append(f"{origin}: hotlists.list_changes_topics.{list_id}: {topic!r} is not a topic name")
+        elif topic == hot.changes_topic:
+            problems.append(
+                f"{origin}: hotlists.list_changes_topics.{list_id}: {topic!r} is hotlists.changes_topic, the shared "
+                "topic; a list's own topic is one no other source writes to"
+            )
     if not settings.sinks:
         problems.append(f"{origin}: sinks: at least one [[sinks]] is needed, or every hit would be lost")
     if not settings.deadletter.topic and not settings.deadletter.path:

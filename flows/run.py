@@ -86,8 +86,13 @@ def preflight(settings: Settings) -> None:
     needed += [(s.topic, f"sink topic (sinks {s.name!r})") for s in settings.sinks if s.topic]
     if settings.deadletter.topic and not settings.deadletter.path:
         needed.append((settings.deadletter.topic, "dead-letter topic (deadletter.topic)"))
-    if settings.hotlists.changes_topic:
-        needed.append((settings.hotlists.changes_topic, "change topic (hotlists.changes_topic)"))
+    hot = settings.hotlists
+    if hot.changes_topic:
+        needed.append((hot.changes_topic, "change topic (hotlists.changes_topic)"))
+    for topic in hot.change_topics():
+        if topic != hot.changes_topic:
+            lists = sorted(lid for lid, t in hot.list_changes_topics.items() if t == topic)
+            needed.append((topic, f"change topic of {', '.join(lists)} (hotlists.list_changes_topics)"))
     preflight_topics(settings, needed)
 
 
@@ -155,7 +160,7 @@ def _run_flow(
     preflight(settings)
     live = open_live_index(settings.hotlists, on_added=retro_hook(settings))
     holder = live.holder
-    if settings.hotlists.changes_topic:
+    if settings.hotlists.change_topics():
         start_change_feed(settings, holder, stop, DeadletterWriter(settings).write, on_added=retro_hook(settings))
     ops.attach(holder, stats)
     gc.collect()

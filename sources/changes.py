@@ -60,7 +60,9 @@ class ChangeFeed(threading.Thread):
         self.on_added = on_added
         self._new: dict[str, dict[str, Change]] = {}
         self.settings = settings
-        self.topic = settings.hotlists.changes_topic
+        self.hot = settings.hotlists
+        self.topics = self.hot.change_topics()
+        self.topic = ", ".join(self.topics)  # how the feed is named in its events
         self.dir = Path(settings.hotlists.dir)
         self.holder = holder
         self.stop_event = stop
@@ -79,8 +81,13 @@ class ChangeFeed(threading.Thread):
                 "fetch.wait.max.ms": max(1, k.fetch_wait_ms),
             }
         )
-        parts = topic_partitions(self.consumer, self.topic, k.brokers, timeout=k.start_timeout_seconds)
-        self.consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in parts])
+        self.consumer.assign(
+            [
+                TopicPartition(topic, p, OFFSET_BEGINNING)
+                for topic in self.topics
+                for p in topic_partitions(self.consumer, topic, k.brokers, timeout=k.start_timeout_seconds)
+            ]
+        )
         self.deadletters = deadletters
         holder.wrap = self.wrap
 
@@ -110,18 +117,20 @@ class ChangeFeed(threading.Thread):
 
     # ------------------------------------------------------------ reading
 
-    def accept(self, payload: bytes, partition: int, offset: int) -> bool:
-        """Validate one change and keep it; True when the live index must change. A bad one is dead-lettered."""
+    def accept(self, payload: bytes, partition: int, offset: int, topic: str | None = None) -> bool:
+        """Validate one change read from ``topic`` (the shared change topic when None) and keep it; True when
+        the live index must change. A bad one is dead-lettered."""
+        topic = topic or self.hot.changes_topic
         try:
-            return self._accept(payload)
+            return self._accept(payload, topic)
         except (FeblamError, ValueError, orjson.JSONDecodeError) as exc:
             self.rejected += 1
             error = f"change: {exc}"
-            self.deadletters(DeadLetter(self.topic, error, payload, VENDOR, None, partition, offset))
-            log.warning("change_rejected", topic=self.topic, partition=partition, offset=offset, error=error)
+            self.deadletters(DeadLetter(topic, error, payload, VENDOR, None, partition, offset))
+            log.warning("change_rejected", topic=topic, partition=partition, offset=offset, error=error)
             return False
 
-    def _accept(self, payload: bytes) -> bool:
+    def _accept(self, payload: bytes, topic: str) -> bool:
         doc = orjson.loads(payload)
         if not isinstance(doc, dict):
             msg = "a change is one JSON object"
@@ -130,6 +139,14 @@ class ChangeFeed(threading.Thread):
         files = self.holder.current.files_version()
         if not isinstance(list_id, str) or list_id not in {i.list_id for i in files.lists}:
             msg = f"list_id {list_id!r} is not a list folder of {self.dir}"
+            raise FeblamError(msg)
+        if self.hot.change_topic_of(list_id) != topic:
+            own = self.hot.change_topic_of(list_id)
+            msg = (
+                f"list {list_id} takes changes from topic {own!r} only (hotlists.list_changes_topics), not {topic!r}"
+                if list_id in self.hot.list_changes_topics
+                else f"topic {topic!r} is the change topic of {self._lists_of(topic)} only; list {list_id} is not one"
+            )
             raise FeblamError(msg)
         if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
             msg = f"seq {seq!r} is not a whole number >= 0"
@@ -148,7 +165,7 @@ class ChangeFeed(threading.Thread):
         if op == "upsert":
             row = {k: v for k, v in doc.items() if k not in ("list_id", "seq")}
             try:
-                table, _ = load_rows([row], f"{self.topic}: {list_id}/{entry_id}")
+                table, _ = load_rows([row], f"{topic}: {list_id}/{entry_id}")
             except SnapshotError as exc:
                 raise FeblamError(str(exc).replace(": row 1", "", 1)) from None
         with self._lock:
@@ -173,13 +190,16 @@ class ChangeFeed(threading.Thread):
         )
         return True
 
+    def _lists_of(self, topic: str) -> str:
+        return ", ".join(sorted(lid for lid, t in self.hot.list_changes_topics.items() if t == topic))
+
     def poll_once(self, timeout: float) -> int:
         """Read what has arrived; put the accepted changes live at once. Returns the messages read."""
         msgs = self.consumer.consume(500, timeout)
         changed = False
         for m in msgs:
             if m.error() is None:
-                changed |= self.accept(m.value() or b"", m.partition() or 0, m.offset() or 0)
+                changed |= self.accept(m.value() or b"", m.partition() or 0, m.offset() or 0, m.topic())
         if changed:
             started = time.perf_counter()
             before = self.holder.current
@@ -234,8 +254,8 @@ def start_change_feed(
     deadletters: Callable[[DeadLetter], None],
     on_added: AddedHook | None = None,
 ) -> ChangeFeed | None:
-    """With ``[hotlists] changes_topic``: the feed, caught up with the topic and running."""
-    if not settings.hotlists.changes_topic:
+    """With ``[hotlists] changes_topic`` or ``list_changes_topics``: the feed, caught up and running."""
+    if not settings.hotlists.change_topics():
         return None
     feed = ChangeFeed(settings, holder, stop, deadletters, on_added)
     feed.catch_up()

@@ -105,6 +105,11 @@ def test_secrets_are_redacted(tmp_path: Path) -> None:
         ("[[sinks]]\nname = 'a'\ntopic = 'h'\n[[sinks]]\nname = 'a'\npath = 'p'\n", "name 'a' is used twice"),
         ("sinks = []\n", "at least one"),
         ("[deadletter]\ntopic = ''\n", "dead letters would be lost"),
+        (
+            "[hotlists]\nchanges_topic = 'c'\nlist_changes_topics = { SIS = 'c' }\n",
+            r"hotlists.list_changes_topics.SIS: 'c' is hotlists.changes_topic, the shared topic",
+        ),
+        ("[hotlists]\nlist_changes_topics = { SIS = ' ' }\n", "hotlists.list_changes_topics.SIS: ' ' is not a topic"),
     ],
 )
 def test_bad_config_is_a_clear_error(tmp_path: Path, text: str, message: str) -> None:

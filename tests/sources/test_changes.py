@@ -84,3 +84,38 @@ def test_the_feeds_dead_letters_go_where_the_flows_go(tmp_path: Path) -> None:
         3,
         "change",
     )
+
+
+def test_a_list_bound_to_its_own_topic_takes_changes_from_that_topic_only(
+    broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path
+) -> None:
+    """So that the broker's ACLs work per source: the SIS feed may write to its topic, and only SIS changes
+    count there; the shared topic cannot change SIS."""
+    shared, sis = f"{topic_prefix}.changes", f"{topic_prefix}.changes-sis"
+    broker.create_topics([shared, sis], partitions=1)
+    settings = settings_from_dict(
+        {
+            "kafka": {"brokers": broker.address, "group_id": topic_prefix},
+            "hotlists": {
+                "dir": str(sample_hotlists(tmp_path)),
+                "changes_topic": shared,
+                "list_changes_topics": {"SIS": sis},
+                "shared_build": False,
+            },
+            "deadletter": {"path": str(tmp_path / "dlq.jsonl")},
+        }
+    )
+    assert settings.hotlists.change_topics() == [shared, sis]
+    sis_change = {"list_id": "SIS", "category": "sis_alert", "action": "observe"}
+    produce(broker.address, shared, [change(**sis_change, entry_id="SIS-VIA-SHARED"), change(entry_id="STOLEN-OK")])
+    produce(broker.address, sis, [change(entry_id="STOLEN-VIA-SIS"), change(**sis_change, entry_id="SIS-OK")])
+    holder = IndexHolder(load_index(settings.hotlists))
+    dead: list[DeadLetter] = []
+    feed = ChangeFeed(settings, holder, threading.Event(), dead.append)
+    feed.catch_up(timeout=20)
+    assert sorted(m.entry_id for m in holder.current.probe("9LIV999", None, AT)) == ["SIS-OK", "STOLEN-OK"]
+    assert sorted((d.source, d.offset) for d in dead) == [(shared, 0), (sis, 0)]
+    errors = {d.source: d.error for d in dead}
+    assert f"list SIS takes changes from topic {sis!r} only" in errors[shared]
+    assert f"topic {sis!r} is the change topic of SIS only" in errors[sis]
+    feed.consumer.close()
