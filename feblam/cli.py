@@ -323,6 +323,71 @@ def cmd_retro(args: argparse.Namespace) -> int:
     return 0 if result.complete else 1
 
 
+def cmd_topics(args: argparse.Namespace) -> int:
+    """``feblam topics create``: every topic the configurations name, created where missing."""
+    from feblam.topics import create_topics, topics_of
+
+    if args.partitions < 1 or args.replication < 1:
+        return _err(f"--partitions {args.partitions} / --replication {args.replication}: each needs to be 1 or more")
+    configs = [load_settings(c) for c in args.config]
+    logs.configure("warning", configs[0].logging.format)
+    names: dict[str, Any] = {}
+    for settings in configs:
+        for t in topics_of(settings):
+            names.setdefault(t.name, t)
+    if not names:
+        return _err(f"{', '.join(args.config)}: names no topic (no [[sources]] and no [[desks]])")
+    done = create_topics(configs[0], list(names.values()), args.partitions, args.replication)
+    for topic, what in done:
+        print(f"{topic.name}: {what} - {topic.role}")
+    created = sum(w.startswith("created") for _, w in done)
+    print(f"{created} created, {len(done) - created} already there, on {configs[0].kafka.brokers}")
+    return 0
+
+
+def cmd_produce(args: argparse.Namespace) -> int:
+    """``feblam produce``: reads from a file or stdin onto a vendor's topic."""
+    from sources.produce import produce_lines, vendor_topic
+
+    settings = _settings(args)
+    if args.rate is not None and args.rate <= 0:
+        return _err(f"--rate {args.rate:g}: reads a second must be above 0 (leave it out: as fast as possible)")
+    topic = vendor_topic(settings, args.vendor, args.topic)
+    if args.file == "-":
+        done = produce_lines(settings, args.vendor, topic, sys.stdin.buffer, args.rate, "stdin")
+    else:
+        path = Path(args.file)
+        try:
+            fh = path.open("rb")
+        except OSError as exc:
+            return _err(f"{path}: cannot read it ({exc.strerror})")
+        with fh:
+            done = produce_lines(settings, args.vendor, topic, fh, args.rate, str(path))
+    print(done.line())
+    return 0
+
+
+#: ``feblam change`` flags -> the change's columns (DESIGN 5).
+CHANGE_FIELDS = ("plate", "country", "category", "priority", "action", "valid_from", "valid_until", "owner", "note")
+
+
+def cmd_change(args: argparse.Namespace) -> int:
+    """``feblam change``: one upsert or delete, checked as the job will take it, then published."""
+    from sources.publish_change import publish_change
+
+    settings = _settings(args)
+    doc: dict[str, Any] = {"list_id": args.list_id, "op": args.op, "entry_id": args.entry, "seq": args.seq}
+    given = {f: getattr(args, f) for f in CHANGE_FIELDS if getattr(args, f) is not None}
+    if args.op == "delete" and given:
+        return _err(f"delete: needs only --entry (drop {', '.join('--' + f.replace('_', '-') for f in given)})")
+    topic, sent = publish_change(settings, doc | given)
+    print(
+        f"{args.list_id}/{args.entry.strip()}: {args.op} seq {sent['seq']} published to {topic}; "
+        "live on every running job within a second"
+    )
+    return 0
+
+
 def cmd_broker(args: argparse.Namespace) -> int:
     """``feblam broker``: the bundled broker alone, until SIGTERM/SIGINT."""
     import signal
@@ -333,16 +398,11 @@ def cmd_broker(args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    from feblam.topics import topics_of
+
     topics = [t for t in args.topics.split(",") if t]
     for config in args.config or ():
-        settings = load_settings(config)
-        topics += [s.topic for s in settings.sources] + [s.topic for s in settings.sinks if s.topic]
-        if settings.deadletter.topic and not settings.deadletter.path:
-            topics.append(settings.deadletter.topic)
-        topics += settings.hotlists.change_topics()
-        if settings.desks:
-            g = settings.gateway
-            topics += [*g.hits_topics, g.events_topic, g.actions_topic, g.access_topic]
+        topics += [t.name for t in topics_of(load_settings(config))]
     with EmbeddedBroker(port=args.port) as broker:
         if topics:
             create_topics(broker.address, topics, partitions=args.partitions)
@@ -523,6 +583,40 @@ def build_parser() -> argparse.ArgumentParser:
     rt.add_argument("--list", action="append", metavar="L", help="only this list's entries (repeatable)")
     rt.add_argument("--entry", action="append", metavar="E", help="only this entry id (repeatable)")
     rt.set_defaults(func=cmd_retro)
+
+    tp = sub.add_parser("topics", help="create every topic the configurations name (idempotent)")
+    tsub = tp.add_subparsers(dest="topics_cmd", required=True)
+    tc = tsub.add_parser("create", help="create what is missing; what exists is left alone and said")
+    tc.add_argument(
+        "--config", action="append", required=True, help="a configuration (repeatable: the job's and the gateway's)"
+    )
+    tc.add_argument("--partitions", type=int, default=6, help="partitions of each created topic (default 6)")
+    tc.add_argument("--replication", type=int, default=1, help="replication factor of each created topic")
+    tc.set_defaults(func=cmd_topics)
+
+    pr = sub.add_parser("produce", help="camera reads from a file or stdin onto a vendor's topic (one line a read)")
+    pr.add_argument("--config", required=True, help="the job's configuration: its [[sources]] name the topic")
+    pr.add_argument("--vendor", required=True, help="the payloads' vendor (a [[sources]] vendor of the configuration)")
+    pr.add_argument("--topic", default=None, help="which topic, when several [[sources]] have that vendor")
+    pr.add_argument("--rate", type=float, default=None, help="reads a second (default: as fast as possible)")
+    pr.add_argument("file", help="a file of payloads, one a line; - for stdin")
+    pr.set_defaults(func=cmd_produce, quiet=True)
+
+    ch = sub.add_parser("change", help="publish one hotlist change (upsert or delete), checked as the job will")
+    ch.add_argument("--config", required=True, help="the job's configuration: hotlists.dir and the change topics")
+    ch.add_argument("--list", dest="list_id", required=True, help="the list (a folder of hotlists.dir)")
+    ch.add_argument("op", choices=("upsert", "delete"), help="upsert (the entry's columns below) or delete")
+    ch.add_argument("--entry", required=True, help="entry_id")
+    for f in CHANGE_FIELDS:
+        ch.add_argument(
+            f"--{f.replace('_', '-')}",
+            dest=f,
+            type=int if f == "priority" else str,
+            default=None,
+            help=f"the entry's {f} (DESIGN 5; upsert only)",
+        )
+    ch.add_argument("--seq", type=int, default=None, help="sequence number (default: the next one of the list)")
+    ch.set_defaults(func=cmd_change, quiet=True)
 
     bk = sub.add_parser("broker", help="start the bundled Kafka-compatible broker alone (for trying 'feblam run')")
     bk.add_argument("--port", type=int, default=9092, help="loopback port (default 9092, as in examples/feblam.toml)")

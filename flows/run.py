@@ -25,6 +25,7 @@ from typing import Any
 from feblam.config import Settings
 from feblam.errors import FeblamError
 from feblam.logs import flush_stderr, get_logger
+from feblam.topics import job_topics
 from flows.operations import Operations
 from flows.pipeline import FlowStats, build_flow
 from flows.service import peer_answers, preflight_topics, run_dataflow, service
@@ -82,17 +83,7 @@ def parse_cluster(workers: int, process_id: int | None, addresses: str | None) -
 
 def preflight(settings: Settings) -> None:
     """The broker answers and every topic the job uses exists (listed, so nothing is auto-created)."""
-    needed = [(s.topic, f"source topic (sources, vendor {s.vendor})") for s in settings.sources]
-    needed += [(s.topic, f"sink topic (sinks {s.name!r})") for s in settings.sinks if s.topic]
-    if settings.deadletter.topic and not settings.deadletter.path:
-        needed.append((settings.deadletter.topic, "dead-letter topic (deadletter.topic)"))
-    hot = settings.hotlists
-    if hot.changes_topic:
-        needed.append((hot.changes_topic, "change topic (hotlists.changes_topic)"))
-    for topic in hot.change_topics():
-        if topic != hot.changes_topic:
-            lists = sorted(lid for lid, t in hot.list_changes_topics.items() if t == topic)
-            needed.append((topic, f"change topic of {', '.join(lists)} (hotlists.list_changes_topics)"))
+    needed = [(t.name, t.role) for t in job_topics(settings)]
     preflight_topics(settings, needed)
 
 

@@ -12,26 +12,12 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from feblam.config import OUTCOMES, DeskSettings, GatewaySettings, Settings, UserSettings
+from feblam.config import OUTCOMES, DeskSettings, GatewaySettings, UserSettings
 from feblam.model import Match
 from feblam.serde import match_from_dict
 from sinks.routing import rule_matches
 
-__all__ = ["OUTCOMES", "DeskSettings", "Desks", "GatewaySettings", "UserSettings", "gateway_topics"]
-
-
-def gateway_topics(settings: Settings) -> list[tuple[str, str]]:
-    """Every ``(topic, role)`` the gateway reads or writes."""
-    g = settings.gateway
-    needed = [(t, "hits topic (gateway.hits_topics)") for t in g.hits_topics]
-    needed += [
-        (g.events_topic, "events topic (gateway.events_topic)"),
-        (g.actions_topic, "actions topic (gateway.actions_topic)"),
-        (g.access_topic, "access-audit topic (gateway.access_topic)"),
-    ]
-    if settings.deadletter.topic and not settings.deadletter.path:
-        needed.append((settings.deadletter.topic, "dead-letter topic (deadletter.topic)"))
-    return needed
+__all__ = ["OUTCOMES", "DeskSettings", "Desks", "GatewaySettings", "UserSettings"]
 
 
 class Desks:

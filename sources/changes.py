@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
-from feblam.config import Settings
+from feblam.config import HotlistSettings, Settings
 from feblam.errors import FeblamError, SnapshotError
 from feblam.kafka import topic_partitions
 from feblam.logs import get_logger, plate_ref
@@ -35,11 +36,66 @@ from matchers.normalize import plate_key
 from matchers.refresh import AddedHook
 from matchers.snapshot import load_rows
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 log = get_logger(__name__)
 VENDOR = "change"
 #: The largest ``seq`` taken (JSON's exact integers): a sequence is a count or a time in ms, never 9e18.
 MAX_SEQ = 2**53
 # the vendor field of a change's dead letter
+
+
+Checked = tuple[str, int, str, str, "pa.Table | None"]
+
+
+def check_change(doc: Any, topic: str, hot: HotlistSettings, list_ids: Collection[str], where: str) -> Checked:
+    """One change read from ``topic``, checked on its own as the job takes it: ``(list_id, seq, op, entry_id,
+    row)`` (the row of an upsert, validated like a delta row), or a :class:`FeblamError` saying what is wrong.
+    ``list_ids``: the list folders of ``where``. Used by the feed and by ``feblam change`` before it publishes."""
+    if not isinstance(doc, dict):
+        msg = "a change is one JSON object"
+        raise FeblamError(msg)
+    list_id, seq, op, entry_id = doc.get("list_id"), doc.get("seq"), doc.get("op"), doc.get("entry_id")
+    if not isinstance(list_id, str) or list_id not in list_ids:
+        msg = f"list_id {list_id!r} is not a list folder of {where}"
+        raise FeblamError(msg)
+    own = hot.change_topic_of(list_id)
+    if own != topic:
+        bound = ", ".join(sorted(lid for lid, t in hot.list_changes_topics.items() if t == topic))
+        msg = (
+            f"list {list_id} takes changes from topic {own!r} only (hotlists.list_changes_topics), not {topic!r}"
+            if list_id in hot.list_changes_topics
+            else f"topic {topic!r} is the change topic of {bound} only; list {list_id} is not one"
+        )
+        raise FeblamError(msg)
+    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+        msg = f"seq {seq!r} is not a whole number >= 0"
+        raise FeblamError(msg)
+    if seq > MAX_SEQ:
+        msg = f"seq {seq} is beyond {MAX_SEQ} (2^53): a change so far ahead would outlive every later snapshot"
+        raise FeblamError(msg)
+    if op not in ("upsert", "delete"):
+        msg = f"op {op!r} is not upsert or delete"
+        raise FeblamError(msg)
+    if not isinstance(entry_id, str) or not entry_id.strip():
+        msg = f"entry_id {entry_id!r} is missing"
+        raise FeblamError(msg)
+    entry_id = entry_id.strip()
+    table = None
+    if op == "upsert":
+        row = {k: v for k, v in doc.items() if k not in ("list_id", "seq")}
+        try:
+            table, _ = load_rows([row], f"{topic}: {list_id}/{entry_id}")
+        except SnapshotError as exc:
+            raise FeblamError(str(exc).replace(": row 1", "", 1)) from None
+    return list_id, seq, op, entry_id, table
+
+
+def latest_file_seq(hot_dir: Path, list_id: str) -> int:
+    """The sequence number of a list's latest snapshot file (-1: none): changes at or below it are in the files."""
+    found = list_files(hot_dir / list_id) if (hot_dir / list_id).is_dir() else ()
+    return max((f.seq for f in found), default=-1)
 
 
 class ChangeFeed(threading.Thread):
@@ -104,8 +160,7 @@ class ChangeFeed(threading.Thread):
         if self._seqs_of != files.version:
             self._seqs, self._seqs_of = {}, files.version
         if list_id not in self._seqs:
-            found = list_files(self.dir / list_id) if (self.dir / list_id).is_dir() else ()
-            self._seqs[list_id] = max((f.seq for f in found), default=-1)
+            self._seqs[list_id] = latest_file_seq(self.dir, list_id)
         return self._seqs[list_id]
 
     def _prune(self, files: FilesVersion) -> None:
@@ -131,43 +186,11 @@ class ChangeFeed(threading.Thread):
             return False
 
     def _accept(self, payload: bytes, topic: str) -> bool:
-        doc = orjson.loads(payload)
-        if not isinstance(doc, dict):
-            msg = "a change is one JSON object"
-            raise FeblamError(msg)
-        list_id, seq, op, entry_id = doc.get("list_id"), doc.get("seq"), doc.get("op"), doc.get("entry_id")
         files = self.holder.current.files_version()
-        if not isinstance(list_id, str) or list_id not in {i.list_id for i in files.lists}:
-            msg = f"list_id {list_id!r} is not a list folder of {self.dir}"
-            raise FeblamError(msg)
-        if self.hot.change_topic_of(list_id) != topic:
-            own = self.hot.change_topic_of(list_id)
-            msg = (
-                f"list {list_id} takes changes from topic {own!r} only (hotlists.list_changes_topics), not {topic!r}"
-                if list_id in self.hot.list_changes_topics
-                else f"topic {topic!r} is the change topic of {self._lists_of(topic)} only; list {list_id} is not one"
-            )
-            raise FeblamError(msg)
-        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
-            msg = f"seq {seq!r} is not a whole number >= 0"
-            raise FeblamError(msg)
-        if seq > MAX_SEQ:
-            msg = f"seq {seq} is beyond {MAX_SEQ} (2^53): a change so far ahead would outlive every later snapshot"
-            raise FeblamError(msg)
-        if op not in ("upsert", "delete"):
-            msg = f"op {op!r} is not upsert or delete"
-            raise FeblamError(msg)
-        if not isinstance(entry_id, str) or not entry_id.strip():
-            msg = f"entry_id {entry_id!r} is missing"
-            raise FeblamError(msg)
-        entry_id = entry_id.strip()
-        table = None
-        if op == "upsert":
-            row = {k: v for k, v in doc.items() if k not in ("list_id", "seq")}
-            try:
-                table, _ = load_rows([row], f"{topic}: {list_id}/{entry_id}")
-            except SnapshotError as exc:
-                raise FeblamError(str(exc).replace(": row 1", "", 1)) from None
+        doc = orjson.loads(payload)
+        list_id, seq, op, entry_id, table = check_change(
+            doc, topic, self.hot, {i.list_id for i in files.lists}, str(self.dir)
+        )
         with self._lock:
             if seq <= self._snapshot_seq(files, list_id):
                 self.ignored += 1  # the list's snapshot file already holds it
@@ -189,9 +212,6 @@ class ChangeFeed(threading.Thread):
             plate=plate_ref(plate_key(str(doc.get("plate") or ""))) if op == "upsert" else None,
         )
         return True
-
-    def _lists_of(self, topic: str) -> str:
-        return ", ".join(sorted(lid for lid, t in self.hot.list_changes_topics.items() if t == topic))
 
     def poll_once(self, timeout: float) -> int:
         """Read what has arrived; put the accepted changes live at once. Returns the messages read."""
