@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from bench.rows import ALL_ROWS, GATEWAY_ROWS, INDEX_ROWS, KAFKA_ROWS, MEMORY_ROWS
+from feblam.errors import FeblamError
 
 ROUNDS = 3
 
@@ -360,7 +361,22 @@ def plot(report: dict[str, Any], path: str) -> None:
     fig.savefig(path, dpi=110)
 
 
+def check_plot(path: str) -> None:
+    """Before a run of minutes: matplotlib is there and the plot's folder takes a file (one line otherwise)."""
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        text = f"--plot {path}: needs matplotlib (pip install -e '.[plot]'); nothing was run"
+        raise FeblamError(text)
+    folder = Path(path).resolve().parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        text = f"--plot {path}: cannot write into {folder}; nothing was run"
+        raise FeblamError(text)
+
+
 def main(args: argparse.Namespace) -> int:
+    if args.plot:
+        check_plot(args.plot)
     report = run(args)
     if args.json:
         sys.stdout.write(orjson.dumps(report).decode() + "\n")

@@ -84,3 +84,15 @@ def test_gateway_row_delivers_every_hit_to_its_desks_page(tmp_path: Path) -> Non
     assert row["burst_hits"] == 300 and row["burst_hits_lost"] == 0
     assert 0 < row["p50_ms"] <= row["p99_ms"] <= row["max_ms"]
     assert row["hits_per_s"] > 0 and row["cpu_seconds"] > 0
+
+
+def test_a_plot_that_cannot_be_made_is_refused_before_the_run(tmp_path: Path) -> None:
+    """--plot is checked first: no matplotlib, or a folder it cannot write, is one line at once, not after minutes."""
+    import importlib.util
+
+    from tests.support.processes import assert_one_clear_line, feblam
+
+    proc = feblam("bench", "--only", "feblam-memory", "--plot", str(tmp_path / "nowhere" / "plot.png"), timeout=20)
+    reason = "needs matplotlib" if importlib.util.find_spec("matplotlib") is None else "cannot write into"
+    assert_one_clear_line(proc, "--plot", reason, "nothing was run")
+    assert proc.returncode == 2
