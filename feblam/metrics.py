@@ -1,4 +1,11 @@
-"""The job's metrics (DESIGN section 11), in one prometheus-client registry.
+"""The job's metrics (DESIGN section 11), in the job's prometheus-client registry.
+
+Each process exports only its own metrics: :data:`REGISTRY` is the job's
+(``feblam run``, ``demo``); :data:`GATEWAY_REGISTRY` is the Hit Gateway's, with
+the gateway's own ``feblam_gateway_*`` metrics (:mod:`gateway.metrics`) and the
+few both kinds of process have (:data:`SHARED`: readiness, build, consumer lag,
+dead letters, sink errors, process and platform). A gateway never shows an index
+age that rises for ever, nor a job a desk's board.
 
 Counters are bumped per batch or per hit, never per read on the hot path:
 ``feblam_reads_total`` once per payload batch, the rest only for dead letters
@@ -78,6 +85,14 @@ READY = Gauge(
     registry=REGISTRY,
 )
 BUILD_INFO = Gauge("feblam_build_info", "FEBLAM's version (value 1)", ["version"], registry=REGISTRY)
+
+#: The metrics every FEBLAM process has.
+SHARED = (READY, BUILD_INFO, CONSUMER_LAG, DEADLETTERS, SINK_ERRORS)
+GATEWAY_REGISTRY = CollectorRegistry()
+ProcessCollector(registry=GATEWAY_REGISTRY)
+PlatformCollector(registry=GATEWAY_REGISTRY)
+for _shared in SHARED:
+    GATEWAY_REGISTRY.register(_shared)
 
 _live_since = {"t": time.time()}
 INDEX_AGE.set_function(lambda: time.time() - _live_since["t"])

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -75,11 +75,12 @@ class Health:
 Check = Callable[[], tuple[bool, dict[str, Any]]]
 
 
-def operations_routes(live: Check, ready: Check) -> list[Route]:
-    """``/metrics``, ``/live`` and ``/ready`` (no sign-in: for the internal network only)."""
+def operations_routes(live: Check, ready: Check, registry: CollectorRegistry = REGISTRY) -> list[Route]:
+    """``/metrics`` (of ``registry``: the process's own), ``/live`` and ``/ready`` (no sign-in: for the internal
+    network only)."""
 
     async def metrics(request: Request) -> Response:
-        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     def answer(check: Check) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> Response:

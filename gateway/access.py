@@ -22,14 +22,14 @@ from prometheus_client import Counter
 from feblam.config import KafkaSettings
 from feblam.kafka import ServedProducer
 from feblam.logs import get_logger
-from feblam.metrics import REGISTRY
+from feblam.metrics import GATEWAY_REGISTRY
 from feblam.serde import format_ts
 
 log = get_logger(__name__)
 LOST = Counter(
     "feblam_gateway_access_lost",
     "Access-audit events the producer could not take (a gap in the access trail)",
-    registry=REGISTRY,
+    registry=GATEWAY_REGISTRY,
 )
 #: The kinds of access events.
 KINDS = ("signin", "signin_failed", "signin_blocked", "signout", "shown", "refused")

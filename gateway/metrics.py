@@ -1,4 +1,4 @@
-"""The Hit Gateway's metrics (``feblam_gateway_*``, docs/metrics.md), in the process's one registry.
+"""The Hit Gateway's metrics (``feblam_gateway_*``, docs/metrics.md), in the gateway's registry (feblam.metrics.GATEWAY_REGISTRY).
 
 Only ``feblam gateway`` imports this module, so the job (``feblam run``) never
 exports these series, not even at zero.
@@ -8,31 +8,36 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from feblam.metrics import BUCKETS, REGISTRY
+from feblam.metrics import BUCKETS, GATEWAY_REGISTRY
 
 HITS = Counter(
     "feblam_gateway_hits",
     "Hits the gateway took from the hits topics, by result (routed, unrouted, repeated, too_old)",
     ["result"],
-    registry=REGISTRY,
+    registry=GATEWAY_REGISTRY,
 )
 EVENTS = Counter(
     "feblam_gateway_events",
     "Hit events (state changes) written, by desk and state",
     ["desk", "state"],
-    registry=REGISTRY,
+    registry=GATEWAY_REGISTRY,
 )
-CASES = Gauge("feblam_gateway_cases", "Hits on each desk's board, by state", ["desk", "state"], registry=REGISTRY)
+CASES = Gauge(
+    "feblam_gateway_cases", "Hits on each desk's board, by state", ["desk", "state"], registry=GATEWAY_REGISTRY
+)
 HIT_TO_BOARD = Histogram(
-    "feblam_gateway_hit_to_board_seconds", "Hit emitted to on a desk's board", buckets=BUCKETS, registry=REGISTRY
+    "feblam_gateway_hit_to_board_seconds",
+    "Hit emitted to on a desk's board",
+    buckets=BUCKETS,
+    registry=GATEWAY_REGISTRY,
 )
 REFUSED = Counter(
     "feblam_gateway_refused",
     "Messages on the gateway's topics it could not use (dead-lettered or refused actions)",
     ["topic_kind", "reason"],
-    registry=REGISTRY,
+    registry=GATEWAY_REGISTRY,
 )
 LOGINS = Counter(
-    "feblam_gateway_logins", "Console logins, by result (ok, failed, blocked)", ["result"], registry=REGISTRY
+    "feblam_gateway_logins", "Console logins, by result (ok, failed, blocked)", ["result"], registry=GATEWAY_REGISTRY
 )
-PAGES = Gauge("feblam_gateway_pages", "Console pages connected to a board", registry=REGISTRY)
+PAGES = Gauge("feblam_gateway_pages", "Console pages connected to a board", registry=GATEWAY_REGISTRY)

@@ -6,17 +6,19 @@ import re
 from pathlib import Path
 
 import yaml
+from prometheus_client import CollectorRegistry
 
-from feblam.metrics import REGISTRY
+from feblam.metrics import GATEWAY_REGISTRY, REGISTRY
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 
 
-def served_metric_names() -> set[str]:
-    import gateway.metrics  # noqa: F401 - the gateway's series are in the same registry
+def served_metric_names(registry: CollectorRegistry) -> set[str]:
+    import gateway.access
+    import gateway.metrics  # noqa: F401 - the gateway's series, in its own registry
 
     names = set()
-    for family in REGISTRY.collect():
+    for family in registry.collect():
         names.add(family.name)
         names.update(s.name for s in family.samples)
         if family.type == "counter":
@@ -26,7 +28,19 @@ def served_metric_names() -> set[str]:
     return names
 
 
-def test_every_alert_uses_metrics_the_job_serves() -> None:
+#: The scrape job of each process (docs/operations.md), and the registry its /metrics serves.
+SERVED_BY = {"feblam": REGISTRY, "feblam-gateway": GATEWAY_REGISTRY}
+
+
+def test_each_process_exports_only_its_own_metrics() -> None:
+    job, gw = served_metric_names(REGISTRY), served_metric_names(GATEWAY_REGISTRY)
+    assert "feblam_index_age_seconds" in job and "feblam_index_age_seconds" not in gw
+    assert "feblam_reads_total" in job and "feblam_reads_total" not in gw
+    assert "feblam_gateway_pages" in gw and not any(n.startswith("feblam_gateway_") for n in job)
+    assert {"feblam_ready", "feblam_build_info", "feblam_consumer_lag"} <= job & gw
+
+
+def test_every_alert_is_scoped_to_a_process_and_uses_metrics_it_serves() -> None:
     doc = yaml.safe_load((DEPLOY / "alerts.yml").read_text())
     rules = [r for g in doc["groups"] for r in g["rules"]]
     wanted = {
@@ -38,10 +52,14 @@ def test_every_alert_uses_metrics_the_job_serves() -> None:
         "FeblamNotReady",
     }
     assert wanted <= {r["alert"] for r in rules}
-    served = served_metric_names()
     for rule in rules:
-        used = set(re.findall(r"\b(feblam_[a-z_]+)", rule["expr"]))
-        assert used and used <= served, (rule["alert"], used - served)
+        selectors = re.findall(r"\b(feblam_[a-z_]+)(\{[^}]*\})?", rule["expr"])
+        assert selectors, rule["alert"]
+        jobs = {m.group(1) for _, sel in selectors if (m := re.search(r'job="([^"]+)"', sel))}
+        assert len(jobs) == 1 and all('job="' in sel for _, sel in selectors), (rule["alert"], rule["expr"])
+        (job,) = jobs
+        used = {name for name, _ in selectors}
+        assert used <= served_metric_names(SERVED_BY[job]), (rule["alert"], used - served_metric_names(SERVED_BY[job]))
         assert rule["annotations"]["runbook"].startswith("docs/operations.md#")
 
 

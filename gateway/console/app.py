@@ -35,6 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from feblam.config import GatewaySettings
 from feblam.logs import get_logger
+from feblam.metrics import GATEWAY_REGISTRY
 from flows.operations import operations_routes
 from gateway import metrics
 from gateway.access import access_event
@@ -516,7 +517,7 @@ def create_app(
         Route("/api/hits/{hit_id}", hit),
         Route("/api/hits/{hit_id}/{kind:str}", act, methods=["POST"]),
         Route("/favicon.ico", no_icon),
-        *operations_routes(live, ready),
+        *operations_routes(live, ready, GATEWAY_REGISTRY),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
     ]
     app = Starlette(
