@@ -95,7 +95,15 @@ for _shared in SHARED:
     GATEWAY_REGISTRY.register(_shared)
 
 _live_since = {"t": time.time()}
-INDEX_AGE.set_function(lambda: time.time() - _live_since["t"])
+
+
+def index_age_seconds() -> float:
+    """Seconds since the live version (its files and the changes on top) went live: the metric and the stats
+    event say the same."""
+    return time.time() - _live_since["t"]
+
+
+INDEX_AGE.set_function(index_age_seconds)
 
 
 def index_live(version: str, lists: Iterable[tuple[str, int]], *, swapped: bool) -> None:

@@ -159,16 +159,14 @@ class StatsReporter(threading.Thread):
         self.holder = holder
         self.monitor = monitor
         self.stop_event = stop
-        self.live_since = time.time()
 
     def run(self) -> None:
+        from feblam.metrics import index_age_seconds
+
         last_reads, last_t = self.stats.reads, time.monotonic()
-        version = self.holder.current.version
         while not self.stop_event.wait(self.every):
             now = time.monotonic()
             s = self.stats
-            if self.holder.current.version != version:
-                version, self.live_since = self.holder.current.version, time.time()
             lag = sum(self.monitor.lag.values()) if self.monitor is not None else None
             log.info(
                 "stats",
@@ -178,8 +176,8 @@ class StatsReporter(threading.Thread):
                 deadletters=s.deadletters,
                 suppressed=s.suppressed,
                 consumer_lag=lag,
-                index_version=version,
-                index_age_seconds=round(time.time() - self.live_since),
+                index_version=self.holder.current.version,
+                index_age_seconds=round(index_age_seconds()),
             )
             last_reads, last_t = s.reads, now
 

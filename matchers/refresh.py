@@ -212,7 +212,8 @@ class HotlistWatcher(threading.Thread):
         if blocked:
             return False
         old = self.holder.swap(index)
-        metrics.index_live(index.version, ((i.list_id, i.entries) for i in index.lists), swapped=True)
+        live = self.holder.current  # the files' version with the topic's changes on top: the one hits carry
+        metrics.index_live(live.version, ((i.list_id, i.entries) for i in live.lists), swapped=True)
         if self.on_added is not None:
             from matchers.build import added_entries
 
@@ -231,7 +232,8 @@ class HotlistWatcher(threading.Thread):
         log.info(
             "index_swapped",
             old_version=old.version,
-            version=index.version,
+            version=live.version,
+            files_version=index.version,
             entries=len(index),
             seconds=round(time.perf_counter() - started, 3),
         )

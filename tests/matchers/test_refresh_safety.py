@@ -110,3 +110,24 @@ def test_a_fifo_named_like_a_snapshot_never_blocks_the_watcher(tmp_path: Path) -
     assert done == [True], "the check ended and the good change went live"
     assert [e["path"] for e in logs if e["event"] == "snapshot_file_skipped"] == [str(fifo)]
     assert entries_of(holder, "STOLEN") == 10
+
+
+def test_every_place_names_the_version_the_hits_carry_also_with_changes_on_top(tmp_path: Path) -> None:
+    """The files' version with the change topic's changes on top is the live one: the metric, the swap's event
+    and the hits all name it (not the files' version beneath)."""
+    from feblam import logs
+    from feblam.metrics import REGISTRY, index_age_seconds
+    from matchers.build import build_changes
+
+    logs.configure("info", "json")  # an earlier test's CLI call may have left the level at warning
+    hot, holder, watcher = setup(tmp_path)
+    holder.wrap = lambda inner: build_changes(inner.files_version(), {"OTHER": {"O1": (10**6, None)}})
+    write_snapshot(hot, "STOLEN", [entry(f"S{i}", f"AB{i:03d}") for i in range(12)], seq=2)
+    with capture_logs() as logs:
+        assert watcher.check() is True
+    live = holder.current.version
+    assert live != holder.current.files_version().version
+    assert REGISTRY.get_sample_value("feblam_index_version_info", {"version": live}) == 1
+    (swapped,) = [e for e in logs if e["event"] == "index_swapped"]
+    assert swapped["version"] == live and swapped["files_version"] == holder.current.files_version().version
+    assert index_age_seconds() < 5
