@@ -318,6 +318,19 @@ class RecoverySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     backup_seconds: Annotated[Seconds, _doc("how long old snapshots are kept (Bytewax backup_interval)")] = 0.0
 
 
+class OutputSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``[outputs]``: what the files FEBLAM writes (file sinks, Parquet audit, dead letters) need to start."""
+
+    min_free_mb: Annotated[
+        int,
+        Meta(
+            ge=0,
+            le=10_000_000,
+            description="a file output's filesystem needs this much free space at start; 0: no check",
+        ),
+    ] = 100
+
+
 class PrivacySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """``[privacy]``: the plate-hash key."""
 
@@ -555,6 +568,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     deadletter: DeadletterSettings = msgspec.field(default_factory=DeadletterSettings)
     sinks: tuple[SinkSettings, ...] = (SinkSettings(name="all-hits", topic="hits"),)
     recovery: RecoverySettings = msgspec.field(default_factory=RecoverySettings)
+    outputs: OutputSettings = msgspec.field(default_factory=OutputSettings)
     privacy: PrivacySettings = msgspec.field(default_factory=PrivacySettings)
     logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
     http: HttpSettings = msgspec.field(default_factory=HttpSettings)
@@ -579,6 +593,7 @@ SECTIONS: dict[str, type[msgspec.Struct]] = {
     "dedup": DedupSettings,
     "deadletter": DeadletterSettings,
     "recovery": RecoverySettings,
+    "outputs": OutputSettings,
     "privacy": PrivacySettings,
     "logging": LoggingSettings,
     "http": HttpSettings,

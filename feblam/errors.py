@@ -39,6 +39,11 @@ class IndexFormatError(FeblamError, ValueError):
     """A built index directory is missing, incomplete or from another format version."""
 
 
+class OutputError(FeblamError, OSError):
+    """A file output cannot be written (a folder not writable, a full disk): a person must act, so the
+    status is 2 (a supervisor's restart would fail the same way; the units do not restart on it)."""
+
+
 class ServiceFailed(FeblamError, RuntimeError):
     """A running dataflow (``feblam run``, ``feblam gateway``) stopped on an error; the supervisor restarts it."""
 

@@ -31,6 +31,7 @@ from flows.pipeline import FlowStats, build_flow
 from flows.service import peer_answers, preflight_topics, run_dataflow, service
 from matchers.refresh import open_live_index
 from sinks.deadletters import DeadletterWriter
+from sinks.outputs import check_outputs
 from sources.changes import start_change_feed
 from sources.kafka import KafkaReadSource, SourceMonitor
 
@@ -83,6 +84,7 @@ def parse_cluster(workers: int, process_id: int | None, addresses: str | None) -
 
 def preflight(settings: Settings) -> None:
     """The broker answers and every topic the job uses exists (listed, so nothing is auto-created)."""
+    check_outputs(settings)
     needed = [(t.name, t.role) for t in job_topics(settings)]
     preflight_topics(settings, needed)
 

@@ -29,7 +29,7 @@ from bytewax.dataflow import Dataflow
 from bytewax.recovery import RecoveryConfig, init_db_dir
 
 from feblam.config import Settings
-from feblam.errors import FeblamError, ServiceFailed
+from feblam.errors import FeblamError, OutputError, ServiceFailed
 from feblam.logs import filter_native_stderr, flush_stderr, get_logger
 from feblam.version import versions
 from flows.pipeline import FlowStats
@@ -145,13 +145,9 @@ def peer_answers(peer: str) -> bool:
 
 def failure_message(exc: BaseException, peers: Sequence[str], me: int | None) -> str:
     """One line for a failed run: our own error from the exception chain, or what a lost peer means."""
-    seen: set[int] = set()
-    cause: BaseException | None = exc
-    while cause is not None and id(cause) not in seen:
-        seen.add(id(cause))
+    for cause in _chain(exc):
         if isinstance(cause, FeblamError):
             return str(cause)
-        cause = cause.__cause__ or cause.__context__
     text = str(exc)
     if peers and ("Send thread" in text or "panic" in text.lower() or "connection" in text.lower()):
         gone = [p for i, p in enumerate(peers) if i != me and not peer_answers(p)]
@@ -219,4 +215,20 @@ def run_dataflow(
             raise
         message = failure_message(exc, peers, process_id)
         log.error(failed, error=message, error_type=type(exc).__name__)
+        if _caused_by(exc, OutputError):  # a person must free the disk or fix the folder: no restart loop
+            raise OutputError(message) from None
         raise ServiceFailed(message) from None
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and what caused it, outermost first (each once)."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        yield cause
+        cause = cause.__cause__ or cause.__context__
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    return any(isinstance(c, kind) for c in _chain(exc))

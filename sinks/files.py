@@ -18,6 +18,7 @@ worker. A file is only ever appended to:
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from typing import Any
 import orjson
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 
+from feblam.errors import OutputError
 from feblam.logs import get_logger
 from feblam.model import DeadLetter, Hit
 from feblam.serde import deadletter_to_json, hit_to_json
@@ -86,16 +88,26 @@ def rotated_files(path: Path) -> list[Path]:
     return sorted(p for p in path.parent.iterdir() if pattern.match(p.name))
 
 
+def output_error(path: Path, exc: OSError, doing: str) -> OutputError:
+    """One line naming the file and the OS error (``No space left on device``, ``Permission denied``)."""
+    code = errno.errorcode.get(exc.errno or 0, "")
+    return OutputError(f"{path}: cannot {doing} ({exc.strerror or exc}{', ' + code if code else ''})")
+
+
 class _JsonlPartition(StatefulSinkPartition[Any, FileState]):
     def __init__(self, path: Path, resume: FileState | None, rotation: Rotation) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._path = path
         self._rotation = rotation
-        self._skip = self._tail_identities(resume) if resume is not None else set()
-        self._open()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._skip = self._tail_identities(resume) if resume is not None else set()
+            self._open()
+        except OSError as exc:
+            raise output_error(path, exc, "open it for appending") from exc
 
     def _open(self) -> None:
-        self._fh = self._path.open("ab")
+        # unbuffered: a batch is one write, and a write the disk cannot take is cut back (write_batch)
+        self._fh = self._path.open("ab", buffering=0)
         self._day = datetime.now(UTC).date()
         end = self._fh.tell()
         if end:
@@ -125,19 +137,33 @@ class _JsonlPartition(StatefulSinkPartition[Any, FileState]):
     def write_batch(self, values: list[Any]) -> None:
         if self._skip:
             values = [v for v in values if not _take(self._skip, identity(v))]
-        if values:
-            self._fh.write(b"".join(to_jsonl(v) + b"\n" for v in values))
-            self._fh.flush()
+        if not values:
+            return
+        data = memoryview(b"".join(to_jsonl(v) + b"\n" for v in values))
+        start = self._fh.tell()
+        try:
+            while data:
+                data = data[self._fh.write(data) or 0 :]
+        except OSError as exc:
+            # a full disk took part of the batch: cut the file back to whole lines, so that after the restart
+            # the batch is written once, whole (the resumed tail holds none of it)
+            try:
+                os.ftruncate(self._fh.fileno(), start)
+            except OSError:
+                log.error("jsonl_truncate_failed", path=str(self._path), offset=start)
+            raise output_error(self._path, exc, "write hits to it") from exc
 
     def snapshot(self) -> FileState:
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
-        size = self._fh.tell()
-        r = self._rotation
-        today = datetime.now(UTC).date()
-        if size and ((r.rotate_bytes and size >= r.rotate_bytes) or (r.daily and today != self._day)):
-            self._rotate()
-        return os.fstat(self._fh.fileno()).st_ino, self._fh.tell()
+        try:
+            os.fsync(self._fh.fileno())
+            size = self._fh.tell()
+            r = self._rotation
+            today = datetime.now(UTC).date()
+            if size and ((r.rotate_bytes and size >= r.rotate_bytes) or (r.daily and today != self._day)):
+                self._rotate()
+            return os.fstat(self._fh.fileno()).st_ino, self._fh.tell()
+        except OSError as exc:
+            raise output_error(self._path, exc, "sync or rotate it") from exc
 
     def _rotate(self) -> None:
         self._fh.close()
@@ -152,8 +178,10 @@ class _JsonlPartition(StatefulSinkPartition[Any, FileState]):
         self._open()
 
     def close(self) -> None:
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
+        try:
+            os.fsync(self._fh.fileno())
+        except OSError as exc:
+            log.error("jsonl_close_failed", path=str(self._path), error=str(exc))
         self._fh.close()
 
 

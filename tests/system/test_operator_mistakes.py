@@ -352,3 +352,40 @@ def test_the_example_configuration_runs_against_feblam_broker(tmp_path: Path) ->
     finally:
         broker.send_signal(signal.SIGTERM)
         assert broker.wait(timeout=15) == 0
+
+
+def test_a_file_output_without_room_is_one_line_before_start(tmp_path: Path) -> None:
+    """A full disk (here: a floor no disk meets) is named with the sink and the folder at once, exit 2, so the
+    supervisor does not restart the job in a loop (RestartPreventExitStatus=2)."""
+    sink = f'[[sinks]]\nname = "hits-file"\npath = "{tmp_path / "out" / "hits.jsonl"}"\n'
+    cfg = run_config(tmp_path, f"127.0.0.1:{free_port()}", "t", sinks=sink)
+    proc = feblam("run", "--config", str(cfg), env={"FEBLAM_OUTPUTS_MIN_FREE_MB": "10000000"}, timeout=30)
+    line = assert_one_clear_line(proc, "sinks 'hits-file'", "outputs.min_free_mb", str(tmp_path))
+    assert proc.returncode == 2, line
+
+
+@pytest.mark.kafka
+def test_a_disk_full_while_running_is_one_line_naming_the_file(
+    broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path
+) -> None:
+    """/dev/full takes no byte (ENOSPC), like a disk that filled up after the start."""
+    from tests.support.kafka import produce
+
+    p = topic_prefix
+    broker.create_topics([f"{p}.canonical", f"{p}.hits", f"{p}.deadletter"])
+    sink = '[[sinks]]\nname = "hits-file"\npath = "/dev/full"\n'
+    cfg = run_config(tmp_path, broker.address, p, sinks=sink)
+    job = subprocess.Popen(
+        [FEBLAM, "run", "--config", str(cfg)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env() | {"FEBLAM_OUTPUTS_MIN_FREE_MB": "0"},
+    )
+    time.sleep(3)
+    produce(broker.address, f"{p}.canonical", [canonical("r-full", "1ABC123")])
+    out, err = job.communicate(timeout=60)
+    proc = subprocess.CompletedProcess(job.args, job.returncode, out, err)
+    line = assert_one_clear_line(proc, "/dev/full", "No space left on device")
+    assert proc.returncode == 2, line
+    assert '"event": "job_failed"' in err
