@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
@@ -284,10 +285,17 @@ def run_scan(
     until_ms: int | None,
     retro_of: str,
     before: Index | None = None,
+    live: set[str] | frozenset[str] = frozenset(),
 ) -> ScanResult:
-    """Scan, emit, count and audit: one retro-scan from start to end, in this process."""
+    """Scan, emit, count and audit: one retro-scan from start to end, in this process. ``live``: ids of hits
+    already emitted live (:func:`emitted_live`), left out."""
     ids = sorted(set(entries))
     result = scan(settings, added, since=since, until_ms=until_ms, retro_of=retro_of, before=before)
+    if live:
+        kept = [h for h in result.hits if h.hit_id not in live]
+        if len(kept) != len(result.hits):
+            log.info("retro_live_hits_left_out", hits=len(result.hits) - len(kept), trigger=trigger)
+        result.hits = kept
     emit(settings, result.hits)
     _audit(trigger, since, until_ms, ids, result.reads, len(result.hits), result.seconds, result.complete, retro_of)
     return result
@@ -421,6 +429,62 @@ def _child(job_json: bytes) -> int:
     return 0
 
 
+def emitted_live(settings: Settings, since: datetime, timeout: float = 30.0) -> set[str]:
+    """The ids of the live hits the job emitted since ``since``: on the sinks' topics (from that time on) and in
+    the active files of its file sinks. A hit id is a digest of the read and its matches, so a retro hit with one
+    of these ids is a hit the dispatchers already had."""
+    import orjson
+
+    ids: set[str] = set()
+
+    def take(value: bytes) -> None:
+        try:
+            doc = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return
+        if isinstance(doc, dict) and not doc.get("retro") and isinstance(doc.get("hit_id"), str):
+            ids.add(doc["hit_id"])
+
+    for sink in settings.sinks:
+        if sink.path and Path(sink.path).is_file():
+            with Path(sink.path).open("rb") as fh:
+                for line in fh:
+                    take(line)
+    topics = sorted({s.topic for s in settings.sinks if s.topic})
+    if not topics:
+        return ids
+    k = settings.kafka
+    consumer = Consumer({**k.client_config(), "group.id": f"{k.group_id}-retro-live", "enable.auto.commit": False})
+    try:
+        since_ms = int(since.timestamp() * 1000)
+        wanted = [TopicPartition(t, p, since_ms) for t in topics for p in topic_partitions(consumer, t, k.brokers)]
+        starts = [tp for tp in consumer.offsets_for_times(wanted, timeout=k.start_timeout_seconds) if tp.offset >= 0]
+        ends = {}
+        for tp in starts:
+            _low, high = consumer.get_watermark_offsets(tp, timeout=k.start_timeout_seconds)
+            if high > tp.offset:
+                ends[(tp.topic, tp.partition)] = high
+        consumer.assign([tp for tp in starts if (tp.topic, tp.partition) in ends])
+        deadline = time.monotonic() + timeout
+        while ends and time.monotonic() < deadline:
+            for m in consumer.consume(1000, 0.2):
+                if m.error() is not None:
+                    continue
+                take(m.value() or b"")
+                where = (str(m.topic()), int(m.partition() or 0))
+                if (m.offset() or 0) + 1 >= ends.get(where, 0):
+                    ends.pop(where, None)
+        if ends:
+            msg = f"retro: could not read the hits topics {', '.join(topics)} to their end in {timeout:g} s"
+            raise FeblamError(msg)
+    except KafkaException as exc:
+        msg = f"retro: the broker {k.brokers} did not answer: {exc}"
+        raise FeblamError(msg) from None
+    finally:
+        consumer.close()
+    return ids
+
+
 def retro_command(settings: Settings, since: timedelta, lists: list[str], entries: list[str]) -> ScanResult:
     """``feblam retro``: the scan on demand, over the live index's entries (or those of ``lists``/``entries``)."""
     import pyarrow.compute as pc
@@ -447,8 +511,11 @@ def retro_command(settings: Settings, since: timedelta, lists: list[str], entrie
         msg = f"no entry to scan for (--list {lists or 'any'}, --entry {entries or 'any'})"
         raise FeblamError(msg)
     added = build_index(chosen, n_shards=max(1, min(31, len(ids) // 10_000 + 1)))
-    now = datetime.now(UTC)
-    return run_scan(settings, added, ids, trigger="command", since=now - since, until_ms=None, retro_of=added.version)
+    start = datetime.now(UTC) - since
+    live = emitted_live(settings, start)
+    return run_scan(
+        settings, added, ids, trigger="command", since=start, until_ms=None, retro_of=added.version, live=live
+    )
 
 
 if __name__ == "__main__":

@@ -259,3 +259,41 @@ def test_a_crash_during_a_scan_loses_no_retro_hit(broker: EmbeddedBroker, topic_
         "the restart scans again (the change topic is read from its start)"
     )
     assert len({h["hit_id"] for h in hits if h["retro"]}) == 5, "the same ids, however often the scan ran"
+
+
+def test_retro_on_demand_leaves_out_the_reads_whose_hit_was_emitted_live(
+    broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path
+) -> None:
+    """``feblam retro --since 1h`` with no --list scans every entry: the reads the job already hit live are not
+    re-emitted as retro hits (same ids, flagged retro); only an entry added since finds its earlier read."""
+    p = topic_prefix
+    hot = tmp_path / "hot"
+    now = datetime.now(UTC)
+    write_snapshot(hot, "STOLEN", [entry("S-LIVE", "7-LIV-777")])
+    broker.create_topics([f"{p}.canonical", f"{p}.hits", f"{p}.deadletter"])
+    publish_reads(
+        broker,
+        f"{p}.canonical",
+        [("r-live", "7-LIV-777", now - timedelta(minutes=20)), ("r-later", "6-LAT-666", now - timedelta(minutes=10))],
+    )
+    cfg = config(tmp_path, broker, p, hot)
+    log = tmp_path / "run.log"
+    job = subprocess.Popen(
+        [FEBLAM, "run", "--config", str(cfg)], stdout=log.open("ab"), stderr=subprocess.STDOUT, env=clean_env()
+    )
+    try:
+        live = hits_of(read_topic(broker.address, f"{p}.hits", expect=1, timeout=60))
+        assert [h["read"]["read_id"] for h in live] == ["r-live"] and live[0]["retro"] is False
+    finally:
+        job.send_signal(signal.SIGTERM)
+        assert job.wait(timeout=30) == 0, log.read_text()[-2000:]
+    write_snapshot(
+        hot, "STOLEN", [{**entry("S-LATER", "6-LAT-666"), "op": "upsert"}], seq=2, kind="delta"
+    )  # listed after its read
+
+    scan = run_cli("retro", "--config", str(cfg), "--since", "1h")
+    assert scan.returncode == 0, scan.stderr[-2000:]
+    assert "retro_hits=1" in scan.stdout, scan.stdout
+    assert '"retro_live_hits_left_out"' in scan.stderr
+    hits = hits_of(read_topic(broker.address, f"{p}.hits", expect=2, timeout=20))
+    assert [(h["read"]["read_id"], h["retro"]) for h in hits] == [("r-live", False), ("r-later", True)]
