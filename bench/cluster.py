@@ -23,6 +23,7 @@ PARTS = 8
 def two_process_row(args: argparse.Namespace, cache: Path) -> dict[str, Any]:
     from bench import data as data_mod
     from bench import index_rows
+    from feblam.children import die_with_parent
     from sources.broker import free_port
 
     data = data_mod.prepare(cache, args.reads, args.hotlist_size, args.hit_rate, args.seed)
@@ -47,6 +48,7 @@ def two_process_row(args: argparse.Namespace, cache: Path) -> dict[str, Any]:
             ],
             stdout=subprocess.DEVNULL,
             stderr=(cache / f"cluster-{i}.log").open("wb"),
+            preexec_fn=die_with_parent,
         )
         for i in range(2)
     ]

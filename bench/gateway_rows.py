@@ -28,6 +28,7 @@ from typing import Any
 import orjson
 
 from bench.data import BENCH_HASH_KEY
+from feblam.children import die_with_parent
 
 Figures = dict[str, Any]
 DESKS = 20
@@ -164,6 +165,7 @@ def gateway(cache: Path, *, rate: float = 100.0, seconds: float = 20.0, burst: i
             [sys.executable, "-m", "feblam.cli", "gateway", "--config", str(cfg)],
             stdout=log.open("wb"),
             stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
         )
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60

@@ -23,6 +23,7 @@ from bytewax.testing import TestingSink, run_main
 from bench.data import BATCH, BENCH_HASH_KEY, BenchData, Figures, _figures, _timed
 from bench.index_rows import index_cache
 from bench.memory import NaiveIndex, naive_steps
+from feblam.children import die_with_parent
 from feblam.config import KafkaSettings, Settings, SinkSettings, SourceSettings, replace
 from feblam.kafka import produce_waiting
 from feblam.model import PayloadBatch
@@ -220,6 +221,7 @@ def _latency(broker: Any, data: BenchData, rate: float, seconds: float, cache: P
         [sys.executable, "-m", "feblam.cli", "run", "--config", str(cfg)],
         stdout=subprocess.DEVNULL,
         stderr=(cache / "latency-job.log").open("wb"),
+        preexec_fn=die_with_parent,
     )
     cons = Consumer(
         {
@@ -375,6 +377,7 @@ def change_to_hit(data: BenchData, cache: Path, changes: int = 100) -> Figures:
             [sys.executable, "-m", "feblam.cli", "run", "--config", str(cfg)],
             stdout=subprocess.DEVNULL,
             stderr=(cache / "change-to-hit-job.log").open("wb"),
+            preexec_fn=die_with_parent,
         )
         cons = Consumer(
             {

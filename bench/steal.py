@@ -22,6 +22,8 @@ from typing import Any
 
 import orjson
 
+from feblam.children import die_with_parent
+
 TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
 
 
@@ -47,7 +49,7 @@ class StealMonitor:
         import subprocess
 
         self.path.unlink(missing_ok=True)
-        self.proc = subprocess.Popen([sys.executable, "-m", "bench.steal", str(self.path)])  # noqa: S603 - our own module
+        self.proc = subprocess.Popen([sys.executable, "-m", "bench.steal", str(self.path)], preexec_fn=die_with_parent)  # noqa: S603 - our own module
         time.sleep(0.2)
         return self
 

@@ -375,6 +375,9 @@ def check_plot(path: str) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from feblam.children import exit_on_termination
+
+    exit_on_termination()  # a SIGTERM stops the bench's broker and children like Ctrl-C does
     if args.plot:
         check_plot(args.plot)
     report = run(args)

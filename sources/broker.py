@@ -20,6 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from feblam.children import die_with_parent
 from feblam.errors import FeblamError
 from feblam.logs import get_logger, kafka_logger
 
@@ -82,6 +83,7 @@ class EmbeddedBroker:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=die_with_parent,  # gone with this process, even after a SIGKILL
         )
         atexit.register(self.stop)
         deadline = time.monotonic() + timeout

@@ -96,3 +96,37 @@ def test_a_plot_that_cannot_be_made_is_refused_before_the_run(tmp_path: Path) ->
     reason = "needs matplotlib" if importlib.util.find_spec("matplotlib") is None else "cannot write into"
     assert_one_clear_line(proc, "--plot", reason, "nothing was run")
     assert proc.returncode == 2
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGKILL"])
+def test_a_killed_bench_leaves_no_broker_or_child_running(sig: str) -> None:
+    """The bench's broker and the processes it starts stop with it: on SIGTERM (its finally blocks run) and
+    on SIGKILL (the kernel tells them: PR_SET_PDEATHSIG)."""
+    import signal
+    import time
+
+    import psutil
+
+    from tests.support.processes import FEBLAM, clean_env, wait_for
+
+    bench = subprocess.Popen(
+        [FEBLAM, "bench", "--only", "gateway"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=clean_env()
+    )
+    me = psutil.Process(bench.pid)
+    try:
+        # the broker and the gateway under test are running
+        assert wait_for(lambda: len(me.children(recursive=True)) >= 2, 60), me.children(recursive=True)
+        time.sleep(1)
+        children = me.children(recursive=True)
+        bench.send_signal(getattr(signal, sig))
+        bench.wait(timeout=60)
+
+        def all_gone() -> bool:
+            return not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children)
+
+        assert wait_for(all_gone, 15), [(c.pid, c.name()) for c in children if c.is_running()]
+        if sig == "SIGTERM":
+            assert bench.returncode == 128 + signal.SIGTERM
+    finally:
+        if bench.poll() is None:
+            bench.kill()
