@@ -67,6 +67,12 @@ SNAPSHOT_REJECTED = Counter(
     ["list_id"],
     registry=REGISTRY,
 )
+LISTS_HELD_BACK = Gauge(
+    "feblam_list_held_back",
+    "1 for a list whose new files were refused: it stays as it was while every other list goes live",
+    ["list_id"],
+    registry=REGISTRY,
+)
 CONSUMER_LAG = Gauge(
     "feblam_consumer_lag",
     "Messages on a source partition not yet read (high watermark - position)",

@@ -61,14 +61,20 @@ class Health:
         if self.holder is None:
             return False, {"status": "not ready", "reason": "hotlist index not loaded yet"}
         m = self.monitor
+        held = {"held_back": dict(self.holder.held_back)} if self.holder.held_back else {}
         if m is None:
-            return True, {"status": "ready", "index_version": self.holder.current.version}
+            return True, {"status": "ready", "index_version": self.holder.current.version, **held}
         if m.partitions == 0:
             return False, {"status": "not ready", "reason": "no source partition assigned yet"}
         reason = m.broker_problem(self.settings.http.broker_timeout_seconds)
         if reason:
             return False, {"status": "not ready", "reason": reason}
-        return True, {"status": "ready", "index_version": self.holder.current.version, "partitions": m.partitions}
+        return True, {
+            "status": "ready",
+            "index_version": self.holder.current.version,
+            "partitions": m.partitions,
+            **held,
+        }
 
 
 #: The answer of ``/live`` or ``/ready``: healthy or not, and the JSON document that says why.

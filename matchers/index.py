@@ -425,6 +425,8 @@ class IndexHolder:
         self.swaps = 0
         #: Applied to every version swapped in from the files (the change feed puts its changes on top).
         self.wrap: Callable[[Index], Index] | None = None
+        #: Lists whose new files were refused: list id -> why (they stay as they were; the others go live).
+        self.held_back: dict[str, str] = {}
 
     def swap(self, index: Index) -> Index:
         if self.wrap is not None:

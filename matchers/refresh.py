@@ -31,7 +31,7 @@ from feblam.config import HotlistSettings, replace
 from feblam.errors import FeblamError
 from feblam.logs import get_logger
 from matchers.build import load_index
-from matchers.hotdir import hotlists_fingerprint
+from matchers.hotdir import hotlists_fingerprint, list_dirs
 from matchers.index import Index, IndexHolder
 from matchers.shrink import latest_fulls, permits, shrinks, take_permits
 
@@ -148,6 +148,8 @@ class HotlistWatcher(threading.Thread):
         self.on_added = on_added
         self.stop_event = threading.Event()
         self.fingerprint = self._fingerprint()
+        #: Per list, the files (name, size, mtime) of the live version: what a list held back keeps.
+        self.live_files = _by_list(self.fingerprint[0])
         #: Per list, the latest full snapshot of the live version (the shrink guard compares with it).
         self.live_fulls = latest_fulls(self.fingerprint[0])
         self.rejected = 0
@@ -187,11 +189,26 @@ class HotlistWatcher(threading.Thread):
             return False
         self.fingerprint = fp
         started = time.perf_counter()
+        settings, held, shadow = self.settings, {}, None
         try:
-            index = self.loader(self.settings, self.holder.current.files_version())
+            index = self.loader(settings, self.holder.current.files_version())
         except (FeblamError, OSError) as exc:
-            self._reject(str(exc))
-            return False
+            held = self._bad_lists(fp[0]) if not self.settings.versions_dir else {}
+            if not held:  # no list to blame alone (or one whose live files are gone): nothing changes
+                self._reject(str(exc))
+                return False
+            for list_id, error in held.items():  # every bad list of this poll at once
+                self._reject(error, list_id=list_id, reason="held_back")
+            shadow = self._shadow(held)
+            settings = replace(self.settings, dir=str(shadow))
+            try:
+                index = self.loader(settings, self.holder.current.files_version())
+            except (FeblamError, OSError) as again:
+                self._reject(str(again))
+                return False
+            finally:
+                shutil.rmtree(shadow, ignore_errors=True)
+        self._hold(held)
         if index.version == self.holder.current.files_version().version:
             return False
         fulls = latest_fulls(fp[0])
@@ -221,6 +238,7 @@ class HotlistWatcher(threading.Thread):
             if added is not None:
                 self.on_added(added, entries, old, self.holder.current.version)
         self.live_fulls = fulls
+        self.live_files = {**_by_list(fp[0]), **{lid: self.live_files.get(lid, set()) for lid in held}}
         if found:
             take_permits(self.settings.dir, [s.list_id for s in found])
             log.warning(
@@ -239,6 +257,50 @@ class HotlistWatcher(threading.Thread):
         )
         return True
 
+    def _bad_lists(self, files: tuple[tuple[str, str, int, int], ...]) -> dict[str, str]:
+        """After a failed build: each changed list checked on its own; the ones that fail, with why. Empty when
+        a failing list cannot be held back as it was (its live files are no longer there, unchanged)."""
+        from matchers.snapshot import load_list
+
+        now = _by_list(files)
+        changed = sorted(lid for lid in set(now) | set(self.live_files) if now.get(lid) != self.live_files.get(lid))
+        bad: dict[str, str] = {}
+        root = Path(self.settings.dir)
+        for list_id in changed:
+            if not (root / list_id).is_dir():
+                continue
+            try:
+                load_list(root / list_id)
+            except (FeblamError, OSError) as exc:
+                bad[list_id] = str(exc)
+        for list_id in bad:
+            kept = self.live_files.get(list_id, set())
+            if not kept <= now.get(list_id, set()):
+                return {}  # a live file was changed or removed in place: the list cannot stay as it was
+        return bad
+
+    def _shadow(self, held: dict[str, str]) -> Path:
+        """A folder of links: every list as it is now, the held ones as they were (their live files only)."""
+        root = Path(self.settings.dir).absolute()
+        shadow = Path(tempfile.mkdtemp(prefix="feblam-held-"))
+        for d in list_dirs(root):
+            if d.name not in held:
+                (shadow / d.name).symlink_to(d, target_is_directory=True)
+                continue
+            (shadow / d.name).mkdir()
+            for _list, name, _size, _mtime in sorted(self.live_files.get(d.name, ())):
+                (shadow / d.name / name).symlink_to(d / name)
+        return shadow
+
+    def _hold(self, held: dict[str, str]) -> None:
+        """Say which lists are held back (``/ready``, ``feblam_list_held_back``) and which are released."""
+        for list_id in set(self.holder.held_back) - set(held):
+            metrics.LISTS_HELD_BACK.remove(list_id)
+            log.info("list_released", list_id=list_id)
+        for list_id in held:
+            metrics.LISTS_HELD_BACK.labels(list_id).set(1)
+        self.holder.held_back = {lid: err[:500] for lid, err in held.items()}
+
     def run(self) -> None:
         while not self.stop_event.wait(self.settings.poll_seconds):
             self.retired = None
@@ -249,6 +311,13 @@ class HotlistWatcher(threading.Thread):
 
     def stop(self) -> None:
         self.stop_event.set()
+
+
+def _by_list(files: tuple[tuple[str, str, int, int], ...]) -> dict[str, set[tuple[str, str, int, int]]]:
+    out: dict[str, set[tuple[str, str, int, int]]] = {}
+    for f in files:
+        out.setdefault(f[0], set()).add(f)
+    return out
 
 
 @dataclass

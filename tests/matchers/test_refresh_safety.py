@@ -5,26 +5,31 @@ from __future__ import annotations
 import os
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from structlog.testing import capture_logs
 
-from feblam.config import HotlistSettings
+from feblam.config import HotlistSettings, replace
 from matchers.build import build_index
 from matchers.index import IndexHolder
-from matchers.refresh import HotlistWatcher, build_in_process
+from matchers.refresh import HotlistWatcher, Loader, build_and_map, build_in_process
 from matchers.shrink import PERMIT
 from matchers.snapshot import load_hotlists
 from tests.support.hotlists import entry, write_snapshot
 
 
-def setup(tmp: Path, n: int = 10, max_shrink: float = 0.5) -> tuple[Path, IndexHolder, HotlistWatcher]:
+def setup(
+    tmp: Path, n: int = 10, max_shrink: float = 0.5, loader: Loader = build_in_process
+) -> tuple[Path, IndexHolder, HotlistWatcher]:
     hot = tmp / "hot"
     write_snapshot(hot, "STOLEN", [entry(f"S{i}", f"AB{i:03d}") for i in range(n)])
     write_snapshot(hot, "OTHER", [entry("O1", "ZZ999")])
     settings = HotlistSettings(dir=str(hot), shared_build=False, poll_seconds=0.05, max_shrink=max_shrink)
     holder = IndexHolder(build_index(load_hotlists(hot)))
-    return hot, holder, HotlistWatcher(settings, holder, loader=build_in_process)
+    settings = replace(settings, cache_dir=str(tmp / "cache"))
+    return hot, holder, HotlistWatcher(settings, holder, loader=loader)
 
 
 def entries_of(holder: IndexHolder, list_id: str) -> int:
@@ -131,3 +136,38 @@ def test_every_place_names_the_version_the_hits_carry_also_with_changes_on_top(t
     (swapped,) = [e for e in logs if e["event"] == "index_swapped"]
     assert swapped["version"] == live and swapped["files_version"] == holder.current.files_version().version
     assert index_age_seconds() < 5
+
+
+@pytest.mark.parametrize("loader", [build_in_process, build_and_map], ids=["in-process", "child-builder"])
+def test_a_bad_file_holds_back_its_list_only_and_every_problem_is_reported_at_once(
+    tmp_path: Path, loader: Loader
+) -> None:
+    """One zone's bad export never holds back the stolen-vehicle updates: the valid delta of STOLEN is live on
+    the same poll, OTHER and THIRD stay as they were, and both bad files are reported on that poll."""
+    from feblam import logs
+    from feblam.metrics import REGISTRY
+
+    logs.configure("info", "json")
+    NOW = datetime.now(UTC)  # noqa: N806
+    hot, holder, watcher = setup(tmp_path, loader=loader)
+    write_snapshot(hot, "THIRD", [entry("T1", "TT111")])
+    assert watcher.check() is True
+    write_snapshot(hot, "STOLEN", [{**entry("S-NEW", "NEW001"), "op": "upsert"}], seq=2, kind="delta")
+    (hot / "OTHER" / "000002-full.csv").write_text("entry_id,plate,category,priority,action\nO2,ZZ888,x,9,intercept\n")
+    (hot / "THIRD" / "000002-delta.csv").write_text("entry_id,plate\nT2,TT222\n")
+    with capture_logs() as seen:
+        assert watcher.check() is True
+    assert [m.entry_id for m in holder.current.probe("NEW001", None, NOW)] == ["S-NEW"]  # live on this poll
+    assert entries_of(holder, "OTHER") == 1 and [m.entry_id for m in holder.current.probe("ZZ999", None, NOW)] == ["O1"]
+    assert entries_of(holder, "THIRD") == 1
+    rejected = {e["list_id"]: e for e in seen if e["event"] == "snapshot_rejected"}
+    assert set(rejected) == {"OTHER", "THIRD"} and all(e["reason"] == "held_back" for e in rejected.values())
+    assert "000002-full.csv" in rejected["OTHER"]["error"] and "priority" in rejected["OTHER"]["error"]
+    assert "000002-delta.csv" in rejected["THIRD"]["error"]
+    assert set(holder.held_back) == {"OTHER", "THIRD"}
+    assert REGISTRY.get_sample_value("feblam_list_held_back", {"list_id": "OTHER"}) == 1
+
+    (hot / "OTHER" / "000002-full.csv").unlink()  # the operator moves the bad export away
+    assert watcher.check() is False  # the version is the live one; only what is held back changed
+    assert set(holder.held_back) == {"THIRD"}
+    assert REGISTRY.get_sample_value("feblam_list_held_back", {"list_id": "OTHER"}) is None
