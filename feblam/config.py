@@ -613,7 +613,7 @@ ENV_KEYS: dict[str, tuple[str, str, Any]] = {
 def _redact(doc: Any) -> Any:
     if isinstance(doc, dict):
         return {k: ("***" if k in SECRET_KEYS and v else _redact(v)) for k, v in doc.items()}
-    if isinstance(doc, list):
+    if isinstance(doc, list | tuple):  # tuples too: the desks' users are one (their password hashes)
         return [_redact(v) for v in doc]
     return doc
 

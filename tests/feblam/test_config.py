@@ -263,3 +263,12 @@ def test_safe_kafka_connections_are_accepted_and_configured() -> None:
     conf = settings.kafka.client_config()
     assert conf["sasl.oauthbearer.method"] == "oidc" and "sasl.username" not in conf
     assert settings.redacted()["kafka"]["oauthbearer_client_secret"] == "***"  # noqa: S105 - the mask
+
+
+def test_every_secret_is_masked_also_the_desks_password_hashes() -> None:
+    from tests.support.gateway import gateway_settings
+
+    shown = gateway_settings().redacted()
+    assert shown["desks"][0]["users"][0]["password_hash"] == "***"  # noqa: S105 - the mask
+    assert shown["privacy"]["hash_key"] == "***"
+    assert "argon2" not in str(shown)
