@@ -22,17 +22,9 @@ from gateway.board import Board, BoardSink
 from gateway.cases import ACTION_WAITS
 from gateway.flow import build_gateway_flow
 from gateway.horizon import Behind
-from tests.support.gateway import ACTION_KEY, gateway_settings, hit_doc
+from tests.support.gateway import ACTION_KEY, Clock, gateway_settings, hit_doc
 
 T0 = datetime(2026, 11, 29, 20, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def batch(kind: str, *docs: dict[str, Any] | bytes) -> PayloadBatch:

@@ -5,16 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from gateway.horizon import MAX_HOLD, NOTHING_READ, Horizon
+from tests.support.gateway import Clock
 
 T0 = datetime(2026, 11, 29, 20, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def test_caught_up_it_is_the_wall_clock_behind_it_is_the_last_action_read() -> None:

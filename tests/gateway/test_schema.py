@@ -15,7 +15,7 @@ from gateway.flow import ACTION, HIT, make_decoder, utc_now
 from gateway.horizon import Horizon
 from gateway.schema import read_hit
 from gateway.settings import Desks
-from tests.support.gateway import ACTION_KEY, gateway_settings, hit_doc
+from tests.support.gateway import ACTION_KEY, gateway_settings, hit_doc, replaced
 
 json_values = st.recursive(
     st.none()
@@ -48,15 +48,6 @@ def paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         for i, v in enumerate(doc):
             out += paths(v, (*prefix, i))
     return out
-
-
-def replaced(doc: Any, path: tuple[Any, ...], value: Any) -> Any:
-    doc = orjson.loads(orjson.dumps(doc))
-    target = doc
-    for step in path[:-1]:
-        target = target[step]
-    target[path[-1]] = value
-    return doc
 
 
 @settings(max_examples=300, deadline=None)

@@ -74,6 +74,26 @@ def hit_doc(
     }
 
 
+def replaced(doc: Any, path: tuple[Any, ...], value: Any) -> Any:
+    """A deep copy of ``doc`` with the value at ``path`` (keys and indexes) replaced: a hit of another shape."""
+    doc = orjson.loads(orjson.dumps(doc))
+    target = doc
+    for step in path[:-1]:
+        target = target[step]
+    target[path[-1]] = value
+    return doc
+
+
+class Clock:
+    """A controlled clock: ``clock()`` is ``clock.now`` (kept in the real past: Bytewax fires timers by wall clock)."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
 def gateway_doc(brokers: str = "127.0.0.1:1", prefix: str = "t", **gateway: Any) -> dict[str, Any]:
     """Two regional desks escalating to a national one; user ``<desk>-1`` per desk, password :data:`PASSWORD`."""
     desks = [

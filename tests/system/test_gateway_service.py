@@ -29,6 +29,7 @@ from tests.support.gateway import (
     gateway_doc,
     hit_doc,
     produce_hits,
+    replaced,
     start_gateway,
     write_config,
 )
@@ -37,15 +38,6 @@ from tests.support.processes import stop, wait_for, wait_log
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 KEY = b"a-test-action-key-of-this-gateway-0123456789"
-
-
-def replaced(doc: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str, Any]:
-    doc = orjson.loads(orjson.dumps(doc))
-    at = doc
-    for p in path[:-1]:
-        at = at[p]
-    at[path[-1]] = value
-    return doc
 
 
 def malformed_hits() -> list[bytes]:
