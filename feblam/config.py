@@ -254,6 +254,10 @@ class HotlistSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
         topics = [self.changes_topic] if self.changes_topic else []
         return topics + sorted({t for t in self.list_changes_topics.values() if t not in topics})
 
+    def lists_of(self, topic: str) -> list[str]:
+        """The lists bound to ``topic`` as their own change topic, sorted."""
+        return sorted(lid for lid, t in self.list_changes_topics.items() if t == topic)
+
     def change_topic_of(self, list_id: str) -> str:
         """The one topic a change of ``list_id`` is taken from ("" when none)."""
         return self.list_changes_topics.get(list_id, self.changes_topic)

@@ -1,8 +1,8 @@
 """Every topic a configuration names, with its role and how it is kept; and ``feblam topics create``.
 
-One definition: the job's and the gateway's start-up checks name a missing
-topic by the role given here, and ``feblam topics create`` and ``feblam broker``
-create the same list. Change topics are compacted (keyed ``list_id/entry_id``:
+One definition: the job's and the gateway's start-up checks
+(:func:`require_topics`) name a missing topic by the role given here, and
+``feblam topics create`` and ``feblam broker`` create the same list. Change topics are compacted (keyed ``list_id/entry_id``:
 a restart reads every change still in force); every other topic is deleted by
 retention, which the deployment sets (the audit topics longest).
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from feblam.config import Settings
 from feblam.errors import FeblamError
@@ -35,14 +36,13 @@ def job_topics(settings: Settings) -> list[Topic]:
     topics += [Topic(s.topic, f"sink topic (sinks {s.name!r})") for s in settings.sinks if s.topic]
     topics += _deadletter(settings)
     hot = settings.hotlists
-    if hot.changes_topic:
-        topics.append(Topic(hot.changes_topic, "change topic (hotlists.changes_topic)", compacted=True))
     for topic in hot.change_topics():
-        if topic != hot.changes_topic:
-            lists = sorted(lid for lid, t in hot.list_changes_topics.items() if t == topic)
-            topics.append(
-                Topic(topic, f"change topic of {', '.join(lists)} (hotlists.list_changes_topics)", compacted=True)
-            )
+        role = (
+            "change topic (hotlists.changes_topic)"
+            if topic == hot.changes_topic
+            else f"change topic of {', '.join(hot.lists_of(topic))} (hotlists.list_changes_topics)"
+        )
+        topics.append(Topic(topic, role, compacted=True))
     return topics
 
 
@@ -69,6 +69,36 @@ def topics_of(settings: Settings) -> list[Topic]:
     return list(seen.values())
 
 
+def _metadata(settings: Settings) -> Any:
+    """The cluster's topic metadata, or one line: the broker did not answer within the start timeout."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    k = settings.kafka
+    try:
+        return AdminClient(k.client_config()).list_topics(timeout=k.start_timeout_seconds)
+    except KafkaException as exc:
+        reason = exc.args[0].str() if exc.args and hasattr(exc.args[0], "str") else str(exc)
+        msg = (
+            f"broker {k.brokers} (kafka.brokers) did not answer within {k.start_timeout_seconds:g} s "
+            f"(kafka.start_timeout_seconds): {reason}"
+        )
+        raise FeblamError(msg) from None
+
+
+def require_topics(settings: Settings, topics: Sequence[Topic]) -> None:
+    """Before a start: the broker answers and every topic exists (listed, so nothing is auto-created)."""
+    md = _metadata(settings)
+    for t in topics:
+        have = md.topics.get(t.name)
+        if have is None or have.error is not None or not have.partitions:
+            msg = (
+                f"{t.role} {t.name!r} does not exist on {settings.kafka.brokers}; "
+                "create it first (it is never auto-created)"
+            )
+            raise FeblamError(msg)
+
+
 def create_topics(
     settings: Settings, topics: Sequence[Topic], partitions: int, replication: int
 ) -> list[tuple[Topic, str]]:
@@ -78,13 +108,8 @@ def create_topics(
     from confluent_kafka.admin import AdminClient, NewTopic
 
     k = settings.kafka
+    md = _metadata(settings)
     admin = AdminClient(k.client_config())
-    try:
-        md = admin.list_topics(timeout=k.start_timeout_seconds)
-    except KafkaException as exc:
-        reason = exc.args[0].str() if exc.args and hasattr(exc.args[0], "str") else str(exc)
-        msg = f"broker {k.brokers} (kafka.brokers) did not answer within {k.start_timeout_seconds:g} s: {reason}"
-        raise FeblamError(msg) from None
     done: list[tuple[Topic, str]] = []
     new: list[Topic] = []
     for t in topics:

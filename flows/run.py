@@ -25,10 +25,10 @@ from typing import Any
 from feblam.config import Settings
 from feblam.errors import FeblamError
 from feblam.logs import flush_stderr, get_logger
-from feblam.topics import job_topics
+from feblam.topics import job_topics, require_topics
 from flows.operations import Operations
 from flows.pipeline import FlowStats, build_flow
-from flows.service import peer_answers, preflight_topics, run_dataflow, service
+from flows.service import peer_answers, run_dataflow, service
 from matchers.refresh import open_live_index
 from sinks.deadletters import DeadletterWriter
 from sinks.outputs import check_outputs
@@ -85,8 +85,7 @@ def parse_cluster(workers: int, process_id: int | None, addresses: str | None) -
 def preflight(settings: Settings) -> None:
     """The broker answers and every topic the job uses exists (listed, so nothing is auto-created)."""
     check_outputs(settings)
-    needed = [(t.name, t.role) for t in job_topics(settings)]
-    preflight_topics(settings, needed)
+    require_topics(settings, job_topics(settings))
 
 
 # ---------------------------------------------------------------- signals and failures

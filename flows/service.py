@@ -2,8 +2,8 @@
 
 - the recovery directory is locked (:class:`RecoveryLock`), so a second process
   on it exits at once instead of resuming the same offsets;
-- every topic is checked before start (:func:`preflight_topics`: a broker that
-  does not answer within ``kafka.start_timeout_seconds``, a missing topic: one line);
+- every topic is checked before start (:func:`feblam.topics.require_topics`: a broker
+  that does not answer within ``kafka.start_timeout_seconds``, a missing topic: one line);
 - SIGTERM/SIGINT are taken on a thread of their own (:class:`Stopper`), also
   while Bytewax's Rust code forms a cluster;
 - a fatal error in the flow is one structured event and a
@@ -82,28 +82,6 @@ def recovery_config(settings: Settings, partitions: int) -> RecoveryConfig | Non
         init_db_dir(db, partitions)
         log.info("recovery_initialised", dir=str(db), partitions=partitions)
     return RecoveryConfig(db, backup_interval=timedelta(seconds=settings.recovery.backup_seconds))
-
-
-def preflight_topics(settings: Settings, needed: Sequence[tuple[str, str]]) -> None:
-    """The broker answers within ``kafka.start_timeout_seconds`` and every ``(topic, role)`` exists."""
-    from confluent_kafka import KafkaException
-    from confluent_kafka.admin import AdminClient
-
-    k = settings.kafka
-    try:
-        md = AdminClient(k.client_config()).list_topics(timeout=k.start_timeout_seconds)
-    except KafkaException as exc:
-        reason = exc.args[0].str() if exc.args and hasattr(exc.args[0], "str") else str(exc)
-        msg = (
-            f"broker {k.brokers} (kafka.brokers) did not answer within {k.start_timeout_seconds:g} s "
-            f"(kafka.start_timeout_seconds): {reason}"
-        )
-        raise FeblamError(msg) from None
-    for topic, role in needed:
-        t = md.topics.get(topic)
-        if t is None or t.error is not None or not t.partitions:
-            msg = f"{role} {topic!r} does not exist on {k.brokers}; create it first (it is never auto-created)"
-            raise FeblamError(msg)
 
 
 class Stopper(threading.Thread):

@@ -7,9 +7,9 @@ import threading
 from feblam.config import Settings
 from feblam.errors import FeblamError
 from feblam.logs import get_logger, set_hash_key
-from feblam.topics import gateway_topics
+from feblam.topics import gateway_topics, require_topics
 from flows.pipeline import FlowStats
-from flows.service import preflight_topics, run_dataflow, service
+from flows.service import run_dataflow, service
 from gateway.actions import load_action_key
 from gateway.flow import ACTION, HIT, Clock, build_gateway_flow, utc_now
 
@@ -30,7 +30,7 @@ def gateway_preflight(settings: Settings) -> None:
     if not any(d.users for d in settings.desks):
         msg = "desks: no desk has users; nobody could log in to the console (add users = [ { name, password_hash } ])"
         raise FeblamError(msg)
-    preflight_topics(settings, [(t.name, t.role) for t in gateway_topics(settings)])
+    require_topics(settings, gateway_topics(settings))
 
 
 def run_gateway(settings: Settings, *, stop: threading.Event | None = None, clock: Clock = utc_now) -> int:

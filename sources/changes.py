@@ -62,7 +62,7 @@ def check_change(doc: Any, topic: str, hot: HotlistSettings, list_ids: Collectio
         raise FeblamError(msg)
     own = hot.change_topic_of(list_id)
     if own != topic:
-        bound = ", ".join(sorted(lid for lid, t in hot.list_changes_topics.items() if t == topic))
+        bound = ", ".join(hot.lists_of(topic))
         msg = (
             f"list {list_id} takes changes from topic {own!r} only (hotlists.list_changes_topics), not {topic!r}"
             if list_id in hot.list_changes_topics
