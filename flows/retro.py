@@ -29,7 +29,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from feblam import metrics
 from feblam.config import Settings
 from feblam.errors import FeblamError
-from feblam.kafka import topic_partitions
+from feblam.kafka import read_to_end, topic_partitions
 from feblam.logs import get_logger
 from feblam.model import Hit, match_order
 from flows.dedup import Candidate, suppress
@@ -451,37 +451,17 @@ def emitted_live(settings: Settings, since: datetime, timeout: float = 30.0) -> 
                 for line in fh:
                     take(line)
     topics = sorted({s.topic for s in settings.sinks if s.topic})
-    if not topics:
-        return ids
-    k = settings.kafka
-    consumer = Consumer({**k.client_config(), "group.id": f"{k.group_id}-retro-live", "enable.auto.commit": False})
-    try:
-        since_ms = int(since.timestamp() * 1000)
-        wanted = [TopicPartition(t, p, since_ms) for t in topics for p in topic_partitions(consumer, t, k.brokers)]
-        starts = [tp for tp in consumer.offsets_for_times(wanted, timeout=k.start_timeout_seconds) if tp.offset >= 0]
-        ends = {}
-        for tp in starts:
-            _low, high = consumer.get_watermark_offsets(tp, timeout=k.start_timeout_seconds)
-            if high > tp.offset:
-                ends[(tp.topic, tp.partition)] = high
-        consumer.assign([tp for tp in starts if (tp.topic, tp.partition) in ends])
-        deadline = time.monotonic() + timeout
-        while ends and time.monotonic() < deadline:
-            for m in consumer.consume(1000, 0.2):
-                if m.error() is not None:
-                    continue
-                take(m.value() or b"")
-                where = (str(m.topic()), int(m.partition() or 0))
-                if (m.offset() or 0) + 1 >= ends.get(where, 0):
-                    ends.pop(where, None)
-        if ends:
-            msg = f"retro: could not read the hits topics {', '.join(topics)} to their end in {timeout:g} s"
-            raise FeblamError(msg)
-    except KafkaException as exc:
-        msg = f"retro: the broker {k.brokers} did not answer: {exc}"
-        raise FeblamError(msg) from None
-    finally:
-        consumer.close()
+    if topics:
+        k = settings.kafka
+        for value in read_to_end(
+            k,
+            topics,
+            since_ms=int(since.timestamp() * 1000),
+            timeout=timeout,
+            group=f"{k.group_id}-retro-live",
+            what="retro: the live hits of the window",
+        ):
+            take(value)
     return ids
 
 

@@ -13,11 +13,10 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from feblam.config import Settings
 from feblam.errors import FeblamError
-from feblam.kafka import produce_waiting, topic_partitions
+from feblam.kafka import Deliveries, produce_waiting, producer_config, topic_partitions
 from sources.vendors import decode
 
 
@@ -61,47 +60,31 @@ def produce_lines(
     """Send each non-blank line of ``lines`` (from ``name``) to ``topic``, at most ``rate`` a second."""
     from confluent_kafka import KafkaException, Producer
 
-    from feblam.kafka import producer_config
-
     producer = Producer(producer_config(settings.kafka))
     topic_partitions(producer, topic, settings.kafka.brokers, timeout=settings.kafka.start_timeout_seconds)
     done = Produced(topic)
-    failed: list[str] = []
-
-    def delivered(err: Any, _msg: Any) -> None:
-        if err is not None:
-            failed.append(str(err))
-
+    deliveries = Deliveries(settings.kafka, topic, "payloads")
     started = time.monotonic()
-    try:
-        for number, raw in enumerate(lines, 1):
-            payload = raw.rstrip(b"\r\n")
-            if not payload.strip():
-                continue
-            try:
-                decode(vendor, payload)
-            except ValueError as exc:
-                done.refused += 1
-                done.first_refusal = done.first_refusal or f"{name}:{number}: {exc}"
-            if rate:
-                ahead = started + done.sent / rate - time.monotonic()
-                if ahead > 0:
-                    time.sleep(ahead)
-            produce_waiting(producer, topic, payload, on_delivery=delivered)
-            done.sent += 1
-            producer.poll(0)
-        left = producer.flush(settings.kafka.delivery_timeout_seconds)
-    except KafkaException as exc:
-        msg = f"{topic}: the broker {settings.kafka.brokers} did not take the reads: {exc}"
-        raise FeblamError(msg) from None
-    if failed:
-        msg = f"{topic}: {len(failed)} of {done.sent} payloads not delivered to {settings.kafka.brokers}: {failed[0]}"
-        raise FeblamError(msg)
-    if left:
-        msg = (
-            f"{topic}: {left} of {done.sent} payloads not delivered to {settings.kafka.brokers} within "
-            f"{settings.kafka.delivery_timeout_seconds:g} s (kafka.delivery_timeout_seconds)"
-        )
-        raise FeblamError(msg)
+    for number, raw in enumerate(lines, 1):
+        payload = raw.rstrip(b"\r\n")
+        if not payload.strip():
+            continue
+        try:
+            decode(vendor, payload)
+        except ValueError as exc:
+            done.refused += 1
+            done.first_refusal = done.first_refusal or f"{name}:{number}: {exc}"
+        if rate:
+            ahead = started + done.sent / rate - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
+        try:
+            produce_waiting(producer, topic, payload, on_delivery=deliveries)
+        except KafkaException as exc:  # a payload over the broker's message size, say
+            msg = f"{name}:{number}: the producer refused the payload for {topic}: {exc}"
+            raise FeblamError(msg) from None
+        done.sent += 1
+        producer.poll(0)
+    deliveries.settle(producer, done.sent)
     done.seconds = time.monotonic() - started
     return done

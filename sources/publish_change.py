@@ -10,7 +10,6 @@ than a change already live): the operator never has to know the sequence.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,53 +17,36 @@ import orjson
 
 from feblam.config import Settings
 from feblam.errors import FeblamError
-from feblam.kafka import topic_partitions
+from feblam.kafka import Deliveries, producer_config, read_to_end
 from matchers.hotdir import list_dirs
 from sources.changes import check_change, latest_file_seq
 
 
 def _on_topic(settings: Settings, topic: str, list_id: str) -> dict[str, int]:
     """The highest ``seq`` of each entry of ``list_id`` on ``topic`` (read from its beginning to its end)."""
-    from confluent_kafka import Consumer, TopicPartition
-
     k = settings.kafka
-    consumer = Consumer({**k.client_config(), "group.id": f"{k.group_id}-change-tool", "enable.auto.commit": False})
     seqs: dict[str, int] = {}
-    try:
-        parts = topic_partitions(consumer, topic, k.brokers, timeout=k.start_timeout_seconds)
-        ends = {}
-        for p in parts:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=k.start_timeout_seconds)
-            if high > low:
-                ends[p] = high
-        consumer.assign([TopicPartition(topic, p, 0) for p in ends])
-        deadline = time.monotonic() + max(10.0, k.start_timeout_seconds)
-        while ends and time.monotonic() < deadline:
-            for m in consumer.consume(1000, 0.2):
-                if m.error() is not None:
-                    continue
-                if (m.offset() or 0) + 1 >= ends.get(m.partition() or 0, 0):
-                    ends.pop(m.partition() or 0, None)
-                try:
-                    doc = orjson.loads(m.value() or b"")
-                except orjson.JSONDecodeError:
-                    continue
-                if isinstance(doc, dict) and doc.get("list_id") == list_id and isinstance(doc.get("seq"), int):
-                    entry = str(doc.get("entry_id", "")).strip()
-                    seqs[entry] = max(seqs.get(entry, -1), doc["seq"])
-        if ends:
-            msg = f"{topic}: could not read the topic to its end within the time (to find the list's last seq)"
-            raise FeblamError(msg)
-    finally:
-        consumer.close()
+    for value in read_to_end(
+        k,
+        [topic],
+        since_ms=None,
+        timeout=max(10.0, k.start_timeout_seconds),
+        group=f"{k.group_id}-change-tool",
+        what=f"--list {list_id}: finding the list's last seq",
+    ):
+        try:
+            doc = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(doc, dict) and doc.get("list_id") == list_id and isinstance(doc.get("seq"), int):
+            entry = str(doc.get("entry_id", "")).strip()
+            seqs[entry] = max(seqs.get(entry, -1), doc["seq"])
     return seqs
 
 
 def publish_change(settings: Settings, doc: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """Check ``doc`` (``seq`` None: the next one) as the job will, publish it; the topic and the change sent."""
-    from confluent_kafka import KafkaException, Producer
-
-    from feblam.kafka import producer_config
+    from confluent_kafka import Producer
 
     hot = settings.hotlists
     list_id, entry_id = str(doc["list_id"]), str(doc["entry_id"]).strip()
@@ -84,28 +66,15 @@ def publish_change(settings: Settings, doc: dict[str, Any]) -> tuple[str, dict[s
     on_topic = _on_topic(settings, topic, list_id)
     if doc.get("seq") is None:
         doc = {**doc, "seq": max(in_files, *on_topic.values(), -1) + 1}
-    seq = doc["seq"]
-    check_change(doc, topic, hot, lists, hot.dir)
-    if isinstance(seq, int) and seq <= in_files:
+    _, seq, _, _, _ = check_change(doc, topic, hot, lists, hot.dir)
+    if seq <= in_files:
         msg = f"--seq {seq}: not above the list's latest snapshot file ({in_files}); the job would ignore it"
         raise FeblamError(msg)
-    if isinstance(seq, int) and seq <= on_topic.get(entry_id, -1):
+    if seq <= on_topic.get(entry_id, -1):
         msg = f"--seq {seq}: entry {entry_id} already has seq {on_topic[entry_id]} on {topic}; the job would ignore it"
         raise FeblamError(msg)
-    failed: list[str] = []
     producer = Producer(producer_config(settings.kafka))
-    try:
-        producer.produce(
-            topic,
-            orjson.dumps(doc),
-            key=f"{list_id}/{entry_id}".encode(),
-            on_delivery=lambda err, _m: failed.append(str(err)) if err is not None else None,
-        )
-        left = producer.flush(settings.kafka.delivery_timeout_seconds)
-    except KafkaException as exc:
-        msg = f"{topic}: the broker {settings.kafka.brokers} did not take the change: {exc}"
-        raise FeblamError(msg) from None
-    if failed or left:
-        msg = f"{topic}: the change was not delivered to {settings.kafka.brokers}: {failed[0] if failed else 'timeout'}"
-        raise FeblamError(msg)
+    deliveries = Deliveries(settings.kafka, topic, "change")
+    producer.produce(topic, orjson.dumps(doc), key=f"{list_id}/{entry_id}".encode(), on_delivery=deliveries)
+    deliveries.settle(producer, 1)
     return topic, doc

@@ -105,6 +105,11 @@ def test_the_first_day_by_hand(tmp_path: Path) -> None:
         assert mine and mine[0]["matches"][0]["entry_id"] == "S-BY-HAND"
         assert time.monotonic() - published < 10
 
+        upsert_seq = int(changed.stdout.split(" seq ")[1].split()[0])
+        deleted = feblam("change", "--config", JOB, "--list", "BE-STOLEN", "delete", "--entry", "S-BY-HAND")
+        assert deleted.returncode == 0, deleted.stderr
+        assert f"delete seq {upsert_seq + 1} published" in deleted.stdout  # the next one, read from the topic
+
         refused = feblam(
             "change", "--config", JOB, "--list", "BE-STOLEN", "upsert", "--entry", "S-BAD", "--priority", "9"
         )
