@@ -189,9 +189,9 @@ class HotlistWatcher(threading.Thread):
             return False
         self.fingerprint = fp
         started = time.perf_counter()
-        settings, held, shadow = self.settings, {}, None
+        held: dict[str, str] = {}
         try:
-            index = self.loader(settings, self.holder.current.files_version())
+            index = self.loader(self.settings, self.holder.current.files_version())
         except (FeblamError, OSError) as exc:
             held = self._bad_lists(fp[0]) if not self.settings.versions_dir else {}
             if not held:  # no list to blame alone (or one whose live files are gone): nothing changes
@@ -200,9 +200,8 @@ class HotlistWatcher(threading.Thread):
             for list_id, error in held.items():  # every bad list of this poll at once
                 self._reject(error, list_id=list_id, reason="held_back")
             shadow = self._shadow(held)
-            settings = replace(self.settings, dir=str(shadow))
             try:
-                index = self.loader(settings, self.holder.current.files_version())
+                index = self.loader(replace(self.settings, dir=str(shadow)), self.holder.current.files_version())
             except (FeblamError, OSError) as again:
                 self._reject(str(again))
                 return False

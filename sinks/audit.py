@@ -26,6 +26,7 @@ from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from feblam.logs import get_logger
 from feblam.model import Hit
 from feblam.serde import hit_to_dict
+from sinks.outputs import output_error
 
 log = get_logger(__name__)
 FLUSH_ROWS = 10_000
@@ -100,14 +101,18 @@ class _AuditPartition(StatefulSinkPartition[Hit, AuditState]):
             by_day.setdefault(row["_day"], []).append(row)
         for day, rows in by_day.items():
             folder = self._root / f"day={day}"
-            folder.mkdir(parents=True, exist_ok=True)
             table = pa.Table.from_pylist([{k: v for k, v in r.items() if k != "_day"} for r in rows], schema=SCHEMA)
             name = f"hits-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}.parquet"
             tmp = folder / f".{name}.tmp"
-            pq.write_table(table, tmp)
-            with tmp.open("rb") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, folder / name)
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                pq.write_table(table, tmp)
+                with tmp.open("rb") as fh:
+                    os.fsync(fh.fileno())
+                os.replace(tmp, folder / name)
+            except OSError as exc:  # the rows stay in the recovery state: written after the restart, not lost
+                tmp.unlink(missing_ok=True)
+                raise output_error(folder / name, exc, "write the audit file") from exc
             log.info("audit_written", path=str(folder / name), hits=len(rows))
         self._rows, self._state = [], []
         self._since = time.monotonic()

@@ -18,7 +18,6 @@ worker. A file is only ever appended to:
 
 from __future__ import annotations
 
-import errno
 import os
 import re
 from dataclasses import dataclass
@@ -29,10 +28,10 @@ from typing import Any
 import orjson
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 
-from feblam.errors import OutputError
 from feblam.logs import get_logger
 from feblam.model import DeadLetter, Hit
 from feblam.serde import deadletter_to_json, hit_to_json
+from sinks.outputs import output_error
 
 log = get_logger(__name__)
 
@@ -86,12 +85,6 @@ def rotated_files(path: Path) -> list[Path]:
     """The rotated files of ``path``, oldest first."""
     pattern = re.compile(rf"^{re.escape(path.stem)}-\d{{8}}T\d{{6}}(\.\d+)?Z{re.escape(path.suffix)}$")
     return sorted(p for p in path.parent.iterdir() if pattern.match(p.name))
-
-
-def output_error(path: Path, exc: OSError, doing: str) -> OutputError:
-    """One line naming the file and the OS error (``No space left on device``, ``Permission denied``)."""
-    code = errno.errorcode.get(exc.errno or 0, "")
-    return OutputError(f"{path}: cannot {doing} ({exc.strerror or exc}{', ' + code if code else ''})")
 
 
 class _JsonlPartition(StatefulSinkPartition[Any, FileState]):

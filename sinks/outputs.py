@@ -3,11 +3,12 @@
 A read-only folder or a full disk found at start is one line naming the
 output and the folder, and exit 2, instead of a flow that starts, fails on its
 first write and is restarted by the supervisor for ever. At run time the
-sinks name the file and the OS error themselves (:func:`sinks.files.output_error`).
+sinks name the file and the OS error with :func:`output_error`.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from pathlib import Path
@@ -52,3 +53,9 @@ def check_outputs(settings: Settings) -> None:
                 f"{settings.outputs.min_free_mb}; free space there (or lower the floor)"
             )
             raise OutputError(msg)
+
+
+def output_error(path: Path, exc: OSError, doing: str) -> OutputError:
+    """One line naming the file and the OS error (``No space left on device``, ``Permission denied``)."""
+    code = errno.errorcode.get(exc.errno or 0, "")
+    return OutputError(f"{path}: cannot {doing} ({exc.strerror or exc}{', ' + code if code else ''})")

@@ -83,3 +83,26 @@ def test_a_batch_the_disk_cannot_take_is_cut_back_and_written_once_after_the_res
     resumed.write_batch([hit(3), hit(4), hit(5)])
     resumed.close()
     assert [d["hit_id"] for d in read_jsonl([out])] == ["h1", "h2", "h3", "h4", "h5"]
+
+
+def test_an_audit_file_the_disk_cannot_take_is_named_and_its_hits_stay_in_the_state(
+    tmp_path: Path, file_size_limit: None
+) -> None:
+    from datetime import UTC, datetime
+
+    import pyarrow.parquet as pq
+
+    from sinks.audit import _AuditPartition
+
+    now = datetime.now(UTC)
+    part = _AuditPartition(tmp_path / "audit", None)
+    part.write_batch([hit(1, emitted=now), hit(2, emitted=now)])
+    resource.setrlimit(resource.RLIMIT_FSIZE, (200, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+    with pytest.raises(OutputError, match=r"audit/day=.*\.parquet: cannot write the audit file \(.*File too large"):
+        part.close()
+    resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+    assert not list((tmp_path / "audit").rglob("*.tmp")), "no half-written file is left"
+    state = part.snapshot()
+    assert len(state) == 2  # still buffered: the restart writes them
+    _AuditPartition(tmp_path / "audit", state).close()
+    assert sorted(pq.read_table(tmp_path / "audit").column("hit_id").to_pylist()) == ["h1", "h2"]
