@@ -249,6 +249,47 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     return run_gateway(settings)
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    """``feblam explain HIT_JSON|-``: why each hit matched (``--topic``: the hits on a topic, ``--hit``: one)."""
+    from matchers.explain import explain_hit, explanation_text
+
+    if args.topic is not None:
+        from feblam.kafka import read_to_end
+
+        settings = _settings(args)
+        lines: Any = read_to_end(
+            settings.kafka, [args.topic], since_ms=None, timeout=60.0, group="feblam-explain", what=args.topic
+        )
+        origin = args.topic
+    elif args.hits is None:
+        return _err("explain: give a file of hits (JSON, one a line), - for stdin, or --topic")
+    elif args.hits == "-":
+        lines, origin = (line.encode() for line in sys.stdin), "stdin"
+    else:
+        try:
+            lines, origin = Path(args.hits).read_bytes().splitlines(), args.hits
+        except OSError as exc:
+            return _err(f"explain: {args.hits}: {exc.strerror}")
+    shown = 0
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            hit = orjson.loads(line)
+            if not isinstance(hit, dict) or not isinstance(hit.get("matches"), list):
+                raise ValueError("not a hit (no matches)")
+            if args.hit is not None and hit.get("hit_id") != args.hit:
+                continue
+            doc = explain_hit(hit)
+        except (ValueError, TypeError, AttributeError) as exc:
+            return _err(f"explain: {origin}:{n}: {exc}")
+        shown += 1
+        print(orjson.dumps(doc).decode() if args.json else explanation_text(doc) + "\n")
+    if shown == 0:
+        return _err(f"explain: {origin}: no hit" + (f" with hit_id {args.hit!r}" if args.hit else ""))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """``feblam demo``: the job on embedded defaults."""
     from flows.demo import run_demo
@@ -525,6 +566,14 @@ def build_parser() -> argparse.ArgumentParser:
         "hash-password",
         help="read a password (terminal or one stdin line), print its argon2id hash for [[desks]] users",
     ).set_defaults(func=cmd_gateway)
+
+    ex = sub.add_parser("explain", help="why a hit matched: plates compared, OCR substitutions, country, validity")
+    ex.add_argument("hits", nargs="?", default=None, metavar="HIT_JSON|-", help="hits, one JSON a line (-: stdin)")
+    ex.add_argument("--topic", default=None, help="read the hits of this topic instead (needs --config)")
+    ex.add_argument("--config", default=None, help="TOML settings with [kafka] (for --topic)")
+    ex.add_argument("--hit", default=None, help="only the hit with this hit_id")
+    ex.add_argument("--json", action="store_true", help="the explanation as JSON, one a line")
+    ex.set_defaults(func=cmd_explain)
 
     d = sub.add_parser("demo", help="the job on an embedded broker with a camera simulator")
     d.add_argument("--seconds", type=float, default=None, help="stop after N seconds (default: Ctrl-C)")

@@ -76,6 +76,13 @@ class Match:
     match_kind: MatchKind
     owner: str | None = None
     note: str | None = None
+    #: The entry's own plate (a pattern entry: its pattern), so that the hit explains why it matched.
+    entry_plate: str | None = None
+    #: The entry's country (None: any country), which agreed with the read's.
+    entry_country: str | None = None
+    #: The entry's validity window (None: open), which the read's capture time fell in.
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,20 @@ READ_FIELDS = (
     "direction",
     "image_ref",
 )
-MATCH_FIELDS = ("list_id", "entry_id", "category", "priority", "action", "match_kind", "owner", "note")
+MATCH_FIELDS = (
+    "list_id",
+    "entry_id",
+    "category",
+    "priority",
+    "action",
+    "match_kind",
+    "owner",
+    "note",
+    "entry_plate",
+    "entry_country",
+)
+#: A match's validity window, as ISO 8601 times (null: open on that side).
+MATCH_TIMES = ("valid_from", "valid_until")
 
 
 def format_ts(ts: datetime) -> str:
@@ -80,7 +93,11 @@ def read_from_dict(doc: dict[str, Any]) -> Read:
 
 def match_to_dict(m: Match) -> dict[str, Any]:
     """A match as in DESIGN section 6."""
-    return {f: getattr(m, f) for f in MATCH_FIELDS}
+    doc: dict[str, Any] = {f: getattr(m, f) for f in MATCH_FIELDS}
+    for f in MATCH_TIMES:
+        t = getattr(m, f)
+        doc[f] = format_ts(t) if t is not None else None
+    return doc
 
 
 def hit_to_dict(hit: Hit) -> dict[str, Any]:
@@ -109,6 +126,9 @@ def hit_to_json(hit: Hit) -> bytes:
 def match_from_dict(doc: dict[str, Any]) -> Match:
     """A match from its JSON object (fields it does not name are None)."""
     fields: dict[str, Any] = {f: doc.get(f) for f in MATCH_FIELDS}
+    for f in MATCH_TIMES:
+        t = doc.get(f)
+        fields[f] = parse_ts(t) if isinstance(t, str) else None
     return Match(**fields)
 
 

@@ -64,6 +64,9 @@ class HitMatch(msgspec.Struct, frozen=True):
     owner: Text | None = None
     note: Note | None = None
     entry_plate: Text | None = None
+    entry_country: Text | None = None
+    valid_from: Text | None = None
+    valid_until: Text | None = None
 
 
 class GatewayHit(msgspec.Struct, frozen=True):

@@ -303,6 +303,7 @@ class HotlistIndex:
             if kind == KIND_OCR:
                 prio = min(prio + 1, 5)
             owner = int(self.owner[row])
+            vf, vu = int(self.valid_from[row]), int(self.valid_until[row])
             out.append(
                 Match(
                     list_id=self.list_ids[self.list_idx[row]],
@@ -313,6 +314,10 @@ class HotlistIndex:
                     match_kind=kind,
                     owner=self.owners[owner] if owner >= 0 else None,
                     note=self.note[row].as_py(),
+                    entry_plate=self.plate[row].as_py(),
+                    entry_country=self.countries[cc] if cc else None,
+                    valid_from=None if vf == TS_MIN else EPOCH + vf * _US,
+                    valid_until=None if vu == TS_MAX else EPOCH + vu * _US,
                 )
             )
         out.sort(key=match_order)

@@ -98,6 +98,10 @@ def test_hit_json_shape_follows_the_contract() -> None:
         "match_kind",
         "owner",
         "note",
+        "entry_plate",  # DESIGN 6: why the hit matched
+        "entry_country",
+        "valid_from",
+        "valid_until",
     ]
 
 
