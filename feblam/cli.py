@@ -277,7 +277,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
         try:
             hit = orjson.loads(line)
             if not isinstance(hit, dict) or not isinstance(hit.get("matches"), list):
-                raise ValueError("not a hit (no matches)")
+                msg = "not a hit (no matches)"
+                raise ValueError(msg)
             if args.hit is not None and hit.get("hit_id") != args.hit:
                 continue
             doc = explain_hit(hit)
