@@ -468,6 +468,59 @@ class GatewaySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
             description="a hit whose every desk closed it leaves the board (and the state) after this long",
         ),
     ] = 720.0
+    reopen_within_minutes: Annotated[
+        float,
+        Meta(
+            ge=0,
+            le=7 * 24 * 60,
+            description="a new sighting of a vehicle whose case was closed less than this ago reopens that case "
+            "(history kept) instead of opening a new one; 0: never",
+        ),
+    ] = 60.0
+    realert_after_minutes: Annotated[
+        float,
+        Meta(
+            ge=0,
+            le=24 * 60,
+            description="a sighting joining an open case alerts the desk again (sound, flash) only after this long "
+            "without one, or when it comes from another region; 0: every sighting alerts",
+        ),
+    ] = 15.0
+    alert_max_priority: Annotated[
+        int,
+        Meta(
+            ge=0,
+            le=5,
+            description="the console sounds and flashes only for cases of this priority or more urgent; 0: never",
+        ),
+    ] = 2
+    regions: Annotated[
+        dict[Annotated[str, Meta(min_length=1, max_length=64)], Annotated[str, Meta(min_length=1, max_length=64)]],
+        _doc(
+            "camera id prefix -> region name, for the re-alert of a sighting from another region; absent: the "
+            "desks' camera_prefixes are the regions"
+        ),
+    ] = msgspec.field(default_factory=dict)
+    map_tiles_url: Annotated[
+        str,
+        Meta(
+            pattern=r"^(https://[^\s]+\{z\}[^\s]*)?$",
+            description="the force's map tile server (https://tiles.police.example/{z}/{x}/{y}.png): the trail "
+            "on a map; empty: the trail as a list only",
+        ),
+    ] = ""
+    quality_topic: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            description="list quality for the lists' owners: an event when an entry is closed as false_read "
+            "flag_false_reads times within flag_window_days",
+        ),
+    ] = "list-quality"
+    flag_false_reads: Annotated[
+        int, Meta(ge=1, le=1000, description="false reads of one entry within flag_window_days that flag it")
+    ] = 3
+    flag_window_days: Annotated[float, Meta(gt=0, le=365, description="the window of flag_false_reads")] = 30.0
     secure_cookies: Annotated[bool, _doc("session cookies only over HTTPS (false only for a console on localhost)")] = (
         True
     )

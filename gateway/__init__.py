@@ -20,7 +20,7 @@ __all__, __getattr__ = lazy_api(
         "Board": "gateway.board",
         "BoardSink": "gateway.board",
         "BoardChange": "gateway.cases",
-        "HitCases": "gateway.cases",
+        "VehicleCases": "gateway.cases",
         "refusal": "gateway.cases",
         "DeskAction": "gateway.actions",
         "Desks": "gateway.settings",

@@ -44,6 +44,10 @@ class DeskAction:
     kind: ActionKind
     at: datetime
     outcome: str | None = None
+    #: Why (what was checked, what was wrong): required with the outcomes ``false_read`` and ``not_found``.
+    reason: str | None = None
+    #: The case's vehicle (:func:`gateway.cases.vehicle_of`, a keyed hash): where the flow keeps the case.
+    vehicle: str = ""
 
 
 #: The environment variable that carries the action key (hex or text, 32 bytes or more).
@@ -79,8 +83,10 @@ def load_action_key(settings: Settings, environ: Mapping[str, str] | None = None
     return key
 
 
-def _signed_text(hit_id: str, desk: str, user: str, kind: str, outcome: str | None, at: str) -> bytes:
-    return "\x1f".join((hit_id, desk, user, kind, outcome or "", at)).encode()
+def _signed_text(
+    hit_id: str, desk: str, user: str, kind: str, outcome: str | None, at: str, reason: str | None, vehicle: str
+) -> bytes:
+    return "\x1f".join((hit_id, desk, user, kind, outcome or "", at, reason or "", vehicle)).encode()
 
 
 def _signature(key: bytes, text: bytes) -> str:
@@ -90,7 +96,8 @@ def _signature(key: bytes, text: bytes) -> str:
 def encode_action(action: DeskAction, key: bytes) -> bytes:
     """The message the console produces (keyed by ``hit_id``), signed with ``key``."""
     at = format_ts(action.at)
-    text = _signed_text(action.hit_id, action.desk, action.user, action.kind, action.outcome, at)
+    a = action
+    text = _signed_text(a.hit_id, a.desk, a.user, a.kind, a.outcome, at, a.reason, a.vehicle)
     return orjson.dumps(
         {
             "hit_id": action.hit_id,
@@ -98,6 +105,8 @@ def encode_action(action: DeskAction, key: bytes) -> bytes:
             "user": action.user,
             "kind": action.kind,
             "outcome": action.outcome,
+            "reason": action.reason,
+            "vehicle": action.vehicle,
             "at": at,
             "sig": _signature(key, text),
         }
@@ -109,8 +118,10 @@ class _ActionMessage(msgspec.Struct, frozen=True):
     desk: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
     user: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
     kind: ActionKind
+    vehicle: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     at: Annotated[str, msgspec.Meta(max_length=64)]
     outcome: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    reason: Annotated[str, msgspec.Meta(max_length=500)] | None = None
     sig: Annotated[str, msgspec.Meta(max_length=128)] = ""
 
 
@@ -128,6 +139,8 @@ class SignedAction:
 def decode_action(payload: bytes, key: bytes, max_bytes: int = 64 * 1024) -> SignedAction:
     """An action message and whether ``key`` signed it; what the flow cannot read raises ValueError."""
     doc = decode_message(_decoder, payload, max_bytes)
-    action = DeskAction(doc.hit_id, doc.desk, doc.user, doc.kind, parse_ts(doc.at), doc.outcome)
-    text = _signed_text(doc.hit_id, doc.desk, doc.user, doc.kind, doc.outcome, doc.at)
+    action = DeskAction(
+        doc.hit_id, doc.desk, doc.user, doc.kind, parse_ts(doc.at), doc.outcome, doc.reason, doc.vehicle
+    )
+    text = _signed_text(doc.hit_id, doc.desk, doc.user, doc.kind, doc.outcome, doc.at, doc.reason, doc.vehicle)
     return SignedAction(action, hmac.compare_digest(doc.sig, _signature(key, text)))

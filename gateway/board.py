@@ -48,8 +48,8 @@ class Subscriber:
 
 
 def card(change: BoardChange) -> dict[str, Any]:
-    """One hit at one desk as the page receives it."""
-    return {"hit_id": change.hit_id, "case": change.case, "hit": change.hit}
+    """One case at one desk as the page receives it (``alert``: sound and flash for this change)."""
+    return {"hit_id": change.hit_id, "case": change.case, "hit": change.hit, "alert": change.alert}
 
 
 class Board:
@@ -73,9 +73,14 @@ class Board:
                 if ch.case is None:
                     cards.pop(ch.hit_id, None)
                 else:
-                    cards[ch.hit_id] = card(ch)
+                    cards[ch.hit_id] = {**card(ch), "alert": False}  # the board as it stands alerts nobody
                 self._count(ch.desk, before, ch.case)
-                if ch.event is not None and ch.event["state"] == "new" and ch.case and not ch.case["escalated_from"]:
+                if (
+                    ch.event is not None
+                    and ch.event["state"] in ("new", "sighting")
+                    and ch.case
+                    and not ch.case["escalated_from"]
+                ):
                     metrics.HIT_TO_BOARD.observe(max(0.0, now - parse_ts(ch.hit["emitted_at"]).timestamp()))
                 subs = self._subscribers[ch.desk]
                 if subs:

@@ -1,68 +1,141 @@
-"""What the Hit Gateway keeps per hit: one case per desk, new → acknowledged → closed (DESIGN 12).
+"""What the Hit Gateway keeps per vehicle: one case per desk and entries, its sightings, its life (DESIGN 12).
 
-Pure functions over :class:`HitCases`, given the time, so that every rule is
+Pure functions over :class:`VehicleCases`, given the time, so that every rule is
 tested with a controlled clock; :mod:`gateway.flow` runs them in a Bytewax
-``stateful`` step keyed by ``hit_id`` (the state survives restarts with the
-recovery store).
+``stateful`` step keyed by the vehicle (:func:`vehicle_of`: a keyed hash of the
+plate key and country; the state survives restarts with the recovery store).
 
-- A hit opens a case ``new`` at every desk whose rule takes it (a routing rule
-  of DESIGN 6, the same function the sinks use), unless it was emitted more than
-  ``max_hit_age_minutes`` before the gateway takes it.
-- A case not acknowledged within ``[gateway] escalate_after_seconds`` of its
-  priority turns ``escalated``, and the desk's ``escalate_to`` gets a ``new``
-  case of its own (which escalates along its own ``escalate_to`` in turn; a
-  desk that already holds the hit is skipped, so a chain never loops).
-- A desk acknowledges a ``new`` or ``escalated`` case, and closes an open one
-  with an outcome. Anything else is refused with a reason (:func:`refusal`, the
+- **A case per vehicle and entries.** A hit opens a case ``new`` at every desk
+  whose rule takes it (a routing rule of DESIGN 6), unless that desk already
+  holds a case of this vehicle for one of the same entries: then the hit joins
+  that case as a **sighting** (an event ``sighting`` with the joining hit in
+  ``sighting_of``), the card shows the trail, and the escalation deadline stays
+  the case's. A case closed less than ``reopen_within_minutes`` ago reopens
+  (``reopened``, a new deadline, its history kept) instead of starting over.
+- **Alerts.** A desk is alerted (sound, flash) for a new or reopened case, and
+  for a sighting only when it comes from another region than the last one or
+  after ``realert_after_minutes`` of quiet — always within
+  ``alert_max_priority`` (:meth:`Desks.alerts`).
+- **Escalation.** A case not acknowledged within ``escalate_after_seconds`` of
+  its priority turns ``escalated``, and the desk's ``escalate_to`` gets a ``new``
+  case of its own with the trail so far (unless it holds one for those entries;
+  a chain never loops). Later sightings the first desk takes join it there too.
+- **Actions.** A desk acknowledges a ``new``, ``escalated`` or ``reopened`` case,
+  and closes an open one with an outcome (and a reason for ``false_read`` and
+  ``not_found``). Anything else is refused with a reason (:func:`refusal`, the
   one rule the console asks too), and changes nothing.
-- When every case of a hit is closed, the hit stays for
-  ``keep_closed_minutes`` (a replayed hit is recognised, the board shows it),
-  then leaves the state and the board.
+- **Other desks' work.** Each card names the other desks' open cases of the same
+  vehicle for the same entries (need to know: only entries this desk sees), with
+  who acknowledged them and when.
+- **Leaving.** A closed case leaves the board after ``keep_closed_minutes`` and
+  the state once it can no longer reopen; every case leaves
+  ``case_retention_hours`` after it opened (``expired`` when not closed).
 
 Every change is one :class:`BoardChange`; those with an ``event`` are the audit
-trail on ``events_topic`` (no plate: hit id, desk, state, user, time, outcome).
+trail on ``events_topic`` (no plate: case and hit ids, desk, state, user, time,
+outcome, the entries).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from feblam.logs import plate_ref
 from feblam.serde import format_ts, parse_ts
 from gateway.actions import ACTION_KINDS, DeskAction
 from gateway.settings import OUTCOMES, Desks
 
-CaseState = Literal["new", "acknowledged", "escalated", "closed", "expired"]
-OPEN_STATES = frozenset({"new", "escalated", "acknowledged"})
-UNACKNOWLEDGED = frozenset({"new", "escalated"})
-#: How long an action for a hit the gateway does not hold yet waits for it: the hits topic may be read after
+CaseState = Literal["new", "acknowledged", "escalated", "reopened", "closed", "expired"]
+OPEN_STATES = frozenset({"new", "escalated", "reopened", "acknowledged"})
+UNACKNOWLEDGED = frozenset({"new", "escalated", "reopened"})
+#: Outcomes that need a reason (what was checked, what was wrong): the list's owner acts on them.
+NEEDS_REASON = frozenset({"false_read", "not_found"})
+#: How long an action for a case the gateway does not hold yet waits for it: the hits topic may be read after
 #: the actions topic (after a crash both are read again, in no order between them), or lag behind it.
 ACTION_WAITS = timedelta(minutes=10)
+#: Sightings a case's trail keeps (the newest; the count goes on): a vehicle seen all day stays bounded.
+MAX_TRAIL = 50
+#: Hit ids a vehicle remembers, to know a repeated hit (a replay, or one hit on two topics).
+MAX_SEEN = 1000
+
+Entry = tuple[str, str]  # (list_id, entry_id)
+
+
+def vehicle_of(hit: dict[str, Any]) -> str:
+    """The state key of a hit's vehicle: a keyed hash of its plate key and country (never the plate itself)."""
+    read = hit["read"]
+    return plate_ref(f"{read['plate']}/{read.get('country') or ''}")
+
+
+@dataclass(slots=True)
+class Sighting:
+    """One hit of a case's vehicle, as its trail shows it (no plate: where, when, which way)."""
+
+    hit_id: str
+    at: datetime  # when the gateway took it (broker time)
+    ts: str  # capture time
+    camera_id: str
+    lat: float | None
+    lon: float | None
+    direction: str | int | None
+    region: str | None
+
+    @classmethod
+    def of(cls, hit: dict[str, Any], at: datetime, region: str | None) -> Sighting:
+        r = hit["read"]
+        return cls(hit["hit_id"], at, r["ts"], r["camera_id"], r.get("lat"), r.get("lon"), r.get("direction"), region)
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "hit_id": self.hit_id,
+            "ts": self.ts,
+            "camera_id": self.camera_id,
+            "lat": self.lat,
+            "lon": self.lon,
+            "direction": self.direction,
+            "region": self.region,
+        }
 
 
 @dataclass(slots=True)
 class Case:
-    """A hit at one desk."""
+    """A vehicle's case at one desk, for one or more entries."""
 
+    case_id: str  # the hit that opened it (the card's id; actions name it)
     desk: str
     state: CaseState
     opened_at: datetime
     at: datetime  # the last change
     deadline: datetime | None  # when it escalates unless acknowledged (None: never)
+    hit: dict[str, Any]  # the newest hit of the case
+    visible: tuple[int, ...]  # the positions of that hit's matches this desk may see (need to know)
+    entries: frozenset[Entry]  # every entry the case is for, over its sightings
+    trail: list[Sighting] = field(default_factory=list)  # oldest first, the newest MAX_TRAIL
+    seen: int = 0  # sightings, the first included
     user: str | None = None
     outcome: str | None = None
+    reason: str | None = None
     escalated_from: str | None = None
     acknowledged_by: str | None = None
     acknowledged_at: datetime | None = None
-    #: The positions of the hit's matches this desk may see (need to know: :meth:`Desks.visible`).
-    visible: tuple[int, ...] = ()
+    closed_at: datetime | None = None
+    on_board: bool = True
+    history: list[dict[str, Any]] = field(default_factory=list)  # earlier closings of a reopened case
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_STATES
 
     def view(self) -> dict[str, Any]:
-        """The case as the console shows it."""
+        """The case as the console shows it (the trail newest first)."""
+        first = self.trail[0].at if self.trail else self.opened_at
+        last = self.trail[-1].at if self.trail else self.opened_at
         return {
+            "case_id": self.case_id,
             "desk": self.desk,
             "state": self.state,
             "opened_at": format_ts(self.opened_at),
@@ -70,42 +143,47 @@ class Case:
             "deadline": format_ts(self.deadline) if self.deadline else None,
             "user": self.user,
             "outcome": self.outcome,
+            "reason": self.reason,
             "escalated_from": self.escalated_from,
             "acknowledged_by": self.acknowledged_by,
             "acknowledged_at": format_ts(self.acknowledged_at) if self.acknowledged_at else None,
+            "seen": self.seen,
+            "seen_minutes": round((last - first).total_seconds() / 60, 1),
+            "trail": [s.view() for s in reversed(self.trail)],
+            "history": list(self.history),
+            "entries": sorted(list(e) for e in self.entries),
         }
 
 
 @dataclass(slots=True)
-class HitCases:
-    """One hit and its cases (the Bytewax state of one ``hit_id``)."""
+class VehicleCases:
+    """One vehicle's cases (the Bytewax state of one vehicle key), and actions waiting for a case not read yet."""
 
-    hit: dict[str, Any]
-    cases: dict[str, Case] = field(default_factory=dict)
-    closed_at: datetime | None = None  # when the last open case was closed
+    vehicle: str
+    cases: list[Case] = field(default_factory=list)
+    seen: dict[str, None] = field(default_factory=dict)  # hit ids taken, oldest first (bounded)
+    waiting: list[DeskAction] = field(default_factory=list)
+    waiting_until: datetime | None = None
+
+    def case(self, desk: str, case_id: str) -> Case | None:
+        return next((c for c in self.cases if c.desk == desk and c.case_id == case_id), None)
 
     @property
-    def hit_id(self) -> str:
-        return str(self.hit["hit_id"])
-
-
-@dataclass(slots=True)
-class Waiting:
-    """Actions for a hit not read yet (the state of its ``hit_id`` until the hit comes, or ``until`` passes)."""
-
-    actions: list[DeskAction]
-    until: datetime
+    def empty(self) -> bool:
+        return not self.cases and not self.waiting
 
 
 @dataclass(frozen=True, slots=True)
 class BoardChange:
-    """One desk's view of one hit changed; ``case`` None: the hit leaves that desk's board."""
+    """One desk's view of one case changed; ``case`` None: it leaves that desk's board. ``alert``: the desk's
+    page sounds and flashes for it (:meth:`Desks.alerts`)."""
 
-    hit_id: str
+    hit_id: str  # the case id
     desk: str
     case: dict[str, Any] | None
     hit: dict[str, Any]
     event: dict[str, Any] | None  # the audit event; None for board-only changes (after a restart, removal)
+    alert: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,16 +194,18 @@ class Refusal:
     conflict: bool
 
 
-def refusal(state: str, kind: str, outcome: str | None) -> Refusal | None:
-    """Whether ``kind`` (with ``outcome``) may be applied to a case in ``state``: None, or the reason it may not."""
+def refusal(state: str, kind: str, outcome: str | None, reason: str | None = None) -> Refusal | None:
+    """Whether ``kind`` (with ``outcome`` and ``reason``) may be applied to a case in ``state``: None, or why not."""
     if kind not in ACTION_KINDS:
         return Refusal(f"no such action {kind!r} (one of {', '.join(ACTION_KINDS)})", conflict=False)
     if kind == "acknowledge":
         return None if state in UNACKNOWLEDGED else Refusal(f"cannot acknowledge a case that is {state}", conflict=True)
-    if state == "closed":
-        return Refusal("the case is already closed", conflict=True)
+    if state not in OPEN_STATES:
+        return Refusal(f"the case is already {state}", conflict=True)
     if outcome not in OUTCOMES:
         return Refusal(f"outcome {outcome!r} is not one of {', '.join(OUTCOMES)}", conflict=False)
+    if outcome in NEEDS_REASON and not (reason or "").strip():
+        return Refusal(f"outcome {outcome} needs a reason (what was checked, what was wrong)", conflict=False)
     return None
 
 
@@ -137,20 +217,28 @@ def event_id(*parts: str | None) -> str:
     return digest.hexdigest()
 
 
-def event(hc: HitCases, case: Case) -> dict[str, Any]:
+def event(case: Case, state: str | None = None, sighting_of: str | None = None) -> dict[str, Any]:
     """The audit event of a case's last change (DESIGN 12). Its ``event_id`` is a digest of what it says, and
     its time comes from the hits and actions (broker time) or the deadlines they set: an event a restart
     repeats is the same event, with the same id."""
-    at = format_ts(case.at)
-    return {
-        "event_id": event_id(hc.hit_id, case.desk, case.state, case.user, at, case.outcome),
-        "hit_id": hc.hit_id,
+    state = state or case.state
+    at = format_ts(case.trail[-1].at if sighting_of and case.trail else case.at)
+    doc: dict[str, Any] = {
+        "event_id": event_id(case.case_id, case.desk, state, case.user, at, case.outcome, sighting_of),
+        "hit_id": case.case_id,
         "desk": case.desk,
-        "state": case.state,
-        "user": case.user,
-        "at": format_ts(case.at),
-        "outcome": case.outcome,
+        "state": state,
+        "user": None if state in ("sighting", "reopened", "escalated", "expired") else case.user,
+        "at": at,
+        "outcome": case.outcome if state == "closed" else None,
+        "entries": sorted(list(e) for e in case.entries),
+        "priority": desk_view(case.hit, case.visible)["priority"],
     }
+    if state == "closed" and case.reason:
+        doc["reason"] = case.reason
+    if sighting_of is not None:
+        doc["sighting_of"] = sighting_of
+    return doc
 
 
 def desk_view(hit: dict[str, Any], visible: Sequence[int]) -> dict[str, Any]:
@@ -159,9 +247,35 @@ def desk_view(hit: dict[str, Any], visible: Sequence[int]) -> dict[str, Any]:
     return {**hit, "matches": matches, "priority": min((m["priority"] for m in matches), default=hit["priority"])}
 
 
-def _change(hc: HitCases, case: Case, *, audit: bool = True) -> BoardChange:
-    view = desk_view(hc.hit, getattr(case, "visible", range(len(hc.hit["matches"]))))
-    return BoardChange(hc.hit_id, case.desk, case.view(), view, event(hc, case) if audit else None)
+def entries_of(hit: dict[str, Any], visible: Iterable[int]) -> frozenset[Entry]:
+    return frozenset((hit["matches"][i]["list_id"], hit["matches"][i]["entry_id"]) for i in visible)
+
+
+def also_open(vc: VehicleCases, case: Case) -> list[dict[str, Any]]:
+    """The other desks' open cases of this vehicle for entries this case is for (need to know: nothing of
+    entries this desk does not see)."""
+    return [
+        {
+            "desk": o.desk,
+            "state": o.state,
+            "acknowledged_by": o.acknowledged_by,
+            "acknowledged_at": format_ts(o.acknowledged_at) if o.acknowledged_at else None,
+            "opened_at": format_ts(o.opened_at),
+        }
+        for o in vc.cases
+        if o.desk != case.desk and o.is_open and o.entries & case.entries
+    ]
+
+
+def _change(vc: VehicleCases, case: Case, ev: dict[str, Any] | None, alert: bool = False) -> BoardChange:
+    view = {**case.view(), "also_open": also_open(vc, case)}
+    return BoardChange(case.case_id, case.desk, view, desk_view(case.hit, case.visible), ev, alert)
+
+
+def _others(vc: VehicleCases, changed: Iterable[Case]) -> list[BoardChange]:
+    """Board-only changes of the vehicle's other cases on a board: what they say of the changed ones moved."""
+    done = {(c.desk, c.case_id) for c in changed}
+    return [_change(vc, c, None) for c in vc.cases if c.on_board and (c.desk, c.case_id) not in done]
 
 
 def too_old(hit: dict[str, Any], desks: Desks, now: datetime) -> bool:
@@ -169,100 +283,207 @@ def too_old(hit: dict[str, Any], desks: Desks, now: datetime) -> bool:
     return now - parse_ts(hit["emitted_at"]) > desks.max_age
 
 
-def open_cases(
-    hit: dict[str, Any], routes: Sequence[str], desks: Desks, now: datetime
-) -> tuple[HitCases, list[BoardChange]]:
-    """A new hit: a ``new`` case at each desk of ``routes`` (:meth:`Desks.route`; none: no change)."""
-    hc = HitCases(hit)
-    changes = []
-    for name in routes:
-        visible = desks.visible(hit, name)
-        priority = desk_view(hit, visible)["priority"]
-        case = Case(name, "new", now, now, desks.deadline(priority, name, now), visible=visible)
-        hc.cases[name] = case
-        changes.append(_change(hc, case))
-    return hc, changes
+def repeated(vc: VehicleCases, hit: dict[str, Any]) -> bool:
+    """Whether the vehicle already took this hit (a replay, or the same hit on two hits topics)."""
+    return hit["hit_id"] in vc.seen
 
 
-def apply_action(hc: HitCases, action: DeskAction) -> tuple[list[BoardChange], str | None]:
+def take_hit(
+    vc: VehicleCases, hit: dict[str, Any], routes: Sequence[str], desks: Desks, now: datetime
+) -> list[BoardChange]:
+    """A new hit of the vehicle at each desk of ``routes`` (:meth:`Desks.route`): it joins that desk's case for
+    the same entries (a sighting; a recently closed one reopens), or opens a new one."""
+    vc.seen[hit["hit_id"]] = None
+    while len(vc.seen) > MAX_SEEN:
+        del vc.seen[next(iter(vc.seen))]
+    region = desks.region(str(hit["read"]["camera_id"]))
+    changes: list[BoardChange] = []
+    touched: list[Case] = []
+    took: set[str] = set()
+    todo: list[tuple[str, str | None]] = [(name, None) for name in routes]
+    while todo:
+        name, via = todo.pop(0)
+        if name in took:
+            continue
+        took.add(name)
+        visible = desks.visible(hit, name, via=via)
+        if not visible:
+            continue
+        entries = entries_of(hit, visible)
+        case = _joinable(vc, name, entries, now, desks)
+        sighting = Sighting.of(hit, now, region)
+        if case is None:
+            priority = desk_view(hit, visible)["priority"]
+            case = Case(
+                hit["hit_id"], name, "new", now, now, desks.deadline(priority, name, now), hit, visible, entries
+            )
+            case.trail.append(sighting)
+            case.seen = 1
+            vc.cases.append(case)
+            changes.append(_change(vc, case, event(case), desks.alerts(priority)))
+        else:
+            changes.append(_join(vc, case, hit, visible, entries, sighting, desks, now))
+        touched.append(case)
+        # a case that went on by escalation takes the sightings of the desk it came from
+        todo += [(c.desk, name) for c in vc.cases if c.escalated_from == name and c.is_open and c.entries & entries]
+    return changes + _others(vc, touched)
+
+
+def _joinable(vc: VehicleCases, desk: str, entries: frozenset[Entry], now: datetime, desks: Desks) -> Case | None:
+    """The desk's case of this vehicle for one of ``entries``: open, or closed recently enough to reopen."""
+    for case in vc.cases:
+        if case.desk != desk or not case.entries & entries:
+            continue
+        if case.is_open:
+            return case
+        if case.state == "closed" and case.closed_at is not None and now - case.closed_at < desks.reopen_within:
+            return case
+    return None
+
+
+def _join(
+    vc: VehicleCases,
+    case: Case,
+    hit: dict[str, Any],
+    visible: tuple[int, ...],
+    entries: frozenset[Entry],
+    sighting: Sighting,
+    desks: Desks,
+    now: datetime,
+) -> BoardChange:
+    last = case.trail[-1] if case.trail else None
+    case.hit, case.visible, case.entries = hit, visible, case.entries | entries
+    case.trail.append(sighting)
+    del case.trail[:-MAX_TRAIL]
+    case.seen += 1
+    priority = desk_view(hit, visible)["priority"]
+    if case.state == "closed":
+        case.history.append(
+            {"outcome": case.outcome, "reason": case.reason, "user": case.user, "at": format_ts(case.at)}
+        )
+        case.state, case.outcome, case.reason, case.closed_at, case.on_board = "reopened", None, None, None, True
+        case.acknowledged_by = case.acknowledged_at = None
+        case.user, case.at = None, now
+        case.deadline = desks.deadline(priority, case.desk, now)
+        return _change(vc, case, event(case, sighting_of=hit["hit_id"]), desks.alerts(priority))
+    quiet = last is None or now - last.at >= desks.realert_after
+    moved = last is not None and sighting.region is not None and sighting.region != last.region
+    return _change(vc, case, event(case, "sighting", hit["hit_id"]), (quiet or moved) and desks.alerts(priority))
+
+
+def apply_action(vc: VehicleCases, action: DeskAction) -> tuple[list[BoardChange], str | None]:
     """A desk's acknowledge or close: the changes, or none and the reason it was refused."""
-    case = hc.cases.get(action.desk)
+    case = vc.case(action.desk, action.hit_id)
     if case is None:
-        return [], f"hit is not at desk {action.desk}"
-    refused = refusal(case.state, action.kind, action.outcome)
+        return [], f"case {action.hit_id[:64]} is not at desk {action.desk}"
+    refused = refusal(case.state, action.kind, action.outcome, action.reason)
     if refused is not None:
         return [], refused.reason
     if action.kind == "acknowledge":
         case.state, case.acknowledged_by, case.acknowledged_at = "acknowledged", action.user, action.at
         case.deadline = None
     else:
-        case.state, case.outcome, case.deadline = "closed", action.outcome, None
+        case.state, case.outcome, case.reason, case.deadline = "closed", action.outcome, action.reason, None
+        case.closed_at = action.at
     case.user, case.at = action.user, action.at
-    if all(c.state == "closed" for c in hc.cases.values()):
-        hc.closed_at = action.at
-    return [_change(hc, case)], None
+    return [_change(vc, case, event(case)), *_others(vc, [case])], None
 
 
-def escalate_due(hc: HitCases, desks: Desks, now: datetime) -> list[BoardChange]:
+def escalate_due(vc: VehicleCases, desks: Desks, now: datetime) -> list[BoardChange]:
     """Every unacknowledged case past its deadline turns ``escalated``; its desk's target gets a ``new`` case."""
     changes: list[BoardChange] = []
+    touched: list[Case] = []
     while True:
-        due = [
-            c for c in hc.cases.values() if c.state in UNACKNOWLEDGED and c.deadline is not None and c.deadline <= now
-        ]
+        due = [c for c in vc.cases if c.state in UNACKNOWLEDGED and c.deadline is not None and c.deadline <= now]
         if not due:
-            return changes
+            return changes + (_others(vc, touched) if touched else [])
         for case in due:
             when = case.deadline or now  # dated by the deadline it passed: the same after any restart
             case.state, case.user, case.at, case.deadline = "escalated", None, when, None
-            changes.append(_change(hc, case))
+            changes.append(_change(vc, case, event(case)))
+            touched.append(case)
             target = desks.escalate_to.get(case.desk)
-            if target and target not in hc.cases:
-                visible = desks.visible(hc.hit, target, via=case.desk)
-                deadline = desks.deadline(desk_view(hc.hit, visible)["priority"], target, when)
-                new = Case(target, "new", when, when, deadline, escalated_from=case.desk, visible=visible)
-                hc.cases[target] = new
-                changes.append(_change(hc, new))
+            if not target or any(
+                c.desk == target and (c.case_id == case.case_id or (c.is_open and c.entries & case.entries))
+                for c in vc.cases
+            ):
+                continue  # the target already holds it: a chain never loops
+            visible = desks.visible(case.hit, target, via=case.desk)
+            deadline = desks.deadline(desk_view(case.hit, visible)["priority"], target, when)
+            new = Case(
+                case.case_id,
+                target,
+                "new",
+                when,
+                when,
+                deadline,
+                case.hit,
+                visible,
+                entries_of(case.hit, visible),
+                trail=list(case.trail),
+                seen=case.seen,
+                escalated_from=case.desk,
+            )
+            vc.cases.append(new)
+            touched.append(new)
+            changes.append(_change(vc, new, event(new), desks.alerts(desk_view(case.hit, visible)["priority"])))
 
 
-def next_due(hc: HitCases, desks: Desks) -> datetime:
-    """The next time something happens to this hit without anyone acting: an escalation, or leaving the board."""
-    deadlines = [c.deadline for c in hc.cases.values() if c.deadline is not None and c.state in UNACKNOWLEDGED]
-    if hc.closed_at is not None:
-        deadlines.append(hc.closed_at + desks.keep_closed)
-    deadlines.append(retention_end(hc, desks))
-    return min(deadlines)
+def hold_until(case: Case, desks: Desks) -> datetime | None:
+    """When a closed case leaves the state: once it left the board and can no longer reopen."""
+    if case.closed_at is None:
+        return None
+    return case.closed_at + max(desks.keep_closed, desks.reopen_within)
 
 
-def retention_end(hc: HitCases, desks: Desks) -> datetime:
-    """When the hit leaves the state whatever its cases' states: ``case_retention_hours`` after its first case."""
-    return min(c.opened_at for c in hc.cases.values()) + desks.retention
+def next_due(vc: VehicleCases, desks: Desks) -> datetime | None:
+    """The next time something happens to this vehicle without anyone acting: an escalation, a closed case
+    leaving the board or the state, a case's retention, an action's wait."""
+    due: list[datetime] = []
+    for c in vc.cases:
+        if c.deadline is not None and c.state in UNACKNOWLEDGED:
+            due.append(c.deadline)
+        if c.closed_at is not None:
+            due.append(c.closed_at + desks.keep_closed if c.on_board else hold_until(c, desks) or c.closed_at)
+        due.append(c.opened_at + desks.retention)
+    if vc.waiting_until is not None:
+        due.append(vc.waiting_until)
+    return min(due, default=None)
 
 
-def expire(hc: HitCases, desks: Desks, now: datetime) -> list[BoardChange]:
-    """Past its retention, every case not closed turns ``expired`` (an audit event each); then the caller
-    removes the hit. Nothing of it (plate, position, note) stays in the state or the recovery store."""
-    end = retention_end(hc, desks)
-    if now < end:
-        return []
-    changes = []
-    for case in hc.cases.values():
-        if case.state != "closed":
-            case.state, case.user, case.at, case.deadline = "expired", None, end, None
-            changes.append(_change(hc, case))
+def retention_end(case: Case, desks: Desks) -> datetime:
+    """When a case leaves the state whatever its state: ``case_retention_hours`` after it opened."""
+    return case.opened_at + desks.retention
+
+
+def sweep(vc: VehicleCases, desks: Desks, now: datetime) -> list[BoardChange]:
+    """Past its retention, a case not closed turns ``expired`` (an audit event) and leaves; a closed case leaves
+    the board after ``keep_closed_minutes`` and the state when it can no longer reopen. Nothing of a case that
+    left (position, note, the hit) stays in the state or the recovery store."""
+    changes: list[BoardChange] = []
+    kept: list[Case] = []
+    for case in vc.cases:
+        end = retention_end(case, desks)
+        if now >= end:
+            if case.state != "closed":
+                case.state, case.user, case.at, case.deadline = "expired", None, end, None
+                changes.append(_change(vc, case, event(case)))
+            if case.on_board:
+                changes.append(BoardChange(case.case_id, case.desk, None, case.hit, None))
+            continue
+        if case.on_board and case.closed_at is not None and case.closed_at + desks.keep_closed <= now:
+            case.on_board = False
+            changes.append(BoardChange(case.case_id, case.desk, None, case.hit, None))
+        until = hold_until(case, desks)
+        if until is not None and until <= now:
+            continue
+        kept.append(case)
+    if len(kept) != len(vc.cases):
+        vc.cases = kept
+        changes += _others(vc, [])
     return changes
 
 
-def expired(hc: HitCases, desks: Desks, now: datetime) -> bool:
-    """Every case closed, longer ago than ``keep_closed_minutes``: the hit leaves state and board."""
-    return hc.closed_at is not None and hc.closed_at + desks.keep_closed <= now
-
-
-def removal(hc: HitCases) -> list[BoardChange]:
-    """The hit leaves every board it is on."""
-    return [BoardChange(hc.hit_id, name, None, hc.hit, None) for name in hc.cases]
-
-
-def board_view(hc: HitCases) -> list[BoardChange]:
-    """Every case as it stands, without audit events (the boards after a restart)."""
-    return [_change(hc, case, audit=False) for case in hc.cases.values()]
+def board_view(vc: VehicleCases) -> list[BoardChange]:
+    """Every case on a board as it stands, without audit events (the boards after a restart)."""
+    return [_change(vc, case, None) for case in vc.cases if case.on_board]

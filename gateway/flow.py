@@ -1,9 +1,10 @@
 """The Hit Gateway's dataflow (DESIGN 12): hits and actions in; board changes, hit events and dead letters out.
 
 The flow reads the hits topics and the console's actions topic, keys both by
-``hit_id`` and keeps each hit's cases (:mod:`gateway.cases`) in Bytewax state:
-new hits open cases at the desks their routing names, actions acknowledge or
-close them, and a timer escalates what nobody acknowledged in time. Every
+vehicle (a keyed hash of plate key and country) and keeps each vehicle's cases
+(:mod:`gateway.cases`) in Bytewax state: new hits open cases at the desks their
+routing names or join an open one as sightings, actions acknowledge or close
+them, and a timer escalates what nobody acknowledged in time. Every
 change goes to the desks' boards (:mod:`gateway.board`, what the console shows)
 and, as an audit event, to ``[gateway] events_topic``. :mod:`gateway.run` runs
 it as ``feblam gateway``.
@@ -39,19 +40,17 @@ from gateway.actions import DeskAction, SignedAction, decode_action
 from gateway.cases import (
     ACTION_WAITS,
     BoardChange,
-    HitCases,
-    Waiting,
+    VehicleCases,
     apply_action,
     board_view,
     escalate_due,
     event_id,
-    expire,
-    expired,
     next_due,
-    open_cases,
-    removal,
-    retention_end,
+    repeated,
+    sweep,
+    take_hit,
     too_old,
+    vehicle_of,
 )
 from gateway.horizon import Behind, Clock, Horizon
 from gateway.schema import read_hit
@@ -143,7 +142,7 @@ def make_decoder(
                 appended = broker_time(batch, i)
                 if batch.vendor == HIT:
                     doc = read_hit(payload, max_bytes)
-                    out.append((doc["hit_id"], (HIT, (doc, desks.route(doc), appended))))
+                    out.append((vehicle_of(doc), (HIT, (doc, desks.route(doc), appended))))
                 else:
                     signed = decode_action(payload, key, max_bytes)
                     reason = forged(signed, desks)
@@ -152,7 +151,7 @@ def make_decoder(
                     else:
                         # the case changes at the broker's time of the action; the console's time was its claim
                         action = signed.action if appended is None else replace(signed.action, at=appended)
-                        out.append((action.hit_id, (ACTION, action)))
+                        out.append((action.vehicle, (ACTION, action)))
             except Exception as exc:  # noqa: BLE001 - whatever a message does, it is a dead letter, never a crash loop
                 error = f"{batch.vendor}: {exc}"
                 metrics.REFUSED.labels(batch.vendor, reason_of(error)).inc()
@@ -174,39 +173,47 @@ def make_decoder(
     return decode
 
 
-# ---------------------------------------------------------------- the cases of one hit
+# ---------------------------------------------------------------- the cases of one vehicle
 
 
-class CaseLogic(StatefulLogic[tuple[str, Any], BoardChange, HitCases | Waiting]):
-    """The Bytewax state of one ``hit_id``: its cases (or the actions waiting for it), their timer, their snapshot."""
+class CaseLogic(StatefulLogic[tuple[str, Any], BoardChange, VehicleCases]):
+    """The Bytewax state of one vehicle: its cases (and the actions waiting for one), their timer, their snapshot."""
 
-    def __init__(self, desks: Desks, horizon: Horizon, resume: HitCases | Waiting | None) -> None:
+    def __init__(self, desks: Desks, horizon: Horizon, resume: VehicleCases | None) -> None:
         self.desks = desks
         self.clock = horizon.clock  # the wall clock: a hit's age, and when a case opens without a broker time
         self.horizon = horizon  # event time: escalations and expiries (gateway.horizon)
-        self.cases = resume if isinstance(resume, HitCases) else None
-        self.waiting = resume if isinstance(resume, Waiting) else None
-        self.announce = self.cases is not None  # after a restart: put the hit back on the boards first
+        self.vc = resume
+        self.announce = resume is not None and bool(resume.cases)  # after a restart: the boards first
 
     def on_item(self, value: tuple[str, Any]) -> tuple[Iterable[BoardChange], bool]:
         kind, item = value
         if kind == HIT:
-            return self._hit(*item)
-        if self.cases is None:
+            hit, routes, appended = item
+            if self.vc is None:
+                self.vc = VehicleCases(vehicle_of(hit))
+            return self._hit(self.vc, hit, routes, appended)
+        if self.vc is None:
+            self.vc = VehicleCases(item.vehicle)
+        if self.vc.case(item.desk, item.hit_id) is None:
             # the hits topic may be behind the actions topic (after a crash both are read again, in no
-            # order between them): the action waits for its hit, for a while
-            if self.waiting is None:
-                self.waiting = Waiting([], self.clock() + ACTION_WAITS)
-            self.waiting.actions.append(item)
-            return [], self.RETAIN
-        return self._counted(self._act(self.cases, item)), self.RETAIN
+            # order between them): the action waits for its case, for a while
+            self.vc.waiting.append(item)
+            if self.vc.waiting_until is None:
+                self.vc.waiting_until = self.clock() + ACTION_WAITS
+            return [], self._keep()
+        return self._counted(self._act(self.vc, item)), self._keep()
 
-    def _hit(self, hit: dict[str, Any], routes: list[str], appended: datetime | None) -> tuple[list[BoardChange], bool]:
-        if self.cases is not None:
+    def _keep(self) -> bool:
+        return self.DISCARD if self.vc is None or self.vc.empty else self.RETAIN
+
+    def _hit(
+        self, vc: VehicleCases, hit: dict[str, Any], routes: list[str], appended: datetime | None
+    ) -> tuple[list[BoardChange], bool]:
+        if repeated(vc, hit):
             metrics.HITS.labels("repeated").inc()  # the same hit again (a replay, or on two hits topics)
-            return [], self.RETAIN
+            return [], self._keep()
         now = self.clock()
-        waiting, self.waiting = self.waiting, None
         if too_old(hit, self.desks, now):
             metrics.HITS.labels("too_old").inc()
             log.warning(
@@ -215,27 +222,35 @@ class CaseLogic(StatefulLogic[tuple[str, Any], BoardChange, HitCases | Waiting])
                 emitted_at=hit["emitted_at"],
                 max_age_minutes=self.desks.max_age.total_seconds() / 60,
             )
-            self._refuse_waiting(waiting, "the hit was too old to open a case")
-            return [], self.DISCARD
-        # opened at the broker's time of the hit (the clock where the source does not know it): a hit read
-        # again after a crash opens its cases at the same time, and its events keep their ids
-        self.cases, changes = open_cases(hit, routes, self.desks, appended or now)
-        if not changes:
+            return [], self._keep()
+        # taken at the broker's time of the hit (the clock where the source does not know it): a hit read
+        # again after a crash opens or joins its cases at the same time, and its events keep their ids
+        at = appended or now
+        changes = self._escalated(vc, at) if vc.cases else []
+        taken = take_hit(vc, hit, routes, self.desks, at)
+        if not taken:
             metrics.HITS.labels("unrouted").inc()
             log.warning(
                 "hit_unrouted", hit_id=hit["hit_id"], priority=hit["priority"], reason="no desk's rule takes it"
             )
-            self._refuse_waiting(waiting, "no desk's rule takes the hit")
-            return [], self.DISCARD
-        metrics.HITS.labels("routed").inc()
-        for action in sorted(waiting.actions, key=lambda a: a.at) if waiting else ():
-            changes += self._act(self.cases, action)
-        return self._counted(changes), self.RETAIN
+            return changes, self._keep()
+        joined = any(ch.event is not None and ch.event["state"] in ("sighting", "reopened") for ch in taken)
+        metrics.HITS.labels("joined" if joined else "routed").inc()
+        changes += taken
+        waiting, vc.waiting, vc.waiting_until = vc.waiting, [], None
+        for action in sorted(waiting, key=lambda a: a.at):
+            if vc.case(action.desk, action.hit_id) is None:
+                vc.waiting.append(action)  # still not here: it waits on
+            else:
+                changes += self._act(vc, action)
+        if vc.waiting:
+            vc.waiting_until = now + ACTION_WAITS
+        return self._counted(changes), self._keep()
 
-    def _act(self, cases: HitCases, action: DeskAction) -> list[BoardChange]:
+    def _act(self, vc: VehicleCases, action: DeskAction) -> list[BoardChange]:
         # event order: a deadline that passed before this action was appended escalates first
-        escalated = self._escalated(cases, action.at)
-        changes, refused = apply_action(cases, action)
+        escalated = self._escalated(vc, action.at)
+        changes, refused = apply_action(vc, action)
         if refused:
             metrics.REFUSED.labels(ACTION, reason_of(refused)).inc()
             log.info(
@@ -249,60 +264,63 @@ class CaseLogic(StatefulLogic[tuple[str, Any], BoardChange, HitCases | Waiting])
         return escalated + changes
 
     @staticmethod
-    def _refuse_waiting(waiting: Waiting | None, reason: str) -> None:
-        for a in waiting.actions if waiting else ():
+    def _refuse_waiting(waiting: Iterable[DeskAction], reason: str) -> None:
+        for a in waiting:
             metrics.REFUSED.labels(ACTION, "unknown hit").inc()
             log.warning("action_refused", hit_id=a.hit_id, desk=a.desk, user=a.user, action=a.kind, reason=reason)
 
     def on_notify(self) -> tuple[Iterable[BoardChange], bool]:
-        if self.cases is None:
-            if self.waiting is not None and self.clock() < self.waiting.until:
-                return [], self.RETAIN
-            minutes = ACTION_WAITS.total_seconds() / 60
-            self._refuse_waiting(self.waiting, f"the gateway holds no such hit (waited {minutes:g} min for it)")
+        vc = self.vc
+        if vc is None:
             return [], self.DISCARD
-        now = self.horizon.now()
         changes: list[BoardChange] = []
+        if vc.waiting_until is not None and self.clock() >= vc.waiting_until:
+            minutes = ACTION_WAITS.total_seconds() / 60
+            self._refuse_waiting(vc.waiting, f"the gateway holds no such case (waited {minutes:g} min for it)")
+            vc.waiting, vc.waiting_until = [], None
+        now = self.horizon.now()
         if self.announce:
             self.announce = False
-            changes += board_view(self.cases)
-        changes += self._escalated(self.cases, now)
-        if now >= retention_end(self.cases, self.desks):
-            changes += self._counted(expire(self.cases, self.desks, now))
-            log.info(
-                "hit_expired", hit_id=self.cases.hit_id, retention_hours=self.desks.retention.total_seconds() / 3600
-            )
-            return changes + removal(self.cases), self.DISCARD
-        if expired(self.cases, self.desks, now):
-            return changes + removal(self.cases), self.DISCARD
-        return changes, self.RETAIN
+            changes += board_view(vc)
+        changes += self._escalated(vc, now)
+        swept = sweep(vc, self.desks, now)
+        for ch in swept:
+            if ch.event is not None and ch.event["state"] == "expired":
+                log.info(
+                    "case_expired",
+                    hit_id=ch.hit_id,
+                    desk=ch.desk,
+                    retention_hours=self.desks.retention.total_seconds() / 3600,
+                )
+        changes += self._counted(swept)
+        return changes, self._keep()
 
     def notify_at(self) -> datetime | None:
-        if self.cases is None:
-            return self.waiting.until if self.waiting is not None else None
+        if self.vc is None:
+            return None
         if self.announce:
             return self.clock()
-        due = next_due(self.cases, self.desks)
-        if self.horizon.held():  # actions still to read: look again in a moment, not in a busy loop
+        due = next_due(self.vc, self.desks)
+        if due is not None and self.horizon.held():  # actions still to read: look again in a moment
             return max(due, self.clock() + RECHECK)
         return due
 
-    def _escalated(self, cases: HitCases, now: datetime) -> list[BoardChange]:
+    def _escalated(self, vc: VehicleCases, now: datetime) -> list[BoardChange]:
         """The cases whose deadline passed by ``now``, escalated (logged and counted)."""
-        escalated = escalate_due(cases, self.desks, now)
+        escalated = escalate_due(vc, self.desks, now)
         for ch in escalated:
-            if ch.case and ch.case["state"] == "escalated":
+            if ch.event is not None and ch.event["state"] == "escalated":
                 log.warning(
                     "hit_escalated",
                     hit_id=ch.hit_id,
                     desk=ch.desk,
                     to=self.desks.escalate_to.get(ch.desk),
-                    priority=cases.hit["priority"],
+                    priority=ch.event["priority"],
                 )
         return self._counted(escalated)
 
-    def snapshot(self) -> HitCases | Waiting:
-        return copy.deepcopy(self.cases if self.cases is not None else self.waiting)  # type: ignore[return-value]
+    def snapshot(self) -> VehicleCases:
+        return copy.deepcopy(self.vc)  # type: ignore[return-value]
 
     @staticmethod
     def _counted(changes: list[BoardChange]) -> list[BoardChange]:
@@ -342,7 +360,7 @@ def build_gateway_flow(
     write_to("deadletter_out", split.trues, deadletter)
     security = op.branch("split_security", split.falses, lambda x: isinstance(x, SecurityEvent))
     keyed = op.stateful("cases", security.falses, lambda resume: CaseLogic(desks, horizon, resume))
-    changes = op.key_rm("drop_hit_id", keyed)
+    changes = op.key_rm("drop_vehicle", keyed)
     write_to("board_out", changes, board)
     audit = op.filter_map("audit_events", changes, lambda ch: ch.event)
     refused = op.map("security_events", security.trues, lambda se: se.event)

@@ -35,6 +35,20 @@ class Desks:
         self.keep_closed = timedelta(minutes=gateway.keep_closed_minutes)
         self.retention = timedelta(hours=gateway.case_retention_hours)
         self.max_age = timedelta(minutes=gateway.max_hit_age_minutes)
+        self.reopen_within = timedelta(minutes=gateway.reopen_within_minutes)
+        self.realert_after = timedelta(minutes=gateway.realert_after_minutes)
+        self.alert_max_priority = gateway.alert_max_priority
+        # regions by camera prefix, the longest first: the configured ones, else the desks' camera prefixes
+        prefixes = dict(gateway.regions) or {p: p for d in desks for p in d.rule.camera_prefixes or ()}
+        self.regions = sorted(prefixes.items(), key=lambda kv: -len(kv[0]))
+
+    def region(self, camera: str) -> str | None:
+        """The region of a camera (its longest prefix in ``[gateway] regions`` or the desks' rules), or None."""
+        return next((name for prefix, name in self.regions if camera.startswith(prefix)), None)
+
+    def alerts(self, priority: int) -> bool:
+        """Whether a case of this priority sounds and flashes on the desk's page (``alert_max_priority``)."""
+        return int(priority) <= self.alert_max_priority
 
     def route(self, hit: dict[str, Any]) -> list[str]:
         """The desks that may see one of the hit's matches (:meth:`visible`) and take its kind (live or retro);

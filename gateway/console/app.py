@@ -41,13 +41,15 @@ from gateway import metrics
 from gateway.access import access_event
 from gateway.actions import ACTION_KINDS, DeskAction
 from gateway.board import Board
-from gateway.cases import refusal
+from gateway.cases import refusal, vehicle_of
 from gateway.console.auth import LoginThrottle, Session, Sessions, Users, csrf_ok
 
 log = get_logger(__name__)
 STATIC = Path(__file__).parent / "static"
 BASE_SESSION_COOKIE = "feblam_session"
 BASE_LOGIN_COOKIE = "feblam_login"
+#: The longest reason a desk may give with an outcome (what was checked, what was wrong).
+MAX_REASON = 500
 #: Seconds between keep-alive comments on an idle event stream (proxies close silent connections).
 KEEPALIVE_SECONDS = 15.0
 SECURITY_HEADERS = [
@@ -464,17 +466,32 @@ def create_app(
             log.warning("console_action_forbidden", user=session.user.name, desk=session.user.desk, hit_id=hit_id[:64])
             trail("refused", request, session, hit_ids=[hit_id[:64]], reason="action on a hit not on the desk's board")
             return JSONResponse({"error": "this hit is not on your desk's board"}, status_code=403)
-        outcome = None
+        outcome = reason = None
         if kind == "close":
             try:
                 body = orjson.loads(await request.body() or b"{}")
             except orjson.JSONDecodeError:
                 body = None
             outcome = body.get("outcome") if isinstance(body, dict) else None
-        refused = refusal(card["case"]["state"], kind, outcome)  # the case rules decide; the flow asks the same
+            reason = body.get("reason") if isinstance(body, dict) else None
+            if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_REASON):
+                return JSONResponse({"error": f"reason: text of at most {MAX_REASON} characters"}, status_code=400)
+            if not isinstance(outcome, str | None):
+                outcome = repr(outcome)[:64]
+        # the case rules decide; the flow asks the same
+        refused = refusal(card["case"]["state"], kind, outcome, reason)
         if refused is not None:
             return JSONResponse({"error": refused.reason}, status_code=409 if refused.conflict else 400)
-        action = DeskAction(hit_id, session.user.desk, session.user.name, kind, datetime.now(UTC), outcome)
+        action = DeskAction(
+            hit_id,
+            session.user.desk,
+            session.user.name,
+            kind,
+            datetime.now(UTC),
+            outcome,
+            reason.strip() if reason else None,
+            vehicle_of(card["hit"]),
+        )
         try:
             await run_in_threadpool(write_action, action)
         except Exception as exc:  # the broker did not take it: tell the dispatcher, who can retry

@@ -15,18 +15,23 @@ from gateway.actions import DeskAction, decode_action, encode_action, load_actio
 from tests.support.gateway import ACTION_KEY, gateway_settings
 
 AT = datetime(2026, 11, 29, 20, 0, tzinfo=UTC)
-ACK = DeskAction("h1", "brussels", "brussels-1", "acknowledge", AT)
+ACK = DeskAction("h1", "brussels", "brussels-1", "acknowledge", AT, vehicle="0123456789abcdef")
+CLOSE = DeskAction("h1", "brussels", "brussels-1", "close", AT, "false_read", "O for 0", "0123456789abcdef")
 
 
 def test_an_action_round_trips_signed_and_any_change_breaks_the_signature() -> None:
     got = decode_action(encode_action(ACK, ACTION_KEY), ACTION_KEY)
     assert got.signed and got.action == ACK
-    doc = orjson.loads(encode_action(ACK, ACTION_KEY))
+    assert decode_action(encode_action(CLOSE, ACTION_KEY), ACTION_KEY).action == CLOSE
+    doc = orjson.loads(encode_action(CLOSE, ACTION_KEY))
     for field, value in (
         ("user", "brussels-2"),
         ("desk", "antwerp"),
-        ("kind", "close"),
+        ("kind", "acknowledge"),
         ("at", "1970-01-01T00:00:00Z"),
+        ("outcome", "other"),
+        ("reason", "something else"),
+        ("vehicle", "fedcba9876543210"),
     ):
         assert not decode_action(orjson.dumps(doc | {field: value}), ACTION_KEY).signed, field
     assert not decode_action(encode_action(ACK, b"x" * 40), ACTION_KEY).signed

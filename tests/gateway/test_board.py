@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
 
-from gateway.actions import DeskAction
 from gateway.board import Board, Subscriber, card
-from gateway.cases import apply_action, open_cases, removal
+from gateway.cases import apply_action, sweep
 from gateway.metrics import CASES
 from gateway.settings import Desks
-from tests.support.gateway import gateway_settings, hit_doc
+from tests.support.gateway import desk_action, gateway_settings, hit_doc, opened
 
 T0 = datetime(2026, 11, 29, 20, 0, tzinfo=UTC)
 
@@ -37,7 +36,7 @@ def test_a_change_is_on_its_desks_board_only_and_pushed_to_its_pages() -> None:
     loop = asyncio.new_event_loop()
     bxl, ant = board.subscribe("brussels", loop), board.subscribe("antwerp", loop)
     hit = hit_doc("CAM-BXL-1")
-    hc, changes = open_cases(hit, d.route(hit), d, T0)
+    _, changes = opened(hit, d, T0)
     board.apply(changes)
     assert [c["hit_id"] for c in board.cards("brussels")] == [hit["hit_id"]]
     assert board.cards("antwerp") == [] and board.card("antwerp", hit["hit_id"]) is None
@@ -50,22 +49,22 @@ def test_a_case_that_changes_replaces_its_card_and_removal_takes_it_off() -> Non
     d = desks()
     board = Board(d.names)
     hit = hit_doc("CAM-BXL-1")
-    hc, opened = open_cases(hit, d.route(hit), d, T0)
-    board.apply(opened)
-    acked, refused = apply_action(hc, DeskAction(hc.hit_id, "brussels", "brussels-1", "acknowledge", T0))
+    vc, changes = opened(hit, d, T0)
+    board.apply(changes)
+    closed, refused = apply_action(vc, desk_action(hit, "brussels", "close", T0, "intercepted"))
     assert refused is None
-    board.apply(acked)
-    assert [c["case"]["state"] for c in board.cards("brussels")] == ["acknowledged"]
-    before = CASES.labels("brussels", "acknowledged")._value.get()
-    board.apply(removal(hc))
+    board.apply(closed)
+    assert [c["case"]["state"] for c in board.cards("brussels")] == ["closed"]
+    before = CASES.labels("brussels", "closed")._value.get()
+    board.apply(sweep(vc, d, T0 + d.keep_closed + timedelta(seconds=1)))
     assert board.cards("brussels") == []
-    assert CASES.labels("brussels", "acknowledged")._value.get() == before - 1
+    assert CASES.labels("brussels", "closed")._value.get() == before - 1
 
 
 def test_a_change_for_a_desk_no_longer_configured_is_ignored() -> None:
     d = desks()
     hit = hit_doc("CAM-BXL-1")
-    _, changes = open_cases(hit, d.route(hit), d, T0)
+    _, changes = opened(hit, d, T0)
     board = Board(["antwerp"])  # brussels left the configuration since the hit came
     board.apply(changes)
     assert board.cards("antwerp") == [] and board.cards("brussels") == []
@@ -81,7 +80,7 @@ def test_a_page_that_falls_behind_is_dropped_not_the_flow(monkeypatch: pytest.Mo
     sub = board.subscribe("brussels", loop)
     for _ in range(3):
         hit = hit_doc("CAM-BXL-1")
-        board.apply(open_cases(hit, d.route(hit), d, T0)[1])
+        board.apply(opened(hit, d, T0)[1])
     loop.run_until_complete(asyncio.sleep(0))
     assert sub.dropped and sub.queue.qsize() == 2
     assert len(board.cards("brussels")) == 3  # the board itself keeps every card

@@ -18,11 +18,11 @@ from starlette.testclient import TestClient
 from feblam.config import replace
 from gateway.actions import DeskAction, decode_action, encode_action
 from gateway.board import Board
-from gateway.cases import open_cases
+from gateway.cases import vehicle_of
 from gateway.console.app import create_app
 from gateway.console.auth import Users
 from gateway.settings import Desks
-from tests.support.gateway import ACTION_KEY, PASSWORD, gateway_settings, hit_doc
+from tests.support.gateway import ACTION_KEY, PASSWORD, gateway_settings, hit_doc, opened
 
 
 class Recorder:
@@ -46,9 +46,9 @@ def console() -> tuple[TestClient, Board, Recorder, dict[str, str]]:
     hits = {}
     for name, camera in (("bxl", "CAM-BXL-1"), ("ant", "CAM-ANT-1")):
         hit = hit_doc(camera, plate="1XYZ987")
-        hc, changes = open_cases(hit, desks.route(hit), desks, datetime.now(UTC))
+        hc, changes = opened(hit, desks, datetime.now(UTC))
         board.apply(changes)
-        hits[name] = hc.hit_id
+        hits[name] = hit["hit_id"]
     recorder = Recorder()
     client = TestClient(create_app(settings.gateway, board, Users(settings.desks), recorder))
     return client, board, recorder, hits
@@ -97,7 +97,7 @@ def test_secure_cookies_by_default() -> None:
 
 
 def test_a_desk_sees_and_acts_on_its_own_hits_only(console: Any) -> None:
-    client, _, recorder, hits = console
+    client, board, recorder, hits = console
     sign_in(client, "brussels-1")
     token = csrf_of(client)
     assert client.get(f"/api/hits/{hits['ant']}").status_code == 403
@@ -117,6 +117,8 @@ def test_a_desk_sees_and_acts_on_its_own_hits_only(console: Any) -> None:
         "user": "brussels-1",
         "kind": "acknowledge",
         "outcome": None,
+        "reason": None,
+        "vehicle": vehicle_of(board.card("brussels", hits["bxl"])["hit"]),
         "at": None,
     }
 
@@ -144,9 +146,14 @@ def test_close_needs_a_known_outcome_and_a_closed_hit_stays_closed(console: Any)
     url = f"/api/hits/{hits['bxl']}/close"
     assert client.post(url, headers={"X-CSRF-Token": token}, json={"outcome": "shrug"}).status_code == 400
     assert client.post(url, headers={"X-CSRF-Token": token}, content=b"not json").status_code == 400
-    assert client.post(url, headers={"X-CSRF-Token": token}, json={"outcome": "not_found"}).status_code == 202
+    no_reason = client.post(url, headers={"X-CSRF-Token": token}, json={"outcome": "not_found"})
+    assert no_reason.status_code == 400 and "needs a reason" in no_reason.json()["error"]
+    long = {"outcome": "not_found", "reason": "x" * 501}
+    assert client.post(url, headers={"X-CSRF-Token": token}, json=long).status_code == 400
+    body = {"outcome": "not_found", "reason": "not at the address"}
+    assert client.post(url, headers={"X-CSRF-Token": token}, json=body).status_code == 202
     assert client.post(f"/api/hits/{hits['bxl']}/explode", headers={"X-CSRF-Token": token}).status_code == 404
-    assert [a["outcome"] for a in recorder.actions] == ["not_found"]
+    assert [(a["outcome"], a["reason"]) for a in recorder.actions] == [("not_found", "not at the address")]
 
 
 def test_failed_sign_ins_are_throttled_and_logged(console: Any, capsys: Any) -> None:
@@ -274,9 +281,9 @@ def test_every_access_is_on_the_access_trail_without_a_plate() -> None:
     hits = {}
     for name, camera in (("bxl", "CAM-BXL-1"), ("ant", "CAM-ANT-1")):
         hit = hit_doc(camera, plate="1XYZ987")
-        hc, changes = open_cases(hit, desks.route(hit), desks, datetime.now(UTC))
+        hc, changes = opened(hit, desks, datetime.now(UTC))
         board.apply(changes)
-        hits[name] = hc.hit_id
+        hits[name] = hit["hit_id"]
     trail: list[dict[str, Any]] = []
     client = TestClient(create_app(settings.gateway, board, Users(settings.desks), Recorder(), audit=trail.append))
     sign_in(client, "brussels-1", "wrong password")

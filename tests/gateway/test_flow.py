@@ -17,12 +17,12 @@ from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import TestingSink, TestingSource, run_main
 
 from feblam.model import PayloadBatch
-from gateway.actions import DeskAction, encode_action
+from gateway.actions import encode_action
 from gateway.board import Board, BoardSink
 from gateway.cases import ACTION_WAITS
 from gateway.flow import build_gateway_flow
 from gateway.horizon import Behind
-from tests.support.gateway import ACTION_KEY, Clock, gateway_settings, hit_doc
+from tests.support.gateway import ACTION_KEY, Clock, desk_action, gateway_settings, hit_doc
 
 T0 = datetime(2026, 11, 29, 20, 0, tzinfo=UTC)
 
@@ -32,9 +32,9 @@ def batch(kind: str, *docs: dict[str, Any] | bytes) -> PayloadBatch:
     return PayloadBatch(kind, f"t.{kind}s", 0, payloads, list(range(len(payloads))))
 
 
-def action(hit_id: str, desk: str, kind: str, at: datetime, outcome: str | None = None) -> bytes:
-    """An action as the console signs it, by the desk's user."""
-    return encode_action(DeskAction(hit_id, desk, f"{desk}-1", kind, at, outcome), ACTION_KEY)  # type: ignore[arg-type]
+def action(hit: dict[str, Any], desk: str, kind: str, at: datetime, outcome: str | None = None) -> bytes:
+    """An action on the case ``hit`` opened, as the console signs it, by the desk's user."""
+    return encode_action(desk_action(hit, desk, kind, at, outcome), ACTION_KEY)
 
 
 def run(
@@ -82,9 +82,9 @@ def test_hits_actions_and_refusals_through_the_flow() -> None:
         ),  # and one from two days ago: on no board
         batch(
             "action",
-            action(a["hit_id"], "brussels", "acknowledge", T0),
-            action(b["hit_id"], "brussels", "acknowledge", T0),
-            action(a["hit_id"], "brussels", "close", T0, "intercepted"),
+            action(a, "brussels", "acknowledge", T0),
+            action(b, "brussels", "acknowledge", T0),
+            action(a, "brussels", "close", T0, "intercepted"),
             {"kind": "explode"},
         ),
     ]
@@ -106,7 +106,7 @@ def test_escalation_and_state_across_a_restart(tmp_path: Path) -> None:
     a, b = hit_doc("CAM-BXL-1"), hit_doc("CAM-BXL-2")
     first = [
         batch("hit", a, b),
-        batch("action", action(b["hit_id"], "brussels", "acknowledge", T0 + timedelta(seconds=10))),
+        batch("action", action(b, "brussels", "acknowledge", T0 + timedelta(seconds=10))),
     ]
     clock = Clock(T0)
     board = Board(["brussels", "antwerp", "national"])
@@ -156,8 +156,8 @@ def test_after_an_outage_deadlines_pass_in_event_time(tmp_path: Path) -> None:
     acks = appended(
         batch(
             "action",
-            action(in_time["hit_id"], "brussels", "acknowledge", T0 + timedelta(seconds=30)),
-            action(late["hit_id"], "brussels", "acknowledge", T0 + timedelta(seconds=90)),
+            action(in_time, "brussels", "acknowledge", T0 + timedelta(seconds=30)),
+            action(late, "brussels", "acknowledge", T0 + timedelta(seconds=90)),
         ),
         T0 + timedelta(seconds=30),
         T0 + timedelta(seconds=90),
@@ -179,8 +179,8 @@ def test_an_action_read_before_its_hit_waits_for_it_and_across_a_restart(tmp_pat
     hit, never = hit_doc("CAM-BXL-1"), hit_doc("CAM-BXL-2")
     acks = batch(
         "action",
-        action(hit["hit_id"], "brussels", "acknowledge", T0 + timedelta(seconds=5)),
-        action(never["hit_id"], "brussels", "acknowledge", T0 + timedelta(seconds=5)),
+        action(hit, "brussels", "acknowledge", T0 + timedelta(seconds=5)),
+        action(never, "brussels", "acknowledge", T0 + timedelta(seconds=5)),
     )
     clock = Clock(T0)
     events, dead = run([acks], clock, Board(["brussels", "antwerp", "national"]), tmp_path)
@@ -211,13 +211,13 @@ def test_a_forged_action_changes_no_case_and_is_on_the_audit_trail_as_refused() 
     board = Board(["brussels", "antwerp", "national"])
     a = hit_doc("CAM-BXL-1")
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
-    close = DeskAction(a["hit_id"], "brussels", "brussels-1", "close", epoch, "intercepted")
+    close = desk_action(a, "brussels", "close", epoch, "intercepted")
     unsigned = orjson.loads(encode_action(close, ACTION_KEY)) | {"sig": ""}
     forged = [
         orjson.dumps(unsigned),  # no signature
         encode_action(close, b"not-the-gateway-key" * 3),  # another key
-        encode_action(DeskAction(a["hit_id"], "brussels", "nobody", "close", epoch, "intercepted"), ACTION_KEY),
-        encode_action(DeskAction(a["hit_id"], "brussels", "antwerp-1", "close", epoch, "intercepted"), ACTION_KEY),
+        encode_action(desk_action(a, "brussels", "close", epoch, "intercepted", user="nobody"), ACTION_KEY),
+        encode_action(desk_action(a, "brussels", "close", epoch, "intercepted", user="antwerp-1"), ACTION_KEY),
     ]
     events, dead = run([batch("hit", a), batch("action", *forged)], clock, board)
     assert board.card("brussels", a["hit_id"])["case"]["state"] == "new"  # type: ignore[index]
@@ -263,7 +263,7 @@ def test_a_replayed_hit_and_action_give_the_same_events_with_the_same_ids() -> N
 
     items = [
         with_time("hit", a, appended[0]),
-        with_time("action", action(a["hit_id"], "brussels", "acknowledge", T0), appended[1]),
+        with_time("action", action(a, "brussels", "acknowledge", T0), appended[1]),
     ]
     first, _ = run(items, Clock(T0 + timedelta(seconds=13)), Board(["brussels", "antwerp", "national"]))
     again, _ = run(items, Clock(T0 + timedelta(seconds=40)), Board(["brussels", "antwerp", "national"]))
@@ -272,3 +272,28 @@ def test_a_replayed_hit_and_action_give_the_same_events_with_the_same_ids() -> N
         ("new", "2026-11-29T20:00:00.000Z"),
         ("acknowledged", "2026-11-29T20:00:12.000Z"),  # the broker's time, not the console's claim (T0)
     ]
+
+
+def test_sightings_of_one_vehicle_join_its_case_through_the_flow_and_across_a_restart(tmp_path: Path) -> None:
+    init_db_dir(tmp_path, 1)
+    plate = "1XYZ987"
+    first = hit_doc("CAM-BXL-1", plate=plate)
+    again = [hit_doc(f"CAM-BXL-{i}", plate=plate) for i in (2, 3)]
+    t = [T0 + timedelta(minutes=m) for m in (0, 4, 9)]
+    hits = appended(batch("hit", first, *again), *t)
+    clock = Clock(T0 + timedelta(minutes=10))
+    board = Board(["brussels", "antwerp", "national"])
+    events, _ = run([hits], clock, board, tmp_path, escalate_after_seconds={"1": 3600})
+    assert states(events) == [("brussels", "new"), ("brussels", "sighting"), ("brussels", "sighting")]
+    assert {e["hit_id"] for e in events} == {first["hit_id"]}
+    assert [e.get("sighting_of") for e in events] == [None, again[0]["hit_id"], again[1]["hit_id"]]
+    (card,) = board.cards("brussels")
+    assert card["hit_id"] == first["hit_id"] and card["case"]["seen"] == 3
+    assert [s["camera_id"] for s in card["case"]["trail"]] == ["CAM-BXL-3", "CAM-BXL-2", "CAM-BXL-1"]
+    # after a restart the board has the one card with its trail, and a repeated hit changes nothing
+    board = Board(["brussels", "antwerp", "national"])
+    close = appended(batch("action", action(first, "brussels", "close", t[2], "intercepted")), t[2])
+    events, _ = run([hits, close], clock, board, tmp_path, escalate_after_seconds={"1": 3600})
+    assert states(events) == [("brussels", "closed")]
+    (card,) = board.cards("brussels")
+    assert card["case"]["state"] == "closed" and card["case"]["seen"] == 3

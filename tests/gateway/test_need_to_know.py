@@ -11,11 +11,11 @@ from starlette.testclient import TestClient
 
 from feblam.config import settings_from_dict
 from gateway.board import Board
-from gateway.cases import escalate_due, open_cases
+from gateway.cases import VehicleCases, escalate_due, take_hit, vehicle_of
 from gateway.console.app import create_app
 from gateway.console.auth import Users
 from gateway.settings import Desks
-from tests.support.gateway import PASSWORD, PASSWORD_HASH, gateway_doc, hit_doc
+from tests.support.gateway import PASSWORD, PASSWORD_HASH, gateway_doc, hit_doc, opened
 
 T0 = datetime(2026, 11, 29, 20, 0, tzinfo=UTC)
 COVERT = {
@@ -69,7 +69,7 @@ def test_each_desk_gets_only_the_matches_its_rule_selects_and_covert_only_where_
     s = settings()
     desks = Desks(s.desks, s.gateway)
     hit = vehicle()
-    _, changes = open_cases(hit, desks.route(hit), desks, T0)
+    _, changes = opened(hit, desks, T0)
     assert seen(changes) == {
         "brussels": ["SIS", "BE-STOLEN", "LEZ-BXL"],  # a dispatch desk: covert included
         "lez-partner": ["LEZ-BXL"],  # never the SIS entry of the same vehicle
@@ -93,7 +93,8 @@ def test_an_escalated_case_shows_what_the_escalating_desk_saw() -> None:
     s = settings()
     desks = Desks(s.desks, s.gateway)
     hit = vehicle()
-    hc, _ = open_cases(hit, ["brussels"], desks, T0)
+    hc = VehicleCases(vehicle_of(hit))
+    take_hit(hc, hit, ["brussels"], desks, T0)
     later = escalate_due(hc, desks, T0.replace(hour=21))
     assert seen([c for c in later if c.desk == "national"]) == {"national": ["SIS", "BE-STOLEN", "LEZ-BXL"]}
 
@@ -109,7 +110,7 @@ def test_no_route_of_the_console_shows_a_partner_another_lists_match() -> None:
     desks = Desks(s.desks, s.gateway)
     board = Board(desks.names)
     hit = vehicle()
-    _, changes = open_cases(hit, desks.route(hit), desks, T0)
+    _, changes = opened(hit, desks, T0)
     board.apply(changes)
     client = TestClient(create_app(s.gateway, board, Users(s.desks), lambda _a: None))
     sign_in(client, "lez-partner-1")

@@ -90,6 +90,6 @@ def test_the_shapes_that_stopped_every_desk_are_dead_letters_with_their_reason()
 
 
 def test_a_good_hit_keeps_exactly_the_checked_fields() -> None:
-    doc = hit_doc() | {"unchecked": {"anything": 1}}
+    doc = hit_doc(plate="1ABC123") | {"unchecked": {"anything": 1}}
     got = read_hit(orjson.dumps(doc), 1 << 20)
     assert "unchecked" not in got and got["hit_id"] == doc["hit_id"] and got["read"]["plate"] == "1ABC123"

@@ -88,7 +88,9 @@ def test_ocr_substitutions_are_exactly_the_differing_positions_of_one_class(key:
     entry_key = "".join(data.draw(st.sampled_from(classes[ch])) if ch in classes else ch for ch in key)
     why = explain_match(read_doc(key), {"match_kind": "ocr_equivalent", "entry_plate": entry_key})
     assert fuzzy_key(entry_key) == fuzzy_key(key)
-    assert [c["at"] for c in why["substituted"]] == [i + 1 for i, (a, b) in enumerate(zip(key, entry_key, strict=False)) if a != b]
+    assert [c["at"] for c in why["substituted"]] == [
+        i + 1 for i, (a, b) in enumerate(zip(key, entry_key, strict=False)) if a != b
+    ]
     assert all(c["how"] != "differ" for c in why["characters"])
 
 

@@ -29,11 +29,14 @@ def hit_doc(
     *,
     hit_id: str | None = None,
     emitted_at: datetime | None = None,
-    plate: str = "1ABC123",
+    plate: str | None = None,
     retro: bool = False,
+    lat: float = 50.8466,
+    lon: float = 4.3528,
 ) -> dict[str, Any]:
-    """A hit as DESIGN 6 JSON."""
+    """A hit as DESIGN 6 JSON; of a vehicle of its own unless ``plate`` names one (then of that vehicle)."""
     hid = hit_id or uuid.uuid4().hex
+    plate = plate or "1" + "".join(c for c in hid.upper() if c.isalnum())[:8]
     ts = format_ts(emitted_at or datetime.now(UTC))
     return {
         "hit_id": hid,
@@ -48,8 +51,8 @@ def hit_doc(
             "plate_raw": plate,
             "country_raw": "B",
             "confidence": 0.9,
-            "lat": 50.8466,
-            "lon": 4.3528,
+            "lat": lat,
+            "lon": lon,
             "lane": 1,
             "direction": "N",
             "image_ref": f"img://{camera}/{hid}.jpg",
@@ -66,12 +69,53 @@ def hit_doc(
                 "match_kind": "exact",
                 "owner": "police-be",
                 "note": "stolen in Ixelles",
+                "entry_plate": plate,
+                "entry_country": "BE",
+                "valid_from": None,
+                "valid_until": None,
             }
         ],
         "routes": ["hits"],
         "retro": retro,
         "retro_of": "v0" if retro else None,
     }
+
+
+def opened(hit: dict[str, Any], desks: Any, now: datetime) -> tuple[Any, list[Any]]:
+    """A new vehicle's state after its first hit, taken at the desks its routing names, and the changes."""
+    from gateway.cases import VehicleCases, take_hit, vehicle_of
+
+    vc = VehicleCases(vehicle_of(hit))
+    return vc, take_hit(vc, hit, desks.route(hit), desks, now)
+
+
+def desk_action(
+    hit: dict[str, Any],
+    desk: str,
+    kind: str,
+    at: datetime,
+    outcome: str | None = None,
+    reason: str | None = None,
+    *,
+    case: str | None = None,
+    user: str | None = None,
+) -> Any:
+    """What a desk's user does to the case opened by ``hit`` (or to ``case``), as the console builds it."""
+    from gateway.actions import DeskAction
+    from gateway.cases import vehicle_of
+
+    if outcome in ("false_read", "not_found") and reason is None:
+        reason = "checked by the test"
+    return DeskAction(
+        case or hit["hit_id"],
+        desk,
+        user or f"{desk}-1",
+        kind,
+        at,
+        outcome,
+        reason,
+        vehicle_of(hit),  # type: ignore[arg-type]
+    )
 
 
 def replaced(doc: Any, path: tuple[Any, ...], value: Any) -> Any:
