@@ -224,6 +224,11 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         from gateway.audit import audit
 
         return audit(_settings(args), hit=args.hit, user=args.user, day=args.day)
+    if getattr(args, "gateway_cmd", None) == "report":
+        from gateway.report import parse_since, report
+
+        parse_since(args.since)  # a wrong span is one line before any broker is asked
+        return report(_settings(args), since=args.since, as_json=args.json)
     if getattr(args, "gateway_cmd", None) == "hash-password":
         import getpass
 
@@ -563,6 +568,13 @@ def build_parser() -> argparse.ArgumentParser:
     ga.add_argument("--day", default=None, metavar="YYYY-MM-DD", help="only events of this day (UTC)")
     ga.add_argument("--config", default=argparse.SUPPRESS, help="TOML settings with [gateway] access_topic")
     ga.set_defaults(func=cmd_gateway)
+    gr = gsub.add_parser(
+        "report", help="per desk and list: hits, cases, sightings per case, time to acknowledge, outcomes, flags"
+    )
+    gr.add_argument("--since", default="7d", help="the span to report (30m, 12h, 7d; default 7d)")
+    gr.add_argument("--json", action="store_true", help="the rows as one JSON document")
+    gr.add_argument("--config", default=argparse.SUPPRESS, help="TOML settings with [gateway] events_topic")
+    gr.set_defaults(func=cmd_gateway)
     gsub.add_parser(
         "hash-password",
         help="read a password (terminal or one stdin line), print its argon2id hash for [[desks]] users",

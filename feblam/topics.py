@@ -54,6 +54,7 @@ def gateway_topics(settings: Settings) -> list[Topic]:
         Topic(g.events_topic, "events topic (gateway.events_topic)"),
         Topic(g.actions_topic, "actions topic (gateway.actions_topic)"),
         Topic(g.access_topic, "access-audit topic (gateway.access_topic)"),
+        Topic(g.quality_topic, "list-quality topic (gateway.quality_topic)"),
     ]
     return topics + _deadletter(settings)
 

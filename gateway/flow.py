@@ -53,6 +53,7 @@ from gateway.cases import (
     vehicle_of,
 )
 from gateway.horizon import Behind, Clock, Horizon
+from gateway.quality import EntryLogic, false_reads
 from gateway.schema import read_hit
 from gateway.settings import Desks
 
@@ -340,13 +341,14 @@ def build_gateway_flow(
     events: Sink[Any],
     deadletter: Sink[Any],
     *,
+    quality: Sink[Any],
     clock: Clock = utc_now,
     behind: Behind | None = None,
     stats: FlowStats | None = None,
     action_key: bytes,
 ) -> Dataflow:
-    """Hits and actions in; board changes, hit events (with the security events of forged actions) and dead
-    letters out. ``action_key``: what the console signs actions with (:func:`gateway.actions.load_action_key`);
+    """Hits and actions in; board changes, hit events (with the security events of forged actions), list-quality
+    flags (``quality``: :mod:`gateway.quality`) and dead letters out. ``action_key``: what the console signs actions with (:func:`gateway.actions.load_action_key`);
     ``behind``: the actions partitions not read up to date (:meth:`sources.kafka.SourceMonitor.behind`), so
     that deadlines pass in event time (:mod:`gateway.horizon`)."""
     desks = Desks(settings.desks, settings.gateway)
@@ -365,4 +367,9 @@ def build_gateway_flow(
     audit = op.filter_map("audit_events", changes, lambda ch: ch.event)
     refused = op.map("security_events", security.trues, lambda se: se.event)
     write_to("events_out", op.merge("audit_trail", audit, refused), events)
+    g = settings.gateway
+    closed = op.flat_map("false_reads", changes, false_reads)
+    window = timedelta(days=g.flag_window_days)
+    flagged = op.stateful("entry_quality", closed, lambda resume: EntryLogic(g.flag_false_reads, window, resume))
+    write_to("quality_out", op.key_rm("drop_entry", flagged), quality)
     return flow

@@ -12,7 +12,7 @@ from feblam.metrics import BUCKETS, GATEWAY_REGISTRY
 
 HITS = Counter(
     "feblam_gateway_hits",
-    "Hits the gateway took from the hits topics, by result (routed, unrouted, repeated, too_old)",
+    "Hits the gateway took from the hits topics, by result (routed, joined a case, unrouted, repeated, too_old)",
     ["result"],
     registry=GATEWAY_REGISTRY,
 )
@@ -41,3 +41,9 @@ LOGINS = Counter(
     "feblam_gateway_logins", "Console logins, by result (ok, failed, blocked)", ["result"], registry=GATEWAY_REGISTRY
 )
 PAGES = Gauge("feblam_gateway_pages", "Console pages connected to a board", registry=GATEWAY_REGISTRY)
+FLAGGED = Counter(
+    "feblam_gateway_entries_flagged",
+    "Hotlist entries flagged for their owner (closed as false_read flag_false_reads times within flag_window_days)",
+    ["list_id"],
+    registry=GATEWAY_REGISTRY,
+)

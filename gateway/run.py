@@ -39,7 +39,7 @@ def run_gateway(settings: Settings, *, stop: threading.Event | None = None, cloc
     from gateway.board import Board, BoardSink
     from gateway.console import Console
     from sinks.build import build_deadletter_sink
-    from sinks.kafka import KafkaEventSink
+    from sinks.kafka import KafkaEventSink, KafkaQualitySink
     from sources.kafka import KafkaReadSource, SourceMonitor
 
     stats = FlowStats()
@@ -61,6 +61,7 @@ def run_gateway(settings: Settings, *, stop: threading.Event | None = None, cloc
             BoardSink(board),
             events,
             build_deadletter_sink(settings),
+            quality=KafkaQualitySink(settings.kafka, g.quality_topic, "list-quality"),
             clock=clock,
             behind=lambda: monitor.behind(g.actions_topic),
             stats=stats,

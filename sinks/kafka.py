@@ -71,8 +71,9 @@ class _ProducerPartition(StatefulSinkPartition[Any, None]):
         for item in values:
             if self._kind == "hit":
                 value, key = hit_to_json(item), plate_ref(item.plate).encode()
-            elif self._kind == "event":
-                value, key = orjson.dumps(item), item["hit_id"].encode()
+            elif self._kind == "event":  # a hit event by its case, a list-quality event by its entry
+                value = orjson.dumps(item)
+                key = (item["hit_id"] if "hit_id" in item else f"{item['list_id']}/{item['entry_id']}").encode()
             else:
                 value, key = deadletter_to_json(item, datetime.now(UTC)), item.source.encode()
             produce_waiting(
@@ -190,3 +191,15 @@ class KafkaEventSink(_TopicSink):
         import hashlib
 
         return hashlib.blake2b(event["hit_id"].encode(), digest_size=4).hexdigest()
+
+
+class KafkaQualitySink(_TopicSink):
+    """The gateway's list-quality events (flagged entries) as JSON, keyed by list and entry."""
+
+    kind = "event"
+
+    @staticmethod
+    def item_key(event: dict[str, Any]) -> str:
+        import hashlib
+
+        return hashlib.blake2b(f"{event['list_id']}/{event['entry_id']}".encode(), digest_size=4).hexdigest()

@@ -191,6 +191,17 @@ class StreamCounts:
                     del table[key]
 
 
+def shown_ids(cards: Iterable[dict[str, Any]]) -> list[str]:
+    """The hit ids a page was shown: each card's case, and the newest hit of its trail where that is another."""
+    ids: dict[str, None] = {}
+    for c in cards:
+        ids[c["hit_id"]] = None
+        hit = c.get("hit")
+        if isinstance(hit, dict) and isinstance(hit.get("hit_id"), str):
+            ids[hit["hit_id"]] = None
+    return list(ids)
+
+
 def _page(title: str, body: str, head: str = "") -> HTMLResponse:
     return HTMLResponse(
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
@@ -388,7 +399,7 @@ def create_app(
         if session is None:
             return not_signed_in(request)
         cards = board.cards(session.user.desk)
-        trail("shown", request, session, hit_ids=[c["hit_id"] for c in cards])
+        trail("shown", request, session, hit_ids=shown_ids(cards))
         return JSONResponse({"desk": session.user.desk, "user": session.user.name, "cards": cards})
 
     async def events(request: Request) -> Response:
@@ -408,7 +419,7 @@ def create_app(
         async def stream() -> AsyncIterator[bytes]:
             try:
                 cards = board.cards(desk)
-                trail("shown", request, session, hit_ids=[c["hit_id"] for c in cards])
+                trail("shown", request, session, hit_ids=shown_ids(cards))
                 snapshot = orjson.dumps({"desk": desk, "user": session.user.name, "cards": cards})
                 yield b"retry: 1000\nevent: snapshot\ndata: " + snapshot + b"\n\n"
                 while True:
@@ -425,7 +436,7 @@ def create_app(
                     if not sessions.alive(session):  # signed out (or idle past the limit) while hits kept coming
                         yield b"event: signedout\ndata: {}\n\n"
                         return
-                    trail("shown", request, session, hit_ids=[orjson.loads(message)["hit_id"]])
+                    trail("shown", request, session, hit_ids=shown_ids([orjson.loads(message)]))
                     yield b"event: card\ndata: " + message + b"\n\n"
             finally:
                 board.unsubscribe(sub)
@@ -447,7 +458,7 @@ def create_app(
                 reason="not on the desk's board",
             )
             return JSONResponse({"error": "this hit is not on your desk's board"}, status_code=403)
-        trail("shown", request, session, hit_ids=[card["hit_id"]])
+        trail("shown", request, session, hit_ids=shown_ids([card]))
         return JSONResponse(card)
 
     async def act(request: Request) -> Response:

@@ -45,6 +45,7 @@ def run(
     behind: Behind | None = None,
     **gateway: Any,
 ) -> tuple[list[Any], list[Any]]:
+    quality = gateway.pop("quality", [])
     settings = gateway_settings(**gateway)
     events: list[Any] = []
     dead: list[Any] = []
@@ -54,6 +55,7 @@ def run(
         BoardSink(board),
         TestingSink(events),
         TestingSink(dead),
+        quality=TestingSink(quality),
         clock=clock,
         behind=behind,
         action_key=ACTION_KEY,
@@ -297,3 +299,27 @@ def test_sightings_of_one_vehicle_join_its_case_through_the_flow_and_across_a_re
     assert states(events) == [("brussels", "closed")]
     (card,) = board.cards("brussels")
     assert card["case"]["state"] == "closed" and card["case"]["seen"] == 3
+
+
+def test_an_entry_closed_as_false_read_n_times_is_flagged_once_for_its_owner(tmp_path: Path) -> None:
+    init_db_dir(tmp_path, 1)
+    hits = [hit_doc("CAM-BXL-1") for _ in range(4)]  # four vehicles, one entry (BE-STOLEN/S-1)
+    t = [T0 + timedelta(minutes=m) for m in range(4)]
+    closes = [action(h, "brussels", "close", at, "false_read") for h, at in zip(hits, t, strict=True)]
+    quality: list[Any] = []
+    clock = Clock(T0 + timedelta(minutes=5))
+    items = [appended(batch("hit", *hits), *t), appended(batch("action", *closes[:2]), *t[:2])]
+    run(items, clock, Board(["brussels", "antwerp", "national"]), tmp_path, quality=quality, flag_false_reads=3)
+    assert quality == []  # two false reads: not yet
+    items.append(appended(batch("action", *closes[2:]), *t[2:]))
+    run(items, clock, Board(["brussels", "antwerp", "national"]), tmp_path, quality=quality, flag_false_reads=3)
+    (flag,) = quality  # across the restart the first two still count; the fourth does not flag it again
+    assert (flag["list_id"], flag["entry_id"], flag["owner"], flag["false_reads"]) == (
+        "BE-STOLEN",
+        "S-1",
+        "police-be",
+        3,
+    )
+    assert flag["cases"] == [h["hit_id"] for h in hits[:3]] and flag["at"] == "2026-11-29T20:02:00.000Z"
+    assert flag["last_reason"] == "checked by the test"
+    assert "1ABC" not in orjson.dumps(flag).decode()  # no plate
