@@ -51,3 +51,12 @@ bench: install
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache .mypy_cache .ruff_cache
+
+# Leaflet for the console's map, from the npm registry (the files are committed; this refreshes them).
+LEAFLET_VERSION = 1.9.4
+leaflet:
+	@tmp=$$(mktemp -d) && cd $$tmp && npm pack -q leaflet@$(LEAFLET_VERSION) >/dev/null && tar xzf leaflet-$(LEAFLET_VERSION).tgz && \
+	  dest=$(CURDIR)/gateway/console/static/vendor/leaflet && mkdir -p $$dest && \
+	  cp package/dist/leaflet.js package/dist/leaflet.css package/LICENSE $$dest/ && cp -r package/dist/images $$dest/ && \
+	  rm -rf $$tmp && echo "leaflet $(LEAFLET_VERSION) in $$dest"
+.PHONY: leaflet

@@ -582,6 +582,10 @@ class UserSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             description="argon2id hash from `feblam gateway hash-password`; never the password",
         ),
     ]
+    language: Annotated[
+        Literal["", "en", "fr", "nl", "de"],
+        _doc("the console's language for this user (en, fr, nl, de); empty: the browser's"),
+    ] = ""
 
 
 class DeskSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -132,8 +132,8 @@ class Case:
 
     def view(self) -> dict[str, Any]:
         """The case as the console shows it (the trail newest first)."""
-        first = self.trail[0].at if self.trail else self.opened_at
-        last = self.trail[-1].at if self.trail else self.opened_at
+        seen = sorted(parse_ts(s.ts) for s in self.trail) or [self.opened_at]  # capture times: when it was seen
+        first, last = seen[0], seen[-1]
         return {
             "case_id": self.case_id,
             "desk": self.desk,

@@ -56,6 +56,7 @@ from gateway.horizon import Behind, Clock, Horizon
 from gateway.quality import EntryLogic, false_reads
 from gateway.schema import read_hit
 from gateway.settings import Desks
+from matchers.explain import explain_match
 
 log = get_logger(__name__)
 
@@ -143,6 +144,8 @@ def make_decoder(
                 appended = broker_time(batch, i)
                 if batch.vendor == HIT:
                     doc = read_hit(payload, max_bytes)
+                    for m in doc["matches"]:  # why each matched, for the card (matchers.explain, the one rule)
+                        m["why"] = explain_match(doc["read"], m)
                     out.append((vehicle_of(doc), (HIT, (doc, desks.route(doc), appended))))
                 else:
                     signed = decode_action(payload, key, max_bytes)

@@ -43,6 +43,7 @@ from gateway.actions import ACTION_KINDS, DeskAction
 from gateway.board import Board
 from gateway.cases import refusal, vehicle_of
 from gateway.console.auth import LoginThrottle, Session, Sessions, Users, csrf_ok
+from gateway.console.i18n import CATALOG, LOCALES, choose
 
 log = get_logger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -52,12 +53,23 @@ BASE_LOGIN_COOKIE = "feblam_login"
 MAX_REASON = 500
 #: Seconds between keep-alive comments on an idle event stream (proxies close silent connections).
 KEEPALIVE_SECONDS = 15.0
+
+
+def content_security_policy(tiles_url: str = "") -> bytes:
+    """Scripts and styles of the gateway only; images also from the force's tile server where one is set."""
+    tiles = ""
+    if tiles_url:
+        parts = urlsplit(tiles_url)
+        tiles = f" {parts.scheme}://{parts.netloc}"
+    return (
+        "default-src 'none'; script-src 'self'; style-src 'self'; "
+        f"img-src 'self' data:{tiles}; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+        "base-uri 'none'"
+    ).encode()
+
+
 SECURITY_HEADERS = [
-    (
-        b"content-security-policy",
-        b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-        b"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    ),
+    (b"content-security-policy", content_security_policy()),
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"same-origin"),  # no-referrer would send "Origin: null" on our own forms
@@ -68,8 +80,12 @@ SECURITY_HEADERS = [
 class SecurityHeaders:
     """The same protective headers on every answer."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, tiles_url: str = "") -> None:
         self.app = app
+        self.headers = [
+            (k, content_security_policy(tiles_url) if k == b"content-security-policy" else v)
+            for k, v in SECURITY_HEADERS
+        ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -81,7 +97,7 @@ class SecurityHeaders:
                 names = {k for k, _ in message.get("headers", [])}
                 message["headers"] = [
                     *message.get("headers", []),
-                    *((k, v) for k, v in SECURITY_HEADERS if k not in names),
+                    *((k, v) for k, v in self.headers if k not in names),
                 ]
             await send(message)
 
@@ -202,9 +218,9 @@ def shown_ids(cards: Iterable[dict[str, Any]]) -> list[str]:
     return list(ids)
 
 
-def _page(title: str, body: str, head: str = "") -> HTMLResponse:
+def _page(title: str, body: str, head: str = "", lang: str = "en") -> HTMLResponse:
     return HTMLResponse(
-        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        f"<!doctype html><html lang={lang}><head><meta charset=utf-8>"
         "<meta name=viewport content='width=device-width, initial-scale=1'>"
         f"<title>{html.escape(title)}</title><link rel=stylesheet href='/static/board.css'>{head}</head>"
         f"<body>{body}</body></html>"
@@ -379,19 +395,41 @@ def create_app(
         if session is None:
             return RedirectResponse("/login", status_code=303)
         desk, user = html.escape(session.user.desk), html.escape(session.user.name)
+        lang = choose(session.user.language, request.headers.get("accept-language"))
+        words = CATALOG[lang]
+        config = {
+            "lang": lang,
+            "locale": LOCALES[lang],
+            "words": words,
+            "alert_max_priority": settings.alert_max_priority,
+            "map_tiles_url": settings.map_tiles_url,
+        }
+        # a JSON data block is never executed (script-src 'self' stays): the page's words and settings
+        data = orjson.dumps(config).decode().replace("<", "\\u003c")
+        leaflet = (
+            "<link rel=stylesheet href='/static/vendor/leaflet/leaflet.css'>"
+            "<script src='/static/vendor/leaflet/leaflet.js'></script>"
+            if settings.map_tiles_url
+            else ""
+        )
         return _page(
             f"{session.user.desk} — FEBLAM Hit Gateway",
             (
                 f"<header><h1>FEBLAM · <span id=desk>{desk}</span></h1>"
-                "<span id=counts></span><span id=status class=status>connecting…</span>"
-                "<button type=button id=sound aria-pressed=true>Sound on</button>"
+                "<label class=filter><span id=filter-state-label></span> <select id=filter-state></select></label>"
+                "<label class=filter><span id=filter-priority-label></span> <select id=filter-priority></select></label>"
+                f"<span id=counts></span><span id=status class=status>{html.escape(words['connecting'])}</span>"
+                f"<button type=button id=sound aria-pressed=true>{html.escape(words['sound_on'])}</button>"
                 f"<span class=who>{user}</span>"
                 f"<form method=post action='/logout'><input type=hidden name=csrf value='{html.escape(session.csrf)}'>"
-                "<button type=submit id=logout>Sign out</button></form></header>"
+                f"<button type=submit id=logout>{html.escape(words['sign_out'])}</button></form></header>"
+                f"<p id=keys class=keys>{html.escape(words['keys'])}</p>"
                 "<p id=notice role=alert hidden></p><main id=board aria-live=polite></main>"
-                "<script src='/static/board.js'></script>"
+                f"<script type=application/json id=console-config>{data}</script>"
+                f"{leaflet}<script src='/static/board.js'></script>"
             ),
             head=f"<meta name=csrf-token content='{html.escape(session.csrf)}'>",
+            lang=lang,
         )
 
     async def board_json(request: Request) -> Response:
@@ -551,7 +589,7 @@ def create_app(
     app = Starlette(
         routes=routes,
         middleware=[
-            Middleware(SecurityHeaders),
+            Middleware(SecurityHeaders, tiles_url=settings.map_tiles_url),
             Middleware(HostCheck, public=public.netloc if public is not None else None),
             Middleware(BodyLimit, limit=settings.max_request_bytes),
         ],

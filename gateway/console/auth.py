@@ -41,13 +41,14 @@ def hash_password(password: str) -> str:
 class User:
     name: str
     desk: str
+    language: str = ""  # the console's language for this user; empty: the browser's
 
 
 class Users:
     """The console's users, from the desks of the settings."""
 
     def __init__(self, desks: Sequence[DeskSettings]) -> None:
-        self._by_name = {u.name: (User(u.name, d.name), u.password_hash) for d in desks for u in d.users}
+        self._by_name = {u.name: (User(u.name, d.name, u.language), u.password_hash) for d in desks for u in d.users}
 
     def verify(self, name: str, password: str) -> User | None:
         """The user, when the password is theirs (slow by design: call it off the event loop)."""

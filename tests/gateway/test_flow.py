@@ -320,6 +320,9 @@ def test_an_entry_closed_as_false_read_n_times_is_flagged_once_for_its_owner(tmp
         "police-be",
         3,
     )
-    assert flag["cases"] == [h["hit_id"] for h in hits[:3]] and flag["at"] == "2026-11-29T20:02:00.000Z"
+    # (the third and fourth closes are of two vehicles, read in one batch: either may come first)
+    ids = [h["hit_id"] for h in hits]
+    assert flag["cases"][:2] == ids[:2] and flag["cases"][2] in ids[2:]
+    assert flag["at"] in ("2026-11-29T20:02:00.000Z", "2026-11-29T20:03:00.000Z")
     assert flag["last_reason"] == "checked by the test"
     assert "1ABC" not in orjson.dumps(flag).decode()  # no plate

@@ -63,7 +63,7 @@ def gateway(broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path) -> Iterat
         assert "1ABC123" not in text and "2OBS456" not in text  # no plate in any log line
 
 
-def sign_in(driver: Any, url: str, user: str) -> None:
+def sign_in(driver: Any, url: str, user: str, live: str = "live") -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -72,7 +72,7 @@ def sign_in(driver: Any, url: str, user: str) -> None:
     driver.find_element(By.ID, "user").send_keys(user)
     driver.find_element(By.ID, "password").send_keys(PASSWORD)
     driver.find_element(By.ID, "signin").click()
-    WebDriverWait(driver, 10).until(lambda d: d.find_element(By.ID, "status").text == "live")
+    WebDriverWait(driver, 10).until(lambda d: d.find_element(By.ID, "status").text == live)
 
 
 def card(driver: Any, hit_id: str) -> dict[str, str] | None:
@@ -169,7 +169,7 @@ def test_a_desk_sees_a_hit_arrive_and_acknowledges_it_another_desk_does_not(
         # The second desk: an empty board, and the hits refused by id.
         time.sleep(0.5)
         assert card(antwerp, hit["hit_id"]) is None and card(antwerp, covert["hit_id"]) is None
-        assert "No hits for this desk." in antwerp.find_element(By.ID, "board").text
+        assert "No cases for this desk." in antwerp.find_element(By.ID, "board").text
         status = antwerp.execute_async_script(
             "const done = arguments[arguments.length - 1];"
             "fetch('/api/hits/' + arguments[0]).then(r => done(r.status));",
