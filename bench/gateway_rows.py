@@ -128,7 +128,9 @@ def gateway(cache: Path, *, rate: float = 100.0, seconds: float = 20.0, burst: i
     try:
         p = f"gw{os.getpid()}"
         broker.create_topics([f"{p}.hits"], partitions=2)
-        broker.create_topics([f"{p}.hit-events", f"{p}.hit-actions", f"{p}.hit-access", f"{p}.dlq"])
+        broker.create_topics(
+            [f"{p}.hit-events", f"{p}.hit-actions", f"{p}.hit-access", f"{p}.list-quality", f"{p}.dlq"]
+        )
         password = "bench-password-0123"  # noqa: S105 - the bench's own throwaway desks
         hashed = hash_password(password)
         port = free_port()
@@ -144,6 +146,7 @@ def gateway(cache: Path, *, rate: float = 100.0, seconds: float = 20.0, burst: i
                     "events_topic": f"{p}.hit-events",
                     "actions_topic": f"{p}.hit-actions",
                     "access_topic": f"{p}.hit-access",
+                    "quality_topic": f"{p}.list-quality",
                     "http_port": port,
                     "secure_cookies": False,
                     "login_max_failures": 1000,

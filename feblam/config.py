@@ -799,10 +799,11 @@ def _desk_problems(settings: Settings, origin: str) -> list[str]:
             ipaddress.ip_network(proxy, strict=False)
         except ValueError:
             problems.append(f"{origin}: gateway.trusted_proxies: {proxy!r} is not an address or a network (CIDR)")
-    named = [*g.hits_topics, g.events_topic, g.actions_topic, g.access_topic]
+    named = [*g.hits_topics, g.events_topic, g.actions_topic, g.access_topic, g.quality_topic]
     if len(set(named)) != len(named):
         problems.append(
-            f"{origin}: gateway: hits_topics, events_topic, actions_topic and access_topic must be different topics"
+            f"{origin}: gateway: hits_topics, events_topic, actions_topic, access_topic and quality_topic must be "
+            "different topics"
         )
     return problems
 

@@ -21,9 +21,11 @@ def set_hash_key(key: str) -> None:
     _state["key"] = key.encode()
 
 
-def plate_ref(plate_key: str) -> str:
-    """A keyed hash of a plate key: stable within a deployment, not reversible without the key."""
-    return hashlib.blake2b(plate_key.encode(), key=_state["key"][:64], digest_size=8).hexdigest()
+def plate_ref(plate_key: str, key: str | None = None) -> str:
+    """A keyed hash of a plate key: stable within a deployment, not reversible without the key (``key``: another
+    deployment's ``privacy.hash_key`` instead of this process's)."""
+    secret = key.encode() if key is not None else _state["key"]
+    return hashlib.blake2b(plate_key.encode(), key=secret[:64], digest_size=8).hexdigest()
 
 
 class _Stderr:

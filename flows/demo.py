@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Protocol
@@ -100,12 +100,22 @@ CHANGES_TOPIC = "hotlist.changes"
 
 
 class TheftReport(threading.Thread):
-    """A theft reported during the demo: one change on the change topic, then the car passes a camera.
+    """A theft reported during the demo: one change on the change topic, then the car passes six cameras of
+    two regions (:attr:`ROUTE`), so that the gateway's boards show one case per desk with its trail.
 
     Prints when the report goes out and when the first hit on it reaches ``hits.jsonl``.
     """
 
     PLATE, ENTRY = "1-THF-042", "S-DEMO-THEFT"
+    #: Where the stolen car goes: four cameras in Brussels, then two on the way into Antwerp.
+    ROUTE = (
+        ("CAM-BXL-0042", 50.8503, 4.3517),
+        ("CAM-BXL-0043", 50.8601, 4.3602),
+        ("CAM-BXL-0107", 50.8790, 4.3755),
+        ("CAM-BXL-0210", 50.8952, 4.3921),
+        ("CAM-ANT-0003", 51.1702, 4.3981),
+        ("CAM-ANT-0011", 51.2108, 4.4055),
+    )
 
     def __init__(self, brokers: str, topic: str, hits: Path, stop: threading.Event, after: float = 5.0) -> None:
         super().__init__(name="theft-report", daemon=True)
@@ -136,19 +146,35 @@ class TheftReport(threading.Thread):
         print(f"theft reported: BE-STOLEN/{self.ENTRY} on the change topic", flush=True)
         if self.stop_event.wait(1.0):
             return
-        read = {
-            "id": "a-demo-theft",
-            "camera": {"id": "CAM-BXL-0042", "lat": 50.85, "lon": 4.35, "lane": 1},
-            "plate": {"text": self.PLATE.lower(), "country": "B", "confidence": 91},
-            "captured_at": datetime.now(UTC).isoformat(),
-            "image": "s3://anpr/a/demo-theft.jpg",
-        }
-        producer.produce(self.topic, value=orjson.dumps(read))
-        producer.flush(5)
-        while not self.stop_event.wait(0.2):
+        now = datetime.now(UTC)
+        for i, (camera, lat, lon) in enumerate(self.ROUTE):
+            # the car's drive of the last half hour, one camera every six minutes (beyond the dedup window)
+            captured = now - timedelta(minutes=6 * (len(self.ROUTE) - 1 - i))
+            read = {
+                "id": f"a-demo-theft-{i}",
+                "camera": {"id": camera, "lat": lat, "lon": lon, "lane": 1},
+                "plate": {"text": self.PLATE.lower(), "country": "B", "confidence": 91},
+                "captured_at": captured.isoformat(),
+                "image": f"s3://anpr/a/demo-theft-{i}.jpg",
+            }
+            producer.produce(self.topic, key=b"demo-theft", value=orjson.dumps(read))
+            producer.flush(5)
+            if i == 0:
+                self._first_hit(reported)
+            if self.stop_event.wait(0.4):
+                return
+        print(
+            f"the stolen car passed {len(self.ROUTE)} cameras in Brussels and Antwerp: one case per desk, "
+            "with its trail, on the Hit Gateway's boards",
+            flush=True,
+        )
+
+    def _first_hit(self, reported: float) -> None:
+        deadline = time.monotonic() + 30
+        while not self.stop_event.wait(0.2) and time.monotonic() < deadline:
             if self.hits.exists() and self.ENTRY.encode() in self.hits.read_bytes():
                 print(
-                    f"hit on the reported theft at CAM-BXL-0042, {time.monotonic() - reported:.1f} s after the report",
+                    f"hit on the reported theft at {self.ROUTE[0][0]}, {time.monotonic() - reported:.1f} s after the report",
                     flush=True,
                 )
                 return
@@ -207,6 +233,7 @@ def run_demo(
                 g.events_topic,
                 g.actions_topic,
                 g.access_topic,
+                g.quality_topic,
             ],
             partitions=2,
         )

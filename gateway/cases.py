@@ -65,10 +65,11 @@ MAX_SEEN = 1000
 Entry = tuple[str, str]  # (list_id, entry_id)
 
 
-def vehicle_of(hit: dict[str, Any]) -> str:
-    """The state key of a hit's vehicle: a keyed hash of its plate key and country (never the plate itself)."""
+def vehicle_of(hit: dict[str, Any], hash_key: str | None = None) -> str:
+    """The state key of a hit's vehicle: a keyed hash of its plate key and country (never the plate itself);
+    ``hash_key``: the ``privacy.hash_key`` of another process (a client that names the vehicle of an action)."""
     read = hit["read"]
-    return plate_ref(f"{read['plate']}/{read.get('country') or ''}")
+    return plate_ref(f"{read['plate']}/{read.get('country') or ''}", hash_key)
 
 
 @dataclass(slots=True)

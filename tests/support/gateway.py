@@ -20,6 +20,8 @@ PASSWORD = "correct horse battery staple"  # noqa: S105 - the test desks' passwo
 PASSWORD_HASH = hash_password(PASSWORD)
 #: The action key of the in-process gateway tests (a subprocess gateway keeps its own in recovery.dir).
 ACTION_KEY = b"test-action-key-" * 4
+#: The privacy.hash_key of the test gateways (an action's vehicle is its keyed hash).
+HASH_KEY = "a-test-key-of-this-deployment"
 
 
 def hit_doc(
@@ -99,8 +101,10 @@ def desk_action(
     *,
     case: str | None = None,
     user: str | None = None,
+    hash_key: str | None = None,
 ) -> Any:
-    """What a desk's user does to the case opened by ``hit`` (or to ``case``), as the console builds it."""
+    """What a desk's user does to the case opened by ``hit`` (or to ``case``), as the console builds it
+    (``hash_key``: a gateway process's :data:`HASH_KEY`, where the action goes to one)."""
     from gateway.actions import DeskAction
     from gateway.cases import vehicle_of
 
@@ -114,7 +118,7 @@ def desk_action(
         at,
         outcome,
         reason,
-        vehicle_of(hit),  # type: ignore[arg-type]
+        vehicle_of(hit, hash_key),  # type: ignore[arg-type]
     )
 
 
@@ -155,12 +159,13 @@ def gateway_doc(brokers: str = "127.0.0.1:1", prefix: str = "t", **gateway: Any)
             "events_topic": f"{prefix}.hit-events",
             "actions_topic": f"{prefix}.hit-actions",
             "access_topic": f"{prefix}.hit-access",
+            "quality_topic": f"{prefix}.list-quality",
             "secure_cookies": False,
             "escalate_after_seconds": {"1": 60, "2": 120},
             **gateway,
         },
         "desks": desks,
-        "privacy": {"hash_key": "a-test-key-of-this-deployment"},
+        "privacy": {"hash_key": HASH_KEY},
         "logging": {"format": "json"},
     }
 

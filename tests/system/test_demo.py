@@ -36,7 +36,7 @@ def test_demo_runs_and_stops_its_broker(tmp_path: Path) -> None:
     exe = str(Path(sys.executable).with_name("feblam"))
     port = free_port()
     proc = subprocess.Popen(
-        [exe, "demo", "--seconds", "12", "--out-dir", str(tmp_path / "d"), "--rate", "3000", "--http-port", "0"],
+        [exe, "demo", "--seconds", "16", "--out-dir", str(tmp_path / "d"), "--rate", "3000", "--http-port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -59,6 +59,23 @@ def test_demo_runs_and_stops_its_broker(tmp_path: Path) -> None:
     )
     assert all(c["hit"]["priority"] == 1 or c["case"]["escalated_from"] for c in national)
     assert isinstance(board_of(url, user, password), list)  # the printed login works for the regional desk too
+
+    # the demo's story: the stolen car at four Brussels cameras and two Antwerp ones is one case per desk
+    def theft(desk_user: str) -> list[dict]:
+        return [
+            c
+            for c in board_of(url, desk_user, password)
+            if any(m["entry_id"] == "S-DEMO-THEFT" for m in c["hit"]["matches"])
+        ]
+
+    assert wait_for(lambda: [c["case"]["seen"] for c in theft("demo-brussels")] == [4], 20), theft("demo-brussels")
+    assert wait_for(lambda: [c["case"]["seen"] for c in theft("demo-antwerp")] == [2], 10), theft("demo-antwerp")
+    (ant,) = theft("demo-antwerp")
+    assert [o["desk"] for o in ant["case"]["also_open"]] == ["sicad-brussels"] or "sicad-national" in [
+        o["desk"] for o in ant["case"]["also_open"]
+    ]
+    (national_case,) = theft("demo-national")  # the national desk sees every P1: one case with all six
+    assert national_case["case"]["seen"] == 6
     rest, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err[-2000:]
     out = subprocess.CompletedProcess(proc.args, 0, "".join(lines) + rest, err)

@@ -45,7 +45,9 @@ def browser() -> Any:
 def gateway(broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
     p = topic_prefix
     broker.create_topics([f"{p}.hits"], partitions=2)
-    broker.create_topics([f"{p}.hit-events", f"{p}.hit-actions", f"{p}.hit-access", f"{p}.deadletter"])
+    broker.create_topics(
+        [f"{p}.hit-events", f"{p}.hit-actions", f"{p}.hit-access", f"{p}.list-quality", f"{p}.deadletter"]
+    )
     port = free_port()
     doc = gateway_doc(broker.address, p, http_port=port)
     doc["kafka"]["poll_timeout_ms"] = 20

@@ -34,13 +34,11 @@ def gateway(broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path) -> Iterat
     p = topic_prefix
     broker.create_topics([f"{p}.hits"], partitions=2)
     broker.create_topics([f"{p}.hit-events", f"{p}.hit-actions", f"{p}.hit-access", f"{p}.deadletter"])
-    broker.create_topics([f"{p}.list-quality"])
     port = free_port()
     doc = gateway_doc(
         broker.address,
         p,
         http_port=port,
-        quality_topic=f"{p}.list-quality",
         escalate_after_seconds={"1": 3600},
         map_tiles_url="https://127.0.0.1:9/{z}/{x}/{y}.png",
     )

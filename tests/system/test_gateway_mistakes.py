@@ -74,7 +74,9 @@ def test_unreachable_broker_is_named(tmp_path: Path) -> None:
 
 @pytest.mark.kafka
 def test_missing_hits_topic_is_named_not_created(broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path) -> None:
-    broker.create_topics([f"{topic_prefix}.{t}" for t in ("hit-events", "hit-actions", "hit-access", "deadletter")])
+    broker.create_topics(
+        [f"{topic_prefix}.{t}" for t in ("hit-events", "hit-actions", "hit-access", "list-quality", "deadletter")]
+    )
     line = assert_one_clear_line(
         gateway_with(tmp_path, gateway_doc(broker.address, topic_prefix)), f"{topic_prefix}.hits", "gateway.hits_topics"
     )
@@ -84,7 +86,10 @@ def test_missing_hits_topic_is_named_not_created(broker: EmbeddedBroker, topic_p
 @pytest.mark.kafka
 def test_console_port_in_use_is_named(broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path) -> None:
     broker.create_topics(
-        [f"{topic_prefix}.{t}" for t in ("hits", "hit-events", "hit-actions", "hit-access", "deadletter")]
+        [
+            f"{topic_prefix}.{t}"
+            for t in ("hits", "hit-events", "hit-actions", "hit-access", "list-quality", "deadletter")
+        ]
     )
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -159,7 +164,15 @@ def test_the_example_gateway_runs_as_documented(tmp_path: Path) -> None:
         topics = broker.stdout.readline()
         assert all(
             t in topics
-            for t in ("hits", "hit-events", "hit-actions", "hit-access", "hits.deadletter", "reads.deadletter")
+            for t in (
+                "hits",
+                "hit-events",
+                "hit-actions",
+                "hit-access",
+                "list-quality",
+                "hits.deadletter",
+                "reads.deadletter",
+            )
         )
         env |= {"FEBLAM_KAFKA_BROKERS": f"127.0.0.1:{port}", "FEBLAM_GATEWAY_HTTP_PORT": str(console)}
         log = tmp_path / "gateway.log"
