@@ -60,8 +60,8 @@ class Page(threading.Thread):
                         elif line.startswith("data: ") and event == "card":
                             now = time.time()
                             doc = orjson.loads(line[6:])
-                            if doc.get("case") and doc["case"]["state"] == "new":
-                                self.seen.setdefault(doc["hit_id"], now)
+                            if doc.get("case"):  # a case opened or a sighting joined it: the card's newest hit
+                                self.seen.setdefault(doc["hit"]["hit_id"], now)
                         elif line.startswith("data: ") and event == "snapshot":
                             self.connected.set()
                         if self.stop_event.is_set():
@@ -71,23 +71,31 @@ class Page(threading.Thread):
             self.connected.set()
 
 
-def _hit(i: int, desk: int) -> dict[str, Any]:
+#: Hits of one vehicle in the bench: the first opens its case, the others join it as sightings.
+SIGHTINGS = 4
+
+
+def _hit(i: int) -> dict[str, Any]:
+    """Hit ``i``: vehicle ``i // SIGHTINGS`` (one entry each), at a camera of one desk's region."""
     from feblam.serde import format_ts
+
+    vehicle = i // SIGHTINGS
+    desk = vehicle % DESKS
 
     hid = f"bench-{os.getpid()}-{i:08d}"
     ts = format_ts(datetime.now(UTC))
     return {
         "hit_id": hid,
         "index_version": "bench",
-        "priority": 1 + i % 3,
+        "priority": 1 + vehicle % 3,
         "emitted_at": ts,
         "read": {
             "read_id": f"r-{hid}",
             "camera_id": f"CAM-D{desk:02d}-{i % 50:03d}",
             "vendor": "canonical",
             "ts": ts,
-            "plate_raw": "1-ABC-123",
-            "plate": "1ABC123",
+            "plate_raw": f"1-B{vehicle:07d}",
+            "plate": f"1B{vehicle:07d}",
             "country": "BE",
             "lat": 50.85,
             "lon": 4.35,
@@ -96,9 +104,9 @@ def _hit(i: int, desk: int) -> dict[str, Any]:
         "matches": [
             {
                 "list_id": "BENCH",
-                "entry_id": f"E-{i}",
+                "entry_id": f"E-{vehicle}",
                 "category": "stolen_vehicle",
-                "priority": 1 + i % 3,
+                "priority": 1 + vehicle % 3,
                 "action": "intercept",
                 "match_kind": "exact",
                 "owner": "bench",
@@ -208,8 +216,10 @@ def gateway(cache: Path, *, rate: float = 100.0, seconds: float = 20.0, burst: i
             due = t0 + i / rate
             while (wait := due - time.perf_counter()) > 0:
                 time.sleep(min(wait, 0.005))
-            hit = _hit(i, i % DESKS)
-            producer.produce(f"{p}.hits", orjson.dumps(hit), key=hit["hit_id"].encode())
+            hit = _hit(i)
+            producer.produce(
+                f"{p}.hits", orjson.dumps(hit), key=hit["read"]["plate"].encode()
+            )  # a vehicle in order, as the job keys it
             producer.poll(0)
             sent[hit["hit_id"]] = time.time()
         producer.flush(10)
@@ -222,12 +232,14 @@ def gateway(cache: Path, *, rate: float = 100.0, seconds: float = 20.0, burst: i
 
         # Throughput: a burst.
         cpu0 = psutil.Process(proc.pid).cpu_times()
-        burst_hits = [_hit(n + i, i % DESKS) for i in range(burst)]
+        burst_hits = [_hit(n + i) for i in range(burst)]
         b0 = time.time()
         for hit in burst_hits:
             while True:
                 try:
-                    producer.produce(f"{p}.hits", orjson.dumps(hit), key=hit["hit_id"].encode())
+                    producer.produce(
+                        f"{p}.hits", orjson.dumps(hit), key=hit["read"]["plate"].encode()
+                    )  # a vehicle in order, as the job keys it
                     break
                 except BufferError:
                     producer.poll(0.01)
@@ -258,6 +270,7 @@ def gateway(cache: Path, *, rate: float = 100.0, seconds: float = 20.0, burst: i
             "burst_hits": burst,
             "burst_hits_lost": burst - len(done),
             "desks": DESKS,
+            "sightings_per_case": SIGHTINGS,
             "pages": len(pages),
             "max_ms": round(lat[-1], 1) if lat else None,
         }

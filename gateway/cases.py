@@ -274,9 +274,17 @@ def _change(vc: VehicleCases, case: Case, ev: dict[str, Any] | None, alert: bool
 
 
 def _others(vc: VehicleCases, changed: Iterable[Case]) -> list[BoardChange]:
-    """Board-only changes of the vehicle's other cases on a board: what they say of the changed ones moved."""
+    """Board-only changes of the vehicle's other cases on a board whose "also open" names a changed case (those
+    of another desk for one of its entries); ``changed`` None-like empty: every case on a board."""
+    changed = list(changed)
     done = {(c.desk, c.case_id) for c in changed}
-    return [_change(vc, c, None) for c in vc.cases if c.on_board and (c.desk, c.case_id) not in done]
+    return [
+        _change(vc, c, None)
+        for c in vc.cases
+        if c.on_board
+        and (c.desk, c.case_id) not in done
+        and (not changed or any(o.desk != c.desk and o.entries & c.entries for o in changed))
+    ]
 
 
 def too_old(hit: dict[str, Any], desks: Desks, now: datetime) -> bool:

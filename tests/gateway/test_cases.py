@@ -48,7 +48,7 @@ def case_of(vc: VehicleCases, desk: str):
 
 
 def sighting(vc: VehicleCases, d: Desks, camera: str, at: datetime, **kw) -> list:
-    hit = hit_doc(camera, plate=PLATE, **kw)
+    hit = hit_doc(camera, plate=PLATE, **{"emitted_at": at, **kw})  # captured when the gateway takes it
     return take_hit(vc, hit, d.route(hit), d, at)
 
 
@@ -75,7 +75,7 @@ def test_a_hit_opens_a_new_case_at_each_desk_its_rule_takes() -> None:
 
 def test_a_second_hit_of_the_vehicle_joins_its_open_case_as_a_sighting() -> None:
     d = desks(realert_after_minutes=15)
-    first = hit_doc("CAM-BXL-1", plate=PLATE)
+    first = hit_doc("CAM-BXL-1", plate=PLATE, emitted_at=T0)
     vc, _ = opened(first, d, T0)
     deadline = case_of(vc, "brussels").deadline
     changes = sighting(vc, d, "CAM-BXL-2", T0 + timedelta(minutes=5))
