@@ -56,7 +56,7 @@ def test_the_first_day_by_hand(tmp_path: Path) -> None:
         assert created.returncode == 0, created.stderr
         assert "hotlist.changes: created (6 partitions, compacted)" in created.stdout
         again = feblam("topics", "create", "--config", JOB, "--config", GATEWAY)
-        assert again.returncode == 0 and again.stdout.splitlines()[-1].startswith("0 created, 11 already there")
+        assert again.returncode == 0 and again.stdout.splitlines()[-1].startswith("0 created, 12 already there")
         procs += [background("run", "run", "--config", JOB), background("gateway", "gateway", "--config", GATEWAY)]
         assert wait_for(lambda: (tmp_path / "run.log").read_text().count('"partition_assigned"') == 4 * 6, 60)
         wait_log(tmp_path / "gateway.log", "console_listening", 60)

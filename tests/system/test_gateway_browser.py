@@ -113,7 +113,7 @@ def test_a_desk_sees_a_hit_arrive_and_acknowledges_it_another_desk_does_not(
         sign_in(antwerp, url, "antwerp-1")
         assert brussels.find_element(By.ID, "desk").text == "brussels"
 
-        hit = hit_doc("CAM-BXL-017", priority=1)
+        hit = hit_doc("CAM-BXL-017", priority=1, plate="1ABC123")
         produced = time.monotonic()
         produce_hits(broker.address, hits_topic, [hit])
         WebDriverWait(brussels, 5, poll_frequency=0.02).until(lambda d: card(d, hit["hit_id"]) is not None)

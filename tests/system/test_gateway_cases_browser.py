@@ -33,7 +33,9 @@ PLATE = "1CAS555"
 def gateway(broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path) -> Iterator[str]:
     p = topic_prefix
     broker.create_topics([f"{p}.hits"], partitions=2)
-    broker.create_topics([f"{p}.hit-events", f"{p}.hit-actions", f"{p}.hit-access", f"{p}.deadletter"])
+    broker.create_topics(
+        [f"{p}.hit-events", f"{p}.hit-actions", f"{p}.hit-access", f"{p}.list-quality", f"{p}.deadletter"]
+    )
     port = free_port()
     doc = gateway_doc(
         broker.address,
