@@ -31,6 +31,8 @@ from feblam.serde import format_ts, parse_ts
 from gateway.schema import decode_message
 
 ActionKind = Literal["acknowledge", "close"]
+#: The longest reason a desk may give with an outcome (what was checked, what was wrong).
+MAX_REASON = 500
 ACTION_KINDS: tuple[str, ...] = typing.get_args(ActionKind)
 
 
@@ -121,7 +123,7 @@ class _ActionMessage(msgspec.Struct, frozen=True):
     vehicle: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     at: Annotated[str, msgspec.Meta(max_length=64)]
     outcome: Annotated[str, msgspec.Meta(max_length=64)] | None = None
-    reason: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+    reason: Annotated[str, msgspec.Meta(max_length=MAX_REASON)] | None = None
     sig: Annotated[str, msgspec.Meta(max_length=128)] = ""
 
 

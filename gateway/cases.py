@@ -117,6 +117,9 @@ class Case:
     entries: frozenset[Entry]  # every entry the case is for, over its sightings
     trail: list[Sighting] = field(default_factory=list)  # oldest first, the newest MAX_TRAIL
     seen: int = 0  # sightings, the first included
+    #: The earliest and latest capture times over every sighting (the trail keeps only the newest).
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
     user: str | None = None
     outcome: str | None = None
     reason: str | None = None
@@ -133,8 +136,7 @@ class Case:
 
     def view(self) -> dict[str, Any]:
         """The case as the console shows it (the trail newest first)."""
-        seen = sorted(parse_ts(s.ts) for s in self.trail) or [self.opened_at]  # capture times: when it was seen
-        first, last = seen[0], seen[-1]
+        first, last = self.first_seen or self.opened_at, self.last_seen or self.opened_at
         return {
             "case_id": self.case_id,
             "desk": self.desk,
@@ -328,6 +330,7 @@ def take_hit(
             )
             case.trail.append(sighting)
             case.seen = 1
+            case.first_seen = case.last_seen = parse_ts(sighting.ts)
             vc.cases.append(case)
             changes.append(_change(vc, case, event(case), desks.alerts(priority)))
         else:
@@ -365,6 +368,9 @@ def _join(
     case.trail.append(sighting)
     del case.trail[:-MAX_TRAIL]
     case.seen += 1
+    ts = parse_ts(sighting.ts)
+    case.first_seen = min(case.first_seen or ts, ts)
+    case.last_seen = max(case.last_seen or ts, ts)
     priority = desk_view(hit, visible)["priority"]
     if case.state == "closed":
         case.history.append(
@@ -431,6 +437,8 @@ def escalate_due(vc: VehicleCases, desks: Desks, now: datetime) -> list[BoardCha
                 entries_of(case.hit, visible),
                 trail=list(case.trail),
                 seen=case.seen,
+                first_seen=case.first_seen,
+                last_seen=case.last_seen,
                 escalated_from=case.desk,
             )
             vc.cases.append(new)

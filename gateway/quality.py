@@ -45,15 +45,17 @@ class FalseRead:
 
 
 def false_reads(change: BoardChange) -> list[tuple[str, FalseRead]]:
-    """The entries of a case a desk just closed as ``false_read`` (only the matches that desk saw)."""
+    """The entries of a case a desk just closed as ``false_read`` (only those that desk saw: the case's entries),
+    with each entry's owner where the case's newest hit names it."""
     ev = change.event
     if ev is None or ev["state"] != "closed" or ev.get("outcome") != "false_read":
         return []
     at = parse_ts(ev["at"])
+    owners = {(m["list_id"], m["entry_id"]): m.get("owner") for m in change.hit["matches"]}
     out = []
-    for m in change.hit["matches"]:
-        fr = FalseRead(m["list_id"], m["entry_id"], m.get("owner"), change.hit_id, at, ev.get("reason"))
-        out.append((f"{fr.list_id}/{fr.entry_id}", fr))
+    for list_id, entry_id in ev["entries"]:  # every entry the case is for, over all its sightings
+        fr = FalseRead(list_id, entry_id, owners.get((list_id, entry_id)), change.hit_id, at, ev.get("reason"))
+        out.append((f"{list_id}/{entry_id}", fr))
     return out
 
 

@@ -56,7 +56,6 @@ class Row:
     list_id: str
     hits: set[str] = field(default_factory=set)
     cases: set[str] = field(default_factory=set)
-    sightings: int = 0
     to_ack: list[float] = field(default_factory=list)
     outcomes: Counter[str] = field(default_factory=Counter)
     flagged: set[str] = field(default_factory=set)
@@ -107,7 +106,6 @@ def summarise(events: Iterable[dict[str, Any]], flags: Iterable[dict[str, Any]])
                 opened[(desk, case)] = at
             elif state == "sighting":
                 row.hits.add(str(ev.get("sighting_of")))
-                row.sightings += 1
             elif state == "acknowledged" and (desk, case) in opened:
                 row.to_ack.append((at - opened[(desk, case)]).total_seconds())
             elif state == "closed" and ev.get("outcome") in OUTCOMES:

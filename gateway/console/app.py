@@ -39,7 +39,7 @@ from feblam.metrics import GATEWAY_REGISTRY
 from flows.operations import operations_routes
 from gateway import metrics
 from gateway.access import access_event
-from gateway.actions import ACTION_KINDS, DeskAction
+from gateway.actions import ACTION_KINDS, MAX_REASON, DeskAction
 from gateway.board import Board
 from gateway.cases import refusal, vehicle_of
 from gateway.console.auth import LoginThrottle, Session, Sessions, Users, csrf_ok
@@ -49,8 +49,6 @@ log = get_logger(__name__)
 STATIC = Path(__file__).parent / "static"
 BASE_SESSION_COOKIE = "feblam_session"
 BASE_LOGIN_COOKIE = "feblam_login"
-#: The longest reason a desk may give with an outcome (what was checked, what was wrong).
-MAX_REASON = 500
 #: Seconds between keep-alive comments on an idle event stream (proxies close silent connections).
 KEEPALIVE_SECONDS = 15.0
 
@@ -525,8 +523,6 @@ def create_app(
             reason = body.get("reason") if isinstance(body, dict) else None
             if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_REASON):
                 return JSONResponse({"error": f"reason: text of at most {MAX_REASON} characters"}, status_code=400)
-            if not isinstance(outcome, str | None):
-                outcome = repr(outcome)[:64]
         # the case rules decide; the flow asks the same
         refused = refusal(card["case"]["state"], kind, outcome, reason)
         if refused is not None:

@@ -10,10 +10,11 @@ screenshot in ``docs/images/gateway-board.png`` is this test's (run it with
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,28 +42,44 @@ def browser() -> Any:
     return webdriver.Chrome(options=opts, service=Service(executable_path=DRIVER or "chromedriver"))
 
 
-@pytest.fixture
-def gateway(broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
-    p = topic_prefix
+@contextlib.contextmanager
+def running_gateway(
+    broker: EmbeddedBroker,
+    p: str,
+    tmp_path: Path,
+    plates: tuple[str, ...],
+    edit: Callable[[dict[str, Any]], None] | None = None,
+    **gateway: Any,
+) -> Iterator[str]:
+    """``feblam gateway`` on the test's topics (``edit``: changes to its settings), until the block ends; then
+    it must stop cleanly, with no traceback and none of ``plates`` in its log."""
     broker.create_topics([f"{p}.hits"], partitions=2)
     broker.create_topics(
-        [f"{p}.hit-events", f"{p}.hit-actions", f"{p}.hit-access", f"{p}.list-quality", f"{p}.deadletter"]
+        [f"{p}.{t}" for t in ("hit-events", "hit-actions", "hit-access", "list-quality", "deadletter")]
     )
     port = free_port()
-    doc = gateway_doc(broker.address, p, http_port=port)
+    doc = gateway_doc(broker.address, p, http_port=port, **gateway)
     doc["kafka"]["poll_timeout_ms"] = 20
     doc["recovery"] = {"dir": str(tmp_path / "state"), "snapshot_seconds": 0.5}
+    if edit is not None:
+        edit(doc)
     log = tmp_path / "gateway.log"
     proc = start_gateway(write_config(tmp_path / "gateway.toml", doc), log)
     try:
         wait_log(log, "console_listening", 60)
         wait_log(log, f'"topic": "{p}.hits", "partition": 1', 60)
-        yield f"http://127.0.0.1:{port}", log.name
+        yield f"http://127.0.0.1:{port}"
     finally:
         assert stop(proc) == 0, log.read_text()[-3000:]
         text = log.read_text()
         assert "Traceback" not in text
-        assert "1ABC123" not in text and "2OBS456" not in text  # no plate in any log line
+        assert not [plate for plate in plates if plate in text]  # no plate in any log line
+
+
+@pytest.fixture
+def gateway(broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    with running_gateway(broker, topic_prefix, tmp_path, ("1ABC123", "2OBS456")) as url:
+        yield url, "gateway.log"
 
 
 def sign_in(driver: Any, url: str, user: str, live: str = "live") -> None:

@@ -20,10 +20,9 @@ from pathlib import Path
 import pytest
 
 from feblam.serde import format_ts
-from sources.broker import EmbeddedBroker, free_port
-from tests.support.gateway import gateway_doc, hit_doc, produce_hits, start_gateway, write_config
-from tests.support.processes import stop, wait_log
-from tests.system.test_gateway_browser import CHROMIUM, DRIVER, ROOT, browser, card, click, sign_in
+from sources.broker import EmbeddedBroker
+from tests.support.gateway import hit_doc, produce_hits
+from tests.system.test_gateway_browser import CHROMIUM, DRIVER, ROOT, browser, card, click, running_gateway, sign_in
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 PLATE = "1CAS555"
@@ -31,33 +30,20 @@ PLATE = "1CAS555"
 
 @pytest.fixture
 def gateway(broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path) -> Iterator[str]:
-    p = topic_prefix
-    broker.create_topics([f"{p}.hits"], partitions=2)
-    broker.create_topics(
-        [f"{p}.hit-events", f"{p}.hit-actions", f"{p}.hit-access", f"{p}.list-quality", f"{p}.deadletter"]
-    )
-    port = free_port()
-    doc = gateway_doc(
-        broker.address,
-        p,
-        http_port=port,
+    def languages(doc: dict) -> None:
+        doc["desks"][0]["users"][0]["language"] = "fr"
+        doc["desks"][1]["users"][0]["language"] = "nl"
+
+    with running_gateway(
+        broker,
+        topic_prefix,
+        tmp_path,
+        (PLATE,),
+        languages,
         escalate_after_seconds={"1": 3600},
         map_tiles_url="https://127.0.0.1:9/{z}/{x}/{y}.png",
-    )
-    doc["desks"][0]["users"][0]["language"] = "fr"
-    doc["desks"][1]["users"][0]["language"] = "nl"
-    doc["kafka"]["poll_timeout_ms"] = 20
-    doc["recovery"] = {"dir": str(tmp_path / "state"), "snapshot_seconds": 0.5}
-    log = tmp_path / "gateway.log"
-    proc = start_gateway(write_config(tmp_path / "gateway.toml", doc), log)
-    try:
-        wait_log(log, "console_listening", 60)
-        wait_log(log, f'"topic": "{p}.hits", "partition": 1', 60)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        assert stop(proc) == 0, log.read_text()[-3000:]
-        text = log.read_text()
-        assert "Traceback" not in text and PLATE not in text
+    ) as url:
+        yield url
 
 
 def sightings() -> list[dict]:
