@@ -229,6 +229,20 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 
         parse_since(args.since)  # a wrong span is one line before any broker is asked
         return report(_settings(args), since=args.since, as_json=args.json)
+    if getattr(args, "gateway_cmd", None) == "client-token":
+        import secrets
+
+        from gateway.store import token_hash
+
+        token = secrets.token_urlsafe(32)
+        print(f"token (give it to the client's system, once; it is not kept): {token}")
+        print(f'token_sha256 = "{token_hash(token)}"')
+        return 0
+    if getattr(args, "gateway_cmd", None) == "openapi":
+        from gateway.openapi import document, markdown
+
+        print(markdown() if args.markdown else orjson.dumps(document(), option=orjson.OPT_INDENT_2).decode())
+        return 0
     if getattr(args, "gateway_cmd", None) == "hash-password":
         import getpass
 
@@ -575,6 +589,13 @@ def build_parser() -> argparse.ArgumentParser:
     gr.add_argument("--json", action="store_true", help="the rows as one JSON document")
     gr.add_argument("--config", default=argparse.SUPPRESS, help="TOML settings with [gateway] events_topic")
     gr.set_defaults(func=cmd_gateway)
+    gsub.add_parser(
+        "client-token",
+        help="make a bearer token for a desk's system (API client) and print it with its token_sha256 line",
+    ).set_defaults(func=cmd_gateway)
+    go = gsub.add_parser("openapi", help="print the machine API's OpenAPI document (/api/v1/openapi.json)")
+    go.add_argument("--markdown", action="store_true", help="as the Markdown reference of docs/api.md")
+    go.set_defaults(func=cmd_gateway)
     gsub.add_parser(
         "hash-password",
         help="read a password (terminal or one stdin line), print its argon2id hash for [[desks]] users",

@@ -19,6 +19,7 @@ import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 from msgspec import Meta
@@ -27,7 +28,9 @@ from feblam.errors import ConfigError
 from feblam.logs import kafka_logger
 from feblam.model import ACTIONS, VENDOR_NAMES
 
-SECRET_KEYS = frozenset({"sasl_password", "hash_key", "ssl_key_password", "password_hash", "oauthbearer_client_secret"})
+SECRET_KEYS = frozenset(
+    {"sasl_password", "hash_key", "ssl_key_password", "password_hash", "oauthbearer_client_secret", "token_sha256"}
+)
 
 
 def _loopback(address: str) -> bool:
@@ -569,6 +572,31 @@ class GatewaySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     login_window_seconds: Annotated[float, Meta(gt=0, le=86_400, description="the window of login_max_failures")] = (
         300.0
     )
+    webhook_deadletter_topic: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            description="webhook deliveries that failed max_attempts times, kept for replay (needed when a desk has a webhook)",
+        ),
+    ] = "gateway-webhook-deadletter"
+    client_cert_header: Annotated[
+        str,
+        Meta(
+            pattern=r"^([A-Za-z0-9-]+)?$",
+            description="header in which a TLS proxy of trusted_proxies passes a client certificate's subject "
+            "(e.g. X-SSL-Client-S-DN); empty: clients use bearer tokens only",
+        ),
+    ] = ""
+    api_page_size: Annotated[
+        int, Meta(ge=1, le=1000, description="the most cases one page of GET /api/v1/cases returns")
+    ] = 200
+    standby: Annotated[
+        bool,
+        _doc(
+            "a second gateway on a recovery.dir in use waits as a standby (/ready says standby) and takes over "
+            "when the active one stops; false: it exits"
+        ),
+    ] = True
 
 
 class UserSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -586,6 +614,59 @@ class UserSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         Literal["", "en", "fr", "nl", "de"],
         _doc("the console's language for this user (en, fr, nl, de); empty: the browser's"),
     ] = ""
+
+
+class ClientSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A system of a desk that uses the machine API (``/api/v1``): a CAD, a records system, a partner's."""
+
+    name: Annotated[
+        str,
+        Meta(
+            pattern=r"^[A-Za-z0-9._@-]{1,64}$", description="the client's name, unique over users and clients (audit)"
+        ),
+    ]
+    token_sha256: Annotated[
+        str,
+        Meta(
+            pattern=r"^([0-9a-f]{64})?$",
+            description="SHA-256 (hex) of the client's bearer token, from `feblam gateway client-token`; never the token",
+        ),
+    ] = ""
+    cert_subject: Annotated[
+        str,
+        Meta(
+            max_length=512,
+            description="the subject of the client's certificate, as the TLS proxy passes it in "
+            "gateway.client_cert_header (instead of a token)",
+        ),
+    ] = ""
+
+
+class WebhookSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A desk's webhook: every change of its cases POSTed, signed, in order."""
+
+    url: Annotated[
+        str,
+        Meta(
+            pattern=r"^https?://[^\s/?#]+[^\s]*$",
+            description="where each change is POSTed (https; http only to a loopback address)",
+        ),
+    ]
+    secret_env: Annotated[
+        str,
+        Meta(
+            pattern=r"^([A-Z_][A-Z0-9_]*)?$",
+            description="environment variable holding the signing secret (32 bytes or more); never the secret itself",
+        ),
+    ] = ""
+    secret_file: Annotated[str, _doc("file holding the signing secret, instead of secret_env")] = ""
+    max_attempts: Annotated[
+        int, Meta(ge=1, le=100, description="tries of one delivery before it goes to webhook_deadletter_topic")
+    ] = 6
+    timeout_seconds: Annotated[float, Meta(gt=0, le=60, description="how long one delivery may take")] = 5.0
+    backoff_seconds: Annotated[
+        float, Meta(gt=0, le=60, description="the wait before the first retry; doubled at each retry (at most 60 s)")
+    ] = 0.5
 
 
 class DeskSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -606,6 +687,12 @@ class DeskSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
         _doc(
             "whether the desk may see covert (observe) matches; absent: true for dispatch and zone, false for partner"
         ),
+    ] = None
+    clients: Annotated[
+        tuple[ClientSettings, ...], _doc("systems that use the machine API for this desk (/api/v1)")
+    ] = ()
+    webhook: Annotated[
+        WebhookSettings | None, _doc("POST every change of the desk's cases to this URL, signed (HMAC-SHA256)")
     ] = None
 
     @property
@@ -788,6 +875,42 @@ def _desk_problems(settings: Settings, origin: str) -> list[str]:
             problems.append(
                 f"{origin}: desks[{i}] ({desk.name}).escalate_to = {desk.escalate_to!r}: no such desk (desks: {', '.join(desks)})"
             )
+    clients = [c.name for d in settings.desks for c in d.clients]
+    for name in sorted({n for n in clients if clients.count(n) > 1 or n in users}):
+        problems.append(
+            f"{origin}: desks: client {name!r} is listed twice or is also a user; every name in the audit is one party"
+        )
+    kinds = {d.name: d.kind for d in settings.desks}
+    for i, desk in enumerate(settings.desks):
+        where = f"{origin}: desks[{i}] ({desk.name})"
+        if kinds.get(desk.escalate_to) == "partner":
+            problems.append(
+                f"{where}.escalate_to = {desk.escalate_to!r}: that desk is a partner; a police desk's cases never "
+                "escalate to a partner"
+            )
+        if desk.kind == "partner" and not desk.rule.lists and not desk.rule.owners:
+            problems.append(
+                f"{where}: a partner takes its own lists only; name them in lists = [...] or owners = [...] "
+                "(the desk's rule), or it would get every hit"
+            )
+        for j, c in enumerate(desk.clients):
+            if bool(c.token_sha256) == bool(c.cert_subject):
+                problems.append(f"{where}.clients[{j}] ({c.name}): give one of token_sha256 or cert_subject")
+            if c.cert_subject and not settings.gateway.client_cert_header:
+                problems.append(
+                    f"{where}.clients[{j}] ({c.name}).cert_subject: set gateway.client_cert_header, the header in "
+                    "which the TLS proxy passes the certificate's subject"
+                )
+        hook = desk.webhook
+        if hook is not None:
+            if bool(hook.secret_env) == bool(hook.secret_file):
+                problems.append(f"{where}.webhook: give one of secret_env or secret_file")
+            parts = urlsplit(hook.url)
+            if parts.scheme == "http" and not _loopback(parts.hostname or ""):
+                problems.append(
+                    f"{where}.webhook.url = {hook.url!r}: plain http only to a loopback address; a hit crosses the "
+                    "network over https"
+                )
     g = settings.gateway
     if not g.secure_cookies and g.http_port and not _loopback(g.http_host):
         problems.append(
@@ -800,10 +923,12 @@ def _desk_problems(settings: Settings, origin: str) -> list[str]:
         except ValueError:
             problems.append(f"{origin}: gateway.trusted_proxies: {proxy!r} is not an address or a network (CIDR)")
     named = [*g.hits_topics, g.events_topic, g.actions_topic, g.access_topic, g.quality_topic]
+    if any(d.webhook for d in settings.desks):
+        named.append(g.webhook_deadletter_topic)
     if len(set(named)) != len(named):
         problems.append(
-            f"{origin}: gateway: hits_topics, events_topic, actions_topic, access_topic and quality_topic must be "
-            "different topics"
+            f"{origin}: gateway: hits_topics, events_topic, actions_topic, access_topic, quality_topic and "
+            "webhook_deadletter_topic must be different topics"
         )
     return problems
 

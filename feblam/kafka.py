@@ -143,3 +143,37 @@ class ServedProducer:
         deadline = time.monotonic() + timeout
         while self.producer.flush(0.1) and time.monotonic() < deadline:
             pass
+
+
+class NotConfirmed(FeblamError, RuntimeError):
+    """The broker did not confirm a message in time."""
+
+
+class ConfirmedProducer:
+    """Produce one message at a time and wait for the broker to confirm it (a request that must not answer
+    before its message is safe: a desk's action, a webhook's dead letter). Blocking: call it off an event loop."""
+
+    def __init__(self, settings: KafkaSettings, topic: str, name: str, what: str) -> None:
+        self.topic, self.what = topic, what
+        self.timeout = settings.delivery_timeout_seconds
+        self._served = ServedProducer(settings, name)
+
+    def send(self, value: bytes, key: bytes) -> None:
+        done = threading.Event()
+        errors: list[Any] = []
+
+        def delivered(err: Any, _msg: Any) -> None:
+            if err is not None:
+                errors.append(err)
+            done.set()
+
+        produce_waiting(self._served.producer, self.topic, value, key=key, on_delivery=delivered)
+        if not done.wait(self.timeout + 1.0):
+            msg = f"{self.topic}: the broker did not confirm the {self.what} within {self.timeout:g} s"
+            raise NotConfirmed(msg)
+        if errors:
+            msg = f"{self.topic}: {self.what} not delivered: {errors[0]}"
+            raise NotConfirmed(msg)
+
+    def close(self) -> None:
+        self._served.close(self.timeout)

@@ -56,6 +56,8 @@ def gateway_topics(settings: Settings) -> list[Topic]:
         Topic(g.access_topic, "access-audit topic (gateway.access_topic)"),
         Topic(g.quality_topic, "list-quality topic (gateway.quality_topic)"),
     ]
+    if any(d.webhook for d in settings.desks):
+        topics.append(Topic(g.webhook_deadletter_topic, "webhook dead-letter topic (gateway.webhook_deadletter_topic)"))
     return topics + _deadletter(settings)
 
 

@@ -20,7 +20,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any
@@ -39,6 +39,14 @@ log = get_logger(__name__)
 STOP_GRACE_SECONDS = 5.0
 
 
+#: How often a standby tries the recovery lock.
+LOCK_POLL_SECONDS = 0.2
+
+
+class Stopped(Exception):  # noqa: N818 - not an error: a standby told to stop before it took over
+    """A standby was stopped while it waited for the recovery lock."""
+
+
 class RecoveryLock:
     """An exclusive lock on the recovery directory (one per cluster process), held while the service runs."""
 
@@ -46,23 +54,38 @@ class RecoveryLock:
         self.path = directory / (".lock" if process_id is None else f".lock.{process_id}")
         self._fh: IO[str] | None = None
 
-    def acquire(self) -> None:
+    def acquire(
+        self, wait: threading.Event | None = None, on_busy: Callable[[str], None] | None = None, name: str = "run"
+    ) -> None:
+        """Take the lock. Held by another process: one clear error; or, with ``wait`` (a standby), call
+        ``on_busy`` with the holder and wait until the lock is free (:class:`Stopped` when ``wait`` is set first)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fh = self.path.open("a+")
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.seek(0)
-            holder = fh.read().strip() or "another process"
-            fh.close()
-            msg = (
-                f"{self.path.parent}: recovery directory is in use by {holder}; "
-                "two jobs on one recovery directory would resume the same offsets and duplicate hits"
-            )
-            raise FeblamError(msg) from None
+        busy = False
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not busy:
+                    fh.seek(0)
+                    holder = fh.read().strip() or "another process"
+                    if wait is None:
+                        fh.close()
+                        msg = (
+                            f"{self.path.parent}: recovery directory is in use by {holder}; "
+                            "two jobs on one recovery directory would resume the same offsets and duplicate hits"
+                        )
+                        raise FeblamError(msg) from None
+                    busy = True
+                    if on_busy is not None:
+                        on_busy(holder)
+                if wait is not None and wait.wait(LOCK_POLL_SECONDS):
+                    fh.close()
+                    raise Stopped from None
         fh.seek(0)
         fh.truncate()
-        fh.write(f"feblam run pid {os.getpid()} on {socket.gethostname()}\n")
+        fh.write(f"feblam {name} pid {os.getpid()} on {socket.gethostname()}\n")
         fh.flush()
         self._fh = fh
 
@@ -144,20 +167,24 @@ def service(
     *,
     started: str,
     lock_id: int | None = None,
+    standby: Callable[[str], None] | None = None,
     **fields: Any,
 ) -> Iterator[threading.Event]:
     """Lock the recovery directory, log ``started`` with the versions and the redacted settings, take the
     signals; yields the service's stop event, and releases the lock however the service ends.
 
-    ``lock_id``: a cluster process's index (each process of a cluster locks its own file)."""
+    ``lock_id``: a cluster process's index (each process of a cluster locks its own file). ``standby``: when
+    another process holds the lock, it is called with the holder and the service waits for the lock as a
+    standby (:class:`Stopped` when stopped first) instead of exiting."""
     lock = RecoveryLock(Path(settings.recovery.dir), lock_id) if settings.recovery.dir else None
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        Stopper(stop, stats).start()
     if lock is not None:
-        lock.acquire()
+        name = "gateway" if started.startswith("gateway") else "run"
+        lock.acquire(stop if standby is not None else None, standby, name=name)
     try:
         log.info(started, versions=versions(), settings=settings.redacted(), **fields)
-        stop = stop or threading.Event()
-        if threading.current_thread() is threading.main_thread():
-            Stopper(stop, stats).start()
         yield stop
     finally:
         if lock is not None:

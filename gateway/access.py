@@ -51,9 +51,12 @@ def access_event(
     path: str = "",
     reason: str | None = None,
     at: datetime | None = None,
+    via: str = "console",
 ) -> dict[str, Any]:
-    """One event of the access trail (``session``: the session's token, kept only as :func:`session_ref`)."""
+    """One event of the access trail (``session``: the session's token, kept only as :func:`session_ref`;
+    ``via``: ``console`` for a person in the browser, ``api`` for a desk's system, ``user`` then its client name)."""
     return {
+        "via": via,
         "kind": kind,
         "at": format_ts(at or datetime.now(UTC)),
         "user": user[:64] if user else user,

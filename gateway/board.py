@@ -24,6 +24,7 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from feblam.serde import parse_ts
 from gateway import metrics
 from gateway.cases import BoardChange
+from gateway.journal import Journal
 
 #: Changes a page may have queued before it is dropped (and reconnects).
 QUEUE_LIMIT = 10_000
@@ -127,18 +128,25 @@ class Board:
 
 
 class _BoardPartition(StatelessSinkPartition[BoardChange]):
-    def __init__(self, board: Board) -> None:
+    def __init__(self, board: Board, journal: Journal | None) -> None:
         self._board = board
+        self._journal = journal
 
     def write_batch(self, items: list[BoardChange]) -> None:
+        # the boards first, then the desks' feeds: a client that lists the cases and then follows the feed
+        # from the number the listing gave can never miss a change (it may see one both ways)
         self._board.apply(items)
+        if self._journal is not None:
+            self._journal.append(items)
 
 
 class BoardSink(DynamicSink[BoardChange]):
-    """The flow's output to the boards of this process."""
+    """The flow's output to the boards of this process and, with ``journal``, to the desks' numbered feeds
+    (:mod:`gateway.journal`: the API's streams and the webhooks)."""
 
-    def __init__(self, board: Board) -> None:
+    def __init__(self, board: Board, journal: Journal | None = None) -> None:
         self.board = board
+        self.journal = journal
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _BoardPartition:
-        return _BoardPartition(self.board)
+        return _BoardPartition(self.board, self.journal)

@@ -47,3 +47,33 @@ FLAGGED = Counter(
     ["list_id"],
     registry=GATEWAY_REGISTRY,
 )
+API = Counter(
+    "feblam_gateway_api_requests",
+    "Machine-API requests, by desk and what they did (cases, stream, acknowledge, close; unauthorised: no desk)",
+    ["desk", "request"],
+    registry=GATEWAY_REGISTRY,
+)
+STREAMS = Gauge("feblam_gateway_api_streams", "API clients following a desk's feed", registry=GATEWAY_REGISTRY)
+WEBHOOKS = Counter(
+    "feblam_gateway_webhook_deliveries",
+    "Webhook deliveries, by desk and result (delivered, failed: one attempt, deadlettered: kept for replay)",
+    ["desk", "result"],
+    registry=GATEWAY_REGISTRY,
+)
+WEBHOOK_LAG = Gauge(
+    "feblam_gateway_webhook_behind",
+    "Changes of a desk's feed its webhook has not delivered yet",
+    ["desk"],
+    registry=GATEWAY_REGISTRY,
+)
+WEBHOOK_SECONDS = Histogram(
+    "feblam_gateway_webhook_delivery_seconds",
+    "A change appended to its desk's feed to delivered by its webhook (retries included)",
+    buckets=BUCKETS,
+    registry=GATEWAY_REGISTRY,
+)
+ACTIVE = Gauge(
+    "feblam_gateway_active",
+    "1: this gateway is the active one; 0: a standby waiting for the recovery lock",
+    registry=GATEWAY_REGISTRY,
+)

@@ -29,8 +29,10 @@ class Desks:
         self.escalate_to: Mapping[str, str] = {d.name: d.escalate_to for d in desks if d.escalate_to}
         self.rules = {d.name: d.rule for d in desks}
         self.covert = {d.name: d.sees_covert for d in desks}
-        #: Who may act for each desk (an action of anyone else is forged).
-        self.users: Mapping[str, frozenset[str]] = {d.name: frozenset(u.name for u in d.users) for d in desks}
+        #: Who may act for each desk: its users and its API clients (an action of anyone else is forged).
+        self.users: Mapping[str, frozenset[str]] = {
+            d.name: frozenset(u.name for u in d.users) | frozenset(c.name for c in d.clients) for d in desks
+        }
         self.after = {int(p): timedelta(seconds=s) for p, s in gateway.escalate_after_seconds.items()}
         self.keep_closed = timedelta(minutes=gateway.keep_closed_minutes)
         self.retention = timedelta(hours=gateway.case_retention_hours)

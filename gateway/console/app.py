@@ -40,10 +40,13 @@ from flows.operations import operations_routes
 from gateway import metrics
 from gateway.access import access_event
 from gateway.actions import ACTION_KINDS, MAX_REASON, DeskAction
+from gateway.api import Client, Clients, api_routes
 from gateway.board import Board
 from gateway.cases import refusal, vehicle_of
 from gateway.console.auth import LoginThrottle, Session, Sessions, Users, csrf_ok
 from gateway.console.i18n import CATALOG, LOCALES, choose
+from gateway.journal import Journal
+from gateway.store import Store
 
 log = get_logger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -125,6 +128,26 @@ class HostCheck:
             )
             return
         await self.app(scope, receive, send)
+
+
+class Standby:
+    """While this gateway is a standby (``active`` false), everything but the operations paths is 503: a load
+    balancer sends people and systems to the active gateway (its ``/ready``), and nothing here is half-served."""
+
+    def __init__(self, app: ASGIApp, active: Callable[[], bool] | None) -> None:
+        self.app = app
+        self.active = active
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.active is None or self.active() or scope["type"] != "http" or scope.get("path") in HostCheck.OPEN:
+            await self.app(scope, receive, send)
+            return
+        answer = JSONResponse(
+            {"error": "this gateway is a standby; the active one serves the desks"},
+            status_code=503,
+            headers={"retry-after": "2"},
+        )
+        await answer(scope, _no_body, send)
 
 
 class BodyLimit:
@@ -232,9 +255,16 @@ def create_app(
     write_action: Callable[[DeskAction], None],
     health: Callable[[], tuple[bool, dict[str, Any]]] | None = None,
     audit: Callable[[dict[str, Any]], None] | None = None,
+    *,
+    journal: Journal | None = None,
+    store: Store | None = None,
+    clients: Clients | None = None,
+    active: Callable[[], bool] | None = None,
 ) -> Starlette:
-    """The console as an ASGI app: ``write_action`` sends an action to the flow (blocking until it is safe)."""
-    sessions = Sessions(settings.session_idle_minutes * 60, settings.session_max_hours * 3600)
+    """The console as an ASGI app: ``write_action`` sends an action to the flow (blocking until it is safe).
+    With ``journal`` and ``store``, also the machine API of ``clients`` (:mod:`gateway.api`) and sessions kept in
+    the store; ``active`` false: a standby, which answers 503 to all but the operations paths."""
+    sessions = Sessions(settings.session_idle_minutes * 60, settings.session_max_hours * 3600, store)
     # A Secure cookie gets the __Host- prefix: the browser then takes it only from this host, over HTTPS, for /.
     SESSION_COOKIE = ("__Host-" if settings.secure_cookies else "") + BASE_SESSION_COOKIE  # noqa: N806
     LOGIN_COOKIE = ("__Host-" if settings.secure_cookies else "") + BASE_LOGIN_COOKIE  # noqa: N806
@@ -569,7 +599,41 @@ def create_app(
     def ready() -> tuple[bool, dict[str, Any]]:
         return health() if health else (True, {"status": "ready"})
 
+    def api_trail(
+        kind: str, request: Request, client: Client | None, *, hit_ids: Iterable[str] = (), reason: str | None = None
+    ) -> None:
+        if audit is None:
+            return
+        audit(
+            access_event(
+                kind,
+                user=client.name if client else None,
+                desk=client.desk if client else None,
+                client=_client(request),
+                hit_ids=hit_ids,
+                path=request.url.path,
+                reason=reason,
+                via="api",
+            )
+        )
+
+    api = []
+    if journal is not None and store is not None:
+        api = api_routes(
+            settings,
+            board,
+            journal,
+            store,
+            clients or Clients(()),
+            write_action,
+            address=_client,
+            trusted=_trusted,
+            audit=api_trail,
+            throttle=throttle,
+            streams=streams,
+        )
     routes = [
+        *api,
         Route("/", board_page),
         Route("/login", login_page, methods=["GET"]),
         Route("/login", login, methods=["POST"]),
@@ -585,6 +649,7 @@ def create_app(
     app = Starlette(
         routes=routes,
         middleware=[
+            Middleware(Standby, active=active),
             Middleware(SecurityHeaders, tiles_url=settings.map_tiles_url),
             Middleware(HostCheck, public=public.netloc if public is not None else None),
             Middleware(BodyLimit, limit=settings.max_request_bytes),

@@ -5,8 +5,9 @@
   user name costs the same time as a known one.
 - A session is a random token in an ``HttpOnly``, ``SameSite=Strict`` cookie
   (``Secure`` unless ``[gateway] secure_cookies = false``), kept server-side with
-  its user, desk and CSRF token; it ends after ``session_idle_minutes`` unused,
-  ``session_max_hours`` after sign-in, and at logout.
+  its user, desk and CSRF token (in the recovery directory's store by the hash of
+  its token, so that it survives a takeover); it ends after
+  ``session_idle_minutes`` unused, ``session_max_hours`` after sign-in, and at logout.
 - ``login_max_failures`` failed logins of one user name from one address within
   ``login_window_seconds`` block that pair until the window has passed (ten
   times as many block the address): a stranger never locks a user out.
@@ -26,6 +27,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from feblam.config import DeskSettings, GatewaySettings
+from gateway.store import Store, StoredSession, token_hash
 
 _hasher = PasswordHasher()
 #: Verified when the user name is unknown, so that a wrong name costs what a wrong password does.
@@ -65,16 +67,28 @@ class Session:
     token: str
     user: User
     csrf: str
-    last_seen: float = field(default_factory=time.monotonic)
-    created: float = field(default_factory=time.monotonic)
+    last_seen: float = field(default_factory=time.time)
+    created: float = field(default_factory=time.time)
+    #: When ``last_seen`` was last written to the store (it is written at most every TOUCH_SECONDS).
+    stored: float = 0.0
+
+
+#: How stale a session's last use may be in the store (a standby that takes over sees it this late at most).
+TOUCH_SECONDS = 30.0
 
 
 class Sessions:
-    """Signed-in sessions, server-side: the cookie holds only a random token."""
+    """Signed-in sessions, server-side: the cookie holds only a random token.
 
-    def __init__(self, idle_seconds: float, max_seconds: float = 12 * 3600.0) -> None:
+    With a :class:`~gateway.store.Store`, each session is also kept there under
+    the SHA-256 of its token (never the token), so a standby that takes over the
+    recovery directory knows every session: nobody is signed out by a takeover.
+    """
+
+    def __init__(self, idle_seconds: float, max_seconds: float = 12 * 3600.0, store: Store | None = None) -> None:
         self.idle = idle_seconds
         self.max = max_seconds
+        self.store = store
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
 
@@ -83,40 +97,64 @@ class Sessions:
 
     def create(self, user: User) -> Session:
         session = Session(secrets.token_urlsafe(32), user, secrets.token_urlsafe(32))
-        now = time.monotonic()
+        now = session.stored = session.created
         with self._lock:
             for token in [t for t, s in self._sessions.items() if self._expired(s, now)]:
                 del self._sessions[token]  # swept at each sign-in: the table holds live sessions only
             self._sessions[session.token] = session
+        if self.store is not None:
+            self.store.sweep_sessions(now - self.idle, now - self.max)
+            self.store.save_session(
+                StoredSession(token_hash(session.token), user.name, user.desk, user.language, session.csrf, now, now)
+            )
         return session
 
     def __len__(self) -> int:
         with self._lock:
             return len(self._sessions)
 
+    def _load(self, token: str) -> Session | None:
+        """A session another gateway process signed in (the one this standby took over from)."""
+        if self.store is None:
+            return None
+        kept = self.store.session(token_hash(token))
+        if kept is None:
+            return None
+        user = User(kept.user, kept.desk, kept.language)
+        return Session(token, user, kept.csrf, kept.last_seen, kept.created, kept.last_seen)
+
     def get(self, token: str | None) -> Session | None:
         """The live session of a cookie's token (refreshing its idle time), or None."""
-        if not token:
+        if not token or len(token) > 128:
             return None
-        now = time.monotonic()
+        now = time.time()
         with self._lock:
             session = self._sessions.get(token)
+        if session is None:
+            session = self._load(token)
             if session is None:
                 return None
-            if self._expired(session, now):
-                del self._sessions[token]
-                return None
-            session.last_seen = now
-            return session
+            with self._lock:
+                session = self._sessions.setdefault(token, session)
+        if self._expired(session, now):
+            self.drop(token)
+            return None
+        session.last_seen = now
+        if self.store is not None and now - session.stored > TOUCH_SECONDS:
+            session.stored = now
+            self.store.touch_session(token_hash(token), now)
+        return session
 
     def alive(self, session: Session) -> bool:
         """Whether a session is still signed in (an event stream checks this without refreshing it)."""
         with self._lock:
-            return self._sessions.get(session.token) is session and not self._expired(session, time.monotonic())
+            return self._sessions.get(session.token) is session and not self._expired(session, time.time())
 
     def drop(self, token: str) -> None:
         with self._lock:
             self._sessions.pop(token, None)
+        if self.store is not None:
+            self.store.drop_session(token_hash(token))
 
 
 def csrf_ok(expected: str, given: str | None) -> bool:

@@ -134,7 +134,7 @@ def test_other_desks_cases_on_entries_a_desk_may_not_see_are_not_named() -> None
     d = two_regions()
     covert = hit_doc("CAM-BXL-1", plate=PLATE, action="observe")
     doc = gateway_doc()
-    doc["desks"][1]["kind"] = "partner"  # antwerp: no covert matches
+    doc["desks"][1].update(kind="partner", lists=["BE-STOLEN"])  # antwerp: no covert matches
     s = settings_from_dict(doc)
     d = Desks(s.desks, s.gateway)
     vc, _ = opened(covert, d, T0)

@@ -47,7 +47,7 @@ def settings() -> Any:
         {"name": "lez-partner", "kind": "partner", "lists": ["LEZ-BXL"]},
         {"name": "lez-zone", "kind": "zone", "lists": ["LEZ-BXL"]},
         {"name": "customs", "kind": "partner", "covert": True, "lists": ["SIS"]},
-        {"name": "partner-all", "kind": "partner"},
+        {"name": "partner-all", "kind": "partner", "lists": ["BE-STOLEN", "LEZ-BXL", "SIS"]},
         {"name": "national", "max_priority": 1, "lists": ["NONE"]},
     ]
     for d in doc["desks"]:
