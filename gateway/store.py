@@ -25,7 +25,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-FILE = "gateway-store.sqlite3"
+#: Where in the recovery directory: a folder of its own, because Bytewax opens every ``*.sqlite3`` beside its
+#: partitions, and a second connection of one process that closes drops SQLite's locks and write-ahead log.
+FILE = "gateway-store/store.sqlite3"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS changes (

@@ -101,7 +101,7 @@ def test_sessions_are_kept_hashed_and_outlive_their_process(tmp_path: Path) -> N
     store = Store(tmp_path)
     first = Sessions(600, 3600, store)
     s = first.create(User("brussels-1", "brussels", "fr"))
-    raw = b"".join(f.read_bytes() for f in tmp_path.glob("gateway-store.sqlite3*"))  # the file and its WAL
+    raw = b"".join(f.read_bytes() for f in tmp_path.glob("gateway-store/store.sqlite3*"))  # the file and its WAL
     assert s.token.encode() not in raw and token_hash(s.token).encode() in raw
     taken_over = Sessions(600, 3600, Store(tmp_path))  # the standby's, after the takeover
     again = taken_over.get(s.token)
