@@ -124,7 +124,8 @@ class Client:
         with self.http.stream("GET", "/api/v1/events", headers=headers) as resp:
             if resp.status_code != 200:
                 resp.read()
-                raise httpx2.TransportError(f"events: {resp.status_code}")
+                msg = f"events: {resp.status_code}"  # the gateway away or a standby: reconnect
+                raise httpx2.TransportError(msg)
             event = None
             for line in resp.iter_lines():
                 if self.stopping:
