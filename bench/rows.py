@@ -15,5 +15,5 @@ KAFKA_ROWS = (
 )
 INDEX_ROWS = ("index-build", "index-swap", "index-delta", "index-publish")
 CLUSTER_ROWS = ("feblam-memory-2proc",)
-GATEWAY_ROWS = ("gateway",)
+GATEWAY_ROWS = ("gateway", "gateway-api", "gateway-webhook")
 ALL_ROWS = MEMORY_ROWS + KAFKA_ROWS + CLUSTER_ROWS + INDEX_ROWS + GATEWAY_ROWS

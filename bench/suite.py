@@ -118,6 +118,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         results.append(gateway(cache))
         progress.advance()
+    for name in ("gateway-api", "gateway-webhook"):  # each on a broker and gateway of its own
+        if name in only:
+            progress.step(name)
+            from bench import gateway_rows
+
+            results.append(getattr(gateway_rows, name.replace("-", "_"))(cache))
+            progress.advance()
     if not set(only) - set(GATEWAY_ROWS):
         progress.close()
         return {

@@ -195,6 +195,12 @@ def test_the_example_gateway_runs_as_documented(tmp_path: Path) -> None:
                 assert wait_for(
                     lambda: any(c["hit_id"] == hit["hit_id"] for c in client.get("/api/board").json()["cards"]), 30
                 )
+                # the Brussels CAD takes the same case through the API; the partner does not see it
+                cad = {"authorization": "Bearer example-cad-brussels-token-change-me-before-use"}
+                cases = client.get("/api/v1/cases", headers=cad).json()["cases"]
+                assert [c["case_id"] for c in cases] == [hit["hit_id"]]
+                lez = {"authorization": "Bearer example-lez-operator-token-change-me-before-use"}
+                assert client.get("/api/v1/cases", headers=lez).json()["cases"] == []
         finally:
             gw.send_signal(signal.SIGTERM)
             assert gw.wait(timeout=30) == 0, log.read_text()[-2000:]
