@@ -101,3 +101,31 @@ def test_the_dockerfile_runs_as_a_user_and_notes_dev_shm() -> None:
 def test_the_units_write_no_world_readable_file() -> None:
     for unit in ("feblam.service", "feblam-gateway.service"):
         assert re.search(r"^UMask=0027$", (DEPLOY / unit).read_text(), flags=re.M), unit
+
+
+def test_the_gateway_runs_as_an_active_and_a_standby_on_one_volume() -> None:
+    """Two replicas on one recovery volume, routed by /ready (a standby is not ready); two units likewise."""
+    import tomllib
+
+    from feblam.config import settings_from_dict
+
+    docs = list(yaml.safe_load_all((DEPLOY / "feblam-gateway.yaml").read_text()))
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    pod = deployment["spec"]["template"]
+    container = pod["spec"]["containers"][0]
+    assert container["args"][0] == "gateway" and container["readinessProbe"]["httpGet"]["path"] == "/ready"
+    claims = {v["persistentVolumeClaim"]["claimName"] for v in pod["spec"]["volumes"] if "persistentVolumeClaim" in v}
+    assert claims == {"feblam-gateway-state"}  # one volume for both replicas
+    settings = settings_from_dict(
+        tomllib.loads(next(d for d in docs if d["kind"] == "ConfigMap")["data"]["gateway.toml"])
+    )
+    state = next(m for m in container["volumeMounts"] if m["name"] == "state")["mountPath"]
+    assert settings.recovery.dir.startswith(state) and settings.gateway.standby
+    assert settings.gateway.http_port == int(pod["metadata"]["annotations"]["prometheus.io/port"])
+    active = (DEPLOY / "feblam-gateway.service").read_text()
+    standby = (DEPLOY / "feblam-gateway-standby.service").read_text()
+    assert (
+        "--config /etc/feblam/gateway.toml" in active
+        and "--config /etc/feblam/gateway.toml --http-port 8601" in standby
+    )
