@@ -217,6 +217,19 @@ def test_a_standby_takes_over_within_10_s_of_a_sigkill_with_no_case_lost(
     with api(second.url) as http:
         assert http.get("/api/v1/cases").status_code == 503  # a standby serves nobody yet
     desk = ConsoleUser(first.url, "brussels-1")  # a dispatcher signed in at the first
+    # a third told not to wait says why in one line; a standby stopped while it waits exits cleanly
+    refused = subprocess.run(
+        [FEBLAM, "gateway", "--config", str(cfg), "--http-port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**clean_env(), "FEBLAM_GATEWAY_STANDBY": "false"},
+    )
+    assert refused.returncode == 2 and "recovery directory is in use by feblam gateway pid" in refused.stderr
+    third = Gateway(cfg, tmp_path, "third")
+    wait_log(third.log, "gateway_standby", 60)
+    assert stop(third.proc) == 0
+    third.check_log()
 
     hits = [hit_doc(f"CAM-BXL-{i}", plate=f"1ABC{i:03d}") for i in range(40)]
     produce_hits(broker.address, f"{p}.hits", hits[:10])
