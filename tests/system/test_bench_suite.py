@@ -130,3 +130,17 @@ def test_a_killed_bench_leaves_no_broker_or_child_running(sig: str) -> None:
     finally:
         if bench.poll() is None:
             bench.kill()
+
+
+@pytest.mark.kafka
+def test_api_and_webhook_rows_deliver_every_hit_to_every_client_and_receiver(tmp_path: Path) -> None:
+    from bench.gateway_rows import gateway_api, gateway_webhook
+
+    api = gateway_api(tmp_path, rate=50.0, seconds=2.0, clients=6)
+    assert api["name"] == "gateway-api" and api["clients"] == 6
+    assert api["deliveries"] > 0 and api["deliveries_lost"] == 0
+    assert 0 < api["p50_ms"] <= api["p99_ms"] <= api["max_ms"]
+    hook = gateway_webhook(tmp_path, rate=50.0, seconds=2.0, fail_every=4)
+    assert hook["name"] == "gateway-webhook" and hook["hits_lost"] == 0 and hook["bad_signatures"] == 0
+    assert hook["refused"] > 0 and hook["deliveries"] > 100  # every refused delivery was tried again
+    assert 0 < hook["p50_ms"] <= hook["p99_ms"]
