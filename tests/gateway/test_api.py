@@ -17,7 +17,7 @@ import orjson
 import pytest
 from starlette.testclient import TestClient
 
-from feblam.config import settings_from_dict
+from feblam.config import replace, settings_from_dict
 from flows.operations import HttpServer
 from gateway.board import Board, BoardSink
 from gateway.cases import VehicleCases, apply_action, take_hit
@@ -342,3 +342,50 @@ def test_the_openapi_document_is_served_and_rendered_in_docs(gw: Gateway) -> Non
         "run: feblam gateway openapi --markdown > docs/api.md"
     )
     assert orjson.loads((ROOT / "docs" / "openapi.json").read_bytes()) == doc
+
+
+def test_a_client_certificates_subject_counts_only_from_a_trusted_proxy(tmp_path: Path) -> None:
+    import httpx2
+
+    from gateway.api import Clients
+
+    doc = gateway_doc(client_cert_header="X-SSL-Client-S-DN", trusted_proxies=["127.0.0.1"])
+    doc["desks"][0]["clients"] = [{"name": "cad-brussels", "cert_subject": "CN=cad.brussels.police.example,O=PolBel"}]
+    s = settings_from_dict(doc)
+    board = Board([d.name for d in s.desks])
+    store = Store(tmp_path)
+    journal = Journal(store, [d.name for d in s.desks], 72).load()
+    audit: list[dict[str, Any]] = []
+    app = create_app(
+        s.gateway,
+        board,
+        Users(s.desks),
+        Recorder(),
+        audit=audit.append,
+        journal=journal,
+        store=store,
+        clients=Clients(s.desks),
+    )
+    subject = {"x-ssl-client-s-dn": "CN=cad.brussels.police.example,O=PolBel"}
+    server = HttpServer("127.0.0.1", 0, "gateway.http_port").start(app)
+    try:
+        url = f"http://127.0.0.1:{server.port}"
+        me = httpx2.get(f"{url}/api/v1/me", headers=subject, timeout=5)
+        assert me.status_code == 200 and me.json()["client"] == "cad-brussels"  # the proxy (loopback) is trusted
+        other = httpx2.get(f"{url}/api/v1/me", headers={"x-ssl-client-s-dn": "CN=mallory"}, timeout=5)
+        assert other.status_code == 401
+    finally:
+        server.stop()
+    # the same header from a peer that is no trusted proxy is not believed
+    untrusted = TestClient(
+        create_app(
+            replace(s.gateway, trusted_proxies=()),
+            board,
+            Users(s.desks),
+            Recorder(),
+            journal=journal,
+            store=store,
+            clients=Clients(s.desks),
+        )
+    )
+    assert untrusted.get("/api/v1/me", headers=subject).status_code == 401
