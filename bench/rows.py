@@ -16,4 +16,6 @@ KAFKA_ROWS = (
 INDEX_ROWS = ("index-build", "index-swap", "index-delta", "index-publish")
 CLUSTER_ROWS = ("feblam-memory-2proc",)
 GATEWAY_ROWS = ("gateway", "gateway-api", "gateway-webhook")
-ALL_ROWS = MEMORY_ROWS + KAFKA_ROWS + CLUSTER_ROWS + INDEX_ROWS + GATEWAY_ROWS
+#: A built-in vendor's decoder and its shipped mapping, on the same payloads (bench/mapping_rows.py).
+MAPPING_ROWS = ("mappings",)
+ALL_ROWS = MEMORY_ROWS + KAFKA_ROWS + CLUSTER_ROWS + INDEX_ROWS + GATEWAY_ROWS + MAPPING_ROWS

@@ -68,6 +68,10 @@ def ratios(results: list[dict[str, Any]]) -> dict[str, float]:
     ratio("feblam-kafka", "naive-kafka")
     ratio("feblam-memory-2proc", "feblam-memory")
     ratio("retro-scan", "feblam-kafka")
+    from bench.mapping_rows import MAPPED
+
+    for vendor in MAPPED:
+        ratio(f"mapped-{vendor}", f"hand-{vendor}")
     return out
 
 
@@ -170,6 +174,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         best = {**best, "rounds": len(runs[name]), "reads_per_s_all": [r["reads_per_s"] for r in runs[name]]}
         results.append(best)
 
+    if "mappings" in only:
+        progress.step("mappings")
+        from bench.mapping_rows import mapping_rows
+
+        results += mapping_rows(data)
+        progress.advance()
     if "feblam-memory-2proc" in only:
         progress.step("feblam-memory-2proc")
         from bench.cluster import two_process_row

@@ -32,6 +32,10 @@ def _settings(args: argparse.Namespace) -> Settings:
         settings = replace(settings, http=replace(settings.http, port=args.http_port))
     logs.configure(settings.logging.level if not getattr(args, "quiet", False) else "warning", settings.logging.format)
     logs.set_hash_key(settings.privacy.hash_key)
+    if settings.vendors.dir:  # the mapped vendors join the built-in ones (checked already by load_settings)
+        from sources.mapping import register
+
+        register(settings.vendors.dir)
     return settings
 
 
@@ -266,6 +270,38 @@ def cmd_gateway(args: argparse.Namespace) -> int:
             raise FeblamError(msg)
         settings = replace(settings, gateway=replace(settings.gateway, http_port=args.console_port))
     return run_gateway(settings)
+
+
+def cmd_vendor(args: argparse.Namespace) -> int:
+    """``feblam vendor check --vendor FILE SAMPLES...``: each sample's canonical read, or why it is refused."""
+    from feblam.errors import DecodeError
+    from feblam.serde import read_to_dict
+    from sources.mapping import compile_mapping, load_mapping
+    from sources.vendors import VENDORS
+
+    if args.vendor in VENDORS:
+        vendor = VENDORS[args.vendor]
+    else:
+        vendor = compile_mapping(load_mapping(Path(args.vendor)))
+    taken = refused = 0
+    for sample in args.samples:
+        path = Path(sample)
+        try:
+            lines = path.read_bytes().splitlines()
+        except OSError as exc:
+            return _err(f"{sample}: cannot read the samples ({exc.strerror})")
+        for n, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                doc: dict[str, Any] = {"read": read_to_dict(vendor.decode(line))}
+                taken += 1
+            except DecodeError as exc:
+                doc = {"refused": str(exc)}
+                refused += 1
+            print(orjson.dumps({"sample": f"{sample}:{n}", **doc}).decode())
+    print(f"{vendor.name}: {taken} read, {refused} refused", file=sys.stderr)
+    return 1 if refused else 0
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -600,6 +636,15 @@ def build_parser() -> argparse.ArgumentParser:
         "hash-password",
         help="read a password (terminal or one stdin line), print its argon2id hash for [[desks]] users",
     ).set_defaults(func=cmd_gateway)
+
+    vd = sub.add_parser("vendor", help="camera vendors defined by mapping files (DESIGN 3)")
+    vsub = vd.add_subparsers(dest="vendor_cmd", required=True)
+    vc = vsub.add_parser(
+        "check", help="the canonical read of each sample payload, or why it is refused (exit 1 if any is)"
+    )
+    vc.add_argument("--vendor", required=True, help="a mapping file (NAME.toml) or a built-in vendor's name")
+    vc.add_argument("samples", nargs="+", help="files of sample payloads, one a line")
+    vc.set_defaults(func=cmd_vendor)
 
     ex = sub.add_parser("explain", help="why a hit matched: plates compared, OCR substitutions, country, validity")
     ex.add_argument("hits", nargs="?", default=None, metavar="HIT_JSON|-", help="hits, one JSON a line (-: stdin)")

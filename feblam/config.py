@@ -64,7 +64,13 @@ def refuse_development_key(settings: Settings, command: str) -> None:
 OTHER_ENV = frozenset({"FEBLAM_BENCH_CACHE", "FEBLAM_BENCH_INDEX_CACHE", "FEBLAM_GATEWAY_ACTION_KEY"})
 
 #: A vendor name (a pattern, not a Literal, so that callers may pass any ``str`` they hold).
-Vendor = Annotated[str, Meta(pattern=f"^({'|'.join(VENDOR_NAMES)})$")]
+Vendor = Annotated[
+    str,
+    Meta(
+        pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$",
+        description=f"a built-in vendor ({', '.join(VENDOR_NAMES)}) or a mapping NAME.toml in vendors.dir",
+    ),
+]
 Action = Literal["intercept", "observe", "inform"]
 Priority = Annotated[int, Meta(ge=1, le=5)]
 Seconds = Annotated[float, Meta(ge=0)]
@@ -197,7 +203,19 @@ class SourceSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """One ``[[sources]]``: a camera-vendor topic."""
 
     topic: Annotated[str, Meta(min_length=1, description="a camera-vendor topic")]
-    vendor: Annotated[Vendor, _doc("the decoder of its payloads")]
+    vendor: Annotated[Vendor, _doc("the decoder of its payloads: a built-in vendor, or a mapping in vendors.dir")]
+
+
+class VendorSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``[vendors]``: camera vendors defined by mapping files (DESIGN 3), beside the built-in ones."""
+
+    dir: Annotated[
+        str,
+        _doc(
+            "folder of vendor mappings (NAME.toml: where each canonical field sits in the payload); each is a "
+            "vendor [[sources]] and replay --input may name; empty: the built-in vendors only"
+        ),
+    ] = ""
 
 
 class HotlistSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -721,6 +739,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
     http: HttpSettings = msgspec.field(default_factory=HttpSettings)
     retro: RetroSettings = msgspec.field(default_factory=RetroSettings)
+    vendors: VendorSettings = msgspec.field(default_factory=VendorSettings)
     gateway: GatewaySettings = msgspec.field(default_factory=GatewaySettings)
     desks: tuple[DeskSettings, ...] = ()
 
@@ -746,6 +765,7 @@ SECTIONS: dict[str, type[msgspec.Struct]] = {
     "logging": LoggingSettings,
     "http": HttpSettings,
     "retro": RetroSettings,
+    "vendors": VendorSettings,
     "gateway": GatewaySettings,
 }
 ARRAYS: dict[str, type[msgspec.Struct]] = {"sources": SourceSettings, "sinks": SinkSettings, "desks": DeskSettings}
@@ -857,7 +877,26 @@ def _semantic_problems(settings: Settings, origin: str) -> list[str]:
         problems.append(f"{origin}: deadletter: give topic or path, or dead letters would be lost")
     if settings.deadletter.topic and settings.deadletter.path:
         problems.append(f"{origin}: deadletter: give one of topic or path, not both")
-    return problems + _desk_problems(settings, origin)
+    return problems + _vendor_problems(settings, origin) + _desk_problems(settings, origin)
+
+
+def _vendor_problems(settings: Settings, origin: str) -> list[str]:
+    """Every mapping of ``vendors.dir`` compiles, and each source names a vendor that exists."""
+    from sources.mapping import mapping_files
+
+    try:
+        mapped = mapping_files(settings.vendors.dir)
+    except ConfigError as exc:
+        return [f"{origin}: vendors.dir: {line}" for line in str(exc).splitlines()]
+    problems = []
+    for i, source in enumerate(settings.sources):
+        if source.vendor not in VENDOR_NAMES and source.vendor not in mapped:
+            where = f" and no {source.vendor}.toml in {settings.vendors.dir}" if settings.vendors.dir else ""
+            problems.append(
+                f"{origin}: sources[{i}].vendor = {source.vendor!r}: not a built-in vendor "
+                f"({', '.join(VENDOR_NAMES)}){where}; a new vendor is a mapping file in vendors.dir"
+            )
+    return problems
 
 
 def _desk_problems(settings: Settings, origin: str) -> list[str]:

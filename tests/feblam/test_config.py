@@ -82,7 +82,7 @@ def test_secrets_are_redacted(tmp_path: Path) -> None:
         ("[dedup]\nwindow_seconds = 'soon'\n", r"dedup.window_seconds = 'soon': expected `float`, got `str`"),
         (
             "[[sources]]\ntopic = 't'\nvendor = 'vendor-q'\n",
-            r"sources\[0\].vendor = 'vendor-q': expected `str` matching",
+            r"sources\[0\].vendor = 'vendor-q': not a built-in vendor",
         ),
         ("[[sinks]]\nname = 'a'\ntopic = 't'\npath = 'p'\n", "exactly one of topic, path or parquet_dir"),
         (

@@ -1,0 +1,570 @@
+"""A camera vendor as a mapping file: where each canonical field of DESIGN 2 sits in the vendor's payload and
+how to read it, compiled at start into the same fast path the hand-written vendors have.
+
+A mapping is TOML (``vendors/NAME.toml``)::
+
+    name = "vendor-b"
+    format = "json"                      # json | delimited
+    documentation = "DESIGN 3; the vendor's interface guide, section 4.2"
+    [fields]
+    camera_id  = { path = "CameraId" }
+    ts         = { path = "TimestampMs", time = "epoch_ms" }
+    plate_raw  = { path = "Plate" }
+    confidence = { path = "Conf" }       # scale = 0.01 for a vendor that gives 0..100
+    country_raw = { path = "Country", table = { BEL = "BE" } }
+
+JSON paths are dotted (``camera.id``); a delimited line names its fields by
+``column`` (0-based) and ``separator``. Times: ``iso`` (with its offset),
+``iso_utc`` (a time without offset is UTC), ``epoch_ms``, ``epoch_s``, or
+``local`` with ``format = "yyyyMMddHHmmssfff"`` and ``zone`` (an IANA zone, its
+daylight-saving gap refused, the repeated hour taken as its first occurrence).
+``camera_id``, ``ts`` and ``plate_raw`` are required; every other field may be
+absent, null or empty. A payload that does not fit is a
+:class:`~feblam.errors.DecodeError` naming the field's path (or ``name``) and
+the value, as the hand-written decoders word it.
+
+:func:`compile_mapping` gives a :class:`~sources.vendors.Vendor`. For JSON the
+payload is decoded by msgspec into a struct generated from the mapping, whose
+field types carry the checks (the fast path, validation in C); a payload that
+struct refuses goes field by field through the same checks the hand-written
+decoders use (:mod:`sources.vendors._fields`), which accept the lenient forms
+and word the error.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import msgspec
+from msgspec import Meta
+
+from feblam.errors import ConfigError, DecodeError
+from feblam.model import EPOCH
+from sources.vendors import Vendor
+from sources.vendors._fields import (
+    MAX_EPOCH_MS,
+    MAX_PAYLOAD_BYTES,
+    AwareTime,
+    EpochMs,
+    Lane,
+    Lat,
+    Lon,
+    ReadFields,
+    Text,
+    blank_none,
+    check_size,
+    epoch_ms,
+    fast,
+    iso_time,
+    json_object,
+    make_read,
+    opt_float,
+    opt_lane,
+    opt_str,
+    req_str,
+    screen_struct,
+)
+
+CanonicalField = Literal[
+    "read_id",
+    "camera_id",
+    "vendor",
+    "ts",
+    "plate_raw",
+    "country_raw",
+    "confidence",
+    "lat",
+    "lon",
+    "lane",
+    "direction",
+    "image_ref",
+]
+REQUIRED = ("camera_id", "ts", "plate_raw")
+#: ReadFields' order.
+ORDER = (
+    "read_id",
+    "camera_id",
+    "vendor",
+    "ts",
+    "plate_raw",
+    "country_raw",
+    "confidence",
+    "lat",
+    "lon",
+    "lane",
+    "direction",
+    "image_ref",
+)
+COMPACT_LOCAL = "yyyyMMddHHmmssfff"
+
+
+class FieldSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Where one canonical field sits and how it is read."""
+
+    path: Annotated[str, Meta(pattern=r"^([^.\s]+(\.[^.\s]+)*)?$")] = ""
+    column: Annotated[int, Meta(ge=-1, le=255)] = -1
+    name: str = ""
+    time: Literal["", "iso", "iso_utc", "epoch_ms", "epoch_s", "local"] = ""
+    format: str = ""
+    zone: str = ""
+    max: Annotated[float, Meta(gt=0)] = 1.0  # confidence: the vendor's full scale (100: a percentage)
+    table: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+class Mapping(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """One vendor's mapping file."""
+
+    name: Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
+    format: Literal["json", "delimited"]
+    documentation: str = ""
+    separator: Annotated[str, Meta(min_length=1, max_length=4)] = ";"
+    columns: Annotated[int, Meta(ge=0, le=255)] = 0
+    min_columns: Annotated[int, Meta(ge=0, le=255)] = 0
+    fields: dict[CanonicalField, FieldSpec] = msgspec.field(default_factory=dict)
+
+
+def load_mapping(path: Path) -> Mapping:
+    """A mapping file, checked; every mistake one line naming the file and the key."""
+    try:
+        doc = tomllib.loads(path.read_text())
+    except OSError as exc:
+        msg = f"{path}: cannot read the vendor mapping ({exc.strerror})"
+        raise ConfigError(msg) from None
+    except tomllib.TOMLDecodeError as exc:
+        msg = f"{path}: not valid TOML ({exc})"
+        raise ConfigError(msg) from None
+    try:
+        mapping = msgspec.convert(doc, Mapping)
+    except msgspec.ValidationError as exc:
+        msg = f"{path}: {exc}"
+        raise ConfigError(msg) from None
+    problems = mapping_problems(mapping)
+    if problems:
+        raise ConfigError("\n".join(f"{path}: {p}" for p in problems))
+    return mapping
+
+
+def mapping_problems(m: Mapping) -> list[str]:
+    problems = [f"fields.{f}: required (where the {f} sits)" for f in REQUIRED if f not in m.fields]
+    for f, spec in m.fields.items():
+        where = f"fields.{f}"
+        if m.format == "json" and not spec.path:
+            problems.append(f"{where}: give path (a dotted JSON path)")
+        if m.format == "delimited" and spec.column < 0:
+            problems.append(f"{where}: give column (0-based)")
+        if (f == "ts") != bool(spec.time):
+            problems.append(f"{where}: time = iso, iso_utc, epoch_ms, epoch_s or local is for ts only, and ts needs it")
+        if spec.time == "local":
+            if spec.format != COMPACT_LOCAL:
+                problems.append(f"{where}.format: {COMPACT_LOCAL} (the one local format read today)")
+            try:
+                ZoneInfo(spec.zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                problems.append(f"{where}.zone = {spec.zone!r}: not an IANA time zone (e.g. Europe/Brussels)")
+        if spec.max != 1.0 and f != "confidence":
+            problems.append(f"{where}.max: for confidence only")
+        if spec.table and f not in ("country_raw", "direction"):
+            problems.append(f"{where}.table: for country_raw and direction only")
+    if m.format == "delimited":
+        top = max((s.column for s in m.fields.values()), default=-1) + 1
+        if m.columns and m.columns < top:
+            problems.append(f"columns = {m.columns}: fields name column {top - 1}")
+    return problems
+
+
+# ---------------------------------------------------------------- reading one value
+
+
+def _local_reader(zone: str) -> Callable[[str, str], datetime]:
+    """``yyyyMMddHHmmssfff`` local time in ``zone`` -> aware UTC (Brussels: vendor-c's own reader and caches)."""
+    if zone == "Europe/Brussels":
+        from sources.vendors.vendor_c import local_to_utc
+
+        return lambda text, name: local_to_utc(req_str(text, name))
+    tz = ZoneInfo(zone)
+
+    def read(text: str, name: str) -> datetime:
+        text = req_str(text, name)
+        if len(text) != 17 or not text.isdigit() or not text.isascii():
+            msg = f"time {text!r} is not {COMPACT_LOCAL}"
+            raise DecodeError(msg)
+        try:
+            naive = datetime.strptime(text[:14], "%Y%m%d%H%M%S").replace(microsecond=int(text[14:]) * 1000)  # noqa: DTZ007 - the zone is set next
+        except ValueError:
+            msg = f"time {text!r} is not a possible time"
+            raise DecodeError(msg) from None
+        local = naive.replace(tzinfo=tz)
+        back = local.astimezone(UTC).astimezone(tz)
+        if back.replace(tzinfo=None) != naive:
+            msg = f"time {text!r} does not exist in {zone} (daylight-saving gap)"
+            raise DecodeError(msg)
+        return local.astimezone(UTC)
+
+    return read
+
+
+def _epoch_s(value: Any, name: str) -> datetime:
+    if type(value) is int and 0 <= value < MAX_EPOCH_MS // 1000:
+        return EPOCH + timedelta(seconds=value)
+    if isinstance(value, float) and not math.isnan(value):
+        return epoch_ms(round(value * 1000), name)
+    return epoch_ms(value * 1000 if type(value) is int else value, name)
+
+
+def _time_reader(spec: FieldSpec) -> Callable[[Any, str], datetime]:
+    if spec.time == "iso":
+        return lambda v, n: iso_time(v, n, naive_is_utc=False)
+    if spec.time == "iso_utc":
+        return lambda v, n: iso_time(v, n, naive_is_utc=True)
+    if spec.time == "epoch_ms":
+        return epoch_ms
+    if spec.time == "epoch_s":
+        return _epoch_s
+    return _local_reader(spec.zone)
+
+
+def _checked_reader(field: str, spec: FieldSpec) -> Callable[[Any, str], Any]:
+    """How the checked path reads ``field`` (the lenient forms, the error named)."""
+    if field in REQUIRED and field != "ts":
+        return req_str
+    if field == "ts":
+        return _time_reader(spec)
+    if field == "confidence":
+        hi = spec.max
+
+        def confidence(v: Any, n: str) -> float | None:
+            c = opt_float(v, n, 0.0, hi)
+            return None if c is None else (c / hi if hi != 1.0 else c)
+
+        return confidence
+    if field == "lat":
+        return lambda v, n: opt_float(v, n, -90.0, 90.0)
+    if field == "lon":
+        return lambda v, n: opt_float(v, n, -180.0, 180.0)
+    if field in ("lane", "direction"):
+        table = spec.table
+        if table:
+            return lambda v, n: _looked_up(opt_lane(v, n), table)
+        return opt_lane
+    if field == "country_raw" and spec.table:
+        table = spec.table
+        return lambda v, n: _looked_up(opt_str(v, n), table)
+    return opt_str
+
+
+def _looked_up(value: Any, table: dict[str, str]) -> Any:
+    """A vendor's code through its table; a code the table does not name is kept as given."""
+    return table.get(str(value), value) if value is not None else None
+
+
+# ---------------------------------------------------------------- JSON
+
+
+def _fast_type(field: str, spec: FieldSpec) -> Any:
+    """The msgspec type of a field on the fast path (its checks done in C while decoding)."""
+    if field in ("camera_id", "plate_raw"):
+        return Text
+    if field == "ts":
+        return {"iso": AwareTime, "iso_utc": datetime, "epoch_ms": EpochMs}.get(
+            spec.time, Annotated[int, Meta(ge=0, lt=MAX_EPOCH_MS // 1000)]
+        )
+    if field == "confidence":
+        return Annotated[float, Meta(ge=0.0, le=spec.max)] | None
+    if field == "lat":
+        return Lat | None
+    if field == "lon":
+        return Lon | None
+    if field in ("lane", "direction"):
+        return Lane | None
+    return str | None
+
+
+class _Node:
+    """One JSON object level of the generated struct: its keys, leaves and children."""
+
+    def __init__(self) -> None:
+        self.leaves: dict[str, tuple[str, FieldSpec]] = {}  # key -> canonical field
+        self.children: dict[str, _Node] = {}
+
+    def required(self) -> bool:
+        return any(f in REQUIRED for f, _ in self.leaves.values()) or any(c.required() for c in self.children.values())
+
+
+def _struct(node: _Node, prefix: str, counter: list[int]) -> tuple[type, dict[str, str]]:
+    """The msgspec struct of ``node`` and, per canonical field, its attribute path (``a0.a3``) in it."""
+    fields: list[tuple[Any, ...]] = []
+    rename: dict[str, str] = {}
+    paths: dict[str, str] = {}
+
+    def attr() -> str:
+        counter[0] += 1
+        return f"a{counter[0]}"
+
+    for key, child in node.children.items():
+        name = attr()
+        rename[name] = key
+        sub, sub_paths = _struct(child, prefix + key + ".", counter)
+        if child.required():
+            fields.append((name, sub))
+        else:
+            fields.append((name, sub, msgspec.field(default_factory=sub)))
+        paths.update({f: f"{name}.{p}" for f, p in sub_paths.items()})
+    for key, (field, spec) in node.leaves.items():
+        name = attr()
+        rename[name] = key
+        t = _fast_type(field, spec)
+        fields.append((name, t) if field in REQUIRED else (name, t, None))
+        paths[field] = name
+    # required fields first (msgspec wants those without defaults before the others)
+    fields.sort(key=lambda f: len(f) > 2)
+    struct = msgspec.defstruct(f"Mapped_{counter[0]}", fields, rename=rename, gc=False, kw_only=True)
+    return struct, paths
+
+
+def _json_vendor(m: Mapping) -> Vendor:
+    root = _Node()
+    for fname, fspec in m.fields.items():
+        node = root
+        *up, leaf = fspec.path.split(".")
+        clash = False
+        for key in up:
+            clash = clash or key in node.leaves
+            node = node.children.setdefault(key, _Node())
+        if clash or leaf in node.children or leaf in node.leaves:
+            msg = f"{m.name}: fields.{fname}.path {fspec.path!r} is also another field's"
+            raise ConfigError(msg)
+        node.leaves[leaf] = (fname, fspec)
+    struct, paths = _struct(root, "", [0])
+    decoder: Callable[[bytes], Any] = msgspec.json.Decoder(struct).decode
+    fields: dict[str, FieldSpec] = {str(k): v for k, v in m.fields.items()}
+    names: dict[str, str] = {f: sp.name or sp.path for f, sp in fields.items()}
+    readers: dict[str, Callable[[Any, str], Any]] = {f: _checked_reader(f, sp) for f, sp in fields.items()}
+
+    # The fast path's builder: generated source over generated attribute names only (a0, a1, ...), so that a
+    # mapped vendor costs what a hand-written one does: one decode in C, one call.
+    env: dict[str, Any] = {"ReadFields": ReadFields, "UTC": UTC, "blank_none": blank_none, "VENDOR": m.name}
+    args = []
+    for field in ORDER:
+        got = fields.get(field)
+        if got is None:
+            args.append("VENDOR" if field == "vendor" else "None")
+            continue
+        spec = got
+        get = f"d.{paths[field]}"
+        if field == "ts":
+            if spec.time == "iso":
+                args.append(f"{get}.astimezone(UTC)")
+            elif spec.time == "iso_utc":
+                args.append(f"_utc({get})")
+                env["_utc"] = _aware_utc
+            elif spec.time == "epoch_ms":
+                env["_ms"] = _from_ms
+                args.append(f"_ms({get})")
+            else:
+                env["_s"] = _from_s
+                args.append(f"_s({get})")
+        elif field in ("camera_id", "plate_raw"):
+            args.append(get)
+        elif field == "confidence":
+            args.append(get if spec.max == 1.0 else f"(None if {get} is None else {get} / {spec.max!r})")
+        elif field in ("lat", "lon"):
+            args.append(get)
+        elif field in ("lane", "direction") or (field == "country_raw" and spec.table):
+            conv = "blank_none" if field != "country_raw" else "_blank_str"
+            env["_blank_str"] = lambda v: v or None
+            if spec.table:
+                env[f"_table_{field}"] = spec.table
+                args.append(f"_looked_up({conv}({get}), _table_{field})")
+                env["_looked_up"] = _looked_up
+            else:
+                args.append(f"{conv}({get})")
+        elif field == "vendor":
+            args.append(f"({get} or VENDOR)")
+        else:
+            args.append(f"({get} or None)")
+    build = "ReadFields(" + ", ".join(args) + ")"
+    plate = f"d.{paths['plate_raw']}"
+    ts_path = paths["ts"]
+    exec(  # noqa: S102 - the same
+        compile(f"def plate_of(d):\n    return {plate}\ndef ts_of(d):\n    return d.{ts_path}\n", "<screen>", "exec"),
+        env,
+    )
+    plate_of, ts_of = env["plate_of"], env["ts_of"]
+    aware = m.fields["ts"].time in ("iso", "iso_utc")
+
+    parents: list[list[str]] = []  # the objects a required field sits in, checked first
+    for f in REQUIRED:
+        steps = fields[f].path.split(".")
+        for i in range(1, len(steps)):
+            if steps[:i] not in parents:
+                parents.append(steps[:i])
+    walks = [(f, fields[f].path.split("."), readers[f], names[f]) for f in ORDER if f in fields]
+
+    def checked(payload: bytes) -> ReadFields:
+        doc = json_object(payload)
+        for parts in parents:
+            value: Any = doc
+            for i, key in enumerate(parts):
+                value = value.get(key)
+                if not isinstance(value, dict):
+                    where = ".".join(parts[: i + 1])
+                    msg = f"{where} is missing" if value is None else f"{where} is not an object"
+                    raise DecodeError(msg)
+        values: dict[str, Any] = {}
+        for field, parts, read, name in walks:
+            value = doc
+            for i, key in enumerate(parts[:-1]):
+                value = value.get(key)
+                if value is None:
+                    break
+                if not isinstance(value, dict):
+                    msg = f"{'.'.join(parts[: i + 1])} is not an object"
+                    raise DecodeError(msg)
+            else:
+                values[field] = read(value.get(parts[-1]), name)
+        if values.get("vendor") is None:
+            values["vendor"] = m.name
+        full: dict[str, Any] = {f: values.get(f) for f in ORDER}
+        return ReadFields(**full)
+
+    # one generated function, as a hand-written decoder is: decode in C, build the fields; a payload the struct
+    # refuses, or a time at the ends of the calendar, goes to the checked path, which words the error
+    env |= {"fast": fast, "decoder": decoder, "checked": checked}
+    source = (
+        "def parse(payload):\n"
+        "    d = fast(decoder, payload)\n"
+        "    if d is None:\n"
+        "        return checked(payload)\n"
+        "    try:\n"
+        f"        return {build}\n"
+        "    except (OverflowError, ValueError):\n"
+        "        return checked(payload)\n"
+    )
+    exec(compile(source, f"<mapping {m.name}>", "exec"), env)  # noqa: S102 - generated from the mapping's own field list
+    parse: Callable[[bytes], ReadFields] = env["parse"]
+
+    def screen(payload: bytes) -> str:
+        d = screen_struct(decoder, payload)
+        if d is None or (aware and not 1 < ts_of(d).year < 9999):
+            return ""
+        return plate_of(d)
+
+    return Vendor(m.name, parse, screen, lambda p: make_read(parse(p)), lambda p: None)
+
+
+def _aware_utc(ts: datetime) -> datetime:
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def _from_ms(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def _from_s(s: int) -> datetime:
+    return EPOCH + timedelta(seconds=s)
+
+
+# ---------------------------------------------------------------- delimited text
+
+_STRIP = re.compile(r"^\s+|\s+$")
+
+
+def _delimited_vendor(m: Mapping) -> Vendor:
+    columns = m.columns or max(s.column for s in m.fields.values()) + 1
+    least = m.min_columns or columns
+    sep = m.separator
+    specs = [(f, s, s.name or f"column {s.column}", _checked_reader(f, s)) for f, s in m.fields.items()]
+
+    def parse(payload: bytes) -> ReadFields:
+        check_size(payload)
+        try:
+            line = payload.decode("utf-8").strip("\r\n")
+        except UnicodeDecodeError:
+            msg = "line is not valid UTF-8"
+            raise DecodeError(msg) from None
+        parts = line.split(sep)
+        n = len(parts)
+        if n != columns:
+            if not least <= n <= columns:
+                msg = f"expected {columns} fields separated by {sep!r}, got {n}"
+                raise DecodeError(msg)
+            parts += [""] * (columns - n)
+        values: dict[str, Any] = {"vendor": m.name}
+        for field, spec, name, read in specs:
+            text = parts[spec.column].strip()
+            values[field] = read(text, name)
+        full: dict[str, Any] = {f: values.get(f) for f in ORDER}
+        return ReadFields(**full)
+
+    def screen(payload: bytes) -> str:
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            return ""
+        try:
+            return parse(payload).plate_raw
+        except DecodeError:
+            return ""
+
+    return Vendor(m.name, parse, screen, lambda p: make_read(parse(p)), lambda p: None)
+
+
+def compile_mapping(m: Mapping) -> Vendor:
+    """A mapping's vendor: its decoders, compiled once (at start)."""
+    problems = mapping_problems(m)
+    if problems:
+        raise ConfigError("\n".join(f"{m.name}: {p}" for p in problems))
+    return _json_vendor(m) if m.format == "json" else _delimited_vendor(m)
+
+
+#: The mappings shipped with FEBLAM (the built-in vendors among them, held equal to their decoders by a test).
+SHIPPED = Path(__file__).parent / "mappings"
+
+
+def shipped(name: str) -> Vendor:
+    """A shipped mapping's vendor by name."""
+    return compile_mapping(load_mapping(SHIPPED / f"{name}.toml"))
+
+
+def mapping_files(directory: str) -> dict[str, Vendor]:
+    """Every mapping of a ``vendors.dir`` compiled, by name; every bad one a line (ConfigError) naming its file.
+    A mapping may not take a built-in vendor's name, nor a name another file has."""
+    if not directory:
+        return {}
+    folder = Path(directory)
+    if not folder.is_dir():
+        msg = f"{directory}: not a folder of vendor mappings"
+        raise ConfigError(msg)
+    vendors: dict[str, Vendor] = {}
+    problems: list[str] = []
+    from feblam.model import VENDOR_NAMES
+
+    for f in sorted(folder.glob("*.toml")):
+        try:
+            m = load_mapping(f)
+            if m.name != f.stem:
+                problems.append(f"{f}: name = {m.name!r}: a mapping is named after its file ({f.stem!r})")
+            elif m.name in VENDOR_NAMES:
+                problems.append(f"{f}: name = {m.name!r} is a built-in vendor; give the new vendor a name of its own")
+            else:
+                vendors[m.name] = compile_mapping(m)
+        except ConfigError as exc:
+            problems += str(exc).splitlines()
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return vendors
+
+
+def register(directory: str) -> list[str]:
+    """Add the vendors of ``vendors.dir`` to :data:`sources.vendors.VENDORS` (the one registry the flows read);
+    their names."""
+    from sources.vendors import VENDORS
+
+    vendors = mapping_files(directory)
+    VENDORS.update(vendors)
+    return sorted(vendors)
