@@ -32,10 +32,9 @@ def _settings(args: argparse.Namespace) -> Settings:
         settings = replace(settings, http=replace(settings.http, port=args.http_port))
     logs.configure(settings.logging.level if not getattr(args, "quiet", False) else "warning", settings.logging.format)
     logs.set_hash_key(settings.privacy.hash_key)
-    if settings.vendors.dir:  # the mapped vendors join the built-in ones (checked already by load_settings)
-        from sources.mapping import register
+    from sources.mapping import register
 
-        register(settings.vendors.dir)
+    register(settings.vendors.dir)  # the mapped vendors join the built-in ones (checked already by load_settings)
     return settings
 
 
@@ -283,7 +282,9 @@ def cmd_vendor(args: argparse.Namespace) -> int:
         vendor = VENDORS[args.vendor]
     else:
         vendor = compile_mapping(load_mapping(Path(args.vendor)))
-    taken = refused = 0
+    from feblam.errors import Skipped
+
+    taken = refused = skipped = 0
     for sample in args.samples:
         path = Path(sample)
         try:
@@ -296,11 +297,14 @@ def cmd_vendor(args: argparse.Namespace) -> int:
             try:
                 doc: dict[str, Any] = {"read": read_to_dict(vendor.decode(line))}
                 taken += 1
+            except Skipped as exc:  # an event the mapping does not take: not a read, not a dead letter
+                doc = {"skipped": str(exc).removeprefix("skipped: ")}
+                skipped += 1
             except DecodeError as exc:
                 doc = {"refused": str(exc)}
                 refused += 1
             print(orjson.dumps({"sample": f"{sample}:{n}", **doc}).decode())
-    print(f"{vendor.name}: {taken} read, {refused} refused", file=sys.stderr)
+    print(f"{vendor.name}: {taken} read, {skipped} skipped, {refused} refused", file=sys.stderr)
     return 1 if refused else 0
 
 

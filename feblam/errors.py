@@ -27,6 +27,11 @@ class DecodeError(FeblamError, ValueError):
     """A payload could not be decoded into a valid read (goes to the dead-letter output)."""
 
 
+class Skipped(DecodeError):
+    """A payload that is an event its vendor's mapping skips (an Axis ``lost``, an ISAPI ``inactive``): not a
+    read, and not a dead letter either; counted (``feblam_reads_skipped_total``)."""
+
+
 class SnapshotError(FeblamError, ValueError):
     """A hotlist snapshot failed validation; the message names file, row and column."""
 

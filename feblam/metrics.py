@@ -38,6 +38,12 @@ PlatformCollector(registry=REGISTRY)
 READS = Counter(
     "feblam_reads", "Payloads taken from the sources (decoded or dead-lettered)", ["vendor"], registry=REGISTRY
 )
+SKIPPED = Counter(
+    "feblam_reads_skipped",
+    "Payloads that are events their vendor's mapping skips (not reads, not dead letters)",
+    ["vendor"],
+    registry=REGISTRY,
+)
 DEADLETTERS = Counter(
     "feblam_deadletter",
     "Payloads sent to the dead-letter output, by vendor and reason class",

@@ -28,7 +28,7 @@ from bytewax.outputs import FixedPartitionedSink, Sink
 
 from feblam import metrics
 from feblam.config import Settings, replace
-from feblam.errors import DecodeError
+from feblam.errors import DecodeError, Skipped
 from feblam.logs import get_logger, plate_ref, set_hash_key
 from feblam.model import DeadLetter, Hit, Match, PayloadBatch, match_order
 from flows.dedup import Candidate, DedupState, suppress
@@ -109,6 +109,9 @@ def make_processor(holder: IndexHolder, stats: FlowStats) -> Callable[[list[Payl
                 country = country_code(fields.country_raw)
                 matches = probe(key, country, fields.ts)
             except Exception as exc:  # noqa: BLE001 - bad input (or a bug) must not stop the flow or lose the read
+                if isinstance(exc, Skipped):  # an event the vendor's mapping does not take: no read, no dead letter
+                    metrics.SKIPPED.labels(vendor).inc()
+                    continue
                 if isinstance(exc, DecodeError):
                     error = f"{vendor}: {exc}"
                 else:

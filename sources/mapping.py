@@ -45,7 +45,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 from msgspec import Meta
 
-from feblam.errors import ConfigError, DecodeError
+from feblam.errors import ConfigError, DecodeError, Skipped
 from feblam.model import EPOCH
 from sources.vendors import Vendor
 from sources.vendors._fields import (
@@ -108,7 +108,7 @@ COMPACT_LOCAL = "yyyyMMddHHmmssfff"
 class FieldSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Where one canonical field sits and how it is read."""
 
-    path: Annotated[str, Meta(pattern=r"^([^.\s]+(\.[^.\s]+)*)?$")] = ""
+    path: Annotated[str, Meta(pattern=r"^[^\s]*$")] = ""
     column: Annotated[int, Meta(ge=-1, le=255)] = -1
     name: str = ""
     time: Literal["", "iso", "iso_utc", "epoch_ms", "epoch_s", "local"] = ""
@@ -118,11 +118,24 @@ class FieldSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     table: dict[str, str] = msgspec.field(default_factory=dict)
 
 
+class EventRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Which events a vendor's payloads are: the value at ``path`` and the values that make the rule hold."""
+
+    path: Annotated[str, Meta(min_length=1)]
+    values: Annotated[tuple[str, ...], Meta(min_length=1)]
+
+
 class Mapping(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """One vendor's mapping file."""
 
     name: Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
-    format: Literal["json", "delimited"]
+    format: Literal["json", "delimited", "xml"]
+    #: XML: prefix -> namespace URI, for the paths (``tt:Data/tt:SimpleItem[@Name='text']/@Value``).
+    namespaces: dict[str, str] = msgspec.field(default_factory=dict)
+    #: XML: a payload is a read only when one of these holds (empty: always) ...
+    take: tuple[EventRule, ...] = ()
+    #: ... and none of these (an Axis ``lost``, an ISAPI ``inactive``): otherwise it is skipped, not dead-lettered.
+    skip: tuple[EventRule, ...] = ()
     documentation: str = ""
     separator: Annotated[str, Meta(min_length=1, max_length=4)] = ";"
     columns: Annotated[int, Meta(ge=0, le=255)] = 0
@@ -157,6 +170,10 @@ def mapping_problems(m: Mapping) -> list[str]:
         where = f"fields.{f}"
         if m.format == "json" and not spec.path:
             problems.append(f"{where}: give path (a dotted JSON path)")
+        if m.format == "json" and ".." in spec.path or spec.path.startswith(".") and m.format == "json":
+            problems.append(f"{where}.path {spec.path!r}: a dotted JSON path (camera.id)")
+        if m.format == "xml":
+            problems += _xml_path_problems(where, spec.path, m.namespaces)
         if m.format == "delimited" and spec.column < 0:
             problems.append(f"{where}: give column (0-based)")
         if (f == "ts") != bool(spec.time):
@@ -172,6 +189,11 @@ def mapping_problems(m: Mapping) -> list[str]:
             problems.append(f"{where}.max: for confidence only")
         if spec.table and f not in ("country_raw", "direction"):
             problems.append(f"{where}.table: for country_raw and direction only")
+    if (m.take or m.skip) and m.format != "xml":
+        problems.append("take and skip: for XML events only today")
+    for kind, rules in (("take", m.take), ("skip", m.skip)):
+        for i, rule in enumerate(rules):
+            problems += _xml_path_problems(f"{kind}[{i}]", rule.path, m.namespaces)
     if m.format == "delimited":
         top = max((s.column for s in m.fields.values()), default=-1) + 1
         if m.columns and m.columns < top:
@@ -514,11 +536,119 @@ def _delimited_vendor(m: Mapping) -> Vendor:
     return Vendor(m.name, parse, screen, lambda p: make_read(parse(p)), lambda p: None)
 
 
+# ---------------------------------------------------------------- XML, parsed as hostile input
+
+#: The deepest element nesting an XML payload may have (an ANPR event has six or seven levels).
+MAX_XML_DEPTH = 32
+_PREFIX = re.compile(r"([A-Za-z_][\w.-]*):")
+
+
+def _xml_path_problems(where: str, path: str, namespaces: dict[str, str]) -> list[str]:
+    if not path:
+        return [f"{where}: give path (an element path, with /@attribute for an attribute)"]
+    steps = re.sub(r"\[[^\]]*\]", "", path)  # the element names, without their predicates
+    problems = [
+        f"{where}.path {path!r}: prefix {p!r} is not in namespaces"
+        for p in dict.fromkeys(_PREFIX.findall(steps))
+        if p not in namespaces
+    ]
+    try:
+        from xml.etree.ElementTree import Element
+
+        element, _ = _split_xml(path)
+        Element("x").find(element, namespaces)
+    except (SyntaxError, KeyError) as exc:
+        problems.append(f"{where}.path {path!r}: not an element path ({exc})")
+    return problems
+
+
+def _split_xml(path: str) -> tuple[str, str | None]:
+    """An XML field path as (element path, attribute or None): ``a/b/@c`` -> (``a/b``, ``c``)."""
+    head, sep, attr = path.rpartition("/@")
+    if sep:
+        return head or ".", attr
+    if path.startswith("@"):
+        return ".", path[1:]
+    return path, None
+
+
+def parse_xml(payload: bytes) -> Any:
+    """A payload as an XML element tree, parsed as hostile input: size first (16 KiB), no DTD (so no entity
+    of any kind: no expansion, no external file or URL), at most ``MAX_XML_DEPTH`` levels (defusedxml over
+    the standard library's expat)."""
+    import defusedxml.ElementTree as SafeET  # noqa: N812 - the library's documented spelling
+    from defusedxml import DefusedXmlException
+
+    check_size(payload)
+    try:
+        root = SafeET.fromstring(payload, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except DefusedXmlException as exc:
+        msg = f"XML refused: {type(exc).__name__} (no DTD, no entities, no external references)"
+        raise DecodeError(msg) from None
+    except SyntaxError as exc:  # ElementTree.ParseError
+        msg = f"not well-formed XML: {exc}"
+        raise DecodeError(msg) from None
+    stack = [(root, 1)]
+    while stack:
+        element, depth = stack.pop()
+        if depth > MAX_XML_DEPTH:
+            msg = f"XML nested deeper than {MAX_XML_DEPTH} levels"
+            raise DecodeError(msg)
+        stack.extend((child, depth + 1) for child in element)
+    return root
+
+
+def _xml_vendor(m: Mapping) -> Vendor:
+    ns = dict(m.namespaces)
+    fields: dict[str, FieldSpec] = {str(k): v for k, v in m.fields.items()}
+    found = [
+        (f, *_split_xml(fields[f].path), _checked_reader(f, fields[f]), fields[f].name or fields[f].path)
+        for f in ORDER
+        if f in fields
+    ]
+    rules = [
+        (kind, *_split_xml(r.path), frozenset(r.values), r.path)
+        for kind, rs in (("take", m.take), ("skip", m.skip))
+        for r in rs
+    ]
+
+    def value_at(root: Any, element: str, attr: str | None) -> str | None:
+        node = root if element == "." else root.find(element, ns)
+        if node is None:
+            return None
+        text = node.get(attr) if attr is not None else node.text
+        return text.strip() if text is not None else None
+
+    def parse(payload: bytes) -> ReadFields:
+        root = parse_xml(payload)
+        takes = [r for r in rules if r[0] == "take"]
+        if takes and not any(value_at(root, e, a) in vals for _, e, a, vals, _ in takes):
+            shown = "; ".join(f"{p} = {value_at(root, e, a)!r}" for _, e, a, _, p in takes)
+            msg = f"skipped: not an event this vendor's mapping takes ({shown})"
+            raise Skipped(msg)
+        for kind, e, a, vals, p in rules:
+            if kind == "skip" and (v := value_at(root, e, a)) in vals:
+                msg = f"skipped: {p} = {v!r}"
+                raise Skipped(msg)
+        values: dict[str, Any] = {"vendor": m.name}
+        for field, element, attr, read, name in found:
+            values[field] = read(value_at(root, element, attr), name)
+        full: dict[str, Any] = {f: values.get(f) for f in ORDER}
+        return ReadFields(**full)
+
+    def screen(payload: bytes) -> str:
+        return ""  # XML: the full path decides (the payload is parsed once, there)
+
+    return Vendor(m.name, parse, screen, lambda p: make_read(parse(p)), lambda p: None)
+
+
 def compile_mapping(m: Mapping) -> Vendor:
     """A mapping's vendor: its decoders, compiled once (at start)."""
     problems = mapping_problems(m)
     if problems:
         raise ConfigError("\n".join(f"{m.name}: {p}" for p in problems))
+    if m.format == "xml":
+        return _xml_vendor(m)
     return _json_vendor(m) if m.format == "json" else _delimited_vendor(m)
 
 
@@ -532,25 +662,30 @@ def shipped(name: str) -> Vendor:
 
 
 def mapping_files(directory: str) -> dict[str, Vendor]:
-    """Every mapping of a ``vendors.dir`` compiled, by name; every bad one a line (ConfigError) naming its file.
-    A mapping may not take a built-in vendor's name, nor a name another file has."""
+    """The shipped mappings of vendors without a hand-written decoder (hikvision-isapi, axis-lpv) and every
+    mapping of a ``vendors.dir``, compiled, by name; every bad one a line (ConfigError) naming its file. A
+    mapping may not take a built-in vendor's name, nor a shipped one's."""
+    from feblam.model import VENDOR_NAMES
+
+    vendors: dict[str, Vendor] = {
+        f.stem: compile_mapping(load_mapping(f)) for f in sorted(SHIPPED.glob("*.toml")) if f.stem not in VENDOR_NAMES
+    }
     if not directory:
-        return {}
+        return vendors
     folder = Path(directory)
     if not folder.is_dir():
         msg = f"{directory}: not a folder of vendor mappings"
         raise ConfigError(msg)
-    vendors: dict[str, Vendor] = {}
     problems: list[str] = []
-    from feblam.model import VENDOR_NAMES
+    shipped_names = set(vendors)
 
     for f in sorted(folder.glob("*.toml")):
         try:
             m = load_mapping(f)
             if m.name != f.stem:
                 problems.append(f"{f}: name = {m.name!r}: a mapping is named after its file ({f.stem!r})")
-            elif m.name in VENDOR_NAMES:
-                problems.append(f"{f}: name = {m.name!r} is a built-in vendor; give the new vendor a name of its own")
+            elif m.name in VENDOR_NAMES or m.name in shipped_names:
+                problems.append(f"{f}: name = {m.name!r} is a shipped vendor; give the new vendor a name of its own")
             else:
                 vendors[m.name] = compile_mapping(m)
         except ConfigError as exc:

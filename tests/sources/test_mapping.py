@@ -169,3 +169,123 @@ def test_two_fields_on_one_path_are_refused() -> None:
         )
         with pytest.raises(ConfigError, match="is also another field's"):
             compile_mapping(m)
+
+
+# ---------------------------------------------------------------- XML: the two real-world formats, hostile input
+
+INPUT = Path(__file__).resolve().parents[2] / "examples" / "input"
+
+
+def sample_lines(name: str) -> list[bytes]:
+    return [x for x in (INPUT / f"{name}.txt").read_bytes().splitlines() if x.strip()]
+
+
+def test_the_hikvision_isapi_samples_give_their_reads() -> None:
+    hik = shipped("hikvision-isapi")
+    first, second, inactive, no_plate = sample_lines("hikvision-isapi")
+    read = read_to_dict(hik.decode(first))
+    assert (read["camera_id"], read["plate_raw"], read["country_raw"]) == ("CAM-BXL-0101", "1ABC123", "BE")
+    assert read["ts"] == "2026-11-28T12:00:00.000Z"  # local time with its offset, to UTC
+    assert (read["confidence"], read["lane"], read["direction"]) == (0.87, "2", "approaching")
+    assert read["image_ref"] == "licensePlatePicture.jpg" and read["vendor"] == "hikvision-isapi"
+    assert read_to_dict(hik.decode(second))["ts"] == "2026-11-28T12:00:07.000Z"
+    from feblam.errors import Skipped
+
+    with pytest.raises(Skipped, match="eventState = 'inactive'"):
+        hik.decode(inactive)
+    with pytest.raises(DecodeError, match="hik:ANPR/hik:licensePlate is missing") as exc:
+        hik.decode(no_plate)
+    assert not isinstance(exc.value, Skipped)
+    with pytest.raises(Skipped, match="eventType"):
+        hik.decode(first.replace(b"<eventType>ANPR", b"<eventType>VMD"))
+
+
+def test_the_axis_lpv_samples_take_new_and_update_and_skip_lost() -> None:
+    axis = shipped("axis-lpv")
+    new, update, lost = sample_lines("axis-lpv")
+    a, b = read_to_dict(axis.decode(new)), read_to_dict(axis.decode(update))
+    assert (a["camera_id"], a["plate_raw"], a["country_raw"], a["direction"]) == (
+        "CAM-ANT-0207",
+        "1ABC123",
+        "BEL",
+        "unknown",
+    )
+    assert a["ts"] == "2026-11-28T12:00:00.123Z" and b["ts"] == "2026-11-28T12:00:00.400Z"
+    assert b["plate_raw"] == "1ABC128" and b["direction"] == "in"  # the update: its plate text changed
+    assert a["read_id"] != b["read_id"]  # carID names the vehicle, not the read
+    from feblam.errors import Skipped
+
+    with pytest.raises(Skipped, match="'lost'"):
+        axis.decode(lost)
+
+
+BOMB = (
+    b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+    + b"".join(b'<!ENTITY lol%d "%s">' % (i, (b"&lol%d;" % (i - 1) if i > 1 else b"&lol;") * 10) for i in range(1, 10))
+    + b']><EventNotificationAlert xmlns="http://www.hikvision.com/ver20/XMLSchema"><channelName>&lol9;</channelName></EventNotificationAlert>'
+)
+
+
+def test_hostile_xml_is_a_dead_letter_with_no_expansion_no_file_read_and_no_memory_growth(tmp_path: Path) -> None:
+    import tracemalloc
+
+    from feblam.errors import Skipped
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("the-content-of-a-local-file")
+    external = (
+        f'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY xxe SYSTEM "file://{secret}">]>'
+        '<EventNotificationAlert xmlns="http://www.hikvision.com/ver20/XMLSchema"><channelName>&xxe;</channelName>'
+        "</EventNotificationAlert>"
+    ).encode()
+    deep = b"<a>" * 1000 + b"</a>" * 1000
+    hik = shipped("hikvision-isapi")
+    tracemalloc.start()
+    try:
+        for _ in range(50):
+            for payload, reason in ((BOMB, "XML refused"), (external, "XML refused"), (deep, "deeper than")):
+                with pytest.raises(DecodeError, match=reason) as exc:
+                    hik.decode(payload)
+                assert not isinstance(exc.value, Skipped)
+                assert "the-content-of-a-local-file" not in str(exc.value)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2_000_000, f"{peak} bytes at the peak: an expansion"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                b"<",
+                b">",
+                b"</",
+                b"/>",
+                b"a",
+                b"hik:",
+                b"&amp;",
+                b"&x;",
+                b"<!DOCTYPE a>",
+                b"<![CDATA[x]]>",
+                b'="1"',
+                b' xmlns="http://www.hikvision.com/ver20/XMLSchema"',
+                b"<channelName>",
+                b"</channelName>",
+                b"\xff",
+                b"<?xml?>",
+            ]
+        ),
+        max_size=40,
+    )
+)
+def test_any_xml_like_bytes_decode_or_are_refused_never_crash(parts: list[bytes]) -> None:
+    for name in ("hikvision-isapi", "axis-lpv"):
+        try:
+            shipped_vendors[name].decode(b"".join(parts))
+        except DecodeError:
+            pass
+
+
+shipped_vendors = {name: shipped(name) for name in ("hikvision-isapi", "axis-lpv")}

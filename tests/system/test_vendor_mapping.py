@@ -128,3 +128,29 @@ def test_a_bad_mapping_or_an_unknown_vendor_is_one_line_and_exit_2(tmp_path: Pat
         "vendor", "check", "--vendor", str(vendors / "acme-lpr.toml"), str(EXAMPLES / "input" / "vendor-b.jsonl")
     )
     assert refused.returncode == 1 and '"refused":"device is missing"' in refused.stdout
+
+
+def test_the_shipped_xml_vendors_replay_by_name_and_a_skipped_event_is_no_dead_letter(tmp_path: Path) -> None:
+    out, dlq = tmp_path / "hits.jsonl", tmp_path / "dlq.jsonl"
+    run = feblam(
+        "replay",
+        "--hotlists",
+        str(EXAMPLES / "hotlists"),
+        "--input",
+        f"axis-lpv={EXAMPLES / 'input' / 'axis-lpv.txt'}",
+        "--input",
+        f"hikvision-isapi={EXAMPLES / 'input' / 'hikvision-isapi.txt'}",
+        "--out",
+        str(out),
+        "--dlq",
+        str(dlq),
+    )
+    assert run.returncode == 0, run.stderr
+    dead = [orjson.loads(x) for x in dlq.read_bytes().splitlines()] if dlq.exists() else []
+    # 4 + 3 payloads: the ISAPI line without a plate is the one dead letter; the heartbeat and the LOST are skipped
+    assert [d["error"] for d in dead] == ["hikvision-isapi: hik:ANPR/hik:licensePlate is missing"]
+    assert "reads=7" in run.stdout and "deadletter=1" in run.stdout
+    hits = [orjson.loads(x) for x in out.read_bytes().splitlines()]
+    assert {h["read"]["plate"] for h in hits} <= {"1ABC123", "1ABC128", "1XYZ987"}
+    # 1ABC123 read by both cameras at 12:00:00: one hit, the other suppressed as its duplicate
+    assert [h["read"]["plate"] for h in hits].count("1ABC123") == 1 and "suppressed=0" not in run.stdout
