@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from tests.support.hotlists import EXAMPLES
 from tests.support.processes import feblam
@@ -154,3 +155,82 @@ def test_the_shipped_xml_vendors_replay_by_name_and_a_skipped_event_is_no_dead_l
     assert {h["read"]["plate"] for h in hits} <= {"1ABC123", "1ABC128", "1XYZ987"}
     # 1ABC123 read by both cameras at 12:00:00: one hit, the other suppressed as its duplicate
     assert [h["read"]["plate"] for h in hits].count("1ABC123") == 1 and "suppressed=0" not in run.stdout
+
+
+@pytest.mark.kafka
+def test_run_with_a_mapped_vendor_gives_the_hits_of_the_same_reads_in_canonical_form(
+    broker: Any, topic_prefix: str, tmp_path: Path
+) -> None:
+    """``feblam run`` on the broker: the ACME topic, decoded by its mapping file, gives the hits the same reads
+    give in canonical form (replayed)."""
+    import subprocess
+
+    from tests.support.kafka import hits_of, produce, read_topic
+    from tests.support.processes import FEBLAM, clean_env, stop
+
+    vendors = tmp_path / "vendors"
+    vendors.mkdir()
+    (vendors / "acme-lpr.toml").write_text(ACME)
+    reads = [orjson.loads(x) for x in (EXAMPLES / "input" / "canonical.jsonl").read_bytes().splitlines() if x.strip()]
+    usable = [r for r in reads if decodes(r)]
+    canonical = tmp_path / "canonical.jsonl"
+    canonical.write_bytes(b"\n".join(orjson.dumps(r) for r in usable) + b"\n")
+    p = topic_prefix
+    broker.create_topics([f"{p}.acme", f"{p}.hits", f"{p}.deadletter"])
+    cfg = tmp_path / "feblam.toml"
+    cfg.write_text(
+        f"""
+[kafka]
+brokers = "{broker.address}"
+poll_timeout_ms = 20
+[vendors]
+dir = "{vendors}"
+[[sources]]
+topic = "{p}.acme"
+vendor = "acme-lpr"
+[hotlists]
+dir = "{EXAMPLES / "hotlists"}"
+[dedup]
+window_seconds = 0
+[deadletter]
+topic = "{p}.deadletter"
+[[sinks]]
+name = "all-hits"
+topic = "{p}.hits"
+[http]
+port = 0
+[logging]
+format = "json"
+[privacy]
+hash_key = "a-key-of-this-test-0123456789"
+"""
+    )
+    out = tmp_path / "expected.jsonl"
+    replayed = feblam(
+        "replay",
+        "--config",
+        str(cfg),
+        "--hotlists",
+        str(EXAMPLES / "hotlists"),
+        "--dedup-window",
+        "0",
+        "--input",
+        f"canonical={canonical}",
+        "--out",
+        str(out),
+        "--quiet",
+    )
+    assert replayed.returncode == 0, replayed.stderr
+    expected = [orjson.loads(x) for x in out.read_bytes().splitlines() if x.strip()]
+    assert expected
+    produce(broker.address, f"{p}.acme", [acme_of(r) for r in usable])
+    log = tmp_path / "run.log"
+    proc = subprocess.Popen(
+        [FEBLAM, "run", "--config", str(cfg)], stdout=log.open("ab"), stderr=subprocess.STDOUT, env=clean_env()
+    )
+    try:
+        hits = hits_of(read_topic(broker.address, f"{p}.hits", expect=len(expected), timeout=60))
+    finally:
+        assert stop(proc) == 0, log.read_text()[-3000:]
+    assert comparable(hits) == comparable(expected)
+    assert {h["read"]["vendor"] for h in hits} == {"acme-lpr"}
