@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 import re
 import tomllib
+import typing
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -115,6 +116,7 @@ class FieldSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     format: str = ""
     zone: str = ""
     max: Annotated[float, Meta(gt=0)] = 1.0  # confidence: the vendor's full scale (100: a percentage)
+    required: bool = False  # an optional field this vendor always sends: its absence is refused
     table: dict[str, str] = msgspec.field(default_factory=dict)
 
 
@@ -179,8 +181,10 @@ def mapping_problems(m: Mapping) -> list[str]:
         if (f == "ts") != bool(spec.time):
             problems.append(f"{where}: time = iso, iso_utc, epoch_ms, epoch_s or local is for ts only, and ts needs it")
         if spec.time == "local":
-            if spec.format != COMPACT_LOCAL:
-                problems.append(f"{where}.format: {COMPACT_LOCAL} (the one local format read today)")
+            if spec.format != COMPACT_LOCAL and ("%Y" not in spec.format or "%H" not in spec.format):
+                problems.append(
+                    f"{where}.format = {spec.format!r}: {COMPACT_LOCAL}, or a strptime format with %Y and %H"
+                )
             try:
                 ZoneInfo(spec.zone)
             except (ZoneInfoNotFoundError, ValueError):
@@ -204,28 +208,37 @@ def mapping_problems(m: Mapping) -> list[str]:
 # ---------------------------------------------------------------- reading one value
 
 
-def _local_reader(zone: str) -> Callable[[str, str], datetime]:
-    """``yyyyMMddHHmmssfff`` local time in ``zone`` -> aware UTC (Brussels: vendor-c's own reader and caches)."""
-    if zone == "Europe/Brussels":
+def _local_reader(zone: str, fmt: str) -> Callable[[str, str], datetime]:
+    """A local time in ``zone`` -> aware UTC: ``yyyyMMddHHmmssfff`` (in Brussels: vendor-c's own reader and
+    caches) or a ``strptime`` format (``%d/%m/%Y %H:%M:%S``). The spring-forward gap is refused; a time in the
+    repeated autumn hour is its first occurrence (the camera gives no offset to tell)."""
+    if zone == "Europe/Brussels" and fmt == COMPACT_LOCAL:
         from sources.vendors.vendor_c import local_to_utc
 
         return lambda text, name: local_to_utc(req_str(text, name))
     tz = ZoneInfo(zone)
 
-    def read(text: str, name: str) -> datetime:
-        text = req_str(text, name)
+    def naive_of(text: str) -> datetime:
+        if fmt != COMPACT_LOCAL:
+            return datetime.strptime(text, fmt)  # noqa: DTZ007 - the zone is set next
         if len(text) != 17 or not text.isdigit() or not text.isascii():
             msg = f"time {text!r} is not {COMPACT_LOCAL}"
             raise DecodeError(msg)
+        return datetime.strptime(text[:14], "%Y%m%d%H%M%S").replace(microsecond=int(text[14:]) * 1000)  # noqa: DTZ007
+
+    def read(text: str, name: str) -> datetime:
+        text = req_str(text, name)
         try:
-            naive = datetime.strptime(text[:14], "%Y%m%d%H%M%S").replace(microsecond=int(text[14:]) * 1000)  # noqa: DTZ007 - the zone is set next
+            naive = naive_of(text)
         except ValueError:
-            msg = f"time {text!r} is not a possible time"
+            msg = f"{name} {text!r} is not a possible time in the format {fmt}"
             raise DecodeError(msg) from None
+        if naive.tzinfo is not None:
+            return naive.astimezone(UTC)
         local = naive.replace(tzinfo=tz)
         back = local.astimezone(UTC).astimezone(tz)
         if back.replace(tzinfo=None) != naive:
-            msg = f"time {text!r} does not exist in {zone} (daylight-saving gap)"
+            msg = f"{name} {text!r} does not exist in {zone} (daylight-saving gap)"
             raise DecodeError(msg)
         return local.astimezone(UTC)
 
@@ -249,11 +262,26 @@ def _time_reader(spec: FieldSpec) -> Callable[[Any, str], datetime]:
         return epoch_ms
     if spec.time == "epoch_s":
         return _epoch_s
-    return _local_reader(spec.zone)
+    return _local_reader(spec.zone, spec.format)
 
 
 def _checked_reader(field: str, spec: FieldSpec) -> Callable[[Any, str], Any]:
-    """How the checked path reads ``field`` (the lenient forms, the error named)."""
+    """How the checked path reads ``field`` (the lenient forms, the error named); a field the mapping marks
+    ``required`` is refused when absent, null or empty."""
+    read = _reader(field, spec)
+    if not spec.required or field in REQUIRED:
+        return read
+
+    def required(v: Any, n: str) -> Any:
+        if v is None or v == "":
+            msg = f"{n} is missing"
+            raise DecodeError(msg)
+        return read(v, n)
+
+    return required
+
+
+def _reader(field: str, spec: FieldSpec) -> Callable[[Any, str], Any]:
     if field in REQUIRED and field != "ts":
         return req_str
     if field == "ts":
@@ -316,7 +344,9 @@ class _Node:
         self.children: dict[str, _Node] = {}
 
     def required(self) -> bool:
-        return any(f in REQUIRED for f, _ in self.leaves.values()) or any(c.required() for c in self.children.values())
+        return any(f in REQUIRED or s.required for f, s in self.leaves.values()) or any(
+            c.required() for c in self.children.values()
+        )
 
 
 def _struct(node: _Node, prefix: str, counter: list[int]) -> tuple[type, dict[str, str]]:
@@ -342,7 +372,9 @@ def _struct(node: _Node, prefix: str, counter: list[int]) -> tuple[type, dict[st
         name = attr()
         rename[name] = key
         t = _fast_type(field, spec)
-        fields.append((name, t) if field in REQUIRED else (name, t, None))
+        if spec.required and field not in REQUIRED:
+            t = next(a for a in typing.get_args(t) if a is not type(None))  # the type without None
+        fields.append((name, t) if field in REQUIRED or spec.required else (name, t, None))
         paths[field] = name
     # required fields first (msgspec wants those without defaults before the others)
     fields.sort(key=lambda f: len(f) > 2)
@@ -422,7 +454,7 @@ def _json_vendor(m: Mapping) -> Vendor:
     aware = m.fields["ts"].time in ("iso", "iso_utc")
 
     parents: list[list[str]] = []  # the objects a required field sits in, checked first
-    for f in REQUIRED:
+    for f in [f for f in ORDER if f in fields and (f in REQUIRED or fields[f].required)]:
         steps = fields[f].path.split(".")
         for i in range(1, len(steps)):
             if steps[:i] not in parents:

@@ -289,3 +289,33 @@ def test_any_xml_like_bytes_decode_or_are_refused_never_crash(parts: list[bytes]
 
 
 shipped_vendors = {name: shipped(name) for name in ("hikvision-isapi", "axis-lpv")}
+
+
+def test_a_mapping_may_require_an_optional_field_and_read_a_local_time_of_any_format(tmp_path: Path) -> None:
+    f = tmp_path / "gate.toml"
+    f.write_text(
+        """
+name = "gate-cam"
+format = "json"
+documentation = "a parking operator's gate camera, manual 3.2"
+[fields]
+camera_id = { path = "cam" }
+ts = { path = "when", time = "local", format = "%d/%m/%Y %H:%M:%S", zone = "Europe/Paris" }
+plate_raw = { path = "plate" }
+lat = { path = "pos.lat", required = true }
+lon = { path = "pos.lon", required = true }
+"""
+    )
+    gate = compile_mapping(load_mapping(f))
+    doc = {"cam": "G-1", "when": "28/11/2026 13:00:00", "plate": "AB123CD", "pos": {"lat": 48.8, "lon": 2.3}}
+    read = read_to_dict(gate.decode(orjson.dumps(doc)))
+    assert read["ts"] == "2026-11-28T12:00:00.000Z" and read["lat"] == 48.8
+    summer = read_to_dict(gate.decode(orjson.dumps({**doc, "when": "28/06/2026 13:00:00"})))
+    assert summer["ts"] == "2026-06-28T11:00:00.000Z"  # CEST
+    with pytest.raises(DecodeError, match="does not exist in Europe/Paris"):
+        gate.decode(orjson.dumps({**doc, "when": "29/03/2026 02:30:00"}))
+    with pytest.raises(DecodeError, match="when '2026-11-28' is not a possible time"):
+        gate.decode(orjson.dumps({**doc, "when": "2026-11-28"}))
+    for missing in ({"pos": {"lat": 48.8}}, {"pos": None}, {"pos": {"lat": 48.8, "lon": ""}}):
+        with pytest.raises(DecodeError, match="is missing"):
+            gate.decode(orjson.dumps({**doc, **missing}))
