@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +48,12 @@ class Subscriber:
             self.dropped = True  # the page's stream ends at its next read; the page reconnects
 
 
+def encoded(change: BoardChange) -> bytes | None:
+    """The JSON of a change's case and hit, made once and shared by the pages and the desks' feeds (None: the
+    case leaves the board)."""
+    return None if change.case is None else orjson.dumps({"case": change.case, "hit": change.hit})
+
+
 def card(change: BoardChange) -> dict[str, Any]:
     """One case at one desk as the page receives it (``alert``: sound and flash for this change)."""
     return {"hit_id": change.hit_id, "case": change.case, "hit": change.hit, "alert": change.alert}
@@ -62,11 +68,12 @@ class Board:
         self._subscribers: dict[str, set[Subscriber]] = {d: set() for d in desks}
         self._lock = threading.Lock()
 
-    def apply(self, changes: Iterable[BoardChange]) -> None:
-        """Write changes (from the flow's thread) and push each to its desk's pages."""
+    def apply(self, changes: Sequence[BoardChange], cores: Sequence[bytes | None] | None = None) -> None:
+        """Write changes (from the flow's thread) and push each to its desk's pages (``cores``: each change's
+        :func:`encoded`, when the caller has them)."""
         now = time.time()
         with self._lock:
-            for ch in changes:
+            for i, ch in enumerate(changes):
                 cards = self._cards.get(ch.desk)
                 if cards is None:  # a desk removed from the configuration since the hit came
                     continue
@@ -85,7 +92,16 @@ class Board:
                     metrics.HIT_TO_BOARD.observe(max(0.0, now - parse_ts(ch.hit["emitted_at"]).timestamp()))
                 subs = self._subscribers[ch.desk]
                 if subs:
-                    message = orjson.dumps(card(ch) if ch.case is not None else {"hit_id": ch.hit_id, "case": None})
+                    core = cores[i] if cores is not None else encoded(ch)
+                    if core is None:
+                        message = orjson.dumps({"hit_id": ch.hit_id, "case": None})
+                    else:
+                        head = (
+                            b'{"hit_id":'
+                            + orjson.dumps(ch.hit_id)
+                            + (b',"alert":true,' if ch.alert else b',"alert":false,')
+                        )
+                        message = head + core[1:]
                     for sub in list(subs):
                         try:
                             sub.loop.call_soon_threadsafe(sub.push, message)
@@ -135,9 +151,10 @@ class _BoardPartition(StatelessSinkPartition[BoardChange]):
     def write_batch(self, items: list[BoardChange]) -> None:
         # the boards first, then the desks' feeds: a client that lists the cases and then follows the feed
         # from the number the listing gave can never miss a change (it may see one both ways)
-        self._board.apply(items)
+        cores = [encoded(ch) for ch in items]  # each case's JSON once, for the pages and the feeds
+        self._board.apply(items, cores)
         if self._journal is not None:
-            self._journal.append(items)
+            self._journal.append(items, cores)
 
 
 class BoardSink(DynamicSink[BoardChange]):

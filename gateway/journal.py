@@ -18,7 +18,7 @@ import asyncio
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import orjson
@@ -74,20 +74,19 @@ class Journal:
         with self._grown:
             return self._heads.get(desk, 0)
 
-    def append(self, changes: Iterable[BoardChange]) -> list[Change]:
-        """Number and keep the changes that carry an event (from the flow's thread), then wake the readers."""
-        items = [
-            (
-                ch.desk,
-                ch.event["event_id"],
-                ch.hit_id,
-                orjson.dumps(
-                    {"desk": ch.desk, "case_id": ch.hit_id, "event": ch.event, "case": ch.case, "hit": ch.hit}
-                ),
-            )
-            for ch in changes
-            if ch.event is not None and ch.desk in self._recent
-        ]
+    def append(self, changes: Sequence[BoardChange], cores: Sequence[bytes | None] | None = None) -> list[Change]:
+        """Number and keep the changes that carry an event (from the flow's thread), then wake the readers
+        (``cores``: each change's case and hit as JSON, :func:`gateway.board.encoded`, when made already)."""
+        items = []
+        for i, ch in enumerate(changes):
+            if ch.event is None or ch.desk not in self._recent:
+                continue
+            core = cores[i] if cores is not None else None
+            if core is None:
+                core = orjson.dumps({"case": ch.case, "hit": ch.hit})
+            head = b'{"desk":' + orjson.dumps(ch.desk) + b',"case_id":' + orjson.dumps(ch.hit_id)
+            body = head + b',"event":' + orjson.dumps(ch.event) + b"," + core[1:]
+            items.append((ch.desk, ch.event["event_id"], ch.hit_id, body))
         if not items:
             return []
         with self._grown:

@@ -118,10 +118,14 @@ class Store:
         heads_after = dict(heads)
         with self._tx() as db:
             for desk, eid, case_id, body in changes:
-                if db.execute("SELECT 1 FROM changes WHERE desk = ? AND event_id = ?", (desk, eid)).fetchone():
-                    continue
                 seq = heads_after.get(desk, 0) + 1
-                db.execute("INSERT INTO changes VALUES (?, ?, ?, ?, ?, ?)", (desk, seq, eid, case_id, now, body))
+                # a repeated event (same desk and event_id) is ignored; any other conflict (a number taken) raises
+                cur = db.execute(
+                    "INSERT INTO changes VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (desk, event_id) DO NOTHING",
+                    (desk, seq, eid, case_id, now, body),
+                )
+                if not cur.rowcount:
+                    continue
                 heads_after[desk] = seq
                 kept.append(Change(desk, seq, eid, case_id, body, now))
         heads.update(heads_after)  # only once the transaction is committed

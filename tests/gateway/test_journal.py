@@ -115,3 +115,16 @@ def test_sessions_are_kept_hashed_and_outlive_their_process(tmp_path: Path) -> N
 
     time.sleep(0.01)
     assert late.get(t) is None  # idle past the limit, also when read from the store
+
+
+def test_a_number_taken_twice_is_an_error_never_a_change_dropped(tmp_path: Path) -> None:
+    import sqlite3
+
+    import pytest
+
+    store = Store(tmp_path)
+    assert [c.seq for c in store.append([("brussels", "e1", "c1", b"{}")], {})] == [1]
+    with pytest.raises(sqlite3.IntegrityError):  # stale heads (a second writer): refused, not lost
+        store.append([("brussels", "e2", "c2", b"{}")], {})
+    assert store.append([("brussels", "e1", "c1", b"{}")], {"brussels": 1}) == []  # a repeat: kept once
+    assert [c.event_id for c in store.since("brussels", 0, 10)] == ["e1"]
