@@ -27,7 +27,7 @@ import hashlib
 import hmac
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -42,7 +42,7 @@ from feblam.serde import parse_ts
 from gateway import metrics
 from gateway.actions import ACTION_KINDS, MAX_REASON, DeskAction
 from gateway.board import Board
-from gateway.cases import OPEN_STATES, refusal, vehicle_of
+from gateway.cases import OPEN_STATES, Refusal, card_action
 from gateway.journal import Journal, message
 from gateway.openapi import MAX_IDEMPOTENCY_KEY, STATES, document
 from gateway.store import Store, token_hash
@@ -315,19 +315,9 @@ def api_routes(
                 return err(400, "outcome: text")
             if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_REASON):
                 return err(400, f"reason: text of at most {MAX_REASON} characters")
-        refused = refusal(card["case"]["state"], kind, outcome, reason)
-        if refused is not None:
-            return err(409 if refused.conflict else 400, refused.reason)
-        action = DeskAction(
-            case_id,
-            client.desk,
-            client.name,
-            kind,  # type: ignore[arg-type]
-            datetime.now(UTC),
-            outcome,
-            reason.strip() if reason else None,
-            vehicle_of(card["hit"]),
-        )
+        action = card_action(card, client.desk, client.name, kind, outcome, reason)
+        if isinstance(action, Refusal):
+            return err(409 if action.conflict else 400, action.reason)
         try:
             await run_in_threadpool(write_action, action)
         except Exception as exc:  # noqa: BLE001 - the broker did not take it: the client may retry

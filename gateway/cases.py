@@ -41,7 +41,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from feblam.logs import plate_ref
@@ -210,6 +210,19 @@ def refusal(state: str, kind: str, outcome: str | None, reason: str | None = Non
     if outcome in NEEDS_REASON and not (reason or "").strip():
         return Refusal(f"outcome {outcome} needs a reason (what was checked, what was wrong)", conflict=False)
     return None
+
+
+def card_action(
+    card: dict[str, Any], desk: str, party: str, kind: str, outcome: str | None, reason: str | None
+) -> DeskAction | Refusal:
+    """What a desk's user (console) or system (API) asks of a case on its board: the action to sign and send,
+    or why the case rules refuse it (the flow asks :func:`refusal` the same)."""
+    refused = refusal(card["case"]["state"], kind, outcome, reason)
+    if refused is not None:
+        return refused
+    vehicle = vehicle_of(card["hit"])
+    at = datetime.now(UTC)
+    return DeskAction(card["hit_id"], desk, party, kind, at, outcome, reason.strip() if reason else None, vehicle)  # type: ignore[arg-type]
 
 
 def event_id(*parts: str | None) -> str:

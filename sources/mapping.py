@@ -48,6 +48,7 @@ from msgspec import Meta
 
 from feblam.errors import ConfigError, DecodeError, Skipped
 from feblam.model import EPOCH
+from feblam.serde import READ_FIELDS
 from sources.vendors import Vendor
 from sources.vendors._fields import (
     MAX_EPOCH_MS,
@@ -71,6 +72,7 @@ from sources.vendors._fields import (
     opt_str,
     req_str,
     screen_struct,
+    text_line,
 )
 
 CanonicalField = Literal[
@@ -88,21 +90,11 @@ CanonicalField = Literal[
     "image_ref",
 ]
 REQUIRED = ("camera_id", "ts", "plate_raw")
-#: ReadFields' order.
-ORDER = (
-    "read_id",
-    "camera_id",
-    "vendor",
-    "ts",
-    "plate_raw",
-    "country_raw",
-    "confidence",
-    "lat",
-    "lon",
-    "lane",
-    "direction",
-    "image_ref",
-)
+#: ReadFields' order: the canonical read's fields, defined once (DESIGN 2, feblam.serde.READ_FIELDS).
+ORDER: tuple[str, ...] = READ_FIELDS
+if typing.get_args(CanonicalField) != ORDER or tuple(f.name for f in msgspec.structs.fields(ReadFields)) != ORDER:
+    msg = "sources.mapping.CanonicalField must list the canonical read's fields (feblam.serde.READ_FIELDS) in order"
+    raise ImportError(msg)
 COMPACT_LOCAL = "yyyyMMddHHmmssfff"
 
 
@@ -537,13 +529,7 @@ def _delimited_vendor(m: Mapping) -> Vendor:
     specs = [(f, s, s.name or f"column {s.column}", _checked_reader(f, s)) for f, s in m.fields.items()]
 
     def parse(payload: bytes) -> ReadFields:
-        check_size(payload)
-        try:
-            line = payload.decode("utf-8").strip("\r\n")
-        except UnicodeDecodeError:
-            msg = "line is not valid UTF-8"
-            raise DecodeError(msg) from None
-        parts = line.split(sep)
+        parts = text_line(payload).split(sep)
         n = len(parts)
         if n != columns:
             if not least <= n <= columns:

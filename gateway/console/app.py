@@ -18,7 +18,6 @@ import ipaddress
 import secrets
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -42,7 +41,7 @@ from gateway.access import access_event
 from gateway.actions import ACTION_KINDS, MAX_REASON, DeskAction
 from gateway.api import Client, Clients, api_routes
 from gateway.board import Board
-from gateway.cases import refusal, vehicle_of
+from gateway.cases import Refusal, card_action
 from gateway.console.auth import LoginThrottle, Session, Sessions, Users, csrf_ok
 from gateway.console.i18n import CATALOG, LOCALES, choose
 from gateway.journal import Journal
@@ -295,8 +294,10 @@ def create_app(
         session: Session | None = None,
         *,
         user: str | None = None,
+        desk: str | None = None,
         hit_ids: Iterable[str] = (),
         reason: str | None = None,
+        via: str = "console",
     ) -> None:
         """One event of the access trail (:mod:`gateway.access`): who, from where, which hits; never a plate."""
         if audit is None:
@@ -305,12 +306,13 @@ def create_app(
             access_event(
                 kind,
                 user=session.user.name if session else user,
-                desk=session.user.desk if session else None,
+                desk=session.user.desk if session else desk,
                 client=_client(request),
                 session=session.token if session else "",
                 hit_ids=hit_ids,
                 path=request.url.path,
                 reason=reason,
+                via=via,
             )
         )
 
@@ -554,19 +556,9 @@ def create_app(
             if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_REASON):
                 return JSONResponse({"error": f"reason: text of at most {MAX_REASON} characters"}, status_code=400)
         # the case rules decide; the flow asks the same
-        refused = refusal(card["case"]["state"], kind, outcome, reason)
-        if refused is not None:
-            return JSONResponse({"error": refused.reason}, status_code=409 if refused.conflict else 400)
-        action = DeskAction(
-            hit_id,
-            session.user.desk,
-            session.user.name,
-            kind,
-            datetime.now(UTC),
-            outcome,
-            reason.strip() if reason else None,
-            vehicle_of(card["hit"]),
-        )
+        action = card_action(card, session.user.desk, session.user.name, kind, outcome, reason)
+        if isinstance(action, Refusal):
+            return JSONResponse({"error": action.reason}, status_code=409 if action.conflict else 400)
         try:
             await run_in_threadpool(write_action, action)
         except Exception as exc:  # the broker did not take it: tell the dispatcher, who can retry
@@ -602,20 +594,8 @@ def create_app(
     def api_trail(
         kind: str, request: Request, client: Client | None, *, hit_ids: Iterable[str] = (), reason: str | None = None
     ) -> None:
-        if audit is None:
-            return
-        audit(
-            access_event(
-                kind,
-                user=client.name if client else None,
-                desk=client.desk if client else None,
-                client=_client(request),
-                hit_ids=hit_ids,
-                path=request.url.path,
-                reason=reason,
-                via="api",
-            )
-        )
+        name, desk = (client.name, client.desk) if client else (None, None)
+        trail(kind, request, None, user=name, desk=desk, hit_ids=hit_ids, reason=reason, via="api")
 
     api = []
     if journal is not None and store is not None:

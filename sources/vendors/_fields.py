@@ -90,6 +90,16 @@ def check_size(payload: bytes) -> None:
         raise DecodeError(msg)
 
 
+def text_line(payload: bytes) -> str:
+    """A size-checked payload as one line of UTF-8 text (the delimited formats)."""
+    check_size(payload)
+    try:
+        return payload.decode("utf-8").strip("\r\n")
+    except UnicodeDecodeError:
+        msg = "line is not valid UTF-8"
+        raise DecodeError(msg) from None
+
+
 def json_object(payload: bytes) -> dict[str, Any]:
     """A size-checked payload parsed as one JSON object (the vendor-a, vendor-b and canonical formats)."""
     check_size(payload)

@@ -21,10 +21,10 @@ from feblam.model import Read
 from sources.vendors._fields import (
     MAX_PAYLOAD_BYTES,
     ReadFields,
-    check_size,
     make_read,
     opt_float,
     req_str,
+    text_line,
 )
 
 VENDOR = "vendor-c"
@@ -111,13 +111,7 @@ def local_to_utc(text: str) -> datetime:
 
 def parse(payload: bytes) -> ReadFields:
     """The decoded fields of a vendor-c line (Brussels local time to UTC)."""
-    check_size(payload)
-    try:
-        line = payload.decode("utf-8").strip("\r\n")
-    except UnicodeDecodeError:
-        msg = "line is not valid UTF-8"
-        raise DecodeError(msg) from None
-    parts = line.split(";")
+    parts = text_line(payload).split(";")
     n = len(parts)
     if n != 5:
         if not 3 <= n <= 5:
