@@ -18,4 +18,6 @@ CLUSTER_ROWS = ("feblam-memory-2proc",)
 GATEWAY_ROWS = ("gateway", "gateway-api", "gateway-webhook")
 #: A built-in vendor's decoder and its shipped mapping, on the same payloads (bench/mapping_rows.py).
 MAPPING_ROWS = ("mappings",)
-ALL_ROWS = MEMORY_ROWS + KAFKA_ROWS + CLUSTER_ROWS + INDEX_ROWS + GATEWAY_ROWS + MAPPING_ROWS
+#: Today's OCR-equivalence rule and the format-aware one on a generated set (bench/ocr_quality.py).
+QUALITY_ROWS = ("ocr-quality",)
+ALL_ROWS = MEMORY_ROWS + KAFKA_ROWS + CLUSTER_ROWS + INDEX_ROWS + GATEWAY_ROWS + MAPPING_ROWS + QUALITY_ROWS

@@ -129,7 +129,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
             results.append(getattr(gateway_rows, name.replace("-", "_"))(cache))
             progress.advance()
-    if not set(only) - set(GATEWAY_ROWS):
+    if "ocr-quality" in only:  # no broker, no generated reads: a set of plates of its own
+        progress.step("ocr-quality")
+        from bench.ocr_quality import ocr_quality
+
+        results.append(ocr_quality(seed=args.seed))
+        progress.advance()
+    if not set(only) - set(GATEWAY_ROWS) - {"ocr-quality"}:
         progress.close()
         return {
             "machine": machine(),

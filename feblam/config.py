@@ -227,6 +227,13 @@ class HotlistSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     ] = 10.0
     shards: Annotated[int, Meta(ge=1, le=4096, description="exact-set shards of the index")] = 31
     bloom_backend: Annotated[Literal["rbloom", "pybloom"], _doc("Bloom filter library")] = "rbloom"
+    ocr_rule: Annotated[
+        Literal["classes", "format"],
+        _doc(
+            "OCR-equivalent matching: classes (DESIGN 4: any substitution within a class) or format (only "
+            "substitutions the country's plate format needs; matchers/formats.py, `ocr_format` matches)"
+        ),
+    ] = "classes"
     bloom_fp_rate: Annotated[float, Meta(gt=0, lt=1, description="Bloom false-positive rate")] = 0.001
     cache_dir: Annotated[
         str,

@@ -17,7 +17,7 @@ from typing import Literal
 #: The start of Unix time, in UTC (the index's microsecond times and epoch-ms payloads count from it).
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-MatchKind = Literal["exact", "ocr_equivalent", "pattern"]
+MatchKind = Literal["exact", "ocr_equivalent", "ocr_format", "pattern"]
 Action = Literal["intercept", "observe", "inform"]
 ACTIONS: frozenset[str] = frozenset({"intercept", "observe", "inform"})
 #: The vendor decoders of ``sources/vendors`` (a test pins the registry to this tuple).

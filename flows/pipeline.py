@@ -33,6 +33,7 @@ from feblam.logs import get_logger, plate_ref, set_hash_key
 from feblam.model import DeadLetter, Hit, Match, PayloadBatch, match_order
 from flows.dedup import Candidate, DedupState, suppress
 from matchers.batch import needs_probe
+from matchers.formats import judged
 from matchers.index import Index, IndexHolder, ts_to_us
 from matchers.normalize import country_code, plate_key
 from sinks.routing import Router
@@ -82,8 +83,12 @@ def screened(vendor: str, payloads: Sequence[bytes], index: Index) -> Sequence[i
         return range(len(payloads))
 
 
-def make_processor(holder: IndexHolder, stats: FlowStats) -> Callable[[list[PayloadBatch]], list[Any]]:
-    """The hot loop: payload batches -> dead letters and candidates, against one index version per Bytewax batch."""
+def make_processor(
+    holder: IndexHolder, stats: FlowStats, ocr_rule: str = "classes"
+) -> Callable[[list[PayloadBatch]], list[Any]]:
+    """The hot loop: payload batches -> dead letters and candidates, against one index version per Bytewax batch
+    (``ocr_rule`` "format": OCR-equivalent matches judged by the country's plate formats, matchers.formats)."""
+    by_format = ocr_rule == "format"
 
     def payloads_of(batch: PayloadBatch, index: Index, out: list[Any]) -> None:
         vendor = batch.vendor
@@ -108,6 +113,8 @@ def make_processor(holder: IndexHolder, stats: FlowStats) -> Callable[[list[Payl
                     raise DecodeError(msg)
                 country = country_code(fields.country_raw)
                 matches = probe(key, country, fields.ts)
+                if by_format and matches:
+                    matches = judged(matches, key, country)
             except Exception as exc:  # noqa: BLE001 - bad input (or a bug) must not stop the flow or lose the read
                 if isinstance(exc, Skipped):  # an event the vendor's mapping does not take: no read, no dead letter
                     metrics.SKIPPED.labels(vendor).inc()
@@ -239,7 +246,7 @@ def build_flow(
 
     flow = Dataflow(flow_id)
     raw = op.input("read_payloads", flow, source)
-    out = op.flat_map_batch("decode_normalize_probe", raw, make_processor(holder, stats))
+    out = op.flat_map_batch("decode_normalize_probe", raw, make_processor(holder, stats, settings.hotlists.ocr_rule))
     split = op.branch("split_deadletter", out, lambda x: isinstance(x, DeadLetter))
 
     def count_dead(dl: DeadLetter) -> DeadLetter:

@@ -75,6 +75,11 @@ def explain_match(read: Mapping[str, Any], match: Mapping[str, Any]) -> dict[str
             chars = characters(read_key, entry_key)
             why["characters"] = chars
             why["substituted"] = [c for c in chars if c["how"] == "ocr"]
+            if kind == "ocr_format":
+                why["format"] = (
+                    "the read is no plate of its country's formats; each substituted character makes it one "
+                    "(matchers/formats.py)"
+                )
     read_cc, entry_cc = read.get("country"), match.get("entry_country")
     why["country"] = {
         "read": read_cc,
