@@ -34,6 +34,7 @@ from feblam.logs import get_logger
 from feblam.model import Hit, match_order
 from flows.dedup import Candidate, suppress
 from flows.pipeline import hit_id
+from matchers.formats import judged
 from matchers.index import Index, ts_to_us
 from matchers.normalize import country_code, plate_key
 from sinks.routing import Router
@@ -96,6 +97,10 @@ def scan(
     deadline = time.monotonic() + (timeout or settings.retro.timeout_seconds)
     router = Router(settings.sinks)
     window_us = int(settings.dedup.window_seconds * 1_000_000)
+    from sources.mapping import register
+
+    register(settings.vendors.dir)  # a scan in a child process knows the mapped vendors as the job does
+    by_format = settings.hotlists.ocr_rule == "format"
     states: dict[str, Any] = {}
     vendor_of = {s.topic: s.vendor for s in settings.sources}
     # Beside the flow, in the same process: hand the GIL over ten times as often while the scan runs,
@@ -137,6 +142,7 @@ def scan(
                     retro_of,
                     result,
                     since,
+                    by_format,
                 )
             # the end of a partition: its position at the high watermark of the last fetch
             for where in list(open_parts):
@@ -176,6 +182,7 @@ def _match(
     retro_of: str,
     result: ScanResult,
     since: datetime,
+    by_format: bool = False,
 ) -> None:
     # Most reads match none of a handful of added entries: the plate alone tells, without decoding.
     candidates = getattr(added, "candidates", None)
@@ -196,6 +203,8 @@ def _match(
         return
     country = country_code(fields.country_raw)
     matches = added.probe(key, country, fields.ts)
+    if matches and by_format:  # the live flow's rule (matchers.formats), the same for retro-hits
+        matches = judged(matches, key, country)
     if not matches:
         return
     if before is not None:  # reported live by the version before: not again
