@@ -168,6 +168,7 @@ def service(
     started: str,
     lock_id: int | None = None,
     standby: Callable[[str], None] | None = None,
+    command: str = "run",
     **fields: Any,
 ) -> Iterator[threading.Event]:
     """Lock the recovery directory, log ``started`` with the versions and the redacted settings, take the
@@ -175,14 +176,14 @@ def service(
 
     ``lock_id``: a cluster process's index (each process of a cluster locks its own file). ``standby``: when
     another process holds the lock, it is called with the holder and the service waits for the lock as a
-    standby (:class:`Stopped` when stopped first) instead of exiting."""
+    standby (:class:`Stopped` when stopped first) instead of exiting. ``command``: how the lock file names
+    its holder (``feblam run``, ``feblam gateway``)."""
     lock = RecoveryLock(Path(settings.recovery.dir), lock_id) if settings.recovery.dir else None
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         Stopper(stop, stats).start()
     if lock is not None:
-        name = "gateway" if started.startswith("gateway") else "run"
-        lock.acquire(stop if standby is not None else None, standby, name=name)
+        lock.acquire(stop if standby is not None else None, standby, name=command)
     try:
         log.info(started, versions=versions(), settings=settings.redacted(), **fields)
         yield stop

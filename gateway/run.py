@@ -74,7 +74,14 @@ def run_gateway(settings: Settings, *, stop: threading.Event | None = None, cloc
         console.start()
 
     try:
-        with service(settings, stats, stop, started="gateway_starting", standby=standby if g.standby else None) as stop:
+        with service(
+            settings,
+            stats,
+            stop,
+            started="gateway_starting",
+            standby=standby if g.standby else None,
+            command="gateway",
+        ) as stop:
             metrics.ACTIVE.set(1)
             journal.load()
             if console.standby_for is not None:
