@@ -74,15 +74,26 @@ def load_action_key(settings: Settings, environ: Mapping[str, str] | None = None
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 with os.fdopen(fd, "wb") as fh:
                     fh.write(secrets.token_hex(32).encode())
-        try:
-            key = path.read_bytes().strip()
-        except OSError as exc:
-            msg = f"{origin} {path}: cannot read the action key ({exc.strerror})"
-            raise FeblamError(msg) from None
-    if len(key) < KEY_MIN_BYTES:
-        msg = f"{origin}: the action key has {len(key)} bytes; it needs {KEY_MIN_BYTES} or more"
+        key = read_secret(path, f"{origin} {path}", "the action key")
+    return long_enough(key, origin, "the action key")
+
+
+def read_secret(path: Path, origin: str, what: str) -> bytes:
+    """A secret kept in a file (surrounding whitespace dropped); one line naming ``origin`` when it cannot be
+    read. The action key's and the webhooks' secrets are read alike."""
+    try:
+        return path.read_bytes().strip()
+    except OSError as exc:
+        msg = f"{origin}: cannot read {what} ({exc.strerror})"
+        raise FeblamError(msg) from None
+
+
+def long_enough(secret: bytes, origin: str, what: str) -> bytes:
+    """A secret of :data:`KEY_MIN_BYTES` or more, else one line naming ``origin``."""
+    if len(secret) < KEY_MIN_BYTES:
+        msg = f"{origin}: {what} has {len(secret)} bytes; it needs {KEY_MIN_BYTES} or more"
         raise FeblamError(msg)
-    return key
+    return secret
 
 
 def _signed_text(

@@ -38,11 +38,11 @@ from feblam.config import DeskSettings, Settings, WebhookSettings
 from feblam.errors import FeblamError
 from feblam.logs import get_logger
 from gateway import metrics
+from gateway.actions import long_enough, read_secret
 from gateway.journal import Journal, message
 from gateway.store import Change, Store
 
 log = get_logger(__name__)
-SECRET_MIN_BYTES = 32
 #: The longest wait between two attempts of one delivery.
 MAX_BACKOFF = 60.0
 #: How far a receiver should accept a timestamp from its own clock.
@@ -85,15 +85,8 @@ def load_secret(desk: DeskSettings, environ: Mapping[str, str] | None = None) ->
             raise FeblamError(msg)
     else:
         origin = f"{where}.secret_file: {hook.secret_file}"
-        try:
-            secret = Path(hook.secret_file).read_bytes().strip()
-        except OSError as exc:
-            msg = f"{origin}: cannot read the webhook's signing secret ({exc.strerror})"
-            raise FeblamError(msg) from None
-    if len(secret) < SECRET_MIN_BYTES:
-        msg = f"{origin}: the signing secret has {len(secret)} bytes; it needs {SECRET_MIN_BYTES} or more"
-        raise FeblamError(msg)
-    return secret
+        secret = read_secret(Path(hook.secret_file), origin, "the webhook's signing secret")
+    return long_enough(secret, origin, "the signing secret")
 
 
 class Webhook(threading.Thread):
