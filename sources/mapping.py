@@ -33,6 +33,7 @@ and word the error.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import tomllib
@@ -674,9 +675,18 @@ def compile_mapping(m: Mapping) -> Vendor:
 SHIPPED = Path(__file__).parent / "mappings"
 
 
+@functools.cache
 def shipped(name: str) -> Vendor:
-    """A shipped mapping's vendor by name."""
+    """A shipped mapping's vendor by name (compiled once a process)."""
     return compile_mapping(load_mapping(SHIPPED / f"{name}.toml"))
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled_file(path: str, mtime_ns: int, size: int) -> tuple[Mapping, Vendor]:
+    """A mapping file and its vendor, compiled once while the file is unchanged (the settings are checked, then
+    the vendors registered, at each start: one compile serves both)."""
+    m = load_mapping(Path(path))
+    return m, compile_mapping(m)
 
 
 def mapping_files(directory: str) -> dict[str, Vendor]:
@@ -686,7 +696,7 @@ def mapping_files(directory: str) -> dict[str, Vendor]:
     from feblam.model import VENDOR_NAMES
 
     vendors: dict[str, Vendor] = {
-        f.stem: compile_mapping(load_mapping(f)) for f in sorted(SHIPPED.glob("*.toml")) if f.stem not in VENDOR_NAMES
+        f.stem: shipped(f.stem) for f in sorted(SHIPPED.glob("*.toml")) if f.stem not in VENDOR_NAMES
     }
     if not directory:
         return vendors
@@ -699,13 +709,14 @@ def mapping_files(directory: str) -> dict[str, Vendor]:
 
     for f in sorted(folder.glob("*.toml")):
         try:
-            m = load_mapping(f)
+            stat = f.stat()
+            m, vendor = _compiled_file(str(f), stat.st_mtime_ns, stat.st_size)
             if m.name != f.stem:
                 problems.append(f"{f}: name = {m.name!r}: a mapping is named after its file ({f.stem!r})")
             elif m.name in VENDOR_NAMES or m.name in shipped_names:
                 problems.append(f"{f}: name = {m.name!r} is a shipped vendor; give the new vendor a name of its own")
             else:
-                vendors[m.name] = compile_mapping(m)
+                vendors[m.name] = vendor
         except ConfigError as exc:
             problems += str(exc).splitlines()
     if problems:
