@@ -389,3 +389,32 @@ def test_a_client_certificates_subject_counts_only_from_a_trusted_proxy(tmp_path
         )
     )
     assert untrusted.get("/api/v1/me", headers=subject).status_code == 401
+
+
+def test_oversized_and_overlong_requests_are_refused_before_they_reach_a_case(tmp_path: Path) -> None:
+    gw = Gateway(tmp_path, max_request_bytes=2048)
+    http = TestClient(gw.app)
+    h = gw.hit(hit_doc("CAM-BXL-1"))
+    url = f"/api/v1/cases/{h['hit_id']}"
+    big = http.post(
+        f"{url}/close",
+        content=b'{"outcome": "other", "reason": "' + b"x" * 5000 + b'"}',
+        headers={**bearer("cad-brussels"), "idempotency-key": "big-1", "content-type": "application/json"},
+    )
+    assert big.status_code == 413
+    long_key = http.post(f"{url}/acknowledge", headers={**bearer("cad-brussels"), "idempotency-key": "k" * 129})
+    assert long_key.status_code == 400 and "Idempotency-Key" in long_key.json()["error"]
+    long_reason = http.post(
+        f"{url}/close",
+        json={"outcome": "other", "reason": "r" * 501},
+        headers={**bearer("cad-brussels"), "idempotency-key": "k-r"},
+    )
+    assert long_reason.status_code == 400 and "at most 500" in long_reason.json()["error"]
+    far = http.get("/api/v1/events", headers={**bearer("cad-brussels"), "last-event-id": "9" * 30})
+    assert far.status_code == 400
+    huge_id = http.get(f"/api/v1/cases/{'z' * 5000}", headers=bearer("cad-brussels"))
+    assert huge_id.status_code == 404 and "z" * 200 not in huge_id.text
+    refused = [e for e in gw.audit if e["kind"] == "refused"]
+    assert refused and all(len(i) <= 128 for e in refused for i in e["hit_ids"])  # the trail keeps no long input
+    assert http.get("/api/v1/cases", headers={"authorization": "Bearer " + "t" * 10_000}).status_code == 401
+    assert gw.recorder.actions == []
