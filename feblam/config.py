@@ -389,6 +389,41 @@ class RetroSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     ] = 300.0
 
 
+class CloneSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``[clones]``: cloned plates caught live (one plate read at two places too far apart for the time between)."""
+
+    enabled: Annotated[
+        bool, _doc("check every read against the plate's last sighting (off: the deployment decides its legal basis)")
+    ] = False
+    window_minutes: Annotated[
+        float, Meta(gt=0, le=24 * 60, description="how long a plate's last sighting is kept (and no longer)")
+    ] = 120.0
+    max_kmh: Annotated[
+        float, Meta(gt=0, le=10_000, description="a speed between two sightings above this is a clone hit")
+    ] = 250.0
+    min_km: Annotated[
+        float,
+        Meta(ge=0, le=1000, description="sightings closer than this are one site (GPS and gantries), never a clone"),
+    ] = 2.0
+    min_confidence: Annotated[
+        float,
+        Meta(ge=0, le=1, description="both reads at least this confident (a read with no confidence: below, unless 0)"),
+    ] = 0.8
+    cameras: Annotated[
+        str,
+        _doc(
+            "CSV of camera_id,lat,lon[,site]: where each fixed camera is (a read's own position wins); "
+            "cameras of one site are never compared"
+        ),
+    ] = ""
+    list_id: Annotated[str, Meta(min_length=1, max_length=128, description="list_id of a clone hit's match")] = (
+        "FEBLAM-CLONES"
+    )
+    priority: Annotated[int, Meta(ge=1, le=5, description="priority of a clone hit")] = 2
+    action: Annotated[Action, _doc("action of a clone hit")] = "inform"
+    owner: Annotated[str, _doc("owner of a clone hit's match (who answers for the check)")] = ""
+
+
 class LoggingSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """``[logging]``: level, format and the stats event."""
 
@@ -746,6 +781,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
     http: HttpSettings = msgspec.field(default_factory=HttpSettings)
     retro: RetroSettings = msgspec.field(default_factory=RetroSettings)
+    clones: CloneSettings = msgspec.field(default_factory=CloneSettings)
     vendors: VendorSettings = msgspec.field(default_factory=VendorSettings)
     gateway: GatewaySettings = msgspec.field(default_factory=GatewaySettings)
     desks: tuple[DeskSettings, ...] = ()
@@ -772,6 +808,7 @@ SECTIONS: dict[str, type[msgspec.Struct]] = {
     "logging": LoggingSettings,
     "http": HttpSettings,
     "retro": RetroSettings,
+    "clones": CloneSettings,
     "vendors": VendorSettings,
     "gateway": GatewaySettings,
 }
@@ -884,6 +921,13 @@ def _semantic_problems(settings: Settings, origin: str) -> list[str]:
         problems.append(f"{origin}: deadletter: give topic or path, or dead letters would be lost")
     if settings.deadletter.topic and settings.deadletter.path:
         problems.append(f"{origin}: deadletter: give one of topic or path, not both")
+    if settings.clones.enabled and settings.clones.cameras:
+        from sources.cameras import load_cameras
+
+        try:
+            load_cameras(settings.clones.cameras)
+        except ConfigError as exc:
+            problems.append(f"{origin}: clones.cameras: {exc}")
     return problems + _vendor_problems(settings, origin) + _desk_problems(settings, origin)
 
 

@@ -91,6 +91,19 @@ RETRO_SCANS = Counter(
 )
 RETRO_HITS = Counter("feblam_retro_hits", "Retro-hits emitted", registry=REGISTRY)
 RETRO_SECONDS = Histogram("feblam_retro_scan_seconds", "Duration of a retro-scan", buckets=BUCKETS, registry=REGISTRY)
+CLONE_HITS = Counter("feblam_clone_hits", "Clone hits: a plate read too far from its last sighting", registry=REGISTRY)
+CLONE_UNPLACED = Counter(
+    "feblam_clone_reads_unplaced",
+    "Reads the clone check passed over: no position of their own and their camera not placed in the register",
+    ["vendor"],
+    registry=REGISTRY,
+)
+CLONE_PLATES = Gauge(
+    "feblam_clone_window_plates",
+    "Plates the clone check's window holds (their last sighting)",
+    ["shard"],
+    registry=REGISTRY,
+)
 READY = Gauge(
     "feblam_ready",
     "1 while /ready answers 200 (index loaded, partitions assigned, broker answering)",

@@ -86,6 +86,16 @@ class Match:
 
 
 @dataclass(frozen=True, slots=True)
+class Clone:
+    """Why a clone hit (DESIGN 6): the plate's earlier sighting, and the speed a car would have needed."""
+
+    earlier: Read
+    km: float
+    minutes: float
+    kmh: float
+
+
+@dataclass(frozen=True, slots=True)
 class Hit:
     """A prioritised hit for the Hit Gateway (DESIGN section 6)."""
 
@@ -101,6 +111,8 @@ class Hit:
     #: A retro-hit (DESIGN section 10): found by looking back when ``retro_of`` added the entries.
     retro: bool = False
     retro_of: str | None = None
+    #: A clone hit (``[clones]``): the plate's earlier sighting, too far away for the time between.
+    clone: Clone | None = None
 
 
 @dataclass(frozen=True, slots=True)

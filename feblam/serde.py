@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from feblam.model import DeadLetter, Hit, Match, Read
+from feblam.model import Clone, DeadLetter, Hit, Match, Read
 
 READ_FIELDS = (
     "read_id",
@@ -105,7 +105,7 @@ def hit_to_dict(hit: Hit) -> dict[str, Any]:
     read = read_to_dict(hit.read)
     read["plate"] = hit.plate
     read["country"] = hit.country
-    return {
+    doc = {
         "hit_id": hit.hit_id,
         "index_version": hit.index_version,
         "priority": hit.priority,
@@ -116,6 +116,10 @@ def hit_to_dict(hit: Hit) -> dict[str, Any]:
         "retro": hit.retro,
         "retro_of": hit.retro_of,
     }
+    if hit.clone is not None:
+        c = hit.clone
+        doc["clone"] = {"earlier": read_to_dict(c.earlier), "km": c.km, "minutes": c.minutes, "kmh": c.kmh}
+    return doc
 
 
 def hit_to_json(hit: Hit) -> bytes:
@@ -147,7 +151,12 @@ def hit_from_dict(doc: dict[str, Any]) -> Hit:
         routes=tuple(doc.get("routes", ())),
         retro=bool(doc.get("retro", False)),
         retro_of=doc.get("retro_of"),
+        clone=_clone_from_dict(doc["clone"]) if doc.get("clone") else None,
     )
+
+
+def _clone_from_dict(doc: dict[str, Any]) -> Clone:
+    return Clone(read_from_dict(doc["earlier"]), doc["km"], doc["minutes"], doc["kmh"])
 
 
 def payload_text(payload: bytes) -> tuple[str, str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from feblam.model import Match, Read
+from feblam.model import Clone, Match, Read
 
 DAY_US = 86_400_000_000
 
@@ -26,6 +26,7 @@ class Candidate:
     index_version: str
     ts_us: int
     appended_ms: int | None = None  # broker append time of the read (Kafka), for the append-to-hit latency
+    clone: Clone | None = None  # a clone hit's earlier sighting (flows.clones)
 
 
 DedupState = dict[tuple[str, str], int]

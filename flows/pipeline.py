@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import bytewax.operators as op
+import numpy as np
 from bytewax.dataflow import Dataflow
 from bytewax.inputs import Source
 from bytewax.outputs import FixedPartitionedSink, Sink
@@ -31,6 +32,7 @@ from feblam.config import Settings, replace
 from feblam.errors import DecodeError, Skipped
 from feblam.logs import get_logger, plate_ref, set_hash_key
 from feblam.model import DeadLetter, Hit, Match, PayloadBatch, match_order
+from flows.clones import ClonePart, ClonePrep, make_checker
 from flows.dedup import Candidate, DedupState, suppress
 from matchers.batch import needs_probe
 from matchers.formats import judged
@@ -38,6 +40,7 @@ from matchers.index import Index, IndexHolder, ts_to_us
 from matchers.normalize import country_code, plate_key
 from sinks.routing import Router
 from sources.vendors import VENDORS, make_read
+from sources.vendors.sightings import Sightings, concat, from_fields
 
 log = get_logger(__name__)
 #: The longest plate key any country issues (DESIGN 4); a longer one is bad input (no pattern meets a 16 KiB key).
@@ -83,11 +86,33 @@ def screened(vendor: str, payloads: Sequence[bytes], index: Index) -> Sequence[i
         return range(len(payloads))
 
 
+def sighted(vendor: str, payloads: Sequence[bytes], index: Index) -> tuple[Sightings, Sequence[int]]:
+    """With the clone check on: the sightings the vendor's batch decoding vouches for, and the positions that
+    need the full path (the plates the index may match, and every payload not vouched for, whose sighting
+    the full path's ``parse`` gives)."""
+    record = VENDORS.get(vendor)
+    if record is None or record.sightings is None:
+        return Sightings.empty(), range(len(payloads))
+    try:
+        s = record.sightings(payloads)
+        maybe = s.rows[needs_probe(index, s.plates)]
+    except Exception as exc:  # noqa: BLE001 - a bug here must not lose a read: the full path takes them all
+        log.error("sightings_failed_unexpectedly", vendor=vendor, error=repr(exc))
+        return Sightings.empty(), range(len(payloads))
+    if len(s) == len(payloads):
+        return s, maybe.tolist()
+    left = np.ones(len(payloads), dtype=bool)
+    left[s.rows] = False
+    left[maybe] = True
+    return s, np.flatnonzero(left).tolist()
+
+
 def make_processor(
-    holder: IndexHolder, stats: FlowStats, ocr_rule: str = "classes"
+    holder: IndexHolder, stats: FlowStats, ocr_rule: str = "classes", clones: ClonePrep | None = None
 ) -> Callable[[list[PayloadBatch]], list[Any]]:
     """The hot loop: payload batches -> dead letters and candidates, against one index version per Bytewax batch
-    (``ocr_rule`` "format": OCR-equivalent matches judged by the country's plate formats, matchers.formats)."""
+    (``ocr_rule`` "format": OCR-equivalent matches judged by the country's plate formats, matchers.formats);
+    with ``clones``, also each batch's sightings as :class:`~flows.clones.ClonePart` items, one per shard."""
     by_format = ocr_rule == "format"
 
     def payloads_of(batch: PayloadBatch, index: Index, out: list[Any]) -> None:
@@ -97,7 +122,14 @@ def make_processor(
         probe = index.probe
         version = index.version
         payloads = batch.payloads
-        for i in screened(vendor, payloads, index):
+        if clones is not None:
+            vouched, todo = sighted(vendor, payloads, index)
+            vouched_rows = set(vouched.rows.tolist()) if len(vouched) != len(payloads) else None
+            parsed_rows: list[int] = []
+            parsed: list[Any] = []
+        else:
+            todo = screened(vendor, payloads, index)
+        for i in todo:
             payload = payloads[i]
             try:
                 if parser is None:
@@ -111,6 +143,9 @@ def make_processor(
                 if len(key) > MAX_KEY_LENGTH:
                     msg = f"plate key of {len(key)} characters: no country issues plates over {MAX_KEY_LENGTH}"
                     raise DecodeError(msg)
+                if clones is not None and vouched_rows is not None and i not in vouched_rows:
+                    parsed_rows.append(i)
+                    parsed.append(fields)
                 country = country_code(fields.country_raw)
                 matches = probe(key, country, fields.ts)
                 if by_format and matches:
@@ -130,6 +165,9 @@ def make_processor(
                 read = make_read(fields)
                 appended = batch.appended_ms[i] if batch.appended_ms is not None else None
                 out.append(Candidate(read, key, country, tuple(matches), version, ts_to_us(read.ts), appended))
+        if clones is not None:
+            sightings = concat([vouched, from_fields(parsed_rows, parsed)]) if parsed else vouched
+            out.extend(clones.parts(batch, sightings))
 
     reads_of: dict[str, Any] = {}  # the metric child of each vendor, looked up once
 
@@ -182,6 +220,7 @@ def make_hit_builder(router: Router, stats: FlowStats) -> Callable[[tuple[Candid
             country=cand.country,
             matches=matches,
             routes=router.routes(matches, cand.read.camera_id),
+            clone=cand.clone,
         )
         counter = by_priority.get(hit.priority)
         if counter is None:
@@ -213,6 +252,7 @@ def build_flow(
     holder: IndexHolder | None = None,
     stats: FlowStats | None = None,
     flow_id: str = "feblam",
+    clone_shards: int = 1,
 ) -> Dataflow:
     """The FEBLAM dataflow.
 
@@ -220,7 +260,9 @@ def build_flow(
     settings to outputs, and a hit goes to each sink named in its routes.
     Dead letters go to ``deadletter``. When ``source`` is None, the Kafka source
     of the settings is used; when ``holder`` is None, the index is built from
-    ``settings.hotlists.dir``.
+    ``settings.hotlists.dir``. With ``[clones] enabled``, every read's sighting
+    goes to the clone check, in ``clone_shards`` keyed parts (a cluster: the
+    number of workers in all), whose clone hits join the candidates.
     """
     stats = stats if stats is not None else FlowStats()
     set_hash_key(settings.privacy.hash_key)
@@ -244,10 +286,26 @@ def build_flow(
     window_us = int(settings.dedup.window_seconds * 1_000_000)
     router = Router(settings.sinks)
 
+    prep = None
+    if settings.clones.enabled:
+        prep = ClonePrep.of(settings.clones, settings.privacy.hash_key, clone_shards)
+        warn_unplaced(prep)
     flow = Dataflow(flow_id)
     raw = op.input("read_payloads", flow, source)
-    out = op.flat_map_batch("decode_normalize_probe", raw, make_processor(holder, stats, settings.hotlists.ocr_rule))
+    processor = make_processor(holder, stats, settings.hotlists.ocr_rule, prep)
+    out = op.flat_map_batch("decode_normalize_probe", raw, processor)
     split = op.branch("split_deadletter", out, lambda x: isinstance(x, DeadLetter))
+    candidates = split.falses
+    if prep is not None:
+        live = holder
+
+        def version() -> str:
+            return live.current.version
+
+        parts = op.branch("split_sightings", split.falses, lambda x: isinstance(x, ClonePart))
+        keyed_parts = op.key_on("key_by_clone_shard", parts.trues, lambda p: p.shard)
+        checked = op.stateful_flat_map("check_clones", keyed_parts, make_checker(settings.clones, version, prep.places))
+        candidates = op.merge("candidates", parts.falses, op.key_rm("drop_clone_shard", checked))
 
     def count_dead(dl: DeadLetter) -> DeadLetter:
         stats.deadletters += 1
@@ -258,14 +316,14 @@ def build_flow(
     write_to("deadletter_out", dead, deadletter)
 
     if window_us > 0:
-        keyed = op.key_on("key_by_plate", split.falses, lambda c: plate_ref(c.key))
+        keyed = op.key_on("key_by_plate", candidates, lambda c: plate_ref(c.key))
 
         def dedup(state: DedupState | None, cand: Candidate) -> tuple[DedupState | None, tuple[Candidate | None, int]]:
             return suppress(state, cand, window_us)
 
         kept = op.key_rm("drop_plate_key", op.stateful_map("suppress_duplicates", keyed, dedup))
     else:  # duplicate suppression off (dedup.window_seconds = 0): no keyed state to keep
-        kept = op.map("no_suppression", split.falses, lambda cand: (cand, 0))
+        kept = op.map("no_suppression", candidates, lambda cand: (cand, 0))
     hits = op.filter_map("build_hit", kept, make_hit_builder(router, stats))
     if sink is not None:
         write_to("hits_out", hits, sink)
@@ -273,6 +331,25 @@ def build_flow(
         routed = op.filter(f"route_{name}", hits, routed_to(name))
         write_to(f"out_{name}", routed, target)
     return flow
+
+
+def warn_unplaced(prep: ClonePrep) -> None:
+    """At start: the register's cameras without a position, named (their reads are not checked unless they
+    carry a position of their own); no register at all, said once."""
+    register = prep.places.register
+    if not register.path:
+        log.warning(
+            "clone_no_camera_register",
+            hint="[clones] cameras names no register: only reads that carry their own position are checked",
+        )
+    elif register.unplaced:
+        log.warning(
+            "clone_cameras_unplaced",
+            register=register.path,
+            cameras=list(register.unplaced[:100]),
+            count=len(register.unplaced),
+            hint="their reads are not checked for clones unless they carry their own position",
+        )
 
 
 def write_to(step_id: str, stream: Any, sink: Sink[Any]) -> None:

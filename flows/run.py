@@ -160,7 +160,7 @@ def _run_flow(
     if peers:
         cluster_watchdog(peers, process_id or 0, stats, stop, settings.kafka.start_timeout_seconds * 3)
     source = KafkaReadSource(settings.kafka, settings.sources, stop, monitor=monitor)
-    flow = build_flow(settings, source, holder=holder, stats=stats)
+    flow = build_flow(settings, source, holder=holder, stats=stats, clone_shards=workers * max(1, len(peers)))
     try:
         run_dataflow(flow, settings, failed="job_failed", workers=workers, process_id=process_id, peers=peers)
     finally:

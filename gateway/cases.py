@@ -90,6 +90,16 @@ class Sighting:
         r = hit["read"]
         return cls(hit["hit_id"], at, r["ts"], r["camera_id"], r.get("lat"), r.get("lon"), r.get("direction"), region)
 
+    @classmethod
+    def earlier_of(cls, hit: dict[str, Any], at: datetime, desks: Desks) -> Sighting | None:
+        """A clone hit's earlier sighting (the other place the plate was read), as a sighting of the trail."""
+        clone = hit.get("clone")
+        if not clone:
+            return None
+        e = clone["earlier"]
+        region = desks.region(str(e["camera_id"]))
+        return cls(hit["hit_id"], at, e["ts"], e["camera_id"], e.get("lat"), e.get("lon"), e.get("direction"), region)
+
     def view(self) -> dict[str, Any]:
         return {
             "hit_id": self.hit_id,
@@ -344,6 +354,7 @@ def take_hit(
             case.trail.append(sighting)
             case.seen = 1
             case.first_seen = case.last_seen = parse_ts(sighting.ts)
+            _add_earlier(case, hit, now, desks)
             vc.cases.append(case)
             changes.append(_change(vc, case, event(case), desks.alerts(priority)))
         else:
@@ -379,11 +390,12 @@ def _join(
     last = case.trail[-1] if case.trail else None
     case.hit, case.visible, case.entries = hit, visible, case.entries | entries
     case.trail.append(sighting)
-    del case.trail[:-MAX_TRAIL]
     case.seen += 1
     ts = parse_ts(sighting.ts)
     case.first_seen = min(case.first_seen or ts, ts)
     case.last_seen = max(case.last_seen or ts, ts)
+    _add_earlier(case, hit, now, desks)
+    del case.trail[:-MAX_TRAIL]
     priority = desk_view(hit, visible)["priority"]
     if case.state == "closed":
         case.history.append(
@@ -397,6 +409,18 @@ def _join(
     quiet = last is None or now - last.at >= desks.realert_after
     moved = last is not None and sighting.region is not None and sighting.region != last.region
     return _change(vc, case, event(case, "sighting", hit["hit_id"]), (quiet or moved) and desks.alerts(priority))
+
+
+def _add_earlier(case: Case, hit: dict[str, Any], now: datetime, desks: Desks) -> None:
+    """A clone hit's earlier sighting joins the trail before the hit's own (unless the trail has it): the card
+    and the map then show both places the plate was read."""
+    earlier = Sighting.earlier_of(hit, now, desks)
+    if earlier is None or any(s.ts == earlier.ts and s.camera_id == earlier.camera_id for s in case.trail):
+        return
+    case.trail.insert(len(case.trail) - 1, earlier)
+    case.seen += 1
+    ts = parse_ts(earlier.ts)
+    case.first_seen = min(case.first_seen or ts, ts)
 
 
 def apply_action(vc: VehicleCases, action: DeskAction) -> tuple[list[BoardChange], str | None]:

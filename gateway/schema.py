@@ -37,14 +37,14 @@ class MessageRefused(ValueError):
     """A message the gateway cannot use; the text is the reason its dead letter carries."""
 
 
-class HitRead(msgspec.Struct, frozen=True, omit_defaults=False):
+class SeenRead(msgspec.Struct, frozen=True, omit_defaults=False, kw_only=True):
+    """A read as a hit carries it (a clone hit's earlier sighting is one)."""
+
     read_id: Id
     camera_id: Id
     ts: Text
-    plate: Annotated[str, Meta(min_length=1, max_length=MAX_KEY, pattern="^[A-Z0-9]+$")]
     plate_raw: Annotated[str, Meta(max_length=64)]
     vendor: Text | None = None
-    country: Text | None = None
     country_raw: Text | None = None
     confidence: Annotated[float, Meta(ge=0.0, le=1.0)] | None = None
     lat: Degrees | None = None
@@ -52,6 +52,20 @@ class HitRead(msgspec.Struct, frozen=True, omit_defaults=False):
     lane: int | Text | None = None
     direction: int | Text | None = None
     image_ref: Annotated[str, Meta(max_length=2048)] | None = None
+
+
+class HitRead(SeenRead, frozen=True, kw_only=True):
+    plate: Annotated[str, Meta(min_length=1, max_length=MAX_KEY, pattern="^[A-Z0-9]+$")]
+    country: Text | None = None
+
+
+class HitClone(msgspec.Struct, frozen=True):
+    """A clone hit's why (DESIGN 6): the plate's earlier sighting, the distance, the time and the speed between."""
+
+    earlier: SeenRead
+    km: Annotated[float, Meta(ge=0.0, le=20_100.0)]  # half the Earth's circumference
+    minutes: Annotated[float, Meta(ge=0.0, le=7 * 24 * 60)]
+    kmh: Annotated[float, Meta(ge=0.0, le=1e9)]
 
 
 class HitMatch(msgspec.Struct, frozen=True):
@@ -79,6 +93,7 @@ class GatewayHit(msgspec.Struct, frozen=True):
     routes: Annotated[list[Text], Meta(max_length=1000)] = []
     retro: bool = False
     retro_of: Text | None = None
+    clone: HitClone | None = None
 
 
 _decoder = msgspec.json.Decoder(GatewayHit)
@@ -103,11 +118,16 @@ def decode_message(decoder: msgspec.json.Decoder[T], payload: bytes, max_bytes: 
 def read_hit(payload: bytes, max_bytes: int) -> dict[str, Any]:
     """The hit's JSON object of the checked fields, or :class:`MessageRefused` with the reason."""
     hit = decode_message(_decoder, payload, max_bytes)
-    for name, text in (("emitted_at", hit.emitted_at), ("read.ts", hit.read.ts)):
+    times = [("emitted_at", hit.emitted_at), ("read.ts", hit.read.ts)]
+    if hit.clone is not None:
+        times.append(("clone.earlier.ts", hit.clone.earlier.ts))
+    for name, text in times:
         try:
             parse_ts(text)
         except ValueError:
             msg = f"{name}: {text[:40]!r} is not an ISO 8601 time"
             raise MessageRefused(msg) from None
     doc: dict[str, Any] = msgspec.to_builtins(hit)
+    if doc["clone"] is None:
+        del doc["clone"]  # a hit is drawn as it came: only a clone hit has the key
     return doc

@@ -34,19 +34,31 @@ if TYPE_CHECKING:
 #: Plates this long or longer (in characters, separators included) take the per-read path.
 MAX_WIDTH = 24
 _NO = 255
+_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 #: byte -> base-36 digit of its fuzzy class (letters of either case), or _NO for a character a key drops.
 _FUZZY_DIGIT = np.full(256, _NO, dtype=np.uint8)
-for _i, _ch in enumerate("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"):
+#: byte -> base-36 digit of the character itself (letters of either case), or _NO.
+_EXACT_DIGIT = np.full(256, _NO, dtype=np.uint8)
+for _i, _ch in enumerate(_ALPHABET):
     _rep = OCR_TO[OCR_FROM.index(_ch)] if _ch in OCR_FROM else _ch
-    _d = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ".index(_rep)
-    _FUZZY_DIGIT[ord(_ch)] = _d
-    _FUZZY_DIGIT[ord(_ch.lower())] = _d
+    _FUZZY_DIGIT[ord(_ch)] = _FUZZY_DIGIT[ord(_ch.lower())] = _ALPHABET.index(_rep)
+    _EXACT_DIGIT[ord(_ch)] = _EXACT_DIGIT[ord(_ch.lower())] = _i
 _POW36 = np.array([36**i for i in range(PACKED_MAX_LEN + 1)], dtype=np.int64)
 
 
 def fuzzy_codes(plates: Sequence[str]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
     """The fuzzy key code of each ASCII plate (``key_code(fuzzy_key(plate_key(p)))``), and which plates
     the codes do not cover (not ASCII, no key, a key over ``PACKED_MAX_LEN``, a plate over ``MAX_WIDTH``)."""
+    return _codes(plates, _FUZZY_DIGIT)
+
+
+def exact_codes(plates: Sequence[str]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """The key code of each ASCII plate (``key_code(plate_key(p))``), and which plates the codes do not cover
+    (as :func:`fuzzy_codes`)."""
+    return _codes(plates, _EXACT_DIGIT)
+
+
+def _codes(plates: Sequence[str], table: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
     n = len(plates)
     if n == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
@@ -78,7 +90,7 @@ def fuzzy_codes(plates: Sequence[str]) -> tuple[npt.NDArray[np.int64], npt.NDArr
     # separator, which no key keeps), as fuzzy digits; rows, so that each step is a run over contiguous memory.
     cols = np.arange(width, dtype=np.int64)[:, None]
     at = np.where(cols < lengths, starts + cols, data.shape[0])
-    digits = np.take(_FUZZY_DIGIT, np.take(np.append(data, np.uint8(0)), at))
+    digits = np.take(table, np.take(np.append(data, np.uint8(0)), at))
     keep = digits != _NO
     count = keep.sum(axis=0)
     acc = np.zeros(n, dtype=np.int64)

@@ -12,7 +12,7 @@ pre-check; None: decode to know).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -20,6 +20,7 @@ from feblam.errors import DecodeError
 from feblam.model import Read
 from sources.vendors import canonical, vendor_a, vendor_b, vendor_c
 from sources.vendors._fields import ReadFields, make_read
+from sources.vendors.sightings import Sightings
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,10 +36,20 @@ class Vendor:
     decode: Callable[[bytes], Read]
     #: Bytes -> the plate's text where it is certain without decoding; None: decode to know.
     plate_at: Callable[[bytes], str | None]
+    #: A batch -> the sightings of the payloads it vouches for (the clone check); None: ``parse`` one by one.
+    sightings: Callable[[Sequence[bytes]], Sightings] | None = None
 
     @classmethod
     def of(cls, module: ModuleType) -> Vendor:
-        return cls(module.VENDOR, module.parse, module.screen, module.decode, module.plate_at)
+        spec = getattr(module, "SIGHTING", None)
+        return cls(
+            module.VENDOR,
+            module.parse,
+            module.screen,
+            module.decode,
+            module.plate_at,
+            spec.sightings if spec is not None else getattr(module, "sightings", None),
+        )
 
 
 VENDORS: dict[str, Vendor] = {v.name: v for v in map(Vendor.of, (canonical, vendor_a, vendor_b, vendor_c))}

@@ -27,6 +27,7 @@ from sources.vendors._fields import (
     screen_struct,
     utc,
 )
+from sources.vendors.sightings import JsonSighting
 
 VENDOR = "canonical"
 
@@ -47,6 +48,22 @@ class _Payload(msgspec.Struct, gc=False):
 
 
 _decode = msgspec.json.Decoder(_Payload).decode
+#: The batch decoding of the clone check (sources.vendors.sightings): the same struct, field by field as parse takes them.
+SIGHTING = JsonSighting(
+    VENDOR,
+    _Payload,
+    plate="plate_raw",
+    camera="camera_id",
+    time="ts",
+    time_kind="iso",
+    read_id="read_id",
+    lat="lat",
+    lon="lon",
+    confidence="confidence",
+    image="image_ref",
+    country="country_raw",
+    vendor_field="vendor",
+)
 
 
 def parse(payload: bytes) -> ReadFields:

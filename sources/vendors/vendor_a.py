@@ -36,6 +36,7 @@ from sources.vendors._fields import (
     req_str,
     screen_struct,
 )
+from sources.vendors.sightings import JsonSighting
 
 VENDOR = "vendor-a"
 
@@ -63,6 +64,22 @@ class _Payload(msgspec.Struct, gc=False):
 
 
 _decode = msgspec.json.Decoder(_Payload).decode
+#: The batch decoding of the clone check (sources.vendors.sightings): the same struct, field by field as parse takes them.
+SIGHTING = JsonSighting(
+    VENDOR,
+    _Payload,
+    plate="plate.text",
+    camera="camera.id",
+    time="captured_at",
+    time_kind="iso_zoned",
+    read_id="id",
+    lat="camera.lat",
+    lon="camera.lon",
+    confidence="plate.confidence",
+    confidence_divisor=100.0,
+    image="image",
+    country="plate.country",
+)
 
 
 def parse(payload: bytes) -> ReadFields:

@@ -32,6 +32,7 @@ from sources.vendors._fields import (
     req_str,
     screen_struct,
 )
+from sources.vendors.sightings import JsonSighting
 
 VENDOR = "vendor-b"
 
@@ -51,6 +52,21 @@ class _Payload(msgspec.Struct, gc=False, rename="pascal"):
 
 
 _decode = msgspec.json.Decoder(_Payload).decode
+#: The batch decoding of the clone check (sources.vendors.sightings): the same struct, field by field as parse takes them.
+SIGHTING = JsonSighting(
+    VENDOR,
+    _Payload,
+    plate="plate",
+    camera="camera_id",
+    time="timestamp_ms",
+    time_kind="epoch_ms",
+    read_id="read_id",
+    lat="lat",
+    lon="lon",
+    confidence="conf",
+    image="image",
+    country="country",
+)
 
 
 def parse(payload: bytes) -> ReadFields:

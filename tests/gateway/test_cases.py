@@ -348,3 +348,70 @@ def test_a_case_past_its_retention_expires_with_an_event_and_leaves() -> None:
     assert [(c.desk, c.event["state"]) for c in changes if c.event] == [("brussels", "expired")]
     assert changes[0].event["at"] == "2026-12-02T20:00:00.000Z"
     assert vc.empty
+
+
+def clone_hit_doc(at: datetime) -> dict:
+    """A clone hit as the job writes it (feblam.serde), read by the gateway's schema."""
+    from feblam.model import Clone, Hit, Match, Read
+    from feblam.serde import hit_to_json
+    from gateway.schema import read_hit
+
+    later = Read("r2", "CAM-BXL-7", "canonical", at, "1-XYZ-987", "BE", 0.9, 50.8467, 4.3525, None, None, "s3://r2.jpg")
+    earlier = Read(
+        "r1",
+        "CAM-LUX-9",
+        "canonical",
+        at - timedelta(minutes=20),
+        "1XYZ987",
+        "BE",
+        0.92,
+        50.2014,
+        6.9935,
+        None,
+        None,
+        "s3://r1.jpg",
+    )
+    match = Match(
+        "FEBLAM-CLONES", "clone", "cloned_plate", 2, "inform", "exact", None, "also read at CAM-LUX-9", "1XYZ987", "BE"
+    )
+    hit = Hit(
+        "h-clone", "v1", 2, at, later, "1XYZ987", "BE", (match,), ("all-hits",), clone=Clone(earlier, 200.0, 20.0, 600)
+    )
+    return read_hit(hit_to_json(hit), 1 << 20)
+
+
+def test_a_clone_hit_shows_both_sightings_on_its_card_and_trail() -> None:
+    d = desks()
+    hit = clone_hit_doc(T0)
+    assert hit["clone"]["earlier"]["camera_id"] == "CAM-LUX-9" and hit["clone"]["kmh"] == 600
+    vc, changes = opened(hit, d, T0)
+    assert [c.desk for c in changes] == ["brussels"]
+    view = case_of(vc, "brussels").view()
+    assert [(s["camera_id"], s["lat"]) for s in view["trail"]] == [("CAM-BXL-7", 50.8467), ("CAM-LUX-9", 50.2014)]
+    assert view["seen"] == 2
+    # the next clone hit of the vehicle joins the case; the earlier sighting it names is not added twice
+    again = clone_hit_doc(T0 + timedelta(minutes=6))
+    again["hit_id"] = "h-clone-2"
+    again["clone"]["earlier"] = hit["read"] | {"plate_raw": "1XYZ987"}
+    take_hit(vc, again, d.route(again), d, T0 + timedelta(minutes=6))
+    view = case_of(vc, "brussels").view()
+    assert [s["camera_id"] for s in view["trail"]] == ["CAM-BXL-7", "CAM-BXL-7", "CAM-LUX-9"]
+    assert view["seen"] == 3
+    plain = hit_doc("CAM-BXL-1")
+    assert "clone" not in plain  # an ordinary hit is drawn as it came
+
+
+def test_a_clone_block_that_does_not_fit_is_refused_with_its_path() -> None:
+    import orjson
+    import pytest
+
+    from gateway.schema import MessageRefused, read_hit
+
+    doc = clone_hit_doc(T0)
+    doc["clone"]["kmh"] = -5
+    with pytest.raises(MessageRefused, match=r"clone\.kmh"):
+        read_hit(orjson.dumps(doc), 1 << 20)
+    doc = clone_hit_doc(T0)
+    doc["clone"]["earlier"]["ts"] = "yesterday"
+    with pytest.raises(MessageRefused, match=r"clone\.earlier\.ts"):
+        read_hit(orjson.dumps(doc), 1 << 20)

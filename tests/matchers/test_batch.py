@@ -12,7 +12,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from matchers.batch import MAX_WIDTH, fuzzy_codes, needs_probe
+from matchers.batch import MAX_WIDTH, exact_codes, fuzzy_codes, needs_probe
 from matchers.build import build_index
 from matchers.keycode import PACKED_MAX_LEN, key_code
 from matchers.normalize import fuzzy_key, plate_key
@@ -40,6 +40,17 @@ def test_fuzzy_codes_are_the_per_read_codes(batch: list[str]) -> None:
         assert left == (not covered), plate
         if covered:
             assert code == key_code(fuzzy_key(key)), plate
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(plates, max_size=40))
+def test_exact_codes_are_the_per_read_key_codes(batch: list[str]) -> None:
+    codes, other = exact_codes(batch)
+    for plate, code, left in zip(batch, codes.tolist(), other.tolist(), strict=True):
+        key = plate_key(plate)
+        assert left == (not (plate.isascii() and 0 < len(key) <= PACKED_MAX_LEN and len(plate) <= MAX_WIDTH)), plate
+        if not left:
+            assert code == key_code(key), plate
 
 
 @given(st.lists(st.integers(0, 2**62), max_size=300), st.lists(st.integers(0, 2**62), max_size=50))

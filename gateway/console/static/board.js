@@ -112,6 +112,16 @@
     return box;
   }
 
+  function cloneOf(clone) {
+    // a clone hit: the other place the plate was read, and why no car could have made it
+    const e = clone.earlier || {};
+    const box = el("section", "clone");
+    box.appendChild(el("div", "clone-seen", t("clone_seen", {
+      camera: e.camera_id, time: localTime(e.ts), km: clone.km, minutes: clone.minutes, kmh: clone.kmh })));
+    if (e.image_ref) box.appendChild(el("div", "clone-image", W.clone_image + ": " + e.image_ref));
+    return box;
+  }
+
   function trailOf(c) {
     const box = el("section", "trail");
     const head = c.seen > 1 ? t("seen_times", { n: c.seen, minutes: Math.round(c.seen_minutes) }) : W.seen_once;
@@ -171,7 +181,9 @@
     head.appendChild(el("span", "country", read.country || read.country_raw || "??"));
     head.appendChild(el("span", "state state-" + c.state, t("state_" + c.state) + (c.escalated_from ? " (" + t("from", { desk: c.escalated_from }) + ")" : "")));
     if (hit.retro) head.appendChild(el("span", "retro", W.retro));
+    if (hit.clone) head.appendChild(el("span", "clone-tag", W.clone));
     card.appendChild(head);
+    if (hit.clone) card.appendChild(cloneOf(hit.clone));
 
     for (const o of c.also_open || []) {
       const text = o.acknowledged_by

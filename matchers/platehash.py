@@ -1,0 +1,99 @@
+"""A keyed hash of plate keys for a whole batch at once: SipHash-2-4 over numpy arrays.
+
+State that outlives a read (the clone check's window, :mod:`flows.clones`) is
+keyed by this hash, never by the plate. SipHash is a pseudo-random function
+keyed by 128 secret bits (Aumasson and Bernstein, 2012): without the key, the
+hash of a plate tells nothing of the plate, and one plate's hash does not give
+another's. The key is derived from ``privacy.hash_key``, so every process of a
+deployment gives a plate the same hash (a cluster routes the state by it).
+
+A plate key of up to :data:`~matchers.keycode.PACKED_MAX_LEN` characters is one
+64-bit code (:func:`matchers.batch.exact_codes`), hashed as one 8-byte block in
+about twenty numpy operations over the batch; a longer or non-ASCII key (rare)
+is hashed by keyed BLAKE2b on its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from matchers.batch import exact_codes
+from matchers.normalize import plate_key
+
+_C = (0x736F6D6570736575, 0x646F72616E646F6D, 0x6C7967656E657261, 0x7465646279746573)
+_LAST_BLOCK = np.uint64(8 << 56)  # an 8-byte message: its length in the top byte of the last block
+_FF = np.uint64(0xFF)
+
+
+def hash_keys(hash_key: str) -> tuple[int, int, bytes]:
+    """The SipHash key (two 64-bit halves) and the BLAKE2b key this deployment's ``privacy.hash_key`` gives."""
+    derived = hashlib.blake2b(hash_key.encode(), digest_size=48, person=b"feblam-plates").digest()
+    return int.from_bytes(derived[:8], "little"), int.from_bytes(derived[8:16], "little"), derived[16:]
+
+
+def _rotl(x: npt.NDArray[np.uint64], b: int) -> npt.NDArray[np.uint64]:
+    return (x << np.uint64(b)) | (x >> np.uint64(64 - b))
+
+
+def _rounds(v: list[npt.NDArray[np.uint64]], n: int) -> None:
+    v0, v1, v2, v3 = v
+    for _ in range(n):
+        v0 += v1
+        v1 = _rotl(v1, 13)
+        v1 ^= v0
+        v0 = _rotl(v0, 32)
+        v2 += v3
+        v3 = _rotl(v3, 16)
+        v3 ^= v2
+        v0 += v3
+        v3 = _rotl(v3, 21)
+        v3 ^= v0
+        v2 += v1
+        v1 = _rotl(v1, 17)
+        v1 ^= v2
+        v2 = _rotl(v2, 32)
+    v[:] = [v0, v1, v2, v3]
+
+
+def siphash_u64(k0: int, k1: int, words: npt.NDArray[np.uint64] | npt.NDArray[np.int64]) -> npt.NDArray[np.uint64]:
+    """SipHash-2-4 of each 64-bit word taken as its 8 little-endian bytes (the reference's byte order)."""
+    m = words.astype(np.uint64, copy=False)
+    n = m.shape[0]
+    v = [np.full(n, np.uint64(k ^ c)) for k, c in zip((k0, k1, k0, k1), _C, strict=True)]
+    v[3] ^= m
+    _rounds(v, 2)
+    v[0] ^= m
+    v[3] ^= _LAST_BLOCK
+    _rounds(v, 2)
+    v[0] ^= _LAST_BLOCK
+    v[2] ^= _FF
+    _rounds(v, 4)
+    return v[0] ^ v[1] ^ v[2] ^ v[3]
+
+
+class PlateHasher:
+    """Plates (as the camera read them) -> the keyed hash of their plate keys, a batch at a time."""
+
+    def __init__(self, hash_key: str) -> None:
+        self._k0, self._k1, self._long = hash_keys(hash_key)
+
+    def of_key(self, key: str) -> int:
+        """The hash of one plate key (the slow path of :meth:`of_plates`, and its reference)."""
+        codes, other = exact_codes([key])
+        if not other[0]:
+            return int(siphash_u64(self._k0, self._k1, codes)[0])
+        return int.from_bytes(hashlib.blake2b(key.encode(), key=self._long, digest_size=8).digest(), "little")
+
+    def of_plates(self, plates: Sequence[str]) -> npt.NDArray[np.uint64]:
+        """The hash of each plate's key; a plate with no key gets 0 (such a read is a dead letter anyway)."""
+        codes, other = exact_codes(plates)
+        hashed = siphash_u64(self._k0, self._k1, codes)
+        if other.any():
+            for i in np.flatnonzero(other).tolist():
+                key = plate_key(plates[i])
+                hashed[i] = self.of_key(key) if key else 0
+        return hashed

@@ -1,0 +1,77 @@
+"""The batch sightings of the clone check: a payload is in them only when ``parse`` accepts it, with the same
+values; a bad payload never costs the batch (the rest are still vouched for)."""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from feblam.errors import DecodeError
+from feblam.model import EPOCH
+from sources.vendors import VENDORS
+from tests.sources.test_fast_path import VALID, documents
+
+JSON_VENDORS = sorted(VALID)
+raw = st.one_of(
+    st.binary(max_size=40),
+    st.sampled_from([b"", b"\n", b"{}", b'{"a":1}\n{"b":2}', b"[]", b"null", b"{" * 40, b'{"x":"\xff"}']),
+)
+
+
+def _same(a: Any, b: Any) -> bool:
+    return (a is None and isinstance(b, float) and math.isnan(b)) or a == b or (a or None) == (b or None)
+
+
+@pytest.mark.parametrize("vendor", JSON_VENDORS)
+def test_batch_sightings_agree_with_parse_on_any_mix(vendor: str) -> None:
+    record = VENDORS[vendor]
+    assert record.sightings is not None
+    seen = {"vouched": 0, "left": 0}
+
+    @settings(max_examples=250, deadline=None)
+    @given(st.lists(st.one_of(documents(VALID[vendor]).map(orjson.dumps), raw), max_size=12))
+    def check(payloads: list[bytes]) -> None:
+        s = record.sightings(payloads)  # type: ignore[misc]
+        vouched = set(s.rows.tolist())
+        assert len(vouched) == len(s)
+        for j, i in enumerate(s.rows.tolist()):
+            try:
+                f = record.parse(payloads[i])
+            except DecodeError as exc:
+                msg = f"{vendor}: sightings vouched for a payload parse refuses: {payloads[i]!r}: {exc}"
+                raise AssertionError(msg) from None
+            assert s.plates[j] == f.plate_raw
+            assert s.cameras[j] == f.camera_id
+            assert s.vendors[j] == f.vendor
+            assert s.ts_us[j] == (f.ts - EPOCH) // timedelta(microseconds=1)
+            for got, want in ((s.lat[j], f.lat), (s.lon[j], f.lon), (s.confidence[j], f.confidence)):
+                assert _same(want, float(got)), (got, want)
+            assert (s.read_ids[j] or None) == f.read_id
+            assert (s.images[j] or None) == f.image_ref
+            assert (s.countries[j] or None) == f.country_raw
+            seen["vouched"] += 1
+        for i, p in enumerate(payloads):
+            if i not in vouched:
+                seen["left"] += 1
+                # what is left is parsed one by one: it may be good (a lenient form), or a dead letter
+                try:
+                    record.parse(p)
+                except DecodeError:
+                    pass
+
+    check()
+    assert seen["vouched"] > 100
+    assert seen["left"] > 50
+
+
+@pytest.mark.parametrize("vendor", JSON_VENDORS)
+def test_one_bad_payload_leaves_the_rest_of_the_batch_vouched(vendor: str) -> None:
+    good = orjson.dumps(VALID[vendor])
+    s = VENDORS[vendor].sightings([good, b"{not json", good, good + b"\n" + good, good])  # type: ignore[misc]
+    assert s.rows.tolist() == [0, 2, 4]
