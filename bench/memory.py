@@ -4,6 +4,7 @@ loop) and ``naive-memory`` (the obvious Bytewax flow). ``limit-memory`` is :mod:
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import bytewax.operators as op
@@ -11,32 +12,64 @@ from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, TestingSource, run_main
 
 from bench.data import BATCH, BenchData, CountSink, Figures, MemorySource, _figures, _timed
-from feblam.config import Settings
+from feblam import metrics
+from feblam.config import CloneSettings, Settings, replace
 from flows.pipeline import FlowStats, build_flow, screened
 from matchers.index import HotlistIndex, IndexHolder
 from matchers.normalize import country_code, plate_key
+from sources.simulator import ReadGenerator
 from sources.vendors import VENDORS, make_read
 
+#: Where the simulator's camera prefixes stand (city centres and two motorways), for the clone row's register.
+PLACES = {
+    "CAM-BXL-": (50.8467, 4.3525),
+    "CAM-LIE-": (50.6326, 5.5797),
+    "CAM-ANT-": (51.2194, 4.4025),
+    "E40-KM": (50.88, 3.90),
+    "E19-KM": (51.05, 4.45),
+    "CAM-GNT-": (51.0543, 3.7174),
+}
 
-def feblam_memory(data: BenchData, holder: IndexHolder | None = None, *, dedup: bool = False) -> Figures:
+
+def camera_register(cache: Path) -> Path:
+    """A register of the simulator's cameras (``[clones] cameras``), each a few hundred metres from its city's."""
+    path = cache / "cameras.csv"
+    lines = ["camera_id,lat,lon"]
+    for i, camera in enumerate(ReadGenerator([("1ABC123", "BE")]).cameras):
+        prefix = next(p for p in PLACES if camera.startswith(p))
+        lat, lon = PLACES[prefix]
+        lines.append(f"{camera},{lat + (i % 7) * 0.004:.5f},{lon + (i % 5) * 0.006:.5f}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def feblam_memory(
+    data: BenchData, holder: IndexHolder | None = None, *, dedup: bool = False, clones: Path | None = None
+) -> Figures:
     """The FEBLAM dataflow fed from memory; duplicate suppression off (every hit counted, as the other rows
-    count them) unless ``dedup`` (the ``feblam-memory-dedup`` row: the default 300 s window, its keyed state)."""
+    count them) unless ``dedup`` (the ``feblam-memory-dedup`` row: the default 300 s window, its keyed state);
+    with ``clones`` (a camera register), the clone check on (the ``feblam-memory-clones`` row)."""
     holder = holder or IndexHolder(data.index)
     hits, dead = CountSink(), CountSink()
     stats = FlowStats()
     settings = Settings() if dedup else Settings().without_dedup()
+    if clones is not None:
+        settings = replace(settings, clones=CloneSettings(enabled=True, cameras=str(clones)))
     flow = build_flow(
         settings, MemorySource(data.payloads), hits, deadletter=dead, holder=holder, stats=stats, flow_id="bench_feblam"
     )
+    clones_before = metrics.CLONE_HITS._value.get()
     wall, cpu, _ = _timed(lambda: run_main(flow))
+    name = "feblam-memory-clones" if clones is not None else "feblam-memory-dedup" if dedup else "feblam-memory"
     return _figures(
-        "feblam-memory-dedup" if dedup else "feblam-memory",
+        name,
         stats.reads,
         wall,
         cpu,
         hits=hits.count,
         deadletter=dead.count,
         suppressed=stats.suppressed,
+        clone_hits=int(metrics.CLONE_HITS._value.get() - clones_before) if clones is not None else None,
     )
 
 

@@ -3,7 +3,14 @@ in ``feblam bench --help`` without importing the suite."""
 
 from __future__ import annotations
 
-MEMORY_ROWS = ("limit-memory", "ceiling-memory", "feblam-memory", "naive-memory", "feblam-memory-dedup")
+MEMORY_ROWS = (
+    "limit-memory",
+    "ceiling-memory",
+    "feblam-memory",
+    "naive-memory",
+    "feblam-memory-dedup",
+    "feblam-memory-clones",
+)
 KAFKA_ROWS = (
     "ceiling-kafka",
     "feblam-kafka",

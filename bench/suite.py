@@ -64,6 +64,7 @@ def ratios(results: list[dict[str, Any]]) -> dict[str, float]:
     ratio("feblam-memory", "ceiling-memory")
     ratio("feblam-memory", "naive-memory")
     ratio("feblam-memory-dedup", "limit-memory")
+    ratio("feblam-memory-clones", "feblam-memory")
     ratio("feblam-kafka", "ceiling-kafka")
     ratio("feblam-kafka", "naive-kafka")
     ratio("feblam-memory-2proc", "feblam-memory")
@@ -163,6 +164,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "ceiling-memory": lambda: memory_rows.ceiling_memory(data),
         "feblam-memory": lambda: memory_rows.feblam_memory(data),
         "feblam-memory-dedup": lambda: memory_rows.feblam_memory(data, dedup=True),
+        "feblam-memory-clones": lambda: memory_rows.feblam_memory(data, clones=memory_rows.camera_register(cache)),
         "naive-memory": lambda: memory_rows.naive_memory(data, naive),  # type: ignore[arg-type]
     }
     # Alternate the in-memory rows so that a noisy moment hurts them alike; keep each row's best round.

@@ -50,6 +50,7 @@ from feblam.config import CloneSettings
 from feblam.logs import get_logger
 from feblam.model import EPOCH, Clone, Match, PayloadBatch, Read
 from flows.dedup import Candidate
+from matchers.batch import exact_codes
 from matchers.normalize import country_code, plate_key
 from matchers.platehash import PlateHasher
 from sources.cameras import CameraRegister, load_cameras
@@ -101,12 +102,19 @@ class ClonePart:
     def __len__(self) -> int:
         return int(self.idx.shape[0])
 
+    def objects(self) -> npt.NDArray[Any]:
+        """The earlier-read fields the window keeps (read id, camera, vendor, image), as object rows."""
+        s = self.sightings
+        out = np.empty((4, len(s)), dtype=object)
+        out[0], out[1], out[2], out[3] = s.read_ids, s.cameras, s.vendors, s.images
+        return out
+
 
 @dataclass(frozen=True, slots=True)
 class Earlier:
     """The earlier sighting of a flagged pair, as the window or the batch held it (no plate)."""
 
-    read_id: str
+    read_id: str | None  # None: the vendor gives none (see earlier_read)
     camera_id: str
     vendor: str
     ts_us: int
@@ -174,74 +182,124 @@ class Places:
 
     def country_numbers(self, raws: list[str | None]) -> npt.NDArray[np.int64]:
         """Each raw country as a number of its ISO code (0: unknown)."""
-        got = list(map(self._countries.get, raws))
-        for j, g in enumerate(got):
-            if g is None:
-                code = country_code(raws[j]) if isinstance(raws[j], str) else None
-                if code not in self.country_names:
-                    self.country_names.append(code)
-                number = self.country_names.index(code)
-                if len(self._countries) < 10_000:
-                    self._countries[raws[j]] = number
-                got[j] = number
-        return np.array(got, dtype=np.int64)
+        got = np.fromiter(map(self._countries.get, raws, repeat(-1)), dtype=np.int64, count=len(raws))
+        for j in np.flatnonzero(got < 0).tolist():
+            raw = raws[j]
+            code = country_code(raw) if isinstance(raw, str) else None
+            if code not in self.country_names:
+                self.country_names.append(code)
+            got[j] = number = self.country_names.index(code)
+            if len(self._countries) < 10_000:  # a topic of made-up codes cannot grow it further
+                self._countries[raw] = number
+        return got
+
+
+EMPTY = np.uint64(0)
+TOMB = np.uint64(1)  # a slot whose sighting left the window (a probe goes on past it)
 
 
 class CloneWindow:
-    """The last sighting of each plate seen within the window (one shard's), and the check (see the module)."""
+    """The last sighting of each plate seen within the window (one shard's), and the check (see the module).
 
-    def __init__(self, settings: CloneSettings, places: Places | None = None) -> None:
+    An open-addressing hash table in numpy columns, keyed by the plate hash (0: empty, 1: a slot whose
+    sighting left, which a lookup passes and an insert takes), at most half full: a batch is looked up and
+    stored with a few vectorised probe rounds, never a Python step a read."""
+
+    def __init__(self, settings: CloneSettings, places: Places | None = None, capacity: int = 1 << 16) -> None:
         self.places = places or Places(CameraRegister())
         self.window_us = int(settings.window_minutes * 60_000_000)
         self.max_kmh = settings.max_kmh
         self.min_km = settings.min_km
-        self.slot_of: dict[int, int] = {}
         self.newest = -(2**62)
         self._swept = -(2**62)
-        self._grow(1024)
+        self.live = 0
+        self.tombs = 0
+        self._alloc(capacity)
 
-    def _grow(self, cap: int) -> None:
-        old = getattr(self, "ts", None)
-        n = 0 if old is None else old.shape[0]
-
-        def ext(a: Any, dtype: Any, fill: Any) -> Any:
-            out = np.full(cap, fill, dtype=dtype)
-            if a is not None:
-                out[:n] = a
-            return out
-
-        self.key = ext(getattr(self, "key", None), np.uint64, 0)
-        self.ts = ext(old, np.int64, 0)
-        self.lat = ext(getattr(self, "lat", None), np.float64, 0.0)
-        self.lon = ext(getattr(self, "lon", None), np.float64, 0.0)
-        self.site = ext(getattr(self, "site", None), np.int64, 0)
-        self.country = ext(getattr(self, "country", None), np.int64, 0)
-        self.conf = ext(getattr(self, "conf", None), np.float32, 0.0)
-        self.objs = self._objs(cap, n)
-        self.free: list[int] = [*getattr(self, "free", []), *range(cap - 1, n - 1, -1)]
-
-    def _objs(self, cap: int, n: int) -> npt.NDArray[Any]:
-        out = np.full((4, cap), None, dtype=object)
-        if n:
-            out[:, :n] = self.objs
-        return out
+    def _alloc(self, cap: int) -> None:
+        self.cap, self.mask = cap, np.uint64(cap - 1)
+        self.key = np.zeros(cap, dtype=np.uint64)
+        self.ts = np.zeros(cap, dtype=np.int64)
+        self.lat = np.zeros(cap, dtype=np.float64)
+        self.lon = np.zeros(cap, dtype=np.float64)
+        self.site = np.zeros(cap, dtype=np.int64)
+        self.country = np.zeros(cap, dtype=np.int64)
+        self.conf = np.zeros(cap, dtype=np.float32)
+        self.objs = np.full((4, cap), None, dtype=object)  # read id, camera, vendor, image reference
 
     def __len__(self) -> int:
-        return len(self.slot_of)
+        return self.live
 
     def nbytes(self) -> int:
-        """The columns' bytes (the strings the object columns refer to not counted)."""
-        return int(
-            sum(
-                a.nbytes for a in (self.key, self.ts, self.lat, self.lon, self.site, self.country, self.conf, self.objs)
-            )
-        )
+        """The columns' bytes (the strings the object column refers to not counted)."""
+        cols = (self.key, self.ts, self.lat, self.lon, self.site, self.country, self.conf, self.objs)
+        return int(sum(a.nbytes for a in cols))
+
+    def _lookup(self, h: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
+        """The slot of each hash (-1: not held)."""
+        slot = np.full(h.shape[0], -1, dtype=np.int64)
+        pos = h & self.mask
+        todo = np.arange(h.shape[0])
+        while todo.shape[0]:
+            p = pos[todo]
+            k = self.key[p]
+            found = k == h[todo]
+            slot[todo[found]] = p[found].astype(np.int64)
+            go = ~found & (k != EMPTY)
+            todo = todo[go]
+            pos[todo] = (p[go] + np.uint64(1)) & self.mask
+        return slot
+
+    def _insert(self, h: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
+        """Slots for hashes not held (distinct): each takes the first empty or left slot of its probe (room for
+        them made beforehand, :meth:`_reserve`)."""
+        slot = np.full(h.shape[0], -1, dtype=np.int64)
+        pos = h & self.mask
+        todo = np.arange(h.shape[0])
+        while todo.shape[0]:
+            p = pos[todo]
+            k = self.key[p]
+            free = np.flatnonzero(k <= TOMB)
+            pf = p[free]
+            self.tombs -= int((k[free] == TOMB).sum())
+            self.key[pf] = h[todo[free]]  # two hashes at one free slot: one of them takes it, the other goes on
+            won = self.key[pf] == h[todo[free]]
+            slot[todo[free[won]]] = pf[won].astype(np.int64)
+            self.tombs += int((k[free[~won]] == TOMB).sum())  # a slot two hashes wanted was counted twice
+            rest = np.ones(todo.shape[0], dtype=bool)
+            rest[free[won]] = False
+            todo, p = todo[rest], p[rest]
+            pos[todo] = (p + np.uint64(1)) & self.mask
+        self.live += h.shape[0]
+        return slot
+
+    def _reserve(self, more: int) -> None:
+        """Room for ``more`` new plates with the table at most half full (a rehash moves every slot: before a
+        batch looks its plates up, never between)."""
+        if 2 * (self.live + self.tombs + more) > self.cap:
+            self._rehash(self.live + more)
+
+    def _rehash(self, need: int) -> None:
+        held = np.flatnonzero(self.key > TOMB)
+        values = [a[held] for a in (self.ts, self.lat, self.lon, self.site, self.country, self.conf)]
+        keys, objs = self.key[held], self.objs[:, held]
+        cap = self.cap
+        while 4 * need > cap:
+            cap *= 2
+        self._alloc(cap)
+        self.live = self.tombs = 0
+        s = self._insert(keys)
+        columns: tuple[npt.NDArray[Any], ...] = (self.ts, self.lat, self.lon, self.site, self.country, self.conf)
+        for new, held_values in zip(columns, values, strict=True):
+            new[s] = held_values
+        self.objs[:, s] = objs
 
     def check(self, part: ClonePart) -> list[Flag]:
         """The flagged reads of ``part``; the window then holds each plate's newest sighting."""
         n = len(part)
         if n == 0:
             return []
+        self._reserve(n)
         order = np.lexsort((part.ts, part.hashes))
         h, ts = part.hashes[order], part.ts[order]
         lat, lon, site, country = part.lat[order], part.lon[order], part.site[order], part.country[order]
@@ -249,43 +307,43 @@ class CloneWindow:
         first[1:] = h[1:] != h[:-1]
         last = np.ones(n, dtype=bool)
         last[:-1] = first[1:]
-        hl = h.tolist()
-        slot = np.fromiter(map(self.slot_of.get, hl, repeat(-1)), dtype=np.int64, count=n)
+        slot = np.full(n, -1, dtype=np.int64)
+        firsts = np.flatnonzero(first)
+        slot[firsts] = self._lookup(h[firsts])
+        horizon = self.newest - self.window_us
         # the sighting each read is compared with: the one before it in the batch, else the window's
-        prev_ts = np.empty(n, dtype=np.int64)
-        prev_ts[0] = 0
-        prev_ts[1:] = ts[:-1]
         prev = np.arange(n) - 1  # >= 0: a row of the batch; -1 - slot: the window's slot
         have = ~first
-        in_window = np.flatnonzero(first & (slot >= 0))
-        if in_window.shape[0]:
-            s = slot[in_window]
-            live = self.ts[s] >= self.newest - self.window_us
-            in_window, s = in_window[live], s[live]
-            prev_ts[in_window] = self.ts[s]
-            prev[in_window] = -1 - s
-            have[in_window] = True
+        held = firsts[slot[firsts] >= 0]
+        if held.shape[0]:
+            s = slot[held]
+            fresh = self.ts[s] >= horizon
+            held, s = held[fresh], s[fresh]
+            prev[held] = -1 - s
+            have[held] = True
         from_window = prev < 0
         ps = np.where(from_window, -1 - prev, 0)
         pb = np.where(from_window, 0, np.maximum(prev, 0))
-        p_lat = np.where(from_window, self.lat[ps], lat[pb])
-        p_lon = np.where(from_window, self.lon[ps], lon[pb])
+        p_ts = np.where(from_window, self.ts[ps], ts[pb])
         p_site = np.where(from_window, self.site[ps], site[pb])
         p_country = np.where(from_window, self.country[ps], country[pb])
-        dt = np.abs(ts - prev_ts)
+        dt = np.abs(ts - p_ts)
         cand = have & (dt <= self.window_us) & (site != p_site)
         cand &= (country == 0) | (p_country == 0) | (country == p_country)
         flags: list[Flag] = []
         if cand.any():
-            km = great_circle_km(lat, lon, p_lat, p_lon)
-            kmh = km / (np.maximum(dt, 1_000_000) / 3.6e9)
-            hit = cand & (km >= self.min_km) & (kmh > self.max_kmh)
-            for i in np.flatnonzero(hit).tolist():
+            c = np.flatnonzero(cand)
+            p_lat = np.where(from_window[c], self.lat[ps[c]], lat[pb[c]])
+            p_lon = np.where(from_window[c], self.lon[ps[c]], lon[pb[c]])
+            km = great_circle_km(lat[c], lon[c], p_lat, p_lon)
+            kmh = km / (np.maximum(dt[c], 1_000_000) / 3.6e9)
+            hit = (km >= self.min_km) & (kmh > self.max_kmh)
+            for i, k, v in zip(c[hit].tolist(), km[hit].tolist(), kmh[hit].tolist(), strict=True):
                 earlier = (
                     self._earlier(-1 - int(prev[i])) if from_window[i] else self._in_part(part, int(order[prev[i]]))
                 )
-                flags.append(Flag(int(order[i]), earlier, float(km[i]), float(dt[i]) / 60e6, float(kmh[i])))
-        self._store(part, order, h, ts, lat, lon, site, country, last, slot)
+                flags.append(Flag(int(order[i]), earlier, k, float(dt[i]) / 60e6, v))
+        self._store(part, order, h, ts, lat, lon, site, country, last, slot, horizon)
         newest = int(ts.max())
         if newest > self.newest:
             self.newest = newest
@@ -295,7 +353,6 @@ class CloneWindow:
 
     def _earlier(self, s: int) -> Earlier:
         read_id, camera, vendor, image = self.objs[:, s].tolist()
-        name = self.country_name(int(self.country[s]))
         return Earlier(
             read_id,
             camera,
@@ -305,14 +362,13 @@ class CloneWindow:
             float(self.lon[s]),
             float(self.conf[s]),
             image,
-            name,
+            self.country_name(int(self.country[s])),
         )
 
     def _in_part(self, part: ClonePart, k: int) -> Earlier:
         s, j = part.sightings, int(part.idx[k])
-        name = self.country_name(int(part.country[k]))
         return Earlier(
-            s.read_ids[j] or "",
+            s.read_ids[j] or None,
             s.cameras[j],
             s.vendors[j],
             int(part.ts[k]),
@@ -320,7 +376,7 @@ class CloneWindow:
             float(part.lon[k]),
             float(s.confidence[j]),
             s.images[j] or None,
-            name,
+            self.country_name(int(part.country[k])),
         )
 
     def country_name(self, number: int) -> str | None:
@@ -339,23 +395,19 @@ class CloneWindow:
         country: npt.NDArray[np.int64],
         last: npt.NDArray[np.bool_],
         slot: npt.NDArray[np.int64],
+        horizon: int,
     ) -> None:
+        """Each plate's newest sighting of the batch into its slot (unless the slot holds a newer one in the
+        window), a new slot for a plate the window does not hold."""
         rows = np.flatnonzero(last)
-        s = slot[rows]
+        s = self._group_slots(slot, rows)  # a group's slot was looked up at its first row
         known = s >= 0
-        # a plate the window holds: its slot takes this sighting when it is newer (or the slot's is stale)
-        keep = (
-            known & (self.ts[np.maximum(s, 0)] > ts[rows]) & (self.ts[np.maximum(s, 0)] >= self.newest - self.window_us)
-        )
-        rows, s, known = rows[~keep], s[~keep], known[~keep]
+        safe = np.maximum(s, 0)
+        newer_held = known & (self.ts[safe] > ts[rows]) & (self.ts[safe] >= horizon)
+        rows, s, known = rows[~newer_held], s[~newer_held], known[~newer_held]
         fresh = np.flatnonzero(~known)
         if fresh.shape[0]:
-            while len(self.free) < fresh.shape[0]:
-                self._grow(self.ts.shape[0] * 2)
-            taken = [self.free.pop() for _ in range(fresh.shape[0])]
-            s[fresh] = taken
-            self.slot_of.update(zip(h[rows[fresh]].tolist(), taken, strict=True))
-        self.key[s] = h[rows]
+            s[fresh] = self._insert(h[rows[fresh]])
         self.ts[s] = ts[rows]
         self.lat[s] = lat[rows]
         self.lon[s] = lon[rows]
@@ -364,21 +416,24 @@ class CloneWindow:
         sg = part.sightings
         src = part.idx[order[rows]]
         self.conf[s] = sg.confidence[src]
-        pick = src.tolist()
-        self.objs[0, s] = [sg.read_ids[j] for j in pick]
-        self.objs[1, s] = [sg.cameras[j] for j in pick]
-        self.objs[2, s] = [sg.vendors[j] for j in pick]
-        self.objs[3, s] = [sg.images[j] or None for j in pick]
+        self.objs[:, s] = part.objects()[:, src]
+
+    @staticmethod
+    def _group_slots(slot: npt.NDArray[np.int64], rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """The slot of each group (looked up at its first row), at the group's last row."""
+        starts = np.empty(rows.shape[0], dtype=np.int64)
+        starts[0] = 0
+        starts[1:] = rows[:-1] + 1
+        return slot[starts]
 
     def sweep(self) -> int:
-        """Forget the sightings older than the window; returns how many."""
+        """Forget the sightings older than the window (their slots left); returns how many."""
         self._swept = self.newest
-        used = np.fromiter(self.slot_of.values(), dtype=np.int64, count=len(self.slot_of))
-        old = used[self.ts[used] < self.newest - self.window_us]
-        for k in self.key[old].tolist():
-            del self.slot_of[k]
+        old = np.flatnonzero((self.key > TOMB) & (self.ts < self.newest - self.window_us))
+        self.key[old] = TOMB
         self.objs[:, old] = None
-        self.free.extend(old.tolist())
+        self.live -= int(old.shape[0])
+        self.tombs += int(old.shape[0])
         return int(old.shape[0])
 
 
@@ -414,17 +469,20 @@ class ClonePrep:
         if not placed.all():
             self._unplaced(batch.vendor, s, np.flatnonzero(keep & ~placed))
         keep &= placed
+        if s.codes is None or s.uncoded is None:
+            s.codes, s.uncoded = exact_codes(s.plates)
         idx = np.flatnonzero(keep)
+        plates = s.plates
+        hashes = self.hasher.of_codes(s.codes[idx], s.uncoded[idx], lambda i: plates[int(idx[i])])
+        if not (hashes >= 2).all():  # 0: no key, or one no country issues (a dead letter)
+            idx, hashes = idx[hashes >= 2], hashes[hashes >= 2]
         if not idx.shape[0]:
             return []
-        pick = idx.tolist()
-        hashes = self.hasher.of_plates([s.plates[j] for j in pick])
-        country = self.places.country_numbers([s.countries[j] for j in pick])
-        self._derive_ids(s, pick)
+        country = self.places.country_numbers(s.countries)[idx]
         whole = ClonePart("0", batch, s, idx, hashes, s.ts_us[idx], lat[idx], lon[idx], site[idx], country)
         if self.shards == 1:
             return [whole]
-        by = (hashes % np.uint64(self.shards)).astype(np.int64)
+        by = (whole.hashes % np.uint64(self.shards)).astype(np.int64)
         out = []
         for k in np.unique(by).tolist():
             m = np.flatnonzero(by == k)
@@ -434,7 +492,7 @@ class ClonePrep:
                     batch,
                     s,
                     idx[m],
-                    hashes[m],
+                    whole.hashes[m],
                     whole.ts[m],
                     whole.lat[m],
                     whole.lon[m],
@@ -443,15 +501,6 @@ class ClonePrep:
                 )
             )
         return out
-
-    @staticmethod
-    def _derive_ids(s: Sightings, pick: list[int]) -> None:
-        """A read the vendor gives no id gets the derived one (DESIGN 2), while its plate is still at hand."""
-        ids = s.read_ids
-        for j in pick:
-            if not ids[j]:
-                ts = EPOCH + timedelta(microseconds=int(s.ts_us[j]))
-                ids[j] = derived_read_id(s.cameras[j], ts, s.plates[j])
 
     def _unplaced(self, vendor: str, s: Sightings, rows: npt.NDArray[np.int64]) -> None:
         if not rows.shape[0]:
@@ -489,12 +538,15 @@ def clone_match(settings: CloneSettings, key: str, country: str | None, flag: Fl
 
 
 def earlier_read(e: Earlier, key: str) -> Read:
-    """The earlier sighting as a read (its plate: the key both reads share; the window keeps no plate)."""
+    """The earlier sighting as a read. Its plate is the key both reads share (the window keeps no plate); a read
+    whose vendor gives no id gets the id derived from camera, time and that key (DESIGN 2 derives it from the
+    raw plate, which may differ by separators: camera and time name the read)."""
+    ts = EPOCH + timedelta(microseconds=e.ts_us)
     return Read(
-        e.read_id,
+        e.read_id or derived_read_id(e.camera_id, ts, key),
         e.camera_id,
         e.vendor,
-        EPOCH + timedelta(microseconds=e.ts_us),
+        ts,
         key,
         e.country,
         None if math.isnan(e.confidence) else round(e.confidence, 6),

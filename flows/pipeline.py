@@ -34,17 +34,15 @@ from feblam.logs import get_logger, plate_ref, set_hash_key
 from feblam.model import DeadLetter, Hit, Match, PayloadBatch, match_order
 from flows.clones import ClonePart, ClonePrep, make_checker
 from flows.dedup import Candidate, DedupState, suppress
-from matchers.batch import needs_probe
+from matchers.batch import fuzzy_and_exact_codes, needs_probe
 from matchers.formats import judged
 from matchers.index import Index, IndexHolder, ts_to_us
-from matchers.normalize import country_code, plate_key
+from matchers.normalize import MAX_KEY_LENGTH, country_code, plate_key
 from sinks.routing import Router
 from sources.vendors import VENDORS, make_read
 from sources.vendors.sightings import Sightings, concat, from_fields
 
 log = get_logger(__name__)
-#: The longest plate key any country issues (DESIGN 4); a longer one is bad input (no pattern meets a 16 KiB key).
-MAX_KEY_LENGTH = 16
 
 
 @dataclass
@@ -95,7 +93,8 @@ def sighted(vendor: str, payloads: Sequence[bytes], index: Index) -> tuple[Sight
         return Sightings.empty(), range(len(payloads))
     try:
         s = record.sightings(payloads)
-        maybe = s.rows[needs_probe(index, s.plates)]
+        fuzzy, s.codes, s.uncoded = fuzzy_and_exact_codes(s.plates)  # one pass: the probe's and the clones'
+        maybe = s.rows[needs_probe(index, s.plates, (fuzzy, s.uncoded))]
     except Exception as exc:  # noqa: BLE001 - a bug here must not lose a read: the full path takes them all
         log.error("sightings_failed_unexpectedly", vendor=vendor, error=repr(exc))
         return Sightings.empty(), range(len(payloads))

@@ -16,9 +16,8 @@ from msgspec import Meta
 
 from feblam.model import Action
 from feblam.serde import parse_ts
+from matchers.normalize import MAX_KEY_LENGTH as MAX_KEY  # the longest plate key a country issues (DESIGN 4)
 
-#: The longest plate key a country issues (DESIGN 4); a longer one is not a plate.
-MAX_KEY = 16
 Text = Annotated[str, Meta(max_length=256)]
 Id = Annotated[str, Meta(min_length=1, max_length=128)]
 Note = Annotated[str, Meta(max_length=4096)]

@@ -49,19 +49,31 @@ _POW36 = np.array([36**i for i in range(PACKED_MAX_LEN + 1)], dtype=np.int64)
 def fuzzy_codes(plates: Sequence[str]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
     """The fuzzy key code of each ASCII plate (``key_code(fuzzy_key(plate_key(p)))``), and which plates
     the codes do not cover (not ASCII, no key, a key over ``PACKED_MAX_LEN``, a plate over ``MAX_WIDTH``)."""
-    return _codes(plates, _FUZZY_DIGIT)
+    (codes,), other = _codes(plates, (_FUZZY_DIGIT,))
+    return codes, other
 
 
 def exact_codes(plates: Sequence[str]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
     """The key code of each ASCII plate (``key_code(plate_key(p))``), and which plates the codes do not cover
     (as :func:`fuzzy_codes`)."""
-    return _codes(plates, _EXACT_DIGIT)
+    (codes,), other = _codes(plates, (_EXACT_DIGIT,))
+    return codes, other
 
 
-def _codes(plates: Sequence[str], table: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+def fuzzy_and_exact_codes(
+    plates: Sequence[str],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """:func:`fuzzy_codes` and :func:`exact_codes` from one pass over the characters (the clone check needs both)."""
+    (fuzzy, exact), other = _codes(plates, (_FUZZY_DIGIT, _EXACT_DIGIT))
+    return fuzzy, exact, other
+
+
+def _codes(
+    plates: Sequence[str], tables: tuple[npt.NDArray[np.uint8], ...]
+) -> tuple[list[npt.NDArray[np.int64]], npt.NDArray[np.bool_]]:
     n = len(plates)
     if n == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
+        return [np.zeros(0, dtype=np.int64) for _ in tables], np.zeros(0, dtype=bool)
     joined = "\x00".join(plates)
     if joined.isascii():
         other = np.zeros(n, dtype=bool)
@@ -90,23 +102,30 @@ def _codes(plates: Sequence[str], table: npt.NDArray[np.uint8]) -> tuple[npt.NDA
     # separator, which no key keeps), as fuzzy digits; rows, so that each step is a run over contiguous memory.
     cols = np.arange(width, dtype=np.int64)[:, None]
     at = np.where(cols < lengths, starts + cols, data.shape[0])
-    digits = np.take(table, np.take(np.append(data, np.uint8(0)), at))
-    keep = digits != _NO
-    count = keep.sum(axis=0)
-    acc = np.zeros(n, dtype=np.int64)
-    wide = digits.astype(np.int64)
-    for row in range(width):  # Horner, skipping what a key drops
-        acc = np.where(keep[row], acc * 36 + wide[row], acc)
+    chars = np.take(np.append(data, np.uint8(0)), at)
+    out = []
+    for table in tables:  # both tables drop the same characters: the counts agree
+        digits = np.take(table, chars)
+        keep = digits != _NO
+        count = keep.sum(axis=0)
+        acc = np.zeros(n, dtype=np.int64)
+        wide = digits.astype(np.int64)
+        for row in range(width):  # Horner, skipping what a key drops
+            acc = np.where(keep[row], acc * 36 + wide[row], acc)
+        out.append(_POW36[np.minimum(count, PACKED_MAX_LEN)] + acc)
     other |= (count == 0) | (count > PACKED_MAX_LEN)
-    return _POW36[np.minimum(count, PACKED_MAX_LEN)] + acc, other
+    return out, other
 
 
-def needs_probe(index: Index, plates: Sequence[str]) -> list[int]:
-    """Positions of the plates the full path must see (see the module's docstring), in order.
+def needs_probe(
+    index: Index, plates: Sequence[str], made: tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]] | None = None
+) -> list[int]:
+    """Positions of the plates the full path must see (see the module's docstring), in order; ``codes``: the
+    plates' :func:`fuzzy_codes` when ``made`` already.
 
     An empty plate is one the screen could not vouch for (a plate ``parse`` accepts is never empty).
     """
-    codes, other = fuzzy_codes(plates)
+    codes, other = made if made is not None else fuzzy_codes(plates)
     maybe = other | index.has_fuzzy_codes(codes)
     if index.has_pattern_entries:
         maybe |= ~other & patterns_may_match(index.pattern_sources(), plates)

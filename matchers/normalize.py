@@ -7,6 +7,8 @@ import unicodedata
 
 from matchers.countries import CODES
 
+#: The longest plate key any country issues (DESIGN 4); a longer one is bad input.
+MAX_KEY_LENGTH = 16
 #: Cyrillic and Greek capitals that look like Latin ones.
 _HOMOGLYPHS = {
     # Cyrillic

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal, get_args, get_origin
@@ -52,6 +52,9 @@ class Sightings:
     read_ids: list[str | None]
     images: list[str | None]
     countries: list[str | None]
+    #: The plates' key codes and which ones the codes do not cover (matchers.batch.exact_codes), when made.
+    codes: npt.NDArray[np.int64] | None = None
+    uncoded: npt.NDArray[np.bool_] | None = None
 
     def __len__(self) -> int:
         return int(self.rows.shape[0])
@@ -79,6 +82,8 @@ class Sightings:
             lst(self.read_ids),
             lst(self.images),
             lst(self.countries),
+            None if self.codes is None else self.codes[keep],
+            None if self.uncoded is None else self.uncoded[keep],
         )
 
 
@@ -159,10 +164,6 @@ def _with_text_time(struct: type[msgspec.Struct], field: str) -> type[msgspec.St
     return msgspec.defstruct(f"{struct.__name__}Sighting", fields, rename=rename or None, gc=False)
 
 
-def _path(name: str | None) -> Callable[[Any], Any]:
-    return operator.attrgetter(name) if name else (lambda _d: None)
-
-
 @dataclass(frozen=True)
 class JsonSighting:
     """How a JSON vendor's fast-path struct gives a sighting: the attribute path of each field."""
@@ -187,12 +188,14 @@ class JsonSighting:
         top = self.time.split(".", 1)[0]
         struct = self.payload if self.time_kind == "epoch_ms" else _with_text_time(self.payload, top)
         object.__setattr__(self, "_decoder", msgspec.json.Decoder(struct))
-        getters = {
-            k: _path(getattr(self, k))
+        paths = {
+            k: getattr(self, k)
             for k in ("plate", "camera", "time", "read_id", "lat", "lon", "confidence", "image", "country")
         }
-        getters["vendor"] = _path(self.vendor_field)
-        object.__setattr__(self, "_get", getters)
+        paths["vendor"] = self.vendor_field
+        names = tuple(k for k, v in paths.items() if v)
+        # every field of a read in one C call (a tuple), the batch transposed to columns by zip
+        object.__setattr__(self, "_get", (names, operator.attrgetter(*(paths[k] for k in names))))
 
     def sightings(self, payloads: Sequence[bytes]) -> Sightings:
         """The sightings of the payloads this decoding vouches for (see the module's docstring)."""
@@ -230,23 +233,27 @@ class JsonSighting:
         return docs if len(docs) == len(payloads) else None  # an empty payload is no line
 
     def _columns(self, rows: npt.NDArray[np.int64], docs: list[Any]) -> Sightings:
-        g = self._get  # type: ignore[attr-defined]
+        n = len(docs)
+        if n == 0:
+            return Sightings.empty()
+        names, getter = self._get  # type: ignore[attr-defined]
+        cols = dict(zip(names, zip(*map(getter, docs), strict=True), strict=True))  # one C call a read
+        none = [None] * n
 
         def col(name: str) -> list[Any]:
-            return list(map(g[name], docs))
+            c = cols.get(name)
+            return none if c is None else list(c)
 
-        times = col("time")
+        times = cols["time"]
         if self.time_kind == "epoch_ms":
             ts = np.array(times, dtype=np.int64) * 1000
-            ok = np.ones(len(docs), dtype=bool)
+            ok = np.ones(n, dtype=bool)
         else:
             ts, ok = iso_micros(times, naive_utc=self.time_kind == "iso")
         conf = _floats(col("confidence"))
         if self.confidence_divisor != 1.0:
             conf = conf / self.confidence_divisor
-        vendors = col("vendor") if self.vendor_field else [self.vendor] * len(docs)
-        if self.vendor_field:
-            vendors = [v or self.vendor for v in vendors]
+        vendors = [v or self.vendor for v in cols["vendor"]] if "vendor" in cols else [self.vendor] * n
         found = Sightings(
             rows,
             col("plate"),

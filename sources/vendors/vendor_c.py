@@ -12,12 +12,18 @@ occurrence (summer time, UTC+2), since the camera gives no offset to tell.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+import numpy as np
+import numpy.typing as npt
+
 from feblam.errors import DecodeError
 from feblam.model import Read
+from sources.timecols import days_from_civil
 from sources.vendors._fields import (
     MAX_PAYLOAD_BYTES,
     ReadFields,
@@ -26,6 +32,7 @@ from sources.vendors._fields import (
     req_str,
     text_line,
 )
+from sources.vendors.sightings import Sightings
 
 VENDOR = "vendor-c"
 LOCAL_ZONE = ZoneInfo("Europe/Brussels")
@@ -170,6 +177,107 @@ def screen(payload: bytes) -> str:
         if not 0.0 <= c <= 1.0:  # NaN too
             return ""
     return plate.decode("ascii")
+
+
+def sightings(payloads: Sequence[bytes]) -> Sightings:
+    """The sightings of a batch of lines (the clone check, sources.vendors.sightings), for the lines :func:`parse`
+    certainly accepts: as the screen, ASCII lines of five fields whose camera and plate carry no surrounding
+    whitespace; the times converted in numpy (local minutes to UTC once an hour of the batch)."""
+    n = len(payloads)
+    if n == 0:
+        return Sightings.empty()
+    sizes = np.fromiter(map(len, payloads), dtype=np.int64, count=n)
+    good = (sizes <= MAX_PAYLOAD_BYTES) & np.fromiter(map(bytes.isascii, payloads), dtype=bool, count=n)
+    splits = [p.split(b";") for p in payloads]
+    good &= np.fromiter(map(len, splits), dtype=np.int64, count=n) == 5
+    rows = np.flatnonzero(good)
+    if not rows.shape[0]:
+        return Sightings.empty()
+    fields = splits if rows.shape[0] == n else [splits[i] for i in rows.tolist()]
+    cams_b, whens, plates_b, countries_b, confs_b = zip(*fields, strict=True)
+    k = rows.shape[0]
+    timed = np.fromiter(map(len, whens), dtype=np.int64, count=k) == 17
+    timed &= np.fromiter(map(bytes.isdigit, whens), dtype=bool, count=k)
+    cams = _texts(cams_b)
+    plates = _texts(plates_b)
+    countries: list[str | None] = [c or None for c in map(str.strip, _texts(countries_b))]
+    ok = timed & _bare(cams) & _bare(plates)
+    conf, conf_ok = _confidences(list(map(str.strip, _texts(confs_b))))
+    ok &= conf_ok
+    ts = np.zeros(k, dtype=np.int64)
+    if timed.any():
+        blank = b"0" * 17
+        digits = np.frombuffer(
+            b"".join(w if t else blank for w, t in zip(whens, timed.tolist(), strict=True)), np.uint8
+        )
+        ts, time_ok = _local_micros(digits.reshape(k, 17).astype(np.int64) - 48)
+        ok &= time_ok
+    none = np.full(k, np.nan)
+    found = Sightings(rows, plates, cams, [VENDOR] * k, ts, none, none.copy(), conf, [None] * k, [None] * k, countries)
+    return found if ok.all() else found.take(np.flatnonzero(ok))
+
+
+def _texts(parts: Sequence[bytes]) -> list[str]:
+    """ASCII byte strings as text, in one decode for all."""
+    texts = b"\x00".join(parts).decode("ascii").split("\x00") if parts else []
+    return texts if len(texts) == len(parts) else [p.decode("ascii") for p in parts]  # a NUL within a field
+
+
+def _bare(texts: list[str]) -> npt.NDArray[np.bool_]:
+    """Which texts are non-empty with no surrounding whitespace (as parse would keep them)."""
+    if list(map(str.strip, texts)) == texts:
+        return np.fromiter(map(bool, texts), dtype=bool, count=len(texts))
+    return np.fromiter((bool(t) and t.strip() == t for t in texts), dtype=bool, count=len(texts))
+
+
+def _confidences(texts: list[str]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """Confidences as parse takes them (empty: none, NaN here), and which are valid numbers in 0..1."""
+    empty = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)) == 0
+    filled = texts if not empty.any() else ["nan" if e else t for t, e in zip(texts, empty.tolist(), strict=True)]
+    try:
+        values = np.array(filled, dtype=np.float64)
+    except ValueError:  # one is not a number: each on its own
+        values = np.array([_float_or_bad(t) for t in texts], dtype=np.float64)
+    return values, empty | ((values >= 0.0) & (values <= 1.0))
+
+
+def _float_or_bad(text: str) -> float:
+    if not text:
+        return math.nan
+    try:
+        return float(text)
+    except ValueError:
+        return -1.0  # outside 0..1: not vouched for
+
+
+def _local_micros(m: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """``yyyyMMddHHmmssfff`` digit rows in Brussels local time -> UTC microseconds, and which are possible
+    times (a real date, a second of 0-59, not in the daylight-saving gap), as :func:`local_to_utc` decides."""
+
+    def num(a: int, b: int) -> npt.NDArray[np.int64]:
+        out = m[:, a]
+        for i in range(a + 1, b):
+            out = out * 10 + m[:, i]
+        return out
+
+    y, mo, d, h, mi, sec, ms = num(0, 4), num(4, 6), num(6, 8), num(8, 10), num(10, 12), num(12, 14), num(14, 17)
+    ok = (y > 1) & (y < 9999) & (mo >= 1) & (mo <= 12) & (d >= 1) & (h <= 23) & (mi <= 59) & (sec <= 59)
+    leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
+    dim = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])[np.where(ok, mo, 1)] + ((mo == 2) & leap)
+    ok &= d <= dim
+    days = days_from_civil(y, np.where(ok, mo, 1), np.where(ok, d, 1))
+    hours = days * 24 + h
+    offset = np.zeros(m.shape[0], dtype=np.int64)
+    for hour in np.unique(hours[ok]).tolist():
+        at = np.flatnonzero(ok & (hours == hour))
+        j = int(at[0])
+        off = _hour_offset(int(y[j]), int(mo[j]), int(d[j]), int(h[j]))
+        if off is None:
+            ok[at] = False
+        else:
+            offset[at] = int(off.total_seconds())
+    seconds = hours * 3600 + mi * 60 + sec - offset
+    return seconds * 1_000_000 + ms * 1000, ok
 
 
 def decode(payload: bytes) -> Read:

@@ -16,6 +16,7 @@ from feblam.errors import DecodeError
 from feblam.model import EPOCH
 from sources.vendors import VENDORS
 from tests.sources.test_fast_path import VALID, documents
+from tests.sources.test_screen import parts, times
 
 JSON_VENDORS = sorted(VALID)
 raw = st.one_of(
@@ -75,3 +76,43 @@ def test_one_bad_payload_leaves_the_rest_of_the_batch_vouched(vendor: str) -> No
     good = orjson.dumps(VALID[vendor])
     s = VENDORS[vendor].sightings([good, b"{not json", good, good + b"\n" + good, good])  # type: ignore[misc]
     assert s.rows.tolist() == [0, 2, 4]
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.lists(st.one_of(parts, times), min_size=2, max_size=6), st.sampled_from(["", "\n", "\r\n"])),
+        max_size=10,
+    ),
+    st.lists(raw, max_size=2),
+)
+def test_vendor_c_batch_sightings_agree_with_parse(lines: list[tuple[list[str], str]], junk: list[bytes]) -> None:
+    payloads = [(";".join(fields) + end).encode() for fields, end in lines] + junk
+    payloads.append(b"CAM\x00X;20261128130000123;AB\x00-1;F\x00R;0.71")
+    payloads.append(b"CAM-LIE-0042;20261128130000123;AB-123-CD;FR;0.71")
+    record = VENDORS["vendor-c"]
+    s = record.sightings(payloads)  # type: ignore[misc]
+    assert s.rows.tolist()[-1] == len(payloads) - 1, "a good line is vouched for whatever the batch holds"
+    for j, i in enumerate(s.rows.tolist()):
+        try:
+            f = record.parse(payloads[i])
+        except DecodeError as exc:
+            msg = f"sightings vouched for a line parse refuses: {payloads[i]!r}: {exc}"
+            raise AssertionError(msg) from None
+        assert (s.plates[j], s.cameras[j], s.countries[j]) == (f.plate_raw, f.camera_id, f.country_raw)
+        assert s.ts_us[j] == (f.ts - EPOCH) // timedelta(microseconds=1)
+        assert _same(f.confidence, float(s.confidence[j]))
+        assert s.read_ids[j] is None and f.read_id is None
+
+
+def test_vendor_c_sightings_take_the_screens_lines_and_convert_local_time() -> None:
+    lines = [
+        b"CAM-LIE-0042;20261128130000123;AB-123-CD;FR;0.71",  # winter: UTC+1
+        b"CAM-LIE-0042;20260628130000000;AB-123-CD;;",  # summer: UTC+2, no country, no confidence
+        b"CAM-LIE-0042;20260329023000000;AB-123-CD;FR;0.71",  # the gap: parse refuses it
+        b"CAM-LIE-0042;20261025023000000;AB-123-CD;FR;0.71",  # the repeated hour: its first occurrence
+    ]
+    s = VENDORS["vendor-c"].sightings(lines)  # type: ignore[misc]
+    assert s.rows.tolist() == [0, 1, 3]
+    for j, i in enumerate(s.rows.tolist()):
+        assert s.ts_us[j] == (VENDORS["vendor-c"].parse(lines[i]).ts - EPOCH) // timedelta(microseconds=1)
