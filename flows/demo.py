@@ -266,7 +266,9 @@ def run_demo(
         view = LiveView(stats, stop)
         view.start()
         if seconds is not None:
-            threading.Timer(seconds, stop.set).start()
+            timer = threading.Timer(seconds, stop.set)
+            timer.daemon = True  # a stop by signal must not wait for the rest of --seconds
+            timer.start()
         flow = build_flow(
             settings,
             KafkaReadSource(settings.kafka, settings.sources, stop, monitor=monitor),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import time
 import urllib.error
@@ -238,6 +239,7 @@ def test_demo_serves_metrics_and_ready(tmp_path: Path) -> None:
         assert any(k.startswith("feblam_consumer_lag{") for k in m)
         assert get(port, "/ready")[0] == 200
     finally:
+        proc.send_signal(signal.SIGTERM)  # what an operator does; the demo stops as at the end of its time
         out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out.decode()[-2000:]
     assert f"http://127.0.0.1:{port}/metrics" in out.decode()
