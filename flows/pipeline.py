@@ -76,9 +76,8 @@ def screened(vendor: str, payloads: Sequence[bytes], index: Index) -> Sequence[i
     record = VENDORS.get(vendor)
     if record is None:
         return range(len(payloads))
-    screen = record.screen
     try:
-        return needs_probe(index, list(map(screen, payloads)))
+        return needs_probe(index, record.screen_batch(payloads))
     except Exception as exc:  # noqa: BLE001 - a bug here must not lose a read: the full path takes them all
         log.error("screen_failed_unexpectedly", vendor=vendor, error=repr(exc))
         return range(len(payloads))

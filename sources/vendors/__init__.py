@@ -4,7 +4,8 @@ A vendor module has ``decode(payload) -> Read`` (raising
 :class:`~feblam.errors.DecodeError`), ``parse(payload) -> ReadFields`` (the same
 fields by name without building the frozen dataclass, for the hot path),
 ``screen(payload) -> str`` (the raw plate of a payload ``parse`` certainly
-accepts, without building its fields; ``""``: only ``parse`` can tell) and
+accepts, without building its fields; ``""``: only ``parse`` can tell), the same
+over a whole batch where the vendor has it (``SCREEN``, one compiled call) and
 ``plate_at(payload) -> str | None`` (where the plate sits in the raw payload:
 its text when that is certain without decoding, for the retro-scan's
 pre-check; None: decode to know).
@@ -38,6 +39,14 @@ class Vendor:
     plate_at: Callable[[bytes], str | None]
     #: A batch -> the sightings of the payloads it vouches for (the clone check); None: ``parse`` one by one.
     sightings: Callable[[Sequence[bytes]], Sightings] | None = None
+    #: A batch -> ``screen`` of each payload, in one call; None: ``screen`` one by one.
+    screens: Callable[[Sequence[bytes]], list[str]] | None = None
+
+    def screen_batch(self, payloads: Sequence[bytes]) -> list[str]:
+        """``screen`` of each payload: the batch screen where the vendor has one."""
+        if self.screens is not None:
+            return self.screens(payloads)
+        return list(map(self.screen, payloads))
 
     @classmethod
     def of(cls, module: ModuleType) -> Vendor:
@@ -49,6 +58,7 @@ class Vendor:
             module.decode,
             module.plate_at,
             spec.sightings if spec is not None else getattr(module, "sightings", None),
+            getattr(module, "SCREEN", None),
         )
 
 

@@ -31,6 +31,7 @@ import numpy.typing as npt
 from feblam.model import EPOCH
 from sources.timecols import iso_micros
 from sources.vendors._fields import MAX_PAYLOAD_BYTES, ReadFields
+from sources.vendors.batchjson import decode_whole
 
 TimeKind = Literal["iso_zoned", "iso", "epoch_ms"]
 _NAN = math.nan
@@ -223,14 +224,7 @@ class JsonSighting:
         return self._columns(rows, docs)
 
     def _decode(self, payloads: Sequence[bytes]) -> list[Any] | None:
-        joined = b"\n".join(payloads)
-        if joined.count(b"\n") != len(payloads) - 1:  # a payload of its own holds a line break: one by one
-            return None
-        try:
-            docs: list[Any] = self._decoder.decode_lines(joined)  # type: ignore[attr-defined]
-        except (msgspec.ValidationError, msgspec.DecodeError):
-            return None
-        return docs if len(docs) == len(payloads) else None  # an empty payload is no line
+        return decode_whole(self._decoder, payloads)  # type: ignore[attr-defined]
 
     def _columns(self, rows: npt.NDArray[np.int64], docs: list[Any]) -> Sightings:
         n = len(docs)

@@ -35,8 +35,12 @@ def test_batch_sightings_agree_with_parse_on_any_mix(vendor: str) -> None:
     assert record.sightings is not None
     seen = {"vouched": 0, "left": 0}
 
-    @settings(max_examples=250, deadline=None)
-    @given(st.lists(st.one_of(documents(VALID[vendor]).map(orjson.dumps), raw), max_size=12))
+    doubled = documents(VALID[vendor]).map(lambda d: orjson.dumps(d) * 2)  # two objects on one line
+
+    good = documents(VALID[vendor]).map(orjson.dumps)
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.lists(st.one_of(good, good, raw, doubled), max_size=12))
     def check(payloads: list[bytes]) -> None:
         s = record.sightings(payloads)  # type: ignore[misc]
         vouched = set(s.rows.tolist())
