@@ -339,8 +339,9 @@ def _hot_from_index(index: HotlistIndex, k: int) -> list[tuple[str, str | None]]
     return out[:k]
 
 
-def change_to_hit(data: BenchData, cache: Path, changes: int = 100) -> Figures:
-    """Milliseconds from publishing a change on the change topic to the first hit that uses it.
+def change_to_hit(data: BenchData, cache: Path, changes: int = 100, *, retro: bool = True) -> Figures:
+    """Milliseconds from publishing a change on the change topic to the first hit that uses it; with the
+    automatic retro-scan on (the default, ``change-to-hit``) or off (``change-to-hit-retro-off``).
 
     ``feblam run`` (a subprocess, the bench's hotlist mapped) reads a canonical
     topic and the change topic on a broker of its own. For each of ``changes``
@@ -355,6 +356,7 @@ def change_to_hit(data: BenchData, cache: Path, changes: int = 100) -> Figures:
 
     from sources.broker import EmbeddedBroker
 
+    name = "change-to-hit" if retro else "change-to-hit-retro-off"
     broker = EmbeddedBroker().start()
     job = None
     try:
@@ -369,7 +371,8 @@ def change_to_hit(data: BenchData, cache: Path, changes: int = 100) -> Figures:
             f'[hotlists]\ndir = "{data.hot_dir}"\ncache_dir = "{index_cache()}"\npoll_seconds = 3600\n'
             f'changes_topic = "{topics["changes"]}"\n'
             f'[dedup]\nwindow_seconds = 0\n[deadletter]\ntopic = "{topics["dlq"]}"\n'
-            f'[[sinks]]\nname = "hits"\ntopic = "{topics["hits"]}"\n[logging]\nlevel = "warning"\nformat = "json"\n'
+            + ("" if retro else "[retro]\nwindow_minutes = 0\n")
+            + f'[[sinks]]\nname = "hits"\ntopic = "{topics["hits"]}"\n[logging]\nlevel = "warning"\nformat = "json"\n'
             f"[http]\nport = 0\n"
             f'[privacy]\nhash_key = "{BENCH_HASH_KEY}"\n'
         )
@@ -418,27 +421,32 @@ def change_to_hit(data: BenchData, cache: Path, changes: int = 100) -> Figures:
         # warm-up: the job is up, its index mapped and the feed caught up once a first change hits
         warm = wait_hit_after_change(prod, topics["changes"], list_id, "C2H-WARM", "9WARM99", 0, wait_hit, 180)
         if warm is None:
-            return _figures("change-to-hit", 0, 0.0, 0.0, error="the job did not hit the warm-up change in 180 s")
+            return _figures(name, 0, 0.0, 0.0, error="the job did not hit the warm-up change in 180 s")
         lat: list[float] = []
+        order: list[tuple[float, int]] = []  # (ms, change number): which changes were slowest
         started = time.perf_counter()
         for i in range(changes):
             ms = wait_hit_after_change(prod, topics["changes"], list_id, f"C2H-{i}", f"8CH{i:04d}", i + 1, wait_hit, 10)
             if ms is not None:
                 lat.append(ms)
+                order.append((ms, i))
         seconds = time.perf_counter() - started
         cons.close()
         lat.sort()
         return _figures(
-            "change-to-hit",
+            name,
             changes,
             seconds,
             0.0,
             entries=len(data.index),
             changes=changes,
+            retro=retro,
             hits_found=len(lat),
             p50_ms=round(lat[len(lat) // 2], 1) if lat else None,
+            p90_ms=round(lat[int(len(lat) * 0.9)], 1) if lat else None,
             p99_ms=round(lat[min(len(lat) - 1, int(len(lat) * 0.99))], 1) if lat else None,
             max_ms=round(lat[-1], 1) if lat else None,
+            slowest=[[n, round(ms, 1)] for ms, n in sorted(order, reverse=True)[:3]],
         )
     finally:
         if job is not None:

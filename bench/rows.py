@@ -17,6 +17,7 @@ KAFKA_ROWS = (
     "naive-kafka",
     "feblam-kafka-latency",
     "change-to-hit",
+    "change-to-hit-retro-off",
     "retro-scan",
     "retro-stall",
 )

@@ -199,10 +199,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         progress.step("feblam-kafka-latency")
         results.append(kafka_rows.feblam_kafka_latency(data, args.rate, args.latency_seconds, cache))
         progress.advance()
-    if "change-to-hit" in only:  # on a broker of its own, like the latency row
-        progress.step("change-to-hit")
-        results.append(kafka_rows.change_to_hit(data, cache))
-        progress.advance()
+    for row, retro in (("change-to-hit", True), ("change-to-hit-retro-off", False)):
+        if row in only:  # on a broker of its own, like the latency row
+            progress.step(row)
+            results.append(kafka_rows.change_to_hit(data, cache, retro=retro))
+            progress.advance()
     if "retro-scan" in only:  # on a broker of its own: an hour of reads at 1,000 reads/s
         progress.step("retro-scan")
         results.append(kafka_rows.retro_scan(data, cache, reads=args.retro_reads))
@@ -214,7 +215,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     kafka = [
         r
         for r in KAFKA_ROWS
-        if r in only and r not in ("feblam-kafka-latency", "change-to-hit", "retro-scan", "retro-stall")
+        if r in only
+        and r not in ("feblam-kafka-latency", "change-to-hit", "change-to-hit-retro-off", "retro-scan", "retro-stall")
     ]
     if kafka:
         kb = kafka_rows.KafkaBench(data)

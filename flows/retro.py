@@ -18,7 +18,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -350,61 +350,167 @@ def _index_of(rows: list[dict[str, Any]], lists: list[list[Any]]) -> Any:
     return build_index(snaps, n_shards=1)
 
 
+#: The automatic scan's child process runs at the lowest CPU priority (nice 19): on a busy machine it
+#: takes only the CPU the flow and the change feed leave, so a scan never delays the next change or the
+#: next hit. The trade-off: a scan on a machine the flow keeps at 100 % takes longer (its window and
+#: ``[retro] timeout_seconds`` still bound it; an incomplete scan says so in its audit event).
+SCAN_NICE = 19
+#: What the child runs before anything else (its imports included): lowering its own priority.
+NICE_PREFIX = f"import os; os.nice({SCAN_NICE}); "
+_CHILD = NICE_PREFIX + "import runpy; runpy.run_module('flows.retro', run_name='__main__', alter_sys=True)"
+
+
+@dataclass(frozen=True)
+class ScanRequest:
+    """One swap's entries to scan for: the overlay that added them, their ids, the version before, when."""
+
+    settings: Settings
+    added: Index
+    entries: tuple[tuple[str, str], ...]
+    before: Index
+    retro_of: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ScanJob:
+    """What one child process scans for: one request, or the requests that arrived while a scan ran, merged
+    (``retro_of``: the latest version, which holds every entry of them)."""
+
+    settings: Settings
+    doc: dict[str, Any]  # the child's input (settings, window, lists, added and before rows)
+    ids: list[tuple[str, str]]
+    since: datetime
+    until_ms: int
+    retro_of: str
+
+
+def merged_job(requests: list[ScanRequest]) -> ScanJob:
+    """One scan for ``requests`` (in arrival order): the window from the earliest's start to the latest's
+    swap, every entry at its latest upsert, and each entry's row before the first of them (the oldest
+    version before: an entry first changed by a later request was unchanged until then)."""
+    import msgspec
+
+    last = requests[-1]
+    window = timedelta(minutes=last.settings.retro.window_minutes)
+    since = min(r.at for r in requests) - window
+    until_ms = int(max(r.at for r in requests).timestamp() * 1000)
+    lists: dict[str, list[Any]] = {}
+    added: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in requests:
+        for info in r.added.files_version().lists:
+            lists.setdefault(info.list_id, [info.list_id, info.name, info.fuzzy])
+        for row in _rows(r.added.entries()):
+            added[(row["list_id"], row["entry_id"])] = row  # a later upsert of an entry replaces an earlier
+    ids = sorted({e for r in requests for e in r.entries})
+    before = _rows(requests[0].before.entries_named(set(ids)))
+    doc = {
+        "settings": msgspec.to_builtins(last.settings),
+        "since": since.isoformat(),
+        "until_ms": until_ms,
+        "retro_of": last.retro_of,
+        "lists": list(lists.values()),
+        "added": list(added.values()),
+        "before": before,
+    }
+    return ScanJob(last.settings, doc, ids, since, until_ms, last.retro_of)
+
+
+class ScanQueue:
+    """The job's automatic retro-scans: one child process at a time, at the lowest CPU priority
+    (:data:`SCAN_NICE`); the swaps that add entries while a scan runs are scanned for together by the next.
+
+    :meth:`submit` only queues: the change feed hands a swap's entries over and goes on at once, so a
+    change goes live without waiting for any scan, and a burst of changes costs one child, not one each.
+    """
+
+    def __init__(self, run: Callable[[ScanJob], None] | None = None) -> None:
+        self._run = run or run_child
+        self._lock = threading.Lock()
+        self._pending: list[ScanRequest] = []
+        self._worker: threading.Thread | None = None
+        self.jobs = 0  # scans started (a merged one counts once)
+
+    def submit(self, request: ScanRequest) -> threading.Thread:
+        """Queue ``request``; the thread that will scan for it (join it to wait for its scan)."""
+        with self._lock:
+            self._pending.append(request)
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._work, name="retro-scan", daemon=True)
+                self._worker.start()
+            return self._worker
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                if not self._pending:
+                    self._worker = None
+                    return
+                requests, self._pending = self._pending, []
+            self.jobs += 1
+            if len(requests) > 1:
+                log.info("retro_scans_coalesced", swaps=len(requests), retro_of=requests[-1].retro_of)
+            try:
+                self._run(merged_job(requests))
+            except Exception as exc:  # noqa: BLE001 - a failed scan is reported, the job goes on
+                log.error("retro_scan_failed", error=str(exc), retro_of=requests[-1].retro_of)
+
+
+def run_child(job: ScanJob) -> None:
+    """Scan for ``job`` in a child process (``python -m flows.retro`` at nice 19), then count and audit it."""
+    import subprocess
+
+    import orjson
+
+    settings = job.settings
+    proc = subprocess.run(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-c", _CHILD],
+        input=orjson.dumps(job.doc),
+        stdout=subprocess.PIPE,
+        timeout=settings.retro.timeout_seconds + 60,
+        check=False,
+    )
+    if proc.returncode != 0:
+        log.error("retro_scan_failed", error=f"the scan process exited with {proc.returncode}", retro_of=job.retro_of)
+        return
+    doc = orjson.loads(proc.stdout.splitlines()[-1])
+    _audit(
+        "swap",
+        job.since,
+        job.until_ms,
+        job.ids,
+        doc["reads"],
+        doc["hits"],
+        doc["seconds"],
+        doc["complete"],
+        job.retro_of,
+    )
+
+
+_SCANS = ScanQueue()
+
+
 def scan_in_background(
-    settings: Settings, added: Index, entries: list[tuple[str, str]], before: Index, retro_of: str
+    settings: Settings,
+    added: Index,
+    entries: list[tuple[str, str]],
+    before: Index,
+    retro_of: str,
+    queue: ScanQueue | None = None,
 ) -> threading.Thread | None:
-    """After a swap that added entries: a scan of the window before it, in a child process.
+    """After a swap that added entries: a scan of the window before it, in a child process, queued on the
+    job's :class:`ScanQueue` (the thread that will run it is returned; None: retro is off or nothing was added).
 
     The child (``python -m flows.retro``) gets the added entries and the old rows of
     those that existed — all the scan needs — so it runs off the job's GIL (the flow
-    does not wait for it) and without the job's index. This thread waits for it and
-    then counts and audits the scan.
+    does not wait for it) and without the job's index. The thread prepares the child's
+    input (the version before's rows are looked up there, not in the change feed), waits
+    for it and then counts and audits the scan.
     """
     if settings.retro.window_minutes <= 0 or not entries:
         return None
-    import msgspec
-    import orjson
-
-    now = datetime.now(UTC)
-    since = now - timedelta(minutes=settings.retro.window_minutes)
-    until_ms = int(now.timestamp() * 1000)
-    ids = sorted(set(entries))
-    job = orjson.dumps(
-        {
-            "settings": msgspec.to_builtins(settings),
-            "since": since.isoformat(),
-            "until_ms": until_ms,
-            "retro_of": retro_of,
-            "lists": [[i.list_id, i.name, i.fuzzy] for i in added.files_version().lists],
-            "added": _rows(added.entries()),
-            "before": _rows(before.entries_named(set(ids))),
-        }
-    )
-
-    def work() -> None:
-        import subprocess
-
-        try:
-            proc = subprocess.run(
-                [sys.executable, "-m", "flows.retro"],
-                input=job,
-                stdout=subprocess.PIPE,  # noqa: S603
-                timeout=settings.retro.timeout_seconds + 60,
-                check=False,
-            )
-            if proc.returncode != 0:
-                log.error(
-                    "retro_scan_failed", error=f"the scan process exited with {proc.returncode}", retro_of=retro_of
-                )
-                return
-            doc = orjson.loads(proc.stdout.splitlines()[-1])
-            _audit("swap", since, until_ms, ids, doc["reads"], doc["hits"], doc["seconds"], doc["complete"], retro_of)
-        except Exception as exc:  # noqa: BLE001 - a failed scan is reported, the job goes on
-            log.error("retro_scan_failed", error=str(exc), retro_of=retro_of)
-
-    thread = threading.Thread(target=work, name="retro-scan", daemon=True)
-    thread.start()
-    return thread
+    request = ScanRequest(settings, added, tuple(entries), before, retro_of, datetime.now(UTC))
+    return (queue or _SCANS).submit(request)
 
 
 def _child(job_json: bytes) -> int:
