@@ -376,14 +376,12 @@ def _touched_entries(inner: FilesVersion, touched: set[tuple[str, str]]) -> list
     """The list ids of the inner version's entries that ``touched`` names (one per entry)."""
     base = inner.base if isinstance(inner, LayeredIndex) else inner
     out = []
-    ids = pa.array([e for _, e in touched], type=pa.string())
-    hit = pc.is_in(base.entry_id, value_set=ids).to_numpy(zero_copy_only=False)
     removed = inner.removed if isinstance(inner, LayeredIndex) else frozenset()
-    for row in np.flatnonzero(hit):
-        if int(row) in removed:
+    for row in base.rows_named({e for _, e in touched}):
+        if row in removed:
             continue
         list_id = base.list_ids[base.list_idx[row]]
-        if (list_id, base.entry_id[int(row)].as_py()) in touched:
+        if (list_id, base.entry_id[row].as_py()) in touched:
             out.append(list_id)
     if isinstance(inner, LayeredIndex):
         out += [e.list_id for e in inner.overlay.entries() if (e.list_id, e.entry_id) in touched]

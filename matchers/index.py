@@ -222,6 +222,8 @@ class HotlistIndex:
         self.has_pattern_entries = patterns.count > 0
         #: The directory this version is mapped from (set by :func:`matchers.store.open_index`).
         self.source_dir: str | None = None
+        self._entry_order: npt.NDArray[np.uint32] | None = None  # see entry_order
+        self._order_lock = threading.Lock()
 
     # ------------------------------------------------------------ probing
 
@@ -265,14 +267,18 @@ class HotlistIndex:
     def _plain_rows(self, key: str, fcode: int) -> list[tuple[int, MatchKind]]:
         shard = fcode % self.n_shards
         codes = self.shard_codes[shard]
-        lo = int(np.searchsorted(codes, fcode, side="left"))
-        if lo >= codes.shape[0] or int(codes[lo]) != fcode:
+        n = codes.shape[0]
+        lo = int(codes.searchsorted(fcode))  # the method: a third of np.searchsorted's call cost
+        if lo >= n or int(codes[lo]) != fcode:
             return []
-        hi = int(np.searchsorted(codes, fcode, side="right"))
+        hi = lo + 1  # a fuzzy code is shared by a handful of entries at most: step over them
+        while hi < n and int(codes[hi]) == fcode:
+            hi += 1
         code = key_code(key)
+        key_codes = self.key_code
         out: list[tuple[int, MatchKind]] = []
         for row in self.shard_rows[shard][lo:hi].tolist():
-            same = int(self.key_code[row]) == code
+            same = int(key_codes[row]) == code
             if same and len(key) > PACKED_MAX_LEN:
                 same = self.long_keys.get(row) == key
             if same:
@@ -297,13 +303,13 @@ class HotlistIndex:
             cc = int(self.country[row])
             if cc and read_cc and cc != read_cc:
                 continue
-            if not (int(self.valid_from[row]) <= ts_us < int(self.valid_until[row])):
+            vf, vu = int(self.valid_from[row]), int(self.valid_until[row])
+            if not (vf <= ts_us < vu):
                 continue
             prio = int(self.priority[row])
             if kind == KIND_OCR:
                 prio = min(prio + 1, 5)
             owner = int(self.owner[row])
-            vf, vu = int(self.valid_from[row]), int(self.valid_until[row])
             out.append(
                 Match(
                     list_id=self.list_ids[self.list_idx[row]],
@@ -355,12 +361,57 @@ class HotlistIndex:
         """The entries with these (list, entry) ids, leaving out the rows ``removed``."""
         if not ids:
             return []
-        import pyarrow.compute as pc
-
-        hit = pc.is_in(self.entry_id, value_set=pa.array(sorted({e for _, e in ids}), pa.string()))
-        rows = np.flatnonzero(hit.to_numpy(zero_copy_only=False))
-        out = [self.entry(int(r)) for r in rows if int(r) not in removed]
+        out = [self.entry(r) for r in self.rows_named({e for _, e in ids}) if r not in removed]
         return [e for e in out if (e.list_id, e.entry_id) in ids]
+
+    def rows_named(self, entry_ids: set[str]) -> list[int]:
+        """The rows whose entry id (in any list) is one of ``entry_ids``, in order.
+
+        A binary search a name in the rows sorted by entry id (:meth:`entry_order`), not a scan of every
+        row: a live change at 10M entries costs microseconds here instead of a 10M-string scan.
+        """
+        if not entry_ids:
+            return []
+        order = self.entry_order()
+        if order is None:  # an entry id is null (a version built without the snapshot checks): scan
+            import pyarrow.compute as pc
+
+            hit = pc.is_in(self.entry_id, value_set=pa.array(sorted(entry_ids), pa.string()))
+            return np.flatnonzero(hit.to_numpy(zero_copy_only=False)).tolist()
+        ids, n = self.entry_id, int(order.shape[0])
+
+        def at(i: int) -> str:
+            return ids[int(order[i])].as_py()  # type: ignore[no-any-return]
+
+        rows: list[int] = []
+        for name in entry_ids:
+            lo, hi = 0, n
+            while lo < hi:  # the first position whose entry id is not below name
+                mid = (lo + hi) // 2
+                if at(mid) < name:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            while lo < n and at(lo) == name:
+                rows.append(int(order[lo]))
+                lo += 1
+        return sorted(rows)
+
+    def entry_order(self) -> npt.NDArray[np.uint32] | None:
+        """The rows in the order of their entry ids (4 bytes a row), sorted by Arrow on first use and kept
+        with the version; None when an entry id is null. A job taking live changes warms it when a version
+        goes live (:meth:`warm_entry_order`), so no change waits for the sort."""
+        with self._order_lock:
+            if self._entry_order is None and self.entry_id.null_count == 0:
+                import pyarrow.compute as pc
+
+                self._entry_order = pc.sort_indices(self.entry_id).to_numpy().astype(np.uint32)
+            return self._entry_order
+
+    def warm_entry_order(self) -> None:
+        """Sort the rows by entry id in a thread of their own (Arrow sorts without the GIL)."""
+        if self._entry_order is None:
+            threading.Thread(target=self.entry_order, name="entry-order", daemon=True).start()
 
     def nbytes(self) -> int:
         """Bytes held by the index structures (arrays, Arrow buffers, Bloom bits)."""

@@ -31,7 +31,7 @@ from feblam.model import DeadLetter
 from matchers.build import Change, build_changes
 from matchers.hotdir import list_files
 from matchers.index import FilesVersion, Index, IndexHolder
-from matchers.layers import ChangedIndex
+from matchers.layers import ChangedIndex, LayeredIndex
 from matchers.normalize import plate_key
 from matchers.refresh import AddedHook
 from matchers.snapshot import load_rows
@@ -152,6 +152,8 @@ class ChangeFeed(threading.Thread):
     def wrap(self, inner: Index) -> Index:
         """``inner`` (a version from the files) with the changes it does not hold yet on top."""
         files = inner.files_version()
+        base = files.base if isinstance(files, LayeredIndex) else files
+        base.warm_entry_order()  # the changes look their entries up by id in it: sorted once, off the feed's way
         with self._lock:
             self._prune(files)
             return build_changes(files, self.changes)

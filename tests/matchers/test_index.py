@@ -213,3 +213,33 @@ def test_shard_count_does_not_change_results(n_shards: int) -> None:
     lists = load_hotlists(EXAMPLES / "hotlists")
     idx = build_index(lists, n_shards=n_shards)
     assert [m.entry_id for m in idx.probe("1ABC123", "BE", NOON)] == ["S-1", "W-1"]
+
+
+entry_ids = st.text(st.sampled_from("AaB0-_é中"), min_size=1, max_size=5)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    ids_l1=st.lists(entry_ids, min_size=1, max_size=30, unique=True),
+    ids_l2=st.lists(entry_ids, min_size=1, max_size=30, unique=True),
+    asked=st.sets(entry_ids, max_size=12),
+)
+def test_rows_named_finds_every_row_of_an_entry_id_and_no_other(
+    ids_l1: list[str], ids_l2: list[str], asked: set[str]
+) -> None:
+    """The live changes' look-up by entry id (a binary search in the rows sorted by Arrow) gives exactly the
+    rows a scan of every entry id gives, the same id in two lists and non-ASCII ids included."""
+    with tempfile.TemporaryDirectory() as d:
+        index = index_of(
+            Path(d),
+            {
+                "L1": ([entry(e, f"AB{i:04d}") for i, e in enumerate(ids_l1)], True),
+                "L2": ([entry(e, f"CD{i:04d}") for i, e in enumerate(ids_l2)], False),
+            },
+        )
+    asked |= set(ids_l1[:2]) | set(ids_l2[:1])  # some that are there, beside the drawn ones
+    expected = sorted(r for r in range(len(index)) if index.entry_id[r].as_py() in asked)
+    assert index.rows_named(asked) == expected
+    assert {(e.list_id, e.entry_id) for e in index.entries_named({("L1", a) for a in asked})} == {
+        ("L1", a) for a in asked if a in ids_l1
+    }
