@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 import os
 import statistics
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -181,6 +182,15 @@ def naive_kafka(kb: KafkaBench, naive: NaiveIndex) -> Figures:
     return _figures("naive-kafka", kb.data.reads, wall, cpu, hits=len(out))
 
 
+#: The latency row's consumers (the job's, the hits reader's, the in-hop probe's) wait this long at most in a
+#: fetch: the embedded broker answers a long poll at its bound, not when data arrives (measured: a hop's p50
+#: is about half of it plus 5 ms), so it is short here; on a Kafka that answers on arrival it can be long.
+FETCH_WAIT_MS = 5
+#: The load generator (the cameras' side) batches 5 ms: unbatched, 20,000 produce requests a second take the
+#: embedded broker past its two cores (measured: seconds of latency). The job's own producer lingers 0 ms.
+GENERATOR_LINGER_MS = 5
+
+
 def feblam_kafka_latency(data: BenchData, rate: float, seconds: float, cache: Path) -> Figures:
     """Publish at a fixed rate while ``feblam run`` (a subprocess) turns reads into hits, on a broker of its own."""
     from sources.broker import EmbeddedBroker
@@ -198,7 +208,7 @@ def _latency(broker: Any, data: BenchData, rate: float, seconds: float, cache: P
     from types import SimpleNamespace
 
     import orjson
-    from confluent_kafka import Consumer, Producer, TopicPartition
+    from confluent_kafka import TIMESTAMP_CREATE_TIME, Consumer, Producer, TopicPartition
 
     kb = SimpleNamespace(broker=broker, data=data, prefix=f"lat{os.getpid()}")
 
@@ -210,7 +220,7 @@ def _latency(broker: Any, data: BenchData, rate: float, seconds: float, cache: P
     cfg = cache / "latency.toml"
     sources = "".join(f'[[sources]]\ntopic = "{t}"\nvendor = "{v}"\n' for v, t in topics.items())
     cfg.write_text(
-        f'[kafka]\nbrokers = "{kb.broker.address}"\npoll_timeout_ms = 5\nfetch_wait_ms = 5\nbatch_size = 2000\nlinger_ms = 1\n'
+        f'[kafka]\nbrokers = "{kb.broker.address}"\npoll_timeout_ms = 5\nfetch_wait_ms = {FETCH_WAIT_MS}\nbatch_size = 2000\nlinger_ms = 0\n'
         f"{sources}"
         f'[hotlists]\ndir = "{kb.data.hot_dir}"\ncache_dir = "{index_cache()}"\npoll_seconds = 3600\n'
         f'[dedup]\nwindow_seconds = 0\n[deadletter]\ntopic = "{prefix}.dlq"\n'
@@ -229,18 +239,20 @@ def _latency(broker: Any, data: BenchData, rate: float, seconds: float, cache: P
             "group.id": f"lat-{time.monotonic_ns()}",
             "enable.auto.commit": False,
             "enable.partition.eof": False,
-            "fetch.wait.max.ms": 5,
+            "fetch.wait.max.ms": FETCH_WAIT_MS,
             "fetch.error.backoff.ms": 5,
         }
     )  # a dispatch console polls tightly
     cons.assign([TopicPartition(hits_topic, p, 0) for p in range(2)])
     latencies: list[float] = []
+    out_hop: list[float] = []  # hit produced by the job -> consumed here (the broker out)
+    to_produced: list[float] = []  # read due -> its hit produced by the job (the generator, the broker in, the flow)
     stop = threading.Event()
     clock: dict[str, float] = {}
 
     def consume() -> None:
         while not stop.is_set():
-            for m in cons.consume(500, 0.01):
+            for m in _arrived(cons):
                 if m.error() is None:
                     got = time.time()
                     ts = datetime.fromisoformat(orjson.loads(m.value() or b"{}")["read"]["ts"]).timestamp()
@@ -248,15 +260,37 @@ def _latency(broker: Any, data: BenchData, rate: float, seconds: float, cache: P
                         offset = ts - clock["base"]
                         if 0 <= offset <= seconds + 1:
                             latencies.append((got - clock["start"] - offset) * 1000)
+                            kind, created = m.timestamp()
+                            if kind == TIMESTAMP_CREATE_TIME and created > 0:  # the job's sink produced it then
+                                out_hop.append((got - created / 1000) * 1000)
+                                to_produced.append((created / 1000 - clock["start"] - offset) * 1000)
                     else:  # warm-up: capture time is the wall clock
                         latencies.append((got - ts) * 1000)
 
+    # The broker in: a probe process with the job's consumer settings reads one partition of one read topic
+    # and times each read from its produce time (what the job's consumer sees, without the flow).
+    probe = subprocess.Popen(  # noqa: S603 - our own module
+        [
+            sys.executable,
+            "-c",
+            f"from bench.kafka_rows import probe_hop; probe_hop({kb.broker.address!r}, {topics[VENDORS[0]]!r})",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        preexec_fn=die_with_parent,
+    )
     reader = threading.Thread(target=consume, daemon=True)
     reader.start()
     # Warm-up: hotlisted reads on every partition of every topic until hits flow
     # (the first hits wait for the job to start and for topic metadata).
     gen = ReadGenerator(hot, hit_rate=1.0, seed=5)
-    prod = Producer({"bootstrap.servers": kb.broker.address, "linger.ms": 5, "queue.buffering.max.messages": 1_000_000})
+    prod = Producer(
+        {
+            "bootstrap.servers": kb.broker.address,
+            "linger.ms": GENERATOR_LINGER_MS,
+            "queue.buffering.max.messages": 1_000_000,
+        }
+    )
     deadline = time.time() + 120
     while len(latencies) < 20 and time.time() < deadline:
         for v, t in topics.items():
@@ -283,6 +317,11 @@ def _latency(broker: Any, data: BenchData, rate: float, seconds: float, cache: P
     watched = {"job": _ps.Process(job.pid), "broker": _ps.Process(kb.broker.proc.pid), "bench": _ps.Process()}
     cpu0 = {k: sum(p.cpu_times()[:2]) for k, p in watched.items()}
     latencies.clear()
+    out_hop.clear()
+    to_produced.clear()
+    if probe.stdin is not None:
+        probe.stdin.write(b"start\n")
+        probe.stdin.flush()
     clock["base"] = base.timestamp()
     clock["start"] = time.time()
     started = time.perf_counter()
@@ -304,6 +343,7 @@ def _latency(broker: Any, data: BenchData, rate: float, seconds: float, cache: P
     stop.set()
     reader.join(timeout=5)
     cons.close()
+    in_hop = orjson.loads(probe.communicate(b"stop\n", timeout=30)[0] or b"null")
     _end_job(job)
     gc.unfreeze()
     lat = sorted(latencies)
@@ -319,13 +359,84 @@ def _latency(broker: Any, data: BenchData, rate: float, seconds: float, cache: P
         "hits": len(lat),
         "p50_ms": round(p50, 2) if p50 is not None else None,
         "p99_ms": round(p99, 2) if p99 is not None else None,
+        "p99_9_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.999))], 2) if lat else None,
         "max_ms": round(lat[-1], 2) if lat else None,
+        # where the time goes: the read's hop in (generator linger + broker, a probe beside the job), the read
+        # due -> hit produced (that hop and the flow), the hit's hop out (broker + the reader's fetch)
+        "in_hop_ms": in_hop,
+        "to_hit_produced_ms": _quantiles(to_produced),
+        "out_hop_ms": _quantiles(out_hop),
+        "flow_p50_ms": round(statistics.median(to_produced) - in_hop["p50"], 2) if to_produced and in_hop else None,
+        "linger_ms": {"generator": GENERATOR_LINGER_MS, "job": 0},
+        "fetch_wait_ms": FETCH_WAIT_MS,
         # the distribution, for the plot: the latency at every whole percentile 0..100
         "percentiles_ms": [round(lat[min(len(lat) - 1, int(len(lat) * q / 100))], 2) for q in range(101)]
         if lat
         else [],
         "flush_seconds": round(flush_seconds, 2),
         "cores_used": cpu,
+    }
+
+
+def probe_hop(address: str, topic: str) -> None:
+    """The latency row's probe of the broker in (``python -c``): read partition 0 of ``topic`` with the job's
+    consumer settings from the line ``start`` on stdin to the line ``stop``, then print the quantiles of
+    produce time -> consumed, in ms, as one JSON line."""
+    import orjson
+    from confluent_kafka import OFFSET_END, TIMESTAMP_CREATE_TIME, Consumer, TopicPartition
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": address,
+            "group.id": f"lat-probe-{time.monotonic_ns()}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": False,
+            "fetch.wait.max.ms": FETCH_WAIT_MS,
+            "fetch.error.backoff.ms": 5,
+        }
+    )
+    consumer.assign([TopicPartition(topic, 0, OFFSET_END)])
+    hops: list[float] = []
+    state = {"on": False, "stop": False}
+
+    def control() -> None:
+        for line in sys.stdin:
+            state["on"] = line.strip() == "start" or state["on"]
+            if line.strip() == "stop":
+                state["stop"] = True
+                return
+        state["stop"] = True
+
+    threading.Thread(target=control, daemon=True).start()
+    while not state["stop"]:
+        msgs = _arrived(consumer)
+        got = time.time()
+        if state["on"]:
+            for m in msgs:
+                kind, created = m.timestamp()
+                if m.error() is None and kind == TIMESTAMP_CREATE_TIME and created > 0:
+                    hops.append((got - created / 1000) * 1000)
+    consumer.close()
+    sys.stdout.write(orjson.dumps(_quantiles(hops)).decode() + "\n")
+
+
+def _arrived(consumer: Any) -> list[Any]:
+    """What has arrived, or the first message within 10 ms: ``consume(n, timeout)`` would wait for n messages
+    or the whole timeout, adding its own wait to the latency it measures."""
+    msgs = consumer.consume(1000, 0)
+    if msgs:
+        return list(msgs)
+    m = consumer.poll(0.01)
+    return [] if m is None else [m]
+
+
+def _quantiles(values: list[float]) -> dict[str, float] | None:
+    """p50, p99 and p99.9 of ``values`` in ms (None when empty)."""
+    if not values:
+        return None
+    v = sorted(values)
+    return {
+        q: round(v[min(len(v) - 1, int(len(v) * f))], 2) for q, f in (("p50", 0.5), ("p99", 0.99), ("p99_9", 0.999))
     }
 
 

@@ -126,7 +126,15 @@ class KafkaSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
         ),
     ] = 10
     start: Annotated[Literal["earliest", "latest"], _doc("where a partition with no stored offset starts")] = "earliest"
-    linger_ms: Annotated[int, Meta(ge=0, le=60_000, description="producer linger (batching delay)")] = 5
+    linger_ms: Annotated[
+        int,
+        Meta(
+            ge=0,
+            le=60_000,
+            description="producer linger: 0 sends a hit at once; each ms batches more a request and adds that "
+            "much to a hit's latency",
+        ),
+    ] = 0
     client_id: Annotated[str, Meta(min_length=1, description="client.id on the broker")] = "feblam"
     group_id: Annotated[
         str, Meta(min_length=1, description="consumer group the job's positions are committed to (lag tools)")
