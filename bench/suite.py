@@ -57,7 +57,8 @@ def ratios(results: list[dict[str, Any]]) -> dict[str, float]:
 
     def ratio(a: str, b: str, key: str = "reads_per_s") -> None:
         if a in by and b in by and by[a].get(key) and by[b].get(key):
-            out[f"{a}/{b}"] = round(by[a][key] / by[b][key], 3)
+            suffix = "" if key == "reads_per_s" else f" ({key})"
+            out[f"{a}/{b}{suffix}"] = round(by[a][key] / by[b][key], 3)
 
     ratio("feblam-memory", "limit-memory")
     ratio("ceiling-memory", "limit-memory")
@@ -66,6 +67,7 @@ def ratios(results: list[dict[str, Any]]) -> dict[str, float]:
     ratio("feblam-memory-dedup", "limit-memory")
     ratio("feblam-memory-clones", "feblam-memory")
     ratio("feblam-kafka", "ceiling-kafka")
+    ratio("feblam-kafka", "ceiling-kafka", "reads_per_cpu_s")  # the broker bounds the wall clock of both
     ratio("feblam-kafka", "naive-kafka")
     ratio("feblam-memory-2proc", "feblam-memory")
     ratio("retro-scan", "feblam-kafka")

@@ -71,3 +71,21 @@ def test_the_stop_event_ends_a_partition_at_its_next_poll(broker: EmbeddedBroker
     with pytest.raises(StopIteration):
         part.next_batch()
     part.close()
+
+
+def test_a_message_without_a_value_is_an_empty_payload_in_its_place(broker: EmbeddedBroker, topic_prefix: str) -> None:
+    from confluent_kafka import Producer
+
+    topic = f"{topic_prefix}.reads"
+    broker.create_topics([topic], partitions=1)
+    producer = Producer({"bootstrap.servers": broker.address})
+    for value in (b"p0", None, b"p2"):  # None: a tombstone, which the flow dead-letters as an empty payload
+        producer.produce(topic, value=value, key=b"k", partition=0)
+    assert producer.flush(10) == 0
+    part = KafkaReadSource(KafkaSettings(brokers=broker.address), {topic: "canonical"}).build_part(
+        "in", f"{topic}#0", None
+    )
+    batches = collect(part, 3)
+    assert [p for b in batches for p in b.payloads] == [b"p0", b"", b"p2"]
+    assert [o for b in batches for o in b.positions] == [0, 1, 2]
+    part.close()
