@@ -145,9 +145,9 @@ class _PartitionReader(StatefulSourcePartition[PayloadBatch, int]):
             if not good:
                 return []
         self._next = int(good[-1].offset() or 0) + 1
-        values = list(map(_VALUE, good))
-        if None in values:  # a message without a value (a tombstone): an empty payload, dead-lettered as such
-            values = [v or b"" for v in values]
+        raw: list[bytes | None] = list(map(_VALUE, good))
+        # a message without a value (a tombstone): an empty payload in its place, dead-lettered as such
+        values: list[bytes] = [v or b"" for v in raw] if None in raw else raw  # type: ignore[assignment]
         return [
             PayloadBatch(
                 self._vendor,
