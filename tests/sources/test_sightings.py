@@ -71,8 +71,10 @@ def test_batch_sightings_agree_with_parse_on_any_mix(vendor: str) -> None:
                     pass
 
     check()
-    assert seen["vouched"] > 100
-    assert seen["left"] > 50
+    # the property was exercised on both sides (hypothesis draws the mix at random: 99 vouched were seen once
+    # in 400 examples, several hundred usually)
+    assert seen["vouched"] > 30
+    assert seen["left"] > 15
 
 
 @pytest.mark.parametrize("vendor", JSON_VENDORS)
