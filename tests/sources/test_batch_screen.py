@@ -63,7 +63,7 @@ def test_the_batch_screen_and_the_per_payload_screen_agree_on_any_mix(vendor: st
     # a batch of good payloads takes the one call, and agrees
     many = [orjson.dumps(VALID[vendor])] * 50
     assert record.screens(many) == [record.screen(p) for p in many]  # type: ignore[misc]
-    assert seen["vouched"] > 30  # exercised (a random mix: usually several hundred)
+    assert seen["vouched"] > 100
 
 
 def test_a_line_of_two_objects_beside_an_empty_payload_is_not_taken_whole() -> None:
@@ -138,6 +138,6 @@ def test_the_vendor_c_batch_screen_and_its_per_payload_screen_agree_on_any_mix()
         seen["odd"] += sum(1 for g in got if not g)
 
     check()
-    assert seen["vouched"] > 150  # exercised (a random mix: usually well over 500)
-    assert seen["odd"] > 60
+    assert seen["vouched"] > 500
+    assert seen["odd"] > 200
     assert VENDORS["vendor-c"].screens is vendor_c.screens

@@ -39,7 +39,8 @@ def test_batch_sightings_agree_with_parse_on_any_mix(vendor: str) -> None:
 
     good = documents(VALID[vendor]).map(orjson.dumps)
 
-    @settings(max_examples=400, deadline=None)
+    # 800 examples: 400 vouched for as few as 99 payloads of one vendor in a run (a bound of 100 below)
+    @settings(max_examples=800, deadline=None)
     @given(st.lists(st.one_of(good, good, raw, doubled), max_size=12))
     def check(payloads: list[bytes]) -> None:
         s = record.sightings(payloads)  # type: ignore[misc]
@@ -71,10 +72,8 @@ def test_batch_sightings_agree_with_parse_on_any_mix(vendor: str) -> None:
                     pass
 
     check()
-    # the property was exercised on both sides (hypothesis draws the mix at random: 99 vouched were seen once
-    # in 400 examples, several hundred usually)
-    assert seen["vouched"] > 30
-    assert seen["left"] > 15
+    assert seen["vouched"] > 100
+    assert seen["left"] > 50
 
 
 @pytest.mark.parametrize("vendor", JSON_VENDORS)
