@@ -187,8 +187,10 @@ def naive_kafka(kb: KafkaBench, naive: NaiveIndex) -> Figures:
 #: is about half of it plus 5 ms), so it is short here; on a Kafka that answers on arrival it can be long.
 FETCH_WAIT_MS = 5
 #: The load generator (the cameras' side) batches 5 ms: unbatched, 20,000 produce requests a second take the
-#: embedded broker past its two cores (measured: seconds of latency). The job's own producer lingers 0 ms.
+#: embedded broker past its two cores (measured: seconds of latency).
 GENERATOR_LINGER_MS = 5
+#: The job's hit producer sends each hit at once (the product's default, ``kafka.linger_ms``).
+JOB_LINGER_MS = 0
 
 
 def feblam_kafka_latency(data: BenchData, rate: float, seconds: float, cache: Path) -> Figures:
@@ -220,7 +222,7 @@ def _latency(broker: Any, data: BenchData, rate: float, seconds: float, cache: P
     cfg = cache / "latency.toml"
     sources = "".join(f'[[sources]]\ntopic = "{t}"\nvendor = "{v}"\n' for v, t in topics.items())
     cfg.write_text(
-        f'[kafka]\nbrokers = "{kb.broker.address}"\npoll_timeout_ms = 5\nfetch_wait_ms = {FETCH_WAIT_MS}\nbatch_size = 2000\nlinger_ms = 0\n'
+        f'[kafka]\nbrokers = "{kb.broker.address}"\npoll_timeout_ms = 5\nfetch_wait_ms = {FETCH_WAIT_MS}\nbatch_size = 2000\nlinger_ms = {JOB_LINGER_MS}\n'
         f"{sources}"
         f'[hotlists]\ndir = "{kb.data.hot_dir}"\ncache_dir = "{index_cache()}"\npoll_seconds = 3600\n'
         f'[dedup]\nwindow_seconds = 0\n[deadletter]\ntopic = "{prefix}.dlq"\n'
@@ -367,7 +369,7 @@ def _latency(broker: Any, data: BenchData, rate: float, seconds: float, cache: P
         "to_hit_produced_ms": _quantiles(to_produced),
         "out_hop_ms": _quantiles(out_hop),
         "flow_p50_ms": round(statistics.median(to_produced) - in_hop["p50"], 2) if to_produced and in_hop else None,
-        "linger_ms": {"generator": GENERATOR_LINGER_MS, "job": 0},
+        "linger_ms": {"generator": GENERATOR_LINGER_MS, "job": JOB_LINGER_MS},
         "fetch_wait_ms": FETCH_WAIT_MS,
         # the distribution, for the plot: the latency at every whole percentile 0..100
         "percentiles_ms": [round(lat[min(len(lat) - 1, int(len(lat) * q / 100))], 2) for q in range(101)]
@@ -401,11 +403,11 @@ def probe_hop(address: str, topic: str) -> None:
 
     def control() -> None:
         for line in sys.stdin:
-            state["on"] = line.strip() == "start" or state["on"]
-            if line.strip() == "stop":
-                state["stop"] = True
-                return
-        state["stop"] = True
+            if line.strip() == "start":
+                state["on"] = True
+            elif line.strip() == "stop":
+                break
+        state["stop"] = True  # at "stop", or when the bench's end of the pipe closes
 
     threading.Thread(target=control, daemon=True).start()
     while not state["stop"]:
