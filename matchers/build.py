@@ -23,6 +23,7 @@ from feblam.config import HotlistSettings
 from feblam.errors import SnapshotError
 from feblam.logs import get_logger
 from matchers.bloom import BloomFilter, build_bloom
+from matchers.columns import Times, compact_text, narrow
 from matchers.hotdir import list_digest, list_files
 from matchers.index import (
     DEFAULT_FP_RATE,
@@ -137,17 +138,18 @@ def build_index(
         return pc.fill_null(col, fill).to_numpy(zero_copy_only=False).astype(np.int64)
 
     columns: dict[str, Any] = {
-        "list_idx": table.column("list_idx").to_numpy().astype(np.int16),
+        # each column as narrow as its values allow (matchers.columns): most lists hold a few codes each
+        "list_idx": narrow(table.column("list_idx").to_numpy()),
         "key_code": key_codes,
-        "country": country.astype(np.int16),
+        "country": narrow(country),
         "priority": table.column("priority").to_numpy().astype(np.int8),
-        "category": cat_idx.astype(np.int16),
-        "action": act_idx.astype(np.int8),
-        "owner": owner,
-        "valid_from": ts_col("valid_from", int(TS_MIN)),
-        "valid_until": ts_col("valid_until", int(TS_MAX)),
+        "category": narrow(cat_idx),
+        "action": narrow(act_idx),
+        "owner": narrow(owner),
+        "valid_from": Times.of(ts_col("valid_from", int(TS_MIN))),
+        "valid_until": Times.of(ts_col("valid_until", int(TS_MAX))),
         "entry_id": table.column("entry_id").combine_chunks(),
-        "note": table.column("note").combine_chunks(),
+        "note": compact_text(table.column("note")),
         "plate": table.column("plate").combine_chunks(),
         "long_keys": long_keys,
         "pattern_keys": pattern_keys,
@@ -399,8 +401,8 @@ def _identity(index: HotlistIndex) -> pa.Table:
             "country": pc.fill_null(
                 pc.take(pa.array(index.countries, pa.string()), pa.array(index.country.astype(np.int32))), ""
             ),
-            "valid_from": pa.array(index.valid_from),
-            "valid_until": pa.array(index.valid_until),
+            "valid_from": pa.array(index.valid_from.full()),
+            "valid_until": pa.array(index.valid_until.full()),
             "row": pa.array(np.arange(len(index), dtype=np.int64)),
         }
     )

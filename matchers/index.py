@@ -36,6 +36,7 @@ import pyarrow as pa
 
 from feblam.model import EPOCH, HotlistEntry, Match, MatchKind, match_order
 from matchers.bloom import BloomFilter, bloom_bytes
+from matchers.columns import Times
 from matchers.keycode import PACKED_MAX_LEN, decode_code, key_code
 from matchers.normalize import OCR_FROM, OCR_TO, fuzzy_key
 from matchers.wordfilter import build_word_filter, word_filter_has
@@ -197,17 +198,19 @@ class HotlistIndex:
         self.patterns = patterns
         self.build_seconds = build_seconds
         c = columns
-        self.list_idx: npt.NDArray[np.int16] = c["list_idx"]
+        # small codes in the narrowest integer type their values allow, times and notes compacted
+        # (matchers.columns): every column reads back with [row]
+        self.list_idx: npt.NDArray[np.signedinteger[Any]] = c["list_idx"]
         self.key_code: npt.NDArray[np.int64] = c["key_code"]
-        self.country: npt.NDArray[np.int16] = c["country"]
+        self.country: npt.NDArray[np.signedinteger[Any]] = c["country"]
         self.priority: npt.NDArray[np.int8] = c["priority"]
-        self.category: npt.NDArray[np.int16] = c["category"]
-        self.action: npt.NDArray[np.int8] = c["action"]
-        self.owner: npt.NDArray[np.int32] = c["owner"]
-        self.valid_from: npt.NDArray[np.int64] = c["valid_from"]
-        self.valid_until: npt.NDArray[np.int64] = c["valid_until"]
+        self.category: npt.NDArray[np.signedinteger[Any]] = c["category"]
+        self.action: npt.NDArray[np.signedinteger[Any]] = c["action"]
+        self.owner: npt.NDArray[np.signedinteger[Any]] = c["owner"]
+        self.valid_from: Times = c["valid_from"]
+        self.valid_until: Times = c["valid_until"]
         self.entry_id: pa.StringArray = c["entry_id"]
-        self.note: pa.StringArray = c["note"]
+        self.note: pa.Array = c["note"]  # strings, a dictionary of them, or nulls only
         self.plate: pa.StringArray = c["plate"]
         self.long_keys: dict[int, str] = c["long_keys"]
         self.pattern_keys: dict[int, str] = c["pattern_keys"]
@@ -303,7 +306,7 @@ class HotlistIndex:
             cc = int(self.country[row])
             if cc and read_cc and cc != read_cc:
                 continue
-            vf, vu = int(self.valid_from[row]), int(self.valid_until[row])
+            vf, vu = self.valid_from.at(row), self.valid_until.at(row)
             if not (vf <= ts_us < vu):
                 continue
             prio = int(self.priority[row])
@@ -335,7 +338,7 @@ class HotlistIndex:
         """One entry as a :class:`HotlistEntry` (for reports and tests, not the hot path)."""
         code = int(self.key_code[row])
         key = self.pattern_keys.get(row) or self.long_keys.get(row) or decode_code(code) or ""
-        vf, vu = int(self.valid_from[row]), int(self.valid_until[row])
+        vf, vu = self.valid_from.at(row), self.valid_until.at(row)
         owner = int(self.owner[row])
         return HotlistEntry(
             list_id=self.list_ids[self.list_idx[row]],
@@ -426,10 +429,9 @@ class HotlistIndex:
             self.category,
             self.action,
             self.owner,
-            self.valid_from,
-            self.valid_until,
         ):
             total += arr.nbytes
+        total += self.valid_from.nbytes + self.valid_until.nbytes
         total += self.entry_id.nbytes + self.note.nbytes + self.plate.nbytes
         total += sum(bloom_bytes(b) for b in self.blooms)
         return total

@@ -30,11 +30,16 @@ import pyarrow.ipc as ipc
 
 from feblam.errors import IndexFormatError
 from matchers.bloom import BloomFilter, build_bloom, load_rbloom, new_rbloom
+from matchers.columns import Times
 from matchers.index import HotlistIndex, Index, ListInfo, PatternIndex
 from matchers.layers import LayeredIndex
 
-FORMAT = 3  # 2: rbloom filters saved with the version; 3: and the batch pre-check's word filter
-ARRAYS = ("list_idx", "key_code", "country", "priority", "category", "action", "owner", "valid_from", "valid_until")
+#: 2: rbloom filters saved with the version; 3: and the batch pre-check's word filter; 4: compact columns
+#: (matchers.columns: narrow codes, coded times, compacted notes)
+FORMAT = 4
+ARRAYS = ("list_idx", "key_code", "country", "priority", "category", "action", "owner")
+#: Coded time columns (matchers.columns.Times): ``<name>.values.npy``, and ``<name>.codes.npy`` when coded.
+TIMES = ("valid_from", "valid_until")
 STRINGS = ("entry_id", "note", "plate")
 DONE = "COMPLETE"
 BLOOM_SLICE = 16_384
@@ -45,6 +50,11 @@ def save_index(index: HotlistIndex, directory: str | Path) -> Path:
     tmp = _temporary_sibling(directory)
     for name in ARRAYS:
         np.save(tmp / f"{name}.npy", getattr(index, name))
+    for name in TIMES:
+        times: Times = getattr(index, name)
+        np.save(tmp / f"{name}.values.npy", np.asarray(times.values))
+        if times.codes is not None:
+            np.save(tmp / f"{name}.codes.npy", np.asarray(times.codes))
     bounds = np.cumsum([0] + [a.shape[0] for a in index.shard_codes]).astype(np.int64)
     np.save(tmp / "shard_bounds.npy", bounds)
     np.save(tmp / "shard_codes.npy", np.concatenate(index.shard_codes) if index.shard_codes else np.zeros(0, np.int64))
@@ -64,6 +74,7 @@ def save_index(index: HotlistIndex, directory: str | Path) -> Path:
         "backend": index.backend,
         "fp_rate": index.fp_rate,
         "build_seconds": index.build_seconds,
+        "entries": len(index),
         "lists": _lists_doc(index.lists),
         "countries": index.countries,
         "categories": index.categories,
@@ -126,6 +137,10 @@ def open_index(
         msg = f"{d}: a layer, not a full index (open it with open_version)"
         raise IndexFormatError(msg)
     columns: dict[str, Any] = {name: np.load(d / f"{name}.npy", mmap_mode="r") for name in ARRAYS}
+    for name in TIMES:
+        coded = d / f"{name}.codes.npy"
+        time_codes = np.load(coded, mmap_mode="r") if coded.exists() else None
+        columns[name] = Times(np.load(d / f"{name}.values.npy", mmap_mode="r"), time_codes, int(meta["entries"]))
     table = ipc.open_file(pa.memory_map(str(d / "strings.arrow"), "r")).read_all()
     for name in STRINGS:
         col = table.column(name)
@@ -153,7 +168,10 @@ def open_index(
     elif with_blooms:
         blooms = [_bloom_in_slices(sc, meta["fp_rate"], meta["backend"], pause) for sc in shard_codes]
     if pause is not None:  # a job: fault the pages in now, not in the first batches after the swap
-        _prefault([columns[n] for n in ARRAYS] + [codes, rows, word_filter], [columns[n] for n in STRINGS], pause)
+        times = [a for n in TIMES for a in (columns[n].values, columns[n].codes) if a is not None]
+        _prefault(
+            [columns[n] for n in ARRAYS] + times + [codes, rows, word_filter], [columns[n] for n in STRINGS], pause
+        )
     patterns = PatternIndex(sorted(columns["pattern_keys"].items()))
     index = HotlistIndex(
         version=meta["version"],
