@@ -23,7 +23,7 @@ from feblam.config import HotlistSettings
 from feblam.errors import SnapshotError
 from feblam.logs import get_logger
 from matchers.bloom import BloomFilter, build_bloom
-from matchers.columns import Times, compact_text, narrow
+from matchers.columns import Plates, Times, compact_text, narrow
 from matchers.hotdir import list_digest, list_files
 from matchers.index import (
     DEFAULT_FP_RATE,
@@ -150,7 +150,7 @@ def build_index(
         "valid_until": Times.of(ts_col("valid_until", int(TS_MAX))),
         "entry_id": table.column("entry_id").combine_chunks(),
         "note": compact_text(table.column("note")),
-        "plate": table.column("plate").combine_chunks(),
+        "plate": Plates.of(table.column("plate"), lengths, is_pat | (lengths > PACKED_MAX_LEN)),
         "long_keys": long_keys,
         "pattern_keys": pattern_keys,
         "countries": countries,
@@ -396,7 +396,9 @@ def _identity(index: HotlistIndex) -> pa.Table:
         {
             "list_id": pc.take(pa.array(index.list_ids, pa.string()), pa.array(index.list_idx.astype(np.int32))),
             "entry_id": index.entry_id,
-            "plate": index.plate,
+            # the plate as its shape and key (matchers.columns.Plates): the same plate gives the same pair
+            "plate": index.plate.identity(),
+            "key_code": pa.array(np.asarray(index.key_code)),
             # "" for any country: a join never matches nulls
             "country": pc.fill_null(
                 pc.take(pa.array(index.countries, pa.string()), pa.array(index.country.astype(np.int32))), ""
@@ -418,15 +420,16 @@ def added_entries(new: Index, old: Index) -> tuple[HotlistIndex | None, list[tup
             base = _identity(index.base)
             keep = np.ones(len(index.base), dtype=bool)
             keep[list(index.removed)] = False
-            over = _identity(index.overlay).set_column(
-                6, "row", pa.array(np.arange(len(index.overlay)) + len(index.base))
+            over = _identity(index.overlay)
+            over = over.set_column(
+                over.schema.get_field_index("row"), "row", pa.array(np.arange(len(index.overlay)) + len(index.base))
             )
             return pa.concat_tables([base.filter(pa.array(keep)), over]), [index.base, index.overlay]
         return _identity(index), [index]
 
     new_table, parts = table(new)
     old_table, _ = table(old)
-    keys = ["list_id", "entry_id", "plate", "country", "valid_from", "valid_until"]
+    keys = ["list_id", "entry_id", "plate", "key_code", "country", "valid_from", "valid_until"]
     fresh = new_table.join(old_table.drop_columns(["row"]), keys=keys, join_type="left anti")
     if fresh.num_rows == 0:
         return None, []

@@ -21,6 +21,7 @@ care which form a column took.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -155,3 +156,130 @@ def plain_text(col: pa.Array) -> pa.Array:
     if pa.types.is_dictionary(col.type):
         return col.dictionary_decode()
     return col
+
+
+# ---------------------------------------------------------------- plates
+
+_UPPER, _LOWER = ord("#"), ord("~")  # a letter or digit of the key in a plate's shape ('~': lower case)
+
+
+def _classes(d: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Which bytes are upper-case letters or digits, and which lower-case letters (comparisons on the bytes,
+    which numpy runs in SIMD; a table lookup would first widen every byte to an 8-byte index)."""
+    upper_or_digit = ((d >= 48) & (d <= 57)) | ((d >= 65) & (d <= 90))
+    lower = (d >= 97) & (d <= 122)
+    return upper_or_digit, lower
+
+
+_BLOCK = 1 << 20  # rows a block of the running count
+
+
+def plate_shapes(
+    plates: pa.Array, key_lengths: npt.NDArray[Any], literal: npt.NDArray[np.bool_]
+) -> tuple[pa.Array, npt.NDArray[np.bool_]]:
+    """Each plate's shape (``1-abc-123`` -> ``#-~~~-###``) and which plates are kept as written instead.
+
+    A shape with the plate's key gives the plate back (:meth:`Plates.at`) when the plate is ASCII, holds
+    neither shape mark, and has as many letters and digits as its key has characters (the key is the
+    plate's letters and digits in upper case: :func:`matchers.normalize.plate_key`). Any other plate, and
+    the rows ``literal`` (patterns, keys too long to pack), is literal: its "shape" is the plate itself.
+    Column operations a block of rows at a time, on the Arrow buffers: no Python step a plate.
+    """
+    n = len(plates)
+    if isinstance(plates, pa.ChunkedArray):
+        plates = plates.combine_chunks()
+    if plates.offset or plates.null_count:
+        plates = pa.concat_arrays([pc.fill_null(plates, "")])  # offset 0, no nulls (a null plate: literal)
+    offsets_buf, data_buf = plates.buffers()[1], plates.buffers()[2]
+    offsets = np.frombuffer(offsets_buf, dtype=np.int32, count=n + 1)
+    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    data = data[: int(offsets[-1])]
+    lengths = np.diff(offsets)
+    upper_or_digit, lower = _classes(data)
+    out = np.where(upper_or_digit, np.uint8(_UPPER), np.where(lower, np.uint8(_LOWER), data))
+    literal = literal | (lengths == 0)
+    odd = (data >= 128) | (data == _UPPER) | (data == _LOWER)  # not ASCII, or a shape's own mark
+    if odd.any():  # rare: the rows holding such a byte
+        literal[np.searchsorted(offsets, np.flatnonzero(odd), side="right") - 1] = True
+    key_byte = upper_or_digit | lower
+    del odd, upper_or_digit, lower
+    for a in range(0, n, _BLOCK):  # letters and digits a row, from a running count (a block's: bounded memory)
+        b = min(n, a + _BLOCK)
+        lo = int(offsets[a])
+        counted = np.zeros(int(offsets[b]) - lo + 1, dtype=np.int32)
+        np.cumsum(key_byte[lo : int(offsets[b])], out=counted[1:])
+        slots = counted[offsets[a + 1 : b + 1] - lo] - counted[offsets[a:b] - lo]
+        literal[a:b] |= slots != key_lengths[a:b]
+    if literal.any():
+        out = np.where(np.repeat(literal, lengths), data, out)
+    shapes = pa.StringArray.from_buffers(n, offsets_buf, pa.py_buffer(out))
+    return shapes, literal
+
+
+class Plates:
+    """The entries' plates as written, kept as a shape a row (a code into the few shapes a list has) and the
+    key the index keeps anyway: ``1-ABC-123`` is shape ``#-###-###`` with key ``1ABC123``. Literal plates
+    (:func:`plate_shapes`) are kept whole, beside (``literal_rows`` sorted, ``literal_plates``)."""
+
+    __slots__ = ("codes", "literal_plates", "literal_rows", "shapes")
+
+    def __init__(
+        self,
+        shapes: list[str],
+        codes: npt.NDArray[Any],
+        literal_rows: npt.NDArray[np.int64],
+        literal_plates: pa.Array,
+    ) -> None:
+        self.shapes = shapes
+        self.codes = codes  # len(shapes): the row's plate is literal
+        self.literal_rows = literal_rows
+        self.literal_plates = literal_plates
+
+    @classmethod
+    def of(cls, plates: pa.Array, key_lengths: npt.NDArray[Any], literal: npt.NDArray[np.bool_]) -> Plates:
+        shapes, lit = plate_shapes(plates, key_lengths, literal)
+        rows = np.flatnonzero(lit)
+        enc = pc.dictionary_encode(pc.if_else(pa.array(lit), "", shapes) if rows.shape[0] else shapes)
+        names = enc.dictionary.to_pylist()
+        codes = enc.indices.to_numpy(zero_copy_only=False).astype(_code_type(len(names) + 1))
+        codes[rows] = len(names)
+        if isinstance(plates, pa.ChunkedArray):
+            plates = plates.combine_chunks()
+        return cls(names, codes, rows.astype(np.int64), pc.take(plates, pa.array(rows)))
+
+    def at(self, row: int, key: Callable[[int], str]) -> str:
+        """The plate of ``row`` as written; ``key`` gives a row's key (not called for a literal plate)."""
+        code = int(self.codes[row])
+        if code == len(self.shapes):
+            i = int(np.searchsorted(self.literal_rows, row))
+            return str(self.literal_plates[i].as_py())
+        chars = iter(key(row))
+        out = []
+        for ch in self.shapes[code]:
+            if ch == "#":
+                out.append(next(chars))
+            elif ch == "~":
+                out.append(next(chars).lower())
+            else:
+                out.append(ch)
+        return "".join(out)
+
+    def identity(self) -> pa.Array:
+        """Each row's shape, a literal plate in its place: with the key, what tells two plates apart (diffs of
+        whole versions)."""
+        names = pa.array([*self.shapes, None], pa.string())
+        out = pc.take(names, pa.array(self.codes.astype(np.int64)))
+        if self.literal_rows.shape[0]:
+            mask = np.zeros(len(self.codes), dtype=bool)
+            mask[self.literal_rows] = True
+            out = pc.replace_with_mask(out, pa.array(mask), self.literal_plates)
+        return out
+
+    def __len__(self) -> int:
+        return int(self.codes.shape[0])
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.codes.nbytes + self.literal_rows.nbytes + self.literal_plates.nbytes) + sum(
+            len(s) + 8 for s in self.shapes
+        )

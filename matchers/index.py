@@ -36,7 +36,7 @@ import pyarrow as pa
 
 from feblam.model import EPOCH, HotlistEntry, Match, MatchKind, match_order
 from matchers.bloom import BloomFilter, bloom_bytes
-from matchers.columns import Times
+from matchers.columns import Plates, Times
 from matchers.keycode import PACKED_MAX_LEN, decode_code, key_code
 from matchers.normalize import OCR_FROM, OCR_TO, fuzzy_key
 from matchers.wordfilter import build_word_filter, word_filter_has
@@ -211,7 +211,7 @@ class HotlistIndex:
         self.valid_until: Times = c["valid_until"]
         self.entry_id: pa.StringArray = c["entry_id"]
         self.note: pa.Array = c["note"]  # strings, a dictionary of them, or nulls only
-        self.plate: pa.StringArray = c["plate"]
+        self.plate: Plates = c["plate"]  # a shape a row with the key (matchers.columns.Plates)
         self.long_keys: dict[int, str] = c["long_keys"]
         self.pattern_keys: dict[int, str] = c["pattern_keys"]
         self.countries: list[str | None] = c["countries"]
@@ -323,7 +323,7 @@ class HotlistIndex:
                     match_kind=kind,
                     owner=self.owners[owner] if owner >= 0 else None,
                     note=self.note[row].as_py(),
-                    entry_plate=self.plate[row].as_py(),
+                    entry_plate=self.plate.at(row, self.key_of),
                     entry_country=self.countries[cc] if cc else None,
                     valid_from=None if vf == TS_MIN else EPOCH + vf * _US,
                     valid_until=None if vu == TS_MAX else EPOCH + vu * _US,
@@ -336,14 +336,13 @@ class HotlistIndex:
 
     def entry(self, row: int) -> HotlistEntry:
         """One entry as a :class:`HotlistEntry` (for reports and tests, not the hot path)."""
-        code = int(self.key_code[row])
-        key = self.pattern_keys.get(row) or self.long_keys.get(row) or decode_code(code) or ""
+        key = self.key_of(row)
         vf, vu = self.valid_from.at(row), self.valid_until.at(row)
         owner = int(self.owner[row])
         return HotlistEntry(
             list_id=self.list_ids[self.list_idx[row]],
             entry_id=self.entry_id[row].as_py(),
-            plate=self.plate[row].as_py(),
+            plate=self.plate.at(row, self.key_of),
             key=key,
             country=self.countries[self.country[row]],
             category=self.categories[self.category[row]],
@@ -354,6 +353,10 @@ class HotlistIndex:
             owner=self.owners[owner] if owner >= 0 else None,
             note=self.note[row].as_py(),
         )
+
+    def key_of(self, row: int) -> str:
+        """The key of the entry at ``row`` (a pattern's, with ``?`` and ``*``)."""
+        return self.pattern_keys.get(row) or self.long_keys.get(row) or decode_code(int(self.key_code[row])) or ""
 
     def entries(self) -> Iterator[HotlistEntry]:
         """Every entry, in row order."""

@@ -30,17 +30,20 @@ import pyarrow.ipc as ipc
 
 from feblam.errors import IndexFormatError
 from matchers.bloom import BloomFilter, build_bloom, load_rbloom, new_rbloom
-from matchers.columns import Times
+from matchers.columns import Plates, Times
 from matchers.index import HotlistIndex, Index, ListInfo, PatternIndex
 from matchers.layers import LayeredIndex
 
 #: 2: rbloom filters saved with the version; 3: and the batch pre-check's word filter; 4: compact columns
-#: (matchers.columns: narrow codes, coded times, compacted notes)
+#: (matchers.columns: narrow codes, coded times, compacted notes, plates as shapes)
 FORMAT = 4
 ARRAYS = ("list_idx", "key_code", "country", "priority", "category", "action", "owner")
 #: Coded time columns (matchers.columns.Times): ``<name>.values.npy``, and ``<name>.codes.npy`` when coded.
 TIMES = ("valid_from", "valid_until")
-STRINGS = ("entry_id", "note", "plate")
+STRINGS = ("entry_id", "note")
+#: The plates (matchers.columns.Plates): ``plate_codes.npy``, ``plate_literal_rows.npy``, ``plate_literals.arrow``
+#: and the shapes in the metadata.
+PLATE_ARRAYS = ("plate_codes", "plate_literal_rows")
 DONE = "COMPLETE"
 BLOOM_SLICE = 16_384
 
@@ -64,9 +67,10 @@ def save_index(index: HotlistIndex, directory: str | Path) -> Path:
         saved = [bf.save_bytes() for bf in index.blooms]  # type: ignore[attr-defined]
         np.save(tmp / "bloom_bounds.npy", np.cumsum([0] + [len(x) for x in saved]).astype(np.int64))
         (tmp / "blooms.bin").write_bytes(b"".join(saved))
-    table = pa.table({name: getattr(index, name) for name in STRINGS})
-    with pa.OSFile(str(tmp / "strings.arrow"), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
-        writer.write_table(table)
+    _write_arrow(tmp / "strings.arrow", pa.table({name: getattr(index, name) for name in STRINGS}))
+    np.save(tmp / "plate_codes.npy", np.asarray(index.plate.codes))
+    np.save(tmp / "plate_literal_rows.npy", np.asarray(index.plate.literal_rows))
+    _write_arrow(tmp / "plate_literals.arrow", pa.table({"plate": index.plate.literal_plates}))
     meta = {
         "format": FORMAT,
         "version": index.version,
@@ -80,10 +84,21 @@ def save_index(index: HotlistIndex, directory: str | Path) -> Path:
         "categories": index.categories,
         "actions": index.actions,
         "owners": index.owners,
+        "plate_shapes": index.plate.shapes,
         "long_keys": {str(k): v for k, v in index.long_keys.items()},
         "pattern_keys": {str(k): v for k, v in index.pattern_keys.items()},
     }
     return _complete(tmp, directory, meta)
+
+
+def _write_arrow(path: Path, table: pa.Table) -> None:
+    with pa.OSFile(str(path), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+
+
+def _one_chunk(col: pa.ChunkedArray) -> pa.Array:
+    """One chunk (as save_index writes): kept, pointing into the mapping; combine_chunks would copy."""
+    return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
 
 
 def _temporary_sibling(directory: str | Path) -> Path:
@@ -143,9 +158,12 @@ def open_index(
         columns[name] = Times(np.load(d / f"{name}.values.npy", mmap_mode="r"), time_codes, int(meta["entries"]))
     table = ipc.open_file(pa.memory_map(str(d / "strings.arrow"), "r")).read_all()
     for name in STRINGS:
-        col = table.column(name)
-        # one chunk (as save_index writes): keep it, pointing into the mapping; combine_chunks would copy
-        columns[name] = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+        columns[name] = _one_chunk(table.column(name))
+    literals = ipc.open_file(pa.memory_map(str(d / "plate_literals.arrow"), "r")).read_all().column("plate")
+    plate_arrays = {name: np.load(d / f"{name}.npy", mmap_mode="r") for name in PLATE_ARRAYS}
+    columns["plate"] = Plates(
+        meta["plate_shapes"], plate_arrays["plate_codes"], plate_arrays["plate_literal_rows"], _one_chunk(literals)
+    )
     columns["long_keys"] = {int(k): v for k, v in meta["long_keys"].items()}
     columns["pattern_keys"] = {int(k): v for k, v in meta["pattern_keys"].items()}
     for name in ("countries", "categories", "actions", "owners"):

@@ -82,7 +82,12 @@ def test_added_entries_are_new_ids_and_changed_plates_countries_or_validity(tmp_
     from matchers.build import added_entries
 
     write_snapshot(
-        tmp_path / "a", "L", [entry("E1", "AB12"), entry("E2", "CD34"), entry("E3", "EF56"), entry("E4", "GH78")]
+        tmp_path / "a",
+        "L",
+        [
+            *(entry("E1", "AB12"), entry("E2", "CD34"), entry("E3", "EF56"), entry("E4", "GH78")),
+            *(entry("E6", "1-ABC-123"), entry("E7", "MÜ-12"), entry("E8", "x-1")),
+        ],
     )
     write_snapshot(
         tmp_path / "b",
@@ -93,11 +98,15 @@ def test_added_entries_are_new_ids_and_changed_plates_countries_or_validity(tmp_
             entry("E3", "EF56", country="NL"),
             entry("E5", "IJ90"),
             entry("E4", "GH78", valid_until="2030-01-01T00:00:00Z"),
+            entry("E6", "1ABC-123"),  # the same key written otherwise: another plate
+            entry("E7", "MÜ-12"),  # kept as written (not ASCII), unchanged
+            entry("E8", "X-1"),  # the same key in upper case: another plate as written
         ],
     )
     old = build_index(load_hotlists(tmp_path / "a"))
     new = build_index(load_hotlists(tmp_path / "b"))
     added, ids = added_entries(new, old)
-    assert sorted(ids) == [("L", "E2"), ("L", "E3"), ("L", "E4"), ("L", "E5")], "E1 unchanged; nothing for deleted ones"
-    assert added is not None and sorted(e.entry_id for e in added.entries()) == ["E2", "E3", "E4", "E5"]
+    changed = ["E2", "E3", "E4", "E5", "E6", "E8"]
+    assert sorted(ids) == [("L", e) for e in changed], "E1 and E7 unchanged; nothing for deleted ones"
+    assert added is not None and sorted(e.entry_id for e in added.entries()) == changed
     assert added_entries(new, new) == (None, [])

@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from matchers import columns
 from matchers.build import build_index
-from matchers.columns import Times, compact_text, narrow, plain_text
+from matchers.columns import Plates, Times, compact_text, narrow, plain_text
 from matchers.index import TS_MAX, TS_MIN
+from matchers.normalize import plate_key
 from matchers.snapshot import load_hotlists
 from matchers.store import open_index, save_index
 from tests.support.hotlists import entry, write_snapshot
@@ -69,6 +70,35 @@ def test_each_column_takes_the_least_room_its_values_allow(monkeypatch: pytest.M
     assert few.type == pa.dictionary(pa.int8(), pa.string())
 
 
+PLATE_CHARS = st.sampled_from(list("ABCXYZ0189abcz-. ·#~ÜÉøß*?"))
+
+
+@given(st.lists(st.text(PLATE_CHARS, min_size=1, max_size=14), max_size=60))
+def test_plates_read_back_as_written_and_tell_plates_apart(raw: list[str]) -> None:
+    plates = [p for p in raw if plate_key(p)]
+    keys = [plate_key(p) for p in plates]
+    lengths = np.array([len(k) for k in keys], dtype=np.int64)
+    long_or_pattern = np.array([len(k) > 12 or "*" in p or "?" in p for p, k in zip(plates, keys, strict=True)], bool)
+    kept = Plates.of(pa.array(plates, pa.string()), lengths, long_or_pattern)
+    assert [kept.at(r, keys.__getitem__) for r in range(len(plates))] == plates
+    identity = kept.identity().to_pylist()
+    pairs = {(identity[r], keys[r]) for r in range(len(plates))}
+    assert len(pairs) == len(set(plates))  # one (shape, key) a distinct plate, and only one
+    literal = set(kept.literal_rows.tolist())
+    for r, p in enumerate(plates):
+        if not p.isascii() or "#" in p or "~" in p or long_or_pattern[r]:
+            assert r in literal  # a plate its shape cannot give back is kept whole
+
+
+def test_a_list_of_one_plate_format_keeps_about_a_byte_a_plate() -> None:
+    plates = [f"{i % 9 + 1}-{'ABCDEFGHJ'[i % 9]}XY-{i % 1000:03d}" for i in range(20_000)]
+    keys = [plate_key(p) for p in plates]
+    kept = Plates.of(pa.array(plates), np.array([len(k) for k in keys]), np.zeros(len(plates), bool))
+    assert kept.shapes == ["#-###-###"]
+    assert kept.nbytes < 1.01 * len(plates) + 100
+    assert kept.at(12_345, keys.__getitem__) == plates[12_345]
+
+
 NOON = datetime(2026, 11, 28, 12, tzinfo=UTC)
 
 
@@ -88,7 +118,8 @@ def test_every_compact_form_maps_back_from_disk_to_the_same_answers(tmp_path: Pa
         for i in range(60)
     ]
     write_snapshot(hot, "dated", dated)
-    write_snapshot(hot, "plain", [entry(f"P{i}", f"2-XYZ-{i:03d}") for i in range(20)])
+    odd = ["2-xyz-{:03d}", "MÜ-XYZ-{:03d}", "2 XYZ {:03d}"]  # lower case, not ASCII, another shape
+    write_snapshot(hot, "plain", [entry(f"P{i}", odd[i % 3].format(i)) for i in range(20)])
     built = build_index(load_hotlists(hot))
     assert built.valid_from.kind == "coded"
     assert pa.types.is_dictionary(built.note.type)
@@ -97,9 +128,11 @@ def test_every_compact_form_maps_back_from_disk_to_the_same_answers(tmp_path: Pa
     assert [mapped.entry(r) for r in range(len(mapped))] == [built.entry(r) for r in range(len(built))]
     found = 0
     for i in range(60):
-        for key in (f"1ABC{i:03d}", f"2XYZ{i:03d}"):
+        for key in (f"1ABC{i:03d}", f"2XYZ{i:03d}", f"MUXYZ{i:03d}"):
             got = as_tuples(mapped.probe(key, None, NOON))
             assert got == as_tuples(built.probe(key, None, NOON))
             found += len(got)
     assert found == 30 + 20  # the dated entries valid at noon (every other one), and every plain one
+    assert {m.entry_plate for m in mapped.probe("MUXYZ001", None, NOON)} == {"MÜ-XYZ-001"}
+    assert {m.entry_plate for m in mapped.probe("2XYZ000", None, NOON)} == {"2-xyz-000"}
     assert mapped.nbytes() <= built.nbytes()  # the mapped columns are the compact ones, not widened
